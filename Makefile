@@ -38,5 +38,59 @@ $(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
 test-arm: $(BUILD)/run_tests_arm
 	$(QEMU) -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm
 
+# README's first command.  Until the training API lands this is the kernel
+# tour: CPU, backend chosen by auto, SGEMM and exp speed per backend.
+$(BUILD)/kernels: examples/kernels.c nn.h | $(BUILD)
+	$(CC) -O2 -o $@ examples/kernels.c -lm
+
+examples: $(BUILD)/kernels
+
+demo: $(BUILD)/kernels
+	$(BUILD)/kernels
+
 clean:
 	rm -rf $(BUILD)
+
+# ---- benchmarks: `make bench` [BLAS=openblas] -----------------------------
+# bench/harness.c compiles nn.h as C; bench/bench.cc is the Google Benchmark
+# driver (C++).  Both at plain -O2, no -m flags: nn.h picks scalar / AVX2 /
+# AVX-512 at run time and every row selects its backend.  Runs are pinned to
+# core 0; medians of BENCH_REPS randomly interleaved repetitions go to
+# build/bench_*.json, and bench/summary.py prints the markdown tables (also
+# saved to build/bench_summary.md).  BLAS=openblas adds cblas_sgemm rows from
+# two more processes: OpenBLAS's own best kernel and OPENBLAS_CORETYPE=Haswell
+# (OpenBLAS reads the core type once per process).
+BENCH_REPS     ?= 5
+BENCH_MIN_TIME ?= 0.1
+BENCH_FILTER   ?= .
+BENCH_PY       ?= python3
+BENCH_OB_INC   ?= /usr/include/x86_64-linux-gnu/openblas-pthread
+BENCH_ARGS = --benchmark_filter='$(BENCH_FILTER)' --benchmark_repetitions=$(BENCH_REPS) \
+	--benchmark_min_time=$(BENCH_MIN_TIME) --benchmark_enable_random_interleaving=true \
+	--benchmark_report_aggregates_only=true --benchmark_out_format=json
+BENCH_ID = $(shell (git rev-parse --short HEAD && (git diff --quiet HEAD -- nn.h || echo +modified) && \
+	sha1sum nn.h | cut -c1-10) 2>/dev/null | tr '\n' ' ')
+ifeq ($(BLAS),openblas)
+BENCH_BIN  = $(BUILD)/bench_openblas
+BENCH_DEFS = -DNN_BENCH_OPENBLAS -I$(BENCH_OB_INC)
+BENCH_LIBS = -lopenblas
+BENCH_OB   = $(BUILD)/bench_openblas_best.json $(BUILD)/bench_openblas_haswell.json
+else
+BENCH_BIN  = $(BUILD)/bench
+endif
+
+$(BENCH_BIN): bench/bench.cc bench/harness.c bench/harness.h nn.h | $(BUILD)
+	$(CC) -O2 -I. -c bench/harness.c -o $@_harness.o
+	$(CXX) -O2 -I. $(BENCH_DEFS) -DNN_BENCH_NNH_ID='"$(strip $(BENCH_ID))"' -o $@ bench/bench.cc $@_harness.o \
+		$(BENCH_LIBS) -lbenchmark -lpthread -lm
+
+bench: $(BENCH_BIN)
+	OPENBLAS_NUM_THREADS=1 taskset -c 0 $(BENCH_BIN) $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_nn.json
+ifeq ($(BLAS),openblas)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 taskset -c 0 \
+		$(BENCH_BIN) --openblas $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_openblas_best.json
+	env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 taskset -c 0 \
+		$(BENCH_BIN) --openblas $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_openblas_haswell.json
+endif
+	@$(BENCH_PY) bench/summary.py --make-cmd 'make bench$(if $(BLAS), BLAS=$(BLAS))' \
+		$(BUILD)/bench_nn.json $(BENCH_OB) | tee $(BUILD)/bench_summary.md

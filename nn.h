@@ -485,6 +485,21 @@ NN__API const char *nn_cpu_description(void) {
 /* ==== 4. Kernels                                                            */
 /* ========================================================================= */
 
+/* SGEMM micro-kernel arguments: C[mr x nr] = alpha * A B + beta * C over
+ * depth kc.  Row i of the A panel at depth p is a[i*rsa + p*csa]: a packed
+ * panel has rsa = 1, csa = MR; an unpacked op(A) is read in place (rsa =
+ * lda, csa = 1 for A; rsa = 1, csa = lda for A^T), which saves the packing
+ * pass when n is small.  Rows past mr are read only from packed, zero-padded
+ * panels.  B is always packed: kc rows of NR floats, 64-byte aligned.
+ * beta == 0 never reads C. */
+typedef struct nn__uk {
+    size_t kc, rsa, csa, ldc;
+    const float *a, *b;
+    float *c;
+    float alpha, beta;
+    int mr, nr;
+} nn__uk;
+
 /* One table of function pointers per backend.  Everything above this
  * section calls kernels only through nn__k (the current table). */
 typedef struct nn__ktab {
@@ -511,9 +526,7 @@ typedef struct nn__ktab {
     void (*sgd)(size_t, float *, const float *, float *, float, float, float, int);
     void (*adam)(size_t, float *, const float *, float *, float *, float, float, float, float, float, float,
                  float, int);
-    /* SGEMM micro-kernel: C[mr x nr] = pa*pb (+ beta*C), packed panels of
-     * depth kc; mr <= MR, nr <= NR (partial tiles at the edges). */
-    void (*ukr)(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta, int mr, int nr);
+    void (*ukr)(const struct nn__uk *u); /* SGEMM micro-kernel, see nn__uk */
     int MR, NR, MC, KC, NC;
 } nn__ktab;
 
@@ -708,27 +721,27 @@ static void nn__s_adam(size_t n, float *w, const float *g, float *m, float *v, f
  * registers. */
 #define NN__S_MR 4
 #define NN__S_NR 8
-static void nn__s_ukr(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta, int mr,
-                      int nr) {
+static void nn__s_ukr(const nn__uk *u) {
     float acc[NN__S_MR][NN__S_NR];
-    size_t p;
+    const float *a = u->a, *b = u->b;
+    size_t p, rs = u->rsa;
     int i, j;
     for (i = 0; i < NN__S_MR; i++)
         for (j = 0; j < NN__S_NR; j++) acc[i][j] = 0.0f;
-    for (p = 0; p < kc; p++) {
+    for (p = 0; p < u->kc; p++) {
         for (i = 0; i < NN__S_MR; i++) {
-            float a = pa[i];
-            for (j = 0; j < NN__S_NR; j++) acc[i][j] += a * pb[j];
+            float av = a[i * rs];
+            for (j = 0; j < NN__S_NR; j++) acc[i][j] += av * b[j];
         }
-        pa += NN__S_MR;
-        pb += NN__S_NR;
+        a += u->csa;
+        b += NN__S_NR;
     }
-    for (i = 0; i < mr; i++) {
-        float *cr = c + (size_t)i * ldc;
-        if (beta == 0.0f)
-            for (j = 0; j < nr; j++) cr[j] = acc[i][j];
+    for (i = 0; i < u->mr; i++) {
+        float *cr = u->c + (size_t)i * u->ldc;
+        if (u->beta == 0.0f)
+            for (j = 0; j < u->nr; j++) cr[j] = u->alpha * acc[i][j];
         else
-            for (j = 0; j < nr; j++) cr[j] = beta * cr[j] + acc[i][j];
+            for (j = 0; j < u->nr; j++) cr[j] = u->beta * cr[j] + u->alpha * acc[i][j];
     }
 }
 
@@ -1094,62 +1107,63 @@ NN__SIMD_KERNELS(avx2)
 
 /* 6x16 micro-kernel: 12 ymm accumulators + 2 for B + 1 broadcast = 15 of
  * 16 registers; 12 FMAs per 2 loads + 6 broadcasts. */
-#define NN__A2_ROW(i, c0, c1)                                                                                \
+#define NN__A2_ROW(ap, c0, c1)                                                                               \
     do {                                                                                                     \
-        __m256 ai = _mm256_broadcast_ss(pa + (i));                                                           \
+        __m256 ai = _mm256_broadcast_ss(ap);                                                                 \
         c0 = _mm256_fmadd_ps(ai, b0, c0);                                                                    \
         c1 = _mm256_fmadd_ps(ai, b1, c1);                                                                    \
     } while (0)
-NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, float beta) {
-    if (beta != 0.0f) {
-        __m256 vb = _mm256_set1_ps(beta);
-        c0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), c0);
-        c1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), c1);
+/* store one row of the tile: c = alpha*acc + beta*c, first nr columns */
+NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, const nn__uk *u) {
+    __m256i m0 = nn__avx2_mask((size_t)u->nr), m1 = nn__avx2_mask(u->nr > 8 ? (size_t)(u->nr - 8) : 0);
+    if (u->alpha != 1.0f) {
+        __m256 va = _mm256_set1_ps(u->alpha);
+        c0 = _mm256_mul_ps(va, c0);
+        c1 = _mm256_mul_ps(va, c1);
     }
-    _mm256_storeu_ps(c, c0);
-    _mm256_storeu_ps(c + 8, c1);
+    if (u->nr == 16) {
+        if (u->beta != 0.0f) {
+            __m256 vb = _mm256_set1_ps(u->beta);
+            c0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), c0);
+            c1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), c1);
+        }
+        _mm256_storeu_ps(c, c0);
+        _mm256_storeu_ps(c + 8, c1);
+        return;
+    }
+    if (u->beta != 0.0f) {
+        __m256 vb = _mm256_set1_ps(u->beta);
+        c0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), c0);
+        c1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), c1);
+    }
+    _mm256_maskstore_ps(c, m0, c0);
+    _mm256_maskstore_ps(c + 8, m1, c1);
 }
-NN__ATTR static void nn__avx2_ukr(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta,
-                                  int mr, int nr) {
+NN__ATTR static void nn__avx2_ukr(const nn__uk *u) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    size_t p;
-    for (p = 0; p < kc; p++) {
+    size_t p, rs = u->rsa, cs = u->csa, ldc = u->ldc;
+    const float *a0 = u->a, *a3 = u->a + 3 * rs, *pb = u->b;
+    float *c = u->c;
+    int mr = u->mr;
+    for (p = 0; p < u->kc; p++) {
         __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
-        NN__A2_ROW(0, c00, c01);
-        NN__A2_ROW(1, c10, c11);
-        NN__A2_ROW(2, c20, c21);
-        NN__A2_ROW(3, c30, c31);
-        NN__A2_ROW(4, c40, c41);
-        NN__A2_ROW(5, c50, c51);
-        pa += 6;
+        NN__A2_ROW(a0, c00, c01);
+        NN__A2_ROW(a0 + rs, c10, c11);
+        NN__A2_ROW(a0 + 2 * rs, c20, c21);
+        NN__A2_ROW(a3, c30, c31);
+        NN__A2_ROW(a3 + rs, c40, c41);
+        NN__A2_ROW(a3 + 2 * rs, c50, c51);
+        a0 += cs;
+        a3 += cs;
         pb += 16;
     }
-    if (mr == 6 && nr == 16) {
-        nn__avx2_store_row(c, c00, c01, beta);
-        nn__avx2_store_row(c + ldc, c10, c11, beta);
-        nn__avx2_store_row(c + 2 * ldc, c20, c21, beta);
-        nn__avx2_store_row(c + 3 * ldc, c30, c31, beta);
-        nn__avx2_store_row(c + 4 * ldc, c40, c41, beta);
-        nn__avx2_store_row(c + 5 * ldc, c50, c51, beta);
-    } else {
-        /* edge tile: spill to a local tile, copy only what exists */
-        float t[6 * 16];
-        int i, j;
-        nn__avx2_store_row(t, c00, c01, 0.0f);
-        nn__avx2_store_row(t + 16, c10, c11, 0.0f);
-        nn__avx2_store_row(t + 32, c20, c21, 0.0f);
-        nn__avx2_store_row(t + 48, c30, c31, 0.0f);
-        nn__avx2_store_row(t + 64, c40, c41, 0.0f);
-        nn__avx2_store_row(t + 80, c50, c51, 0.0f);
-        for (i = 0; i < mr; i++) {
-            float *cr = c + (size_t)i * ldc;
-            if (beta == 0.0f)
-                for (j = 0; j < nr; j++) cr[j] = t[i * 16 + j];
-            else
-                for (j = 0; j < nr; j++) cr[j] = beta * cr[j] + t[i * 16 + j];
-        }
-    }
+    if (mr > 0) nn__avx2_store_row(c, c00, c01, u);
+    if (mr > 1) nn__avx2_store_row(c + ldc, c10, c11, u);
+    if (mr > 2) nn__avx2_store_row(c + 2 * ldc, c20, c21, u);
+    if (mr > 3) nn__avx2_store_row(c + 3 * ldc, c30, c31, u);
+    if (mr > 4) nn__avx2_store_row(c + 4 * ldc, c40, c41, u);
+    if (mr > 5) nn__avx2_store_row(c + 5 * ldc, c50, c51, u);
 }
 #undef NN__A2_ROW
 #undef NN__ATTR
@@ -1227,84 +1241,76 @@ NN__SIMD_KERNELS(avx512)
 /* 12x32 micro-kernel: 24 zmm accumulators + 2 for B + 1 broadcast = 27 of
  * 32 registers; 24 FMAs per 2 loads + 12 broadcasts.  The tile is four
  * times AVX2's, which halves the loads per FMA. */
-#define NN__A5_ROW(i, c0, c1)                                                                                \
+#define NN__A5_ROW(ap, c0, c1)                                                                               \
     do {                                                                                                     \
-        __m512 ai = _mm512_set1_ps(pa[i]);                                                                   \
+        __m512 ai = _mm512_set1_ps(*(ap));                                                                   \
         c0 = _mm512_fmadd_ps(ai, b0, c0);                                                                    \
         c1 = _mm512_fmadd_ps(ai, b1, c1);                                                                    \
     } while (0)
-NN__ATTR static inline void nn__avx512_store_row(float *c, __m512 c0, __m512 c1, float beta) {
-    if (beta != 0.0f) {
-        __m512 vb = _mm512_set1_ps(beta);
-        c0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), c0);
-        c1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), c1);
+/* store one row of the tile, masked past nr: no scratch tile and no
+ * out-of-bounds access at the edges */
+NN__ATTR static inline void nn__avx512_store_row(float *c, __m512 c0, __m512 c1, const nn__uk *u) {
+    __mmask16 m0 = nn__avx512_mask((size_t)u->nr), m1 = nn__avx512_mask(u->nr > 16 ? (size_t)(u->nr - 16) : 0);
+    if (u->alpha != 1.0f) {
+        __m512 va = _mm512_set1_ps(u->alpha);
+        c0 = _mm512_mul_ps(va, c0);
+        c1 = _mm512_mul_ps(va, c1);
     }
-    _mm512_storeu_ps(c, c0);
-    _mm512_storeu_ps(c + 16, c1);
-}
-/* partial row: masked, so no scratch tile and no out-of-bounds access */
-NN__ATTR static inline void nn__avx512_store_row_n(float *c, __m512 c0, __m512 c1, float beta, int nr) {
-    __mmask16 m0 = nn__avx512_mask((size_t)nr), m1 = nn__avx512_mask(nr > 16 ? (size_t)(nr - 16) : 0);
-    if (beta != 0.0f) {
-        __m512 vb = _mm512_set1_ps(beta);
+    if (u->beta != 0.0f) {
+        __m512 vb = _mm512_set1_ps(u->beta);
         c0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), c0);
         c1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), c1);
     }
     _mm512_mask_storeu_ps(c, m0, c0);
     _mm512_mask_storeu_ps(c + 16, m1, c1);
 }
-NN__ATTR static void nn__avx512_ukr(size_t kc, const float *pa, const float *pb, float *c, size_t ldc,
-                                    float beta, int mr, int nr) {
+NN__ATTR static void nn__avx512_ukr(const nn__uk *u) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
     __m512 c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
-    size_t p;
-    for (p = 0; p < kc; p++) {
+    size_t p, rs = u->rsa, cs = u->csa, ldc = u->ldc;
+    const float *a0 = u->a, *a3 = a0 + 3 * rs, *a6 = a0 + 6 * rs, *a9 = a0 + 9 * rs, *pb = u->b;
+    float *c = u->c;
+    int mr = u->mr, i;
+    /* C rows are ldc apart and often map to the same L1 sets; fetching them
+     * while the FMAs run hides the miss at the store */
+    for (i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
+    }
+    for (p = 0; p < u->kc; p++) {
         __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
-        NN__A5_ROW(0, c00, c01);
-        NN__A5_ROW(1, c10, c11);
-        NN__A5_ROW(2, c20, c21);
-        NN__A5_ROW(3, c30, c31);
-        NN__A5_ROW(4, c40, c41);
-        NN__A5_ROW(5, c50, c51);
-        NN__A5_ROW(6, c60, c61);
-        NN__A5_ROW(7, c70, c71);
-        NN__A5_ROW(8, c80, c81);
-        NN__A5_ROW(9, c90, c91);
-        NN__A5_ROW(10, ca0, ca1);
-        NN__A5_ROW(11, cb0, cb1);
-        pa += 12;
+        NN__A5_ROW(a0, c00, c01);
+        NN__A5_ROW(a0 + rs, c10, c11);
+        NN__A5_ROW(a0 + 2 * rs, c20, c21);
+        NN__A5_ROW(a3, c30, c31);
+        NN__A5_ROW(a3 + rs, c40, c41);
+        NN__A5_ROW(a3 + 2 * rs, c50, c51);
+        NN__A5_ROW(a6, c60, c61);
+        NN__A5_ROW(a6 + rs, c70, c71);
+        NN__A5_ROW(a6 + 2 * rs, c80, c81);
+        NN__A5_ROW(a9, c90, c91);
+        NN__A5_ROW(a9 + rs, ca0, ca1);
+        NN__A5_ROW(a9 + 2 * rs, cb0, cb1);
+        a0 += cs;
+        a3 += cs;
+        a6 += cs;
+        a9 += cs;
         pb += 32;
     }
-    if (nr == 32) {
-        /* rows past mr are simply not stored */
-        if (mr > 0) nn__avx512_store_row(c, c00, c01, beta);
-        if (mr > 1) nn__avx512_store_row(c + ldc, c10, c11, beta);
-        if (mr > 2) nn__avx512_store_row(c + 2 * ldc, c20, c21, beta);
-        if (mr > 3) nn__avx512_store_row(c + 3 * ldc, c30, c31, beta);
-        if (mr > 4) nn__avx512_store_row(c + 4 * ldc, c40, c41, beta);
-        if (mr > 5) nn__avx512_store_row(c + 5 * ldc, c50, c51, beta);
-        if (mr > 6) nn__avx512_store_row(c + 6 * ldc, c60, c61, beta);
-        if (mr > 7) nn__avx512_store_row(c + 7 * ldc, c70, c71, beta);
-        if (mr > 8) nn__avx512_store_row(c + 8 * ldc, c80, c81, beta);
-        if (mr > 9) nn__avx512_store_row(c + 9 * ldc, c90, c91, beta);
-        if (mr > 10) nn__avx512_store_row(c + 10 * ldc, ca0, ca1, beta);
-        if (mr > 11) nn__avx512_store_row(c + 11 * ldc, cb0, cb1, beta);
-    } else {
-        if (mr > 0) nn__avx512_store_row_n(c, c00, c01, beta, nr);
-        if (mr > 1) nn__avx512_store_row_n(c + ldc, c10, c11, beta, nr);
-        if (mr > 2) nn__avx512_store_row_n(c + 2 * ldc, c20, c21, beta, nr);
-        if (mr > 3) nn__avx512_store_row_n(c + 3 * ldc, c30, c31, beta, nr);
-        if (mr > 4) nn__avx512_store_row_n(c + 4 * ldc, c40, c41, beta, nr);
-        if (mr > 5) nn__avx512_store_row_n(c + 5 * ldc, c50, c51, beta, nr);
-        if (mr > 6) nn__avx512_store_row_n(c + 6 * ldc, c60, c61, beta, nr);
-        if (mr > 7) nn__avx512_store_row_n(c + 7 * ldc, c70, c71, beta, nr);
-        if (mr > 8) nn__avx512_store_row_n(c + 8 * ldc, c80, c81, beta, nr);
-        if (mr > 9) nn__avx512_store_row_n(c + 9 * ldc, c90, c91, beta, nr);
-        if (mr > 10) nn__avx512_store_row_n(c + 10 * ldc, ca0, ca1, beta, nr);
-        if (mr > 11) nn__avx512_store_row_n(c + 11 * ldc, cb0, cb1, beta, nr);
-    }
+    if (mr > 0) nn__avx512_store_row(c, c00, c01, u);
+    if (mr > 1) nn__avx512_store_row(c + ldc, c10, c11, u);
+    if (mr > 2) nn__avx512_store_row(c + 2 * ldc, c20, c21, u);
+    if (mr > 3) nn__avx512_store_row(c + 3 * ldc, c30, c31, u);
+    if (mr > 4) nn__avx512_store_row(c + 4 * ldc, c40, c41, u);
+    if (mr > 5) nn__avx512_store_row(c + 5 * ldc, c50, c51, u);
+    if (mr > 6) nn__avx512_store_row(c + 6 * ldc, c60, c61, u);
+    if (mr > 7) nn__avx512_store_row(c + 7 * ldc, c70, c71, u);
+    if (mr > 8) nn__avx512_store_row(c + 8 * ldc, c80, c81, u);
+    if (mr > 9) nn__avx512_store_row(c + 9 * ldc, c90, c91, u);
+    if (mr > 10) nn__avx512_store_row(c + 10 * ldc, ca0, ca1, u);
+    if (mr > 11) nn__avx512_store_row(c + 11 * ldc, cb0, cb1, u);
 }
 #undef NN__A5_ROW
 #undef NN__ATTR
@@ -1396,28 +1402,39 @@ NN__SIMD_KERNELS(neon)
         c1 = vfmaq_laneq_f32(c1, b1, a, l);                                                                  \
         c2 = vfmaq_laneq_f32(c2, b2, a, l);                                                                  \
     } while (0)
-static inline void nn__neon_store_row(float *c, float32x4_t c0, float32x4_t c1, float32x4_t c2, float beta,
-                                      int nr) {
+static inline void nn__neon_store_row(float *c, float32x4_t c0, float32x4_t c1, float32x4_t c2,
+                                      const nn__uk *u) {
     float t[12];
     int j;
-    vst1q_f32(t, c0);
-    vst1q_f32(t + 4, c1);
-    vst1q_f32(t + 8, c2);
-    if (beta == 0.0f)
-        for (j = 0; j < nr; j++) c[j] = t[j];
+    vst1q_f32(t, vmulq_n_f32(c0, u->alpha));
+    vst1q_f32(t + 4, vmulq_n_f32(c1, u->alpha));
+    vst1q_f32(t + 8, vmulq_n_f32(c2, u->alpha));
+    if (u->beta == 0.0f)
+        for (j = 0; j < u->nr; j++) c[j] = t[j];
     else
-        for (j = 0; j < nr; j++) c[j] = beta * c[j] + t[j];
+        for (j = 0; j < u->nr; j++) c[j] = u->beta * c[j] + t[j];
 }
-static void nn__neon_ukr(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta, int mr,
-                         int nr) {
+static void nn__neon_ukr(const nn__uk *u) {
     float32x4_t z = vdupq_n_f32(0.0f);
     float32x4_t c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z;
     float32x4_t c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z;
     float32x4_t c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
-    size_t p;
-    for (p = 0; p < kc; p++) {
-        float32x4_t a0 = vld1q_f32(pa), a1 = vld1q_f32(pa + 4);
-        float32x4_t b0 = vld1q_f32(pb), b1 = vld1q_f32(pb + 4), b2 = vld1q_f32(pb + 8);
+    size_t p, rs = u->rsa, ldc = u->ldc;
+    const float *pa = u->a, *pb = u->b;
+    float *c = u->c;
+    int mr = u->mr;
+    for (p = 0; p < u->kc; p++) {
+        float32x4_t a0, a1, b0 = vld1q_f32(pb), b1 = vld1q_f32(pb + 4), b2 = vld1q_f32(pb + 8);
+        if (rs == 1) {
+            a0 = vld1q_f32(pa);
+            a1 = vld1q_f32(pa + 4);
+        } else {
+            float t[8];
+            int i;
+            for (i = 0; i < 8; i++) t[i] = pa[i * rs];
+            a0 = vld1q_f32(t);
+            a1 = vld1q_f32(t + 4);
+        }
         NN__N_ROW(a0, 0, c00, c01, c02);
         NN__N_ROW(a0, 1, c10, c11, c12);
         NN__N_ROW(a0, 2, c20, c21, c22);
@@ -1426,17 +1443,17 @@ static void nn__neon_ukr(size_t kc, const float *pa, const float *pb, float *c, 
         NN__N_ROW(a1, 1, c50, c51, c52);
         NN__N_ROW(a1, 2, c60, c61, c62);
         NN__N_ROW(a1, 3, c70, c71, c72);
-        pa += 8;
+        pa += u->csa;
         pb += 12;
     }
-    if (mr > 0) nn__neon_store_row(c, c00, c01, c02, beta, nr);
-    if (mr > 1) nn__neon_store_row(c + ldc, c10, c11, c12, beta, nr);
-    if (mr > 2) nn__neon_store_row(c + 2 * ldc, c20, c21, c22, beta, nr);
-    if (mr > 3) nn__neon_store_row(c + 3 * ldc, c30, c31, c32, beta, nr);
-    if (mr > 4) nn__neon_store_row(c + 4 * ldc, c40, c41, c42, beta, nr);
-    if (mr > 5) nn__neon_store_row(c + 5 * ldc, c50, c51, c52, beta, nr);
-    if (mr > 6) nn__neon_store_row(c + 6 * ldc, c60, c61, c62, beta, nr);
-    if (mr > 7) nn__neon_store_row(c + 7 * ldc, c70, c71, c72, beta, nr);
+    if (mr > 0) nn__neon_store_row(c, c00, c01, c02, u);
+    if (mr > 1) nn__neon_store_row(c + ldc, c10, c11, c12, u);
+    if (mr > 2) nn__neon_store_row(c + 2 * ldc, c20, c21, c22, u);
+    if (mr > 3) nn__neon_store_row(c + 3 * ldc, c30, c31, c32, u);
+    if (mr > 4) nn__neon_store_row(c + 4 * ldc, c40, c41, c42, u);
+    if (mr > 5) nn__neon_store_row(c + 5 * ldc, c50, c51, c52, u);
+    if (mr > 6) nn__neon_store_row(c + 6 * ldc, c60, c61, c62, u);
+    if (mr > 7) nn__neon_store_row(c + 7 * ldc, c70, c71, c72, u);
 }
 #undef NN__N_ROW
 #endif /* NN__HAVE_NEON */
@@ -1464,13 +1481,13 @@ static const nn__ktab nn__tab_avx2 = {
     NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
     nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
     nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_ukr, 6, 16, 144, 256, 2048};
+    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_ukr, 6, 16, 144, 512, 2048};
 static const nn__ktab nn__tab_avx512 = {
     NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
     nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
     nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
     nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam,
-    nn__avx512_ukr, 12, 32, 192, 256, 2048};
+    nn__avx512_ukr, 12, 32, 192, 512, 2048};
 #endif
 #if NN__HAVE_NEON
 static const nn__ktab nn__tab_neon = {
@@ -1616,30 +1633,36 @@ NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float 
  * micro-kernel always runs full depth and only its stores are masked. */
 #define NN__ALIGN_UP(x) (((x) + 15) & ~(size_t)15)
 
+
+/* Depth of a K slice: at most KC, split evenly (k = 784 runs as 2 x 392,
+ * not 512 + 272) so no slice is a short, overhead-dominated one. */
+static int nn__gemm_kc(const nn__ktab *t, int k) {
+    int slices = (k + t->KC - 1) / t->KC;
+    return slices > 1 ? (k + slices - 1) / slices : k;
+}
 static size_t nn__gemm_ws_floats(const nn__ktab *t, int m, int n, int k) {
     size_t mc = (size_t)(m < t->MC ? m : t->MC), nc = (size_t)(n < t->NC ? n : t->NC);
-    size_t kc = (size_t)(k < t->KC ? k : t->KC);
+    size_t kc = (size_t)nn__gemm_kc(t, k);
     mc = (mc + t->MR - 1) / t->MR * t->MR;
     nc = (nc + t->NR - 1) / t->NR * t->NR;
     return NN__ALIGN_UP(mc * kc) + NN__ALIGN_UP(nc * kc) + 16;
 }
 
-/* op(A)[i][p] for rows i0.., depth p0..; alpha folded in (it is applied
- * once per element instead of once per FMA). */
-static void nn__pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, float alpha, int MR,
-                       float *pa) {
+/* op(A)[i][p] for rows i0..i0+mc, depth p0..p0+kc into MR-high panels,
+ * zero-padded to a whole panel. */
+static void nn__pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, int MR, float *pa) {
     int ir, i, p;
     for (ir = 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? mc - ir : MR;
         if (!ta) {
             for (i = 0; i < mr; i++) {
                 const float *src = a + (size_t)(i0 + ir + i) * lda + p0;
-                for (p = 0; p < kc; p++) pa[(size_t)p * MR + i] = alpha * src[p];
+                for (p = 0; p < kc; p++) pa[(size_t)p * MR + i] = src[p];
             }
         } else {
             for (p = 0; p < kc; p++) {
                 const float *src = a + (size_t)(p0 + p) * lda + i0 + ir;
-                for (i = 0; i < mr; i++) pa[(size_t)p * MR + i] = alpha * src[i];
+                for (i = 0; i < mr; i++) pa[(size_t)p * MR + i] = src[i];
             }
         }
         if (mr < MR)
@@ -1687,33 +1710,59 @@ static void nn__gemm_scale_c(int m, int n, float beta, float *c, int ldc) {
 
 static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha, const float *a,
                          int lda, const float *b, int ldb, float beta, float *c, int ldc, float *ws) {
-    int jc, pc, ic, jr, ir;
-    size_t kcmax = (size_t)(k < t->KC ? k : t->KC);
+    int jc, pc, ic, jr, ir, direct, kblk;
+    size_t kcmax;
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
     float *pa = ws, *pb;
+    nn__uk u;
+    if (m == 0 || n == 0) return;
+    kblk = nn__gemm_kc(t, k);
+    kcmax = (size_t)kblk;
     mcmax = (mcmax + t->MR - 1) / t->MR * t->MR;
     pb = ws + NN__ALIGN_UP(mcmax * kcmax);
-    if (m == 0 || n == 0) return;
     if (k == 0 || alpha == 0.0f) {
         nn__gemm_scale_c(m, n, beta, c, ldc);
         return;
     }
+    /* Full MR-row panels of op(A) are read in place rather than packed:
+     * packing A is a transposing copy that costs as much as the FMAs
+     * when n is small (training shapes have n = 10..288), and measured on
+     * Zen 5 the in-place read was as fast or faster at every shape we
+     * benchmark, squares included.  Only partial panels are packed. */
+    direct = 1;
+    u.ldc = (size_t)ldc;
+    u.alpha = alpha;
     for (jc = 0; jc < n; jc += t->NC) {
         int nc = n - jc < t->NC ? n - jc : t->NC;
-        for (pc = 0; pc < k; pc += t->KC) {
-            int kc = k - pc < t->KC ? k - pc : t->KC;
-            float bet = pc == 0 ? beta : 1.0f;
+        for (pc = 0; pc < k; pc += kblk) {
+            int kc = k - pc < kblk ? k - pc : kblk;
+            u.kc = (size_t)kc;
+            u.beta = pc == 0 ? beta : 1.0f;
             nn__pack_b(tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
             for (ic = 0; ic < m; ic += t->MC) {
-                int mc = m - ic < t->MC ? m - ic : t->MC;
-                nn__pack_a(ta, a, lda, ic, mc, pc, kc, alpha, t->MR, pa);
+                int mc = m - ic < t->MC ? m - ic : t->MC, mfull = mc / t->MR * t->MR;
+                if (!direct) nn__pack_a(ta, a, lda, ic, mc, pc, kc, t->MR, pa);
+                else if (mfull < mc) nn__pack_a(ta, a, lda, ic + mfull, mc - mfull, pc, kc, t->MR, pa);
                 for (jr = 0; jr < nc; jr += t->NR) {
-                    int nr = nc - jr < t->NR ? nc - jr : t->NR;
-                    const float *pbj = pb + (size_t)jr * kc;
+                    u.nr = nc - jr < t->NR ? nc - jr : t->NR;
+                    u.b = pb + (size_t)jr * kc;
                     for (ir = 0; ir < mc; ir += t->MR) {
-                        int mr = mc - ir < t->MR ? mc - ir : t->MR;
-                        t->ukr((size_t)kc, pa + (size_t)ir * kc, pbj, c + (size_t)(ic + ir) * ldc + jc + jr,
-                               (size_t)ldc, bet, mr, nr);
+                        u.mr = mc - ir < t->MR ? mc - ir : t->MR;
+                        u.c = c + (size_t)(ic + ir) * ldc + jc + jr;
+                        if (!direct || u.mr < t->MR) {
+                            u.a = pa + (direct ? 0 : (size_t)ir * kc);
+                            u.rsa = 1;
+                            u.csa = (size_t)t->MR;
+                        } else if (!ta) {
+                            u.a = a + (size_t)(ic + ir) * lda + pc;
+                            u.rsa = (size_t)lda;
+                            u.csa = 1;
+                        } else {
+                            u.a = a + (size_t)pc * lda + ic + ir;
+                            u.rsa = 1;
+                            u.csa = (size_t)lda;
+                        }
+                        t->ukr(&u);
                     }
                 }
             }
