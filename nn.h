@@ -192,6 +192,10 @@ NNDEF void nn_sgd_update(size_t n, float *w, const float *g, float *v, float lr,
 NNDEF void nn_adam_update(size_t n, float *w, const float *g, float *m, float *v, float lr, float beta1,
                           float beta2, float eps, float weight_decay, int adamw, long t);
 
+/* RMSprop: g' = g + wd*w;  v = rho*v + (1-rho) g'^2;  w -= lr g'/(sqrt(v)+eps) */
+NNDEF void nn_rmsprop_update(size_t n, float *w, const float *g, float *v, float lr, float rho, float eps,
+                             float weight_decay);
+
 /* ---- SGEMM ------------------------------------------------------------------
  * Row-major BLAS semantics: C = alpha*op(A)*op(B) + beta*C, op(X) = X or X^T
  * (transa/transb 0 or 1).  op(A) is m x k, op(B) k x n, C m x n.  beta == 0
@@ -225,6 +229,194 @@ NNDEF nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c, i
 NNDEF void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col);
 /* dx += col2im(col) for the same rows; zero dx first for a plain col2im. */
 NNDEF void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col, float *dx);
+
+/* ---- models: layers, losses, optimizers, training ---------------------------
+ * Build a sequential model, compile it with an optimizer and a loss, fit,
+ * evaluate, predict, save.  Builder calls record the first error in the
+ * model (a sticky error) and turn into no-ops after it; nn_compile reports
+ * it, and nn_model_error() gives the sentence naming the layer and shapes.
+ *
+ * Memory: nn_compile allocates the parameters, the gradients and the
+ * optimizer state, each one contiguous buffer.  Batch size is not known at
+ * compile: the activation arena (activations, gradients, im2col tiles and
+ * SGEMM workspace in one block) is sized at the first step that needs more
+ * (first fit step, first predict) and never again while the batch size
+ * stays the same or shrinks.  A training step allocates nothing. */
+typedef enum nn_activation {
+    NN_LINEAR = 0, /* identity */
+    NN_RELU,
+    NN_LEAKY_RELU, /* slope 0.01 below zero (nn_leaky_relu_slope to change) */
+    NN_SIGMOID,
+    NN_TANH,
+    NN_SOFTMAX /* over the last dimension */
+} nn_activation;
+
+typedef enum nn_loss {
+    NN_LOSS_NONE = 0,
+    NN_LOSS_MSE,                               /* mean over all outputs                      */
+    NN_LOSS_BINARY_CE,                         /* needs a sigmoid output: fused, stable      */
+    NN_LOSS_BINARY_CE_FROM_LOGITS,             /* linear output, sigmoid inside the loss     */
+    NN_LOSS_CATEGORICAL_CE,                    /* one-hot targets; needs a softmax output    */
+    NN_LOSS_CATEGORICAL_CE_FROM_LOGITS,        /* linear output, softmax inside the loss     */
+    NN_LOSS_SPARSE_CATEGORICAL_CE,             /* integer class targets; softmax output      */
+    NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS  /* integer targets, linear output             */
+} nn_loss;
+
+typedef enum nn_opt_kind { NN_OPT_SGD = 0, NN_OPT_ADAM, NN_OPT_ADAMW, NN_OPT_RMSPROP } nn_opt_kind;
+/* Optimizer settings (plain data: change fields freely before compile).
+ * SGD momentum and Nesterov follow torch.optim.SGD, Adam/AdamW/RMSprop
+ * follow torch.optim.  weight_decay is L2 (added to the gradient) except
+ * for AdamW, where it is decoupled.  clip_norm > 0 rescales the gradient
+ * when its global L2 norm exceeds it. */
+typedef struct nn_optimizer {
+    nn_opt_kind kind;
+    float lr, momentum, beta1, beta2, eps, rho, weight_decay, clip_norm;
+    int nesterov;
+} nn_optimizer;
+NNDEF nn_optimizer nn_sgd(float lr);
+NNDEF nn_optimizer nn_sgd_momentum(float lr, float momentum, int nesterov);
+NNDEF nn_optimizer nn_adam(float lr);                       /* betas 0.9, 0.999, eps 1e-8 */
+NNDEF nn_optimizer nn_adamw(float lr, float weight_decay);  /* PyTorch default wd: 0.01  */
+NNDEF nn_optimizer nn_rmsprop(float lr);                    /* alpha 0.99, eps 1e-8       */
+
+/* per-sample shapes: (features) or (height, width, channels) */
+typedef struct nn_shape {
+    int ndim;
+    int d[3];
+} nn_shape;
+NNDEF nn_shape nn_shape1(int n);
+NNDEF nn_shape nn_shape3(int h, int w, int c);
+
+typedef struct nn_model nn_model;
+
+NNDEF nn_model *nn_model_new(nn_shape input); /* NULL only when out of memory */
+NNDEF void nn_model_free(nn_model *m);
+NNDEF nn_status nn_model_status(const nn_model *m);
+NNDEF const char *nn_model_error(const nn_model *m); /* last detailed message, "" if none */
+NNDEF void nn_model_seed(nn_model *m, uint64_t seed); /* init, dropout, shuffle (default 42) */
+
+/* Layers (append to the model; return the model's sticky status). */
+NNDEF nn_status nn_dense(nn_model *m, int units, nn_activation act);
+/* kernel k x k, stride 1, 'valid' padding */
+NNDEF nn_status nn_conv2d(nn_model *m, int filters, int k, nn_activation act);
+NNDEF nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int stride, int same_padding,
+                             nn_activation act);
+NNDEF nn_status nn_maxpool2d(nn_model *m, int size); /* stride = size, floor */
+NNDEF nn_status nn_avgpool2d(nn_model *m, int size);
+NNDEF nn_status nn_flatten(nn_model *m);
+NNDEF nn_status nn_activation_layer(nn_model *m, nn_activation act);
+NNDEF nn_status nn_dropout(nn_model *m, float rate);      /* inverted dropout, train only */
+NNDEF nn_status nn_batchnorm(nn_model *m);                /* momentum 0.1, eps 1e-5 (PyTorch) */
+NNDEF nn_status nn_leaky_relu_slope(nn_model *m, float slope); /* for the last layer */
+
+/* Plans memory, initialises weights (He uniform before ReLU-family
+ * activations, Glorot uniform otherwise; biases zero), checks the loss
+ * against the output layer (cross-entropy needs softmax or _FROM_LOGITS). */
+NNDEF nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss);
+
+/* Layer access for custom loops and inspection. */
+NNDEF int nn_model_num_layers(const nn_model *m);
+NNDEF nn_shape nn_model_output_shape(const nn_model *m);
+NNDEF size_t nn_model_num_params(const nn_model *m);
+/* weights and biases of layer i (NULL/0 if it has none); gradients alike */
+NNDEF float *nn_layer_weights(nn_model *m, int layer, size_t *count);
+NNDEF float *nn_layer_bias(nn_model *m, int layer, size_t *count);
+NNDEF float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count);
+NNDEF float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count);
+NNDEF nn_status nn_layer_freeze(nn_model *m, int layer, int frozen);
+NNDEF float *nn_model_params(nn_model *m, size_t *count); /* all parameters, one buffer */
+NNDEF float *nn_model_grads(nn_model *m, size_t *count);
+
+/* ---- datasets ----------------------------------------------------------------
+ * n samples of x (per-sample shape) and y (y_dim floats each: one class id
+ * per sample for sparse cross-entropy, else targets).  Images loaded from
+ * IDX stay uint8 (scaled by 1/255 per batch) to keep memory low. */
+typedef struct nn_dataset {
+    int n;
+    nn_shape shape;  /* per-sample x shape */
+    size_t x_dim;    /* floats per sample */
+    int y_dim;       /* floats per target */
+    float *x;        /* n * x_dim floats, or NULL when x_u8 is used */
+    unsigned char *x_u8;
+    float x_scale;   /* x = x_u8 * x_scale */
+    float *y;        /* n * y_dim */
+    int num_classes; /* for class labels: max label + 1 (0 if not labels) */
+    int owns;
+} nn_dataset;
+/* Copy the caller's arrays (validated: no NaN/Inf). */
+NNDEF nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, const float *x, int y_dim,
+                                       const float *y);
+/* MNIST-format IDX images (u8, 3 dims) + labels (u8, 1 dim). */
+NNDEF nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path, const char *labels_path);
+/* Numeric CSV: the label column by index (0-based; -1 = last), the other
+ * columns are features; header line skipped when has_header. */
+NNDEF nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_header, int label_col);
+NNDEF void nn_dataset_free(nn_dataset *ds);
+/* Split off the last `fraction` of samples as a view (no copy; free only
+ * the original). */
+NNDEF nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first, nn_dataset *second);
+/* Copy sample i's features as floats into out (x_dim floats). */
+NNDEF void nn_dataset_get_x(const nn_dataset *ds, int i, float *out);
+
+/* ---- training ------------------------------------------------------------ */
+typedef enum nn_schedule { NN_SCHEDULE_CONSTANT = 0, NN_SCHEDULE_STEP, NN_SCHEDULE_COSINE } nn_schedule;
+typedef enum nn_monitor { NN_MONITOR_VAL_LOSS = 0, NN_MONITOR_VAL_ACCURACY } nn_monitor;
+typedef struct nn_fit_event {
+    int epoch, epochs;      /* 1-based epoch */
+    int batch, batches;     /* 1-based batch within the epoch (0 at epoch end) */
+    float loss, accuracy;   /* running means over the epoch so far */
+    float val_loss, val_accuracy; /* at epoch end when validating, else NAN */
+    float lr;
+    double elapsed_s;       /* since fit started (clock()) */
+} nn_fit_event;
+/* Return non-zero to stop training. */
+typedef int (*nn_fit_callback)(const nn_fit_event *ev, void *user);
+typedef struct nn_fit_opts {
+    int epochs, batch;
+    int shuffle;                 /* 1: reshuffle every epoch with the model's seeded RNG */
+    const nn_dataset *val;       /* validation set, or NULL */
+    float val_split;             /* if val == NULL: hold out this fraction of the training data */
+    int patience;                /* early stopping: epochs without improvement (0 = off) */
+    nn_monitor monitor;          /* what early stopping watches */
+    int restore_best;            /* with early stopping: keep the best epoch's weights */
+    nn_schedule schedule;        /* learning-rate schedule per epoch */
+    int step_size;               /* STEP: multiply lr by gamma every step_size epochs */
+    float gamma;
+    float min_lr;                /* COSINE: anneal from lr to min_lr over the epochs */
+    int verbose;                 /* 1 (default): progress on stderr; 0: silent */
+    nn_fit_callback on_batch, on_epoch;
+    void *user;
+    double train_seconds;        /* out: wall time of the training loop only */
+    int epochs_run;              /* out */
+} nn_fit_opts;
+NNDEF nn_fit_opts nn_fit_defaults(void);
+NNDEF nn_status nn_fit(nn_model *m, const nn_dataset *train, nn_fit_opts *opts);
+/* loss and accuracy over a dataset (accuracy NAN for MSE); either out may be NULL */
+NNDEF nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, float *loss, float *accuracy);
+/* Forward n samples (n * input floats) into out (n * output floats);
+ * inference mode (dropout off, batch norm running stats). */
+NNDEF nn_status nn_predict(nn_model *m, const float *x, int n, float *out);
+NNDEF nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batch, float *out);
+/* Print a Keras-like summary table to a FILE* (stdout if NULL). */
+NNDEF void nn_model_summary(const nn_model *m, void *file);
+
+/* Custom loops: forward (training mode) on n samples, backward from
+ * targets, then the optimizer step; or all three in train_on_batch. */
+NNDEF nn_status nn_forward(nn_model *m, const float *x, int n, int training);
+NNDEF const float *nn_output(const nn_model *m); /* last forward's output (n * out floats) */
+NNDEF nn_status nn_backward(nn_model *m, const float *y, float *loss, float *accuracy);
+NNDEF nn_status nn_step(nn_model *m);
+NNDEF nn_status nn_train_on_batch(nn_model *m, const float *x, const float *y, int n, float *loss,
+                                  float *accuracy);
+
+/* ---- model files -------------------------------------------------------------
+ * Little-endian; magic "NNH\x1a", format version, sections with lengths,
+ * CRC32 over everything.  with_optimizer stores the optimizer state so
+ * training resumes exactly. */
+NNDEF nn_status nn_save(const nn_model *m, const char *path, int with_optimizer);
+NNDEF nn_status nn_load(nn_model **out, const char *path);
+/* Wall clock in seconds (clock_gettime where POSIX, else clock()). */
+NNDEF double nn_time_seconds(void);
 
 #ifdef __cplusplus
 }
@@ -526,6 +718,7 @@ typedef struct nn__ktab {
     void (*sgd)(size_t, float *, const float *, float *, float, float, float, int);
     void (*adam)(size_t, float *, const float *, float *, float *, float, float, float, float, float, float,
                  float, int);
+    void (*rmsprop)(size_t, float *, const float *, float *, float, float, float, float);
     void (*ukr)(const struct nn__uk *u); /* SGEMM micro-kernel, see nn__uk */
     int MR, NR, MC, KC, NC;
 } nn__ktab;
@@ -712,6 +905,18 @@ static void nn__s_adam(size_t n, float *w, const float *g, float *m, float *v, f
         m[i] = mi;
         v[i] = vi;
         w[i] = wi - step_size * (mi / (sqrtf(vi) * inv_sqrt_bc2 + eps));
+    }
+}
+
+/* RMSprop (torch.optim.RMSprop, centered=False, momentum=0):
+ * g' = g + wd*w;  v = rho*v + (1-rho)*g'^2;  w -= lr * g' / (sqrt(v) + eps) */
+static void nn__s_rmsprop(size_t n, float *w, const float *g, float *v, float lr, float rho, float eps, float wd) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        float vi = rho * v[i] + (1.0f - rho) * gi * gi;
+        v[i] = vi;
+        w[i] -= lr * (gi / (sqrtf(vi) + eps));
     }
 }
 
@@ -1029,6 +1234,21 @@ static void nn__s_ukr(const nn__uk *u) {
                 gi = nesterov ? NN__FMA(vmu, vi, gi) : vi;                                                   \
             }                                                                                                \
             NN__STN(w + i, NN__FNMA(vlr, gi, wi), t);                                                        \
+        }                                                                                                    \
+    }                                                                                                        \
+    NN__ATTR static void nn__##pfx##_rmsprop(size_t n, float *w, const float *g, float *v, float lr, float rho, \
+                                             float eps, float wd) {                                          \
+        size_t i = 0, t;                                                                                     \
+        NN__VF vr = NN__SET1(rho), vc = NN__SET1(1.0f - rho), ve = NN__SET1(eps), vl = NN__SET1(lr);         \
+        NN__VF vwd = NN__SET1(wd);                                                                           \
+        for (; i < n; i += NN__W) {                                                                          \
+            NN__VF wi, gi, vi;                                                                               \
+            t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                               \
+            wi = NN__LDN(w + i, t);                                                                          \
+            gi = NN__FMA(vwd, wi, NN__LDN(g + i, t));                                                        \
+            vi = NN__FMA(vr, NN__LDN(v + i, t), NN__MUL(NN__MUL(vc, gi), gi));                               \
+            NN__STN(v + i, vi, t);                                                                           \
+            NN__STN(w + i, NN__FNMA(vl, NN__DIV(gi, NN__ADD(NN__SQRT(vi), ve)), wi), t);                     \
         }                                                                                                    \
     }                                                                                                        \
     NN__ATTR static void nn__##pfx##_adam(size_t n, float *w, const float *g, float *m, float *v, float b1,  \
@@ -1468,7 +1688,7 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
 static const nn__ktab nn__tab_scalar = {
     NN_BACKEND_SCALAR, nn__s_add, nn__s_sub, nn__s_mul, nn__s_scale, nn__s_axpy, nn__s_dot, nn__s_sum, nn__s_max,
     nn__s_exp, nn__s_relu, nn__s_sigmoid, nn__s_tanh, nn__s_relu_bwd, nn__s_sigmoid_bwd, nn__s_tanh_bwd,
-    nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_sgd, nn__s_adam, nn__s_ukr,
+    nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
     NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
     nn__softmax_with(&nn__tab_scalar, rows, cols, x, y);
@@ -1481,12 +1701,12 @@ static const nn__ktab nn__tab_avx2 = {
     NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
     nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
     nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_ukr, 6, 16, 144, 512, 2048};
+    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, 6, 16, 144, 512, 2048};
 static const nn__ktab nn__tab_avx512 = {
     NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
     nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
     nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
-    nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam,
+    nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
     nn__avx512_ukr, 12, 32, 192, 512, 2048};
 #endif
 #if NN__HAVE_NEON
@@ -1494,7 +1714,7 @@ static const nn__ktab nn__tab_neon = {
     NN_BACKEND_NEON, nn__neon_add, nn__neon_sub, nn__neon_mul, nn__neon_scale, nn__neon_axpy, nn__neon_dot,
     nn__neon_sum, nn__neon_max, nn__neon_exp, nn__neon_relu, nn__neon_sigmoid, nn__neon_tanh,
     nn__neon_relu_bwd, nn__neon_sigmoid_bwd, nn__neon_tanh_bwd, nn__neon_softmax, nn__neon_softmax_bwd,
-    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_ukr, 8, 12, 128, 256, 2048};
+    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, 8, 12, 128, 256, 2048};
 #endif
 
 /* THE documented global: the current kernel table (NULL until first use,
@@ -1615,6 +1835,10 @@ NN__API void nn_sgd_update(size_t n, float *w, const float *g, float *v, float l
                            float weight_decay, int nesterov) {
     nn__k()->sgd(n, w, g, v, lr, momentum, weight_decay, nesterov);
 }
+NN__API void nn_rmsprop_update(size_t n, float *w, const float *g, float *v, float lr, float rho, float eps,
+                               float weight_decay) {
+    nn__k()->rmsprop(n, w, g, v, lr, rho, eps, weight_decay);
+}
 NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float *v, float lr, float beta1,
                             float beta2, float eps, float weight_decay, int adamw, long t) {
     /* bias corrections in double, once per call, as PyTorch does in Python */
@@ -1715,15 +1939,10 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
     float *pa = ws, *pb;
     nn__uk u;
-    if (m == 0 || n == 0) return;
     kblk = nn__gemm_kc(t, k);
     kcmax = (size_t)kblk;
     mcmax = (mcmax + t->MR - 1) / t->MR * t->MR;
     pb = ws + NN__ALIGN_UP(mcmax * kcmax);
-    if (k == 0 || alpha == 0.0f) {
-        nn__gemm_scale_c(m, n, beta, c, ldc);
-        return;
-    }
     /* Full MR-row panels of op(A) are read in place rather than packed:
      * packing A is a transposing copy that costs as much as the FMAs
      * when n is small (training shapes have n = 10..288), and measured on
@@ -1810,7 +2029,12 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
     nn_status s = nn__gemm_check(transa, transb, m, n, k, a, lda, b, ldb, c, ldc);
     float *ws;
     if (s != NN_OK) return s;
-    if (!workspace && m > 0 && n > 0 && k > 0) return NN_ERR_INVALID_ARGUMENT;
+    if (m == 0 || n == 0) return NN_OK;
+    if (k == 0 || alpha == 0.0f) {
+        nn__gemm_scale_c(m, n, beta, c, ldc);
+        return NN_OK;
+    }
+    if (!workspace) return NN_ERR_INVALID_ARGUMENT;
     ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
     nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws);
     return NN_OK;
@@ -1820,8 +2044,10 @@ NN__API nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float al
     nn_status s = nn__gemm_check(transa, transb, m, n, k, a, lda, b, ldb, c, ldc);
     void *ws;
     if (s != NN_OK) return s;
-    if (m == 0 || n == 0 || k == 0 || alpha == 0.0f)
-        return nn_sgemm_ws(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+    if (m == 0 || n == 0 || k == 0 || alpha == 0.0f) {
+        nn__gemm_scale_c(m, n, beta, c, ldc);
+        return NN_OK;
+    }
     ws = NN_MALLOC(nn_sgemm_ws_size(m, n, k));
     if (!ws) return NN_ERR_NO_MEMORY;
     s = nn_sgemm_ws(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws);
@@ -1896,6 +2122,2037 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
             }
         }
     }
+}
+
+
+/* ========================================================================= */
+/* ==== 5. Layers                                                             */
+/* ========================================================================= */
+/* Every layer kind is one row in nn__lk (name, forward, backward) plus its
+ * shape rule in nn__add_layer.  Shapes in comments are per batch of B. */
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#define NN__HAVE_ISATTY 1
+#endif
+#include <time.h>
+
+NN__API double nn_time_seconds(void) {
+#if defined(CLOCK_MONOTONIC)
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#endif
+    /* strict C99 builds: processor time, which equals wall time for this
+     * single-threaded library while it computes */
+    return (double)clock() / (double)CLOCKS_PER_SEC;
+}
+
+enum { NN__L_DENSE = 1, NN__L_CONV, NN__L_MAXPOOL, NN__L_AVGPOOL, NN__L_FLATTEN, NN__L_ACT, NN__L_DROPOUT, NN__L_BN };
+
+typedef struct nn__layer {
+    int kind;
+    nn_activation act; /* fused activation on the output */
+    float slope;       /* leaky ReLU slope */
+    nn_shape in, out;
+    size_t in_dim, out_dim;
+    int units, kh, kw, stride, same, pool; /* units = dense units or conv filters */
+    float rate;                            /* dropout */
+    nn_conv_geom g;                        /* conv geometry for one sample */
+    size_t nw, nb, woff, boff;             /* parameter counts and offsets */
+    size_t bufoff;                         /* batch norm running stats in bufs */
+    int frozen;
+    float *y;       /* output activations, B x out_dim (arena) */
+    float *scratch; /* conv: 2 im2col tiles; dropout: mask; bn: xhat + stats */
+    size_t tile_rows;
+} nn__layer;
+
+enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
+
+struct nn_model {
+    nn_status status;
+    char msg[320];
+    nn_shape input;
+    size_t in_dim;
+    nn__layer *L;
+    int n, cap;
+    int compiled;
+    nn_optimizer opt;
+    float lr_now;
+    nn_loss loss;
+    int head;                  /* fused output activation (computed inside the loss) */
+    size_t nparams, nbufs;
+    float *params, *grads, *om, *ov, *bufs;
+    long step;
+    /* activation arena */
+    float *arena;
+    size_t arena_floats;
+    int arena_batch;
+    float *xin, *ybuf, *g0, *g1, *prob;
+    void *ws;
+    int cur_n;
+    const float *cur_x;
+    nn_rng rng;
+};
+
+static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...);
+#include <stdarg.h>
+static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...) {
+    va_list ap;
+    if (!m) return s;
+    va_start(ap, fmt);
+    vsnprintf(m->msg, sizeof m->msg, fmt, ap);
+    va_end(ap);
+    if (m->status == NN_OK) m->status = s;
+    return s;
+}
+
+static const char *nn__act_name(nn_activation a) {
+    switch (a) {
+    case NN_LINEAR: return "linear";
+    case NN_RELU: return "relu";
+    case NN_LEAKY_RELU: return "leaky_relu";
+    case NN_SIGMOID: return "sigmoid";
+    case NN_TANH: return "tanh";
+    case NN_SOFTMAX: return "softmax";
+    }
+    return "?";
+}
+static const char *nn__kind_name(int k) {
+    switch (k) {
+    case NN__L_DENSE: return "dense";
+    case NN__L_CONV: return "conv2d";
+    case NN__L_MAXPOOL: return "maxpool2d";
+    case NN__L_AVGPOOL: return "avgpool2d";
+    case NN__L_FLATTEN: return "flatten";
+    case NN__L_ACT: return "activation";
+    case NN__L_DROPOUT: return "dropout";
+    case NN__L_BN: return "batchnorm";
+    }
+    return "?";
+}
+static void nn__shape_str(nn_shape s, char *buf, size_t len) {
+    if (s.ndim == 1) snprintf(buf, len, "(%d)", s.d[0]);
+    else snprintf(buf, len, "(%d,%d,%d)", s.d[0], s.d[1], s.d[2]);
+}
+static size_t nn__shape_size(nn_shape s) {
+    return s.ndim == 1 ? (size_t)s.d[0] : (size_t)s.d[0] * s.d[1] * s.d[2];
+}
+
+NN__API nn_shape nn_shape1(int n) {
+    nn_shape s;
+    s.ndim = 1;
+    s.d[0] = n;
+    s.d[1] = s.d[2] = 1;
+    return s;
+}
+NN__API nn_shape nn_shape3(int h, int w, int c) {
+    nn_shape s;
+    s.ndim = 3;
+    s.d[0] = h;
+    s.d[1] = w;
+    s.d[2] = c;
+    return s;
+}
+
+/* ---- activations applied in place on a B x dim block ---- */
+static void nn__act_forward(nn_activation a, float slope, size_t rows, size_t cols, float *y) {
+    const nn__ktab *k = nn__k();
+    size_t n = rows * cols, i;
+    switch (a) {
+    case NN_LINEAR: break;
+    case NN_RELU: k->relu(n, y, y); break;
+    case NN_LEAKY_RELU:
+        for (i = 0; i < n; i++)
+            if (y[i] < 0.0f) y[i] *= slope;
+        break;
+    case NN_SIGMOID: k->sigmoid(n, y, y); break;
+    case NN_TANH: k->tanh(n, y, y); break;
+    case NN_SOFTMAX: k->softmax(rows, cols, y, y); break;
+    }
+}
+/* dy <- dy * f'(.) from the output y (in place) */
+static void nn__act_backward(nn_activation a, float slope, size_t rows, size_t cols, const float *y, float *dy) {
+    const nn__ktab *k = nn__k();
+    size_t n = rows * cols, i;
+    switch (a) {
+    case NN_LINEAR: break;
+    case NN_RELU: k->relu_bwd(n, y, dy, dy); break;
+    case NN_LEAKY_RELU:
+        for (i = 0; i < n; i++)
+            if (!(y[i] > 0.0f)) dy[i] *= slope;
+        break;
+    case NN_SIGMOID: k->sigmoid_bwd(n, y, dy, dy); break;
+    case NN_TANH: k->tanh_bwd(n, y, dy, dy); break;
+    case NN_SOFTMAX: k->softmax_bwd(rows, cols, y, dy, dy); break;
+    }
+}
+/* y[r] += b for every row */
+static void nn__add_bias(size_t rows, size_t cols, const float *b, float *y) {
+    const nn__ktab *k = nn__k();
+    size_t r;
+    for (r = 0; r < rows; r++) k->add(cols, y + r * cols, b, y + r * cols);
+}
+/* db = sum over rows of dy */
+static void nn__col_sums(size_t rows, size_t cols, const float *dy, float *db) {
+    const nn__ktab *k = nn__k();
+    size_t r;
+    memset(db, 0, cols * sizeof(float));
+    for (r = 0; r < rows; r++) k->add(cols, db, dy + r * cols, db);
+}
+/* the last dimension: channels of an image, features of a vector */
+static size_t nn__channels(nn_shape s) { return (size_t)(s.ndim == 1 ? s.d[0] : s.d[2]); }
+
+/* dense: x (B,in) W (in,units) b (units) -> y (B,units) */
+static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    const float *W = m->params + L->woff, *b = m->params + L->boff;
+    (void)training;
+    nn_sgemm_ws(0, 0, B, L->units, (int)L->in_dim, 1.0f, x, (int)L->in_dim, W, L->units, 0.0f, L->y, L->units,
+                m->ws);
+    nn__add_bias((size_t)B, (size_t)L->units, b, L->y);
+    nn__act_forward(L->act, L->slope, (size_t)B, (size_t)L->units, L->y);
+}
+/* dW = x^T dy, db = colsum dy, dx = dy W^T */
+static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    const float *W = m->params + L->woff;
+    int in = (int)L->in_dim;
+    nn__act_backward(L->act, L->slope, (size_t)B, (size_t)L->units, L->y, dy);
+    if (!L->frozen) {
+        nn_sgemm_ws(1, 0, in, L->units, B, 1.0f, x, in, dy, L->units, 0.0f, m->grads + L->woff, L->units, m->ws);
+        nn__col_sums((size_t)B, (size_t)L->units, dy, m->grads + L->boff);
+    }
+    if (dx) nn_sgemm_ws(0, 1, B, in, L->units, 1.0f, dy, L->units, W, L->units, 0.0f, dx, in, m->ws);
+}
+
+/* conv2d (NHWC): x (B,H,W,C), W (KH,KW,C,F), b (F) -> y (B,OH,OW,F) as
+ * im2col tiles times W: rows of the col matrix are output pixels, so the
+ * whole batch is one tall SGEMM, tiled to keep the col tile in L2. */
+static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    nn_conv_geom g = L->g;
+    size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, r0;
+    const float *W = m->params + L->woff;
+    int F = L->units;
+    (void)training;
+    g.n = B;
+    for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
+        size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
+        nn_im2col(&g, r0, nr, x, L->scratch);
+        nn_sgemm_ws(0, 0, (int)nr, F, (int)K, 1.0f, L->scratch, (int)K, W, F, 0.0f, L->y + r0 * F, F, m->ws);
+    }
+    nn__add_bias(rows, (size_t)F, m->params + L->boff, L->y);
+    nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
+}
+static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    nn_conv_geom g = L->g;
+    size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, r0;
+    const float *W = m->params + L->woff;
+    float *col = L->scratch, *dcol = L->scratch + L->tile_rows * K;
+    int F = L->units;
+    g.n = B;
+    nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
+    if (!L->frozen) nn__col_sums(rows, (size_t)F, dy, m->grads + L->boff);
+    if (dx) memset(dx, 0, (size_t)B * L->in_dim * sizeof(float));
+    for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
+        size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
+        const float *dyt = dy + r0 * F;
+        if (!L->frozen) {
+            nn_im2col(&g, r0, nr, x, col);
+            nn_sgemm_ws(1, 0, (int)K, F, (int)nr, 1.0f, col, (int)K, dyt, F, r0 == 0 ? 0.0f : 1.0f,
+                        m->grads + L->woff, F, m->ws);
+        }
+        if (dx) {
+            nn_sgemm_ws(0, 1, (int)nr, (int)K, F, 1.0f, dyt, F, W, F, 0.0f, dcol, (int)K, m->ws);
+            nn_col2im(&g, r0, nr, dcol, dx);
+        }
+    }
+}
+
+/* pooling, window = stride = pool, floor: x (B,H,W,C) -> y (B,H/p,W/p,C) */
+static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool, oh = L->out.d[0], ow = L->out.d[1];
+    int b, i, j, dy, dx, c;
+    (void)m;
+    (void)training;
+    if (L->kind == NN__L_MAXPOOL && p == 2) {
+        nn_maxpool2x2(B, H, Wd, C, x, L->y);
+        return;
+    }
+    for (b = 0; b < B; b++)
+        for (i = 0; i < oh; i++)
+            for (j = 0; j < ow; j++) {
+                float *o = L->y + (((size_t)b * oh + i) * ow + j) * C;
+                for (c = 0; c < C; c++) o[c] = L->kind == NN__L_MAXPOOL ? -INFINITY : 0.0f;
+                for (dy = 0; dy < p; dy++)
+                    for (dx = 0; dx < p; dx++) {
+                        const float *s = x + (((size_t)b * H + i * p + dy) * Wd + j * p + dx) * C;
+                        for (c = 0; c < C; c++) {
+                            if (L->kind == NN__L_AVGPOOL) o[c] += s[c];
+                            else if (s[c] > o[c] || s[c] != s[c]) o[c] = s[c];
+                        }
+                    }
+                if (L->kind == NN__L_AVGPOOL)
+                    for (c = 0; c < C; c++) o[c] /= (float)(p * p);
+            }
+}
+static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, float *dxv, int B) {
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool, oh = L->out.d[0], ow = L->out.d[1];
+    int b, i, j, dy, dx, c;
+    (void)m;
+    if (!dxv) return;
+    if (L->kind == NN__L_MAXPOOL && p == 2) {
+        nn_maxpool2x2_backward(B, H, Wd, C, x, L->y, dyv, dxv);
+        return;
+    }
+    memset(dxv, 0, (size_t)B * L->in_dim * sizeof(float));
+    for (b = 0; b < B; b++)
+        for (i = 0; i < oh; i++)
+            for (j = 0; j < ow; j++) {
+                size_t o = (((size_t)b * oh + i) * ow + j) * C;
+                for (c = 0; c < C; c++) {
+                    int done = 0;
+                    for (dy = 0; dy < p && !done; dy++)
+                        for (dx = 0; dx < p && !done; dx++) {
+                            size_t s = (((size_t)b * H + i * p + dy) * Wd + j * p + dx) * C + c;
+                            if (L->kind == NN__L_AVGPOOL) dxv[s] = dyv[o + c] / (float)(p * p);
+                            else if (x[s] == L->y[o + c]) {
+                                dxv[s] = dyv[o + c];
+                                done = 1;
+                            }
+                        }
+                }
+            }
+}
+
+static void nn__copy_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    (void)m;
+    (void)training;
+    memcpy(L->y, x, (size_t)B * L->out_dim * sizeof(float));
+    nn__act_forward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)), nn__channels(L->out), L->y);
+}
+static void nn__copy_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    (void)m;
+    (void)x;
+    nn__act_backward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)), nn__channels(L->out), L->y,
+                     dy);
+    if (dx) memcpy(dx, dy, (size_t)B * L->in_dim * sizeof(float));
+}
+
+/* inverted dropout: y = x * mask / (1 - rate) in training, y = x otherwise */
+static void nn__dropout_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    size_t n = (size_t)B * L->out_dim, i;
+    float keep = 1.0f - L->rate, inv = keep > 0.0f ? 1.0f / keep : 0.0f;
+    if (!training || L->rate <= 0.0f) {
+        memcpy(L->y, x, n * sizeof(float));
+        for (i = 0; i < n; i++) L->scratch[i] = 1.0f;
+        return;
+    }
+    for (i = 0; i < n; i++) L->scratch[i] = nn_rng_uniform(&m->rng) < L->rate ? 0.0f : inv;
+    nn__k()->mul(n, x, L->scratch, L->y);
+}
+static void nn__dropout_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    (void)m;
+    (void)x;
+    if (dx) nn__k()->mul((size_t)B * L->out_dim, dy, L->scratch, dx);
+}
+
+/* batch norm over the last dimension (features, or channels of NHWC):
+ * rows = B * spatial.  scratch: xhat (rows x C), mean (C), invstd (C). */
+#define NN__BN_MOMENTUM 0.1f
+#define NN__BN_EPS 1e-5f
+static void nn__bn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    size_t C = nn__channels(L->in), rows = (size_t)B * (L->in_dim / C), r, c;
+    const float *gamma = m->params + L->woff, *beta = m->params + L->boff;
+    float *rm = m->bufs + L->bufoff, *rv = rm + C;
+    float *xhat = L->scratch, *mean = xhat + (size_t)m->arena_batch * L->in_dim, *istd = mean + C;
+    if (training) {
+        /* mean and biased variance per channel, accumulated in double */
+        for (c = 0; c < C; c++) {
+            double s = 0.0, s2 = 0.0, mu;
+            for (r = 0; r < rows; r++) s += x[r * C + c];
+            mu = s / (double)rows;
+            for (r = 0; r < rows; r++) {
+                double d = x[r * C + c] - mu;
+                s2 += d * d;
+            }
+            mean[c] = (float)mu;
+            istd[c] = (float)(1.0 / sqrt(s2 / (double)rows + NN__BN_EPS));
+            rm[c] = (1.0f - NN__BN_MOMENTUM) * rm[c] + NN__BN_MOMENTUM * (float)mu;
+            rv[c] = (1.0f - NN__BN_MOMENTUM) * rv[c] +
+                    NN__BN_MOMENTUM * (float)(rows > 1 ? s2 / (double)(rows - 1) : s2); /* unbiased, as torch */
+        }
+    } else {
+        for (c = 0; c < C; c++) {
+            mean[c] = rm[c];
+            istd[c] = 1.0f / sqrtf(rv[c] + NN__BN_EPS);
+        }
+    }
+    for (r = 0; r < rows; r++)
+        for (c = 0; c < C; c++) {
+            float h = (x[r * C + c] - mean[c]) * istd[c];
+            xhat[r * C + c] = h;
+            L->y[r * C + c] = gamma[c] * h + beta[c];
+        }
+    nn__act_forward(L->act, L->slope, rows, C, L->y);
+}
+static void nn__bn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    size_t C = nn__channels(L->in), rows = (size_t)B * (L->in_dim / C), r, c;
+    const float *gamma = m->params + L->woff;
+    float *xhat = L->scratch, *istd = xhat + (size_t)m->arena_batch * L->in_dim + C;
+    float *dg = m->grads + L->woff, *db = m->grads + L->boff;
+    (void)x;
+    nn__act_backward(L->act, L->slope, rows, C, L->y, dy);
+    for (c = 0; c < C; c++) {
+        double sg = 0.0, sb = 0.0;
+        for (r = 0; r < rows; r++) {
+            sg += (double)dy[r * C + c] * xhat[r * C + c];
+            sb += dy[r * C + c];
+        }
+        if (!L->frozen) {
+            dg[c] = (float)sg;
+            db[c] = (float)sb;
+        }
+        if (dx) {
+            float k = gamma[c] * istd[c] / (float)rows, fsb = (float)sb, fsg = (float)sg;
+            for (r = 0; r < rows; r++)
+                dx[r * C + c] = k * ((float)rows * dy[r * C + c] - fsb - xhat[r * C + c] * fsg);
+        }
+    }
+}
+
+typedef struct nn__lkind {
+    void (*fwd)(nn_model *, nn__layer *, const float *, int, int);
+    void (*bwd)(nn_model *, nn__layer *, const float *, float *, float *, int);
+} nn__lkind;
+static const nn__lkind nn__lk[] = {
+    {NULL, NULL},
+    {nn__dense_fwd, nn__dense_bwd},     /* NN__L_DENSE   */
+    {nn__conv_fwd, nn__conv_bwd},       /* NN__L_CONV    */
+    {nn__pool_fwd, nn__pool_bwd},       /* NN__L_MAXPOOL */
+    {nn__pool_fwd, nn__pool_bwd},       /* NN__L_AVGPOOL */
+    {nn__copy_fwd, nn__copy_bwd},       /* NN__L_FLATTEN */
+    {nn__copy_fwd, nn__copy_bwd},       /* NN__L_ACT     */
+    {nn__dropout_fwd, nn__dropout_bwd}, /* NN__L_DROPOUT */
+    {nn__bn_fwd, nn__bn_bwd},           /* NN__L_BN      */
+};
+
+/* ========================================================================= */
+/* ==== 6. Losses and optimizers                                              */
+/* ========================================================================= */
+
+NN__API nn_optimizer nn_sgd(float lr) {
+    nn_optimizer o;
+    memset(&o, 0, sizeof o);
+    o.kind = NN_OPT_SGD;
+    o.lr = lr;
+    o.beta1 = 0.9f;
+    o.beta2 = 0.999f;
+    o.eps = 1e-8f;
+    o.rho = 0.99f;
+    return o;
+}
+NN__API nn_optimizer nn_sgd_momentum(float lr, float momentum, int nesterov) {
+    nn_optimizer o = nn_sgd(lr);
+    o.momentum = momentum;
+    o.nesterov = nesterov;
+    return o;
+}
+NN__API nn_optimizer nn_adam(float lr) {
+    nn_optimizer o = nn_sgd(lr);
+    o.kind = NN_OPT_ADAM;
+    return o;
+}
+NN__API nn_optimizer nn_adamw(float lr, float weight_decay) {
+    nn_optimizer o = nn_adam(lr);
+    o.kind = NN_OPT_ADAMW;
+    o.weight_decay = weight_decay;
+    return o;
+}
+NN__API nn_optimizer nn_rmsprop(float lr) {
+    nn_optimizer o = nn_sgd(lr);
+    o.kind = NN_OPT_RMSPROP;
+    return o;
+}
+
+static int nn__loss_is_ce(nn_loss l) {
+    return l == NN_LOSS_CATEGORICAL_CE || l == NN_LOSS_CATEGORICAL_CE_FROM_LOGITS ||
+           l == NN_LOSS_SPARSE_CATEGORICAL_CE || l == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS;
+}
+static int nn__loss_is_bce(nn_loss l) { return l == NN_LOSS_BINARY_CE || l == NN_LOSS_BINARY_CE_FROM_LOGITS; }
+static int nn__loss_sparse(nn_loss l) {
+    return l == NN_LOSS_SPARSE_CATEGORICAL_CE || l == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS;
+}
+static int nn__y_dim(const nn_model *m) {
+    return nn__loss_sparse(m->loss) ? 1 : (int)m->L[m->n - 1].out_dim;
+}
+
+/* Loss over B rows of outputs z (logits when the head is fused) against
+ * targets t.  Writes dL/dz into dz and the head's probabilities into prob.
+ * Cross-entropy uses log-sum-exp on the logits, so it is finite for any
+ * finite logits (no log(0)); BCE uses max(z,0) - z t + log(1 + e^-|z|). */
+static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int B, float *dz, double *loss_sum,
+                               long *correct) {
+    const nn__ktab *k = nn__k();
+    size_t K = m->L[m->n - 1].out_dim, r, j;
+    double L = 0.0;
+    long ok = 0;
+    float inv = 1.0f / (float)B;
+    if (nn__loss_is_ce(m->loss)) {
+        int sparse = nn__loss_sparse(m->loss);
+        k->softmax((size_t)B, K, z, m->prob);
+        for (r = 0; r < (size_t)B; r++) {
+            const float *zr = z + r * K, *pr = m->prob + r * K, *tr = t + (sparse ? r : r * K);
+            float *dr = dz ? dz + r * K : NULL;
+            float mx = k->max(K, zr), lse;
+            double s = 0.0;
+            size_t am = 0, tm = 0;
+            for (j = 0; j < K; j++) s += exp((double)(zr[j] - mx));
+            lse = mx + (float)log(s);
+            for (j = 1; j < K; j++)
+                if (pr[j] > pr[am]) am = j;
+            if (sparse) {
+                float lab = tr[0];
+                int c = (int)lab;
+                if (!(lab >= 0.0f) || lab != (float)c || (size_t)c >= K)
+                    return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "label %g of sample %lu is not a class in [0,%lu)",
+                                    (double)lab, (unsigned long)r, (unsigned long)K);
+                L += (double)(lse - zr[c]);
+                ok += am == (size_t)c;
+                if (dr) {
+                    for (j = 0; j < K; j++) dr[j] = pr[j] * inv;
+                    dr[c] -= inv;
+                }
+            } else {
+                float st = 0.0f;
+                for (j = 0; j < K; j++) {
+                    L -= (double)tr[j] * (double)(zr[j] - lse);
+                    st += tr[j];
+                    if (tr[j] > tr[tm]) tm = j;
+                }
+                ok += am == tm;
+                if (dr)
+                    for (j = 0; j < K; j++) dr[j] = (pr[j] * st - tr[j]) * inv;
+            }
+        }
+        L /= (double)B;
+    } else if (nn__loss_is_bce(m->loss)) {
+        size_t n = (size_t)B * K;
+        float invn = 1.0f / (float)n;
+        k->sigmoid(n, z, m->prob);
+        for (j = 0; j < n; j++) {
+            float zj = z[j], tj = t[j];
+            L += (double)((zj > 0.0f ? zj : 0.0f) - zj * tj + log1pf(expf(-fabsf(zj))));
+            ok += (m->prob[j] > 0.5f) == (tj > 0.5f);
+            if (dz) dz[j] = (m->prob[j] - tj) * invn;
+        }
+        L /= (double)n;
+    } else { /* MSE */
+        size_t n = (size_t)B * K;
+        float s = 2.0f / (float)n;
+        for (j = 0; j < n; j++) {
+            float d = z[j] - t[j];
+            L += (double)d * d;
+            if (dz) dz[j] = s * d;
+        }
+        L /= (double)n;
+        ok = -1;
+    }
+    if (!(L == L) || L == HUGE_VAL || L == -HUGE_VAL)
+        return nn__fail(m, NN_ERR_NONFINITE, "loss is %g at step %ld", L, m->step + 1);
+    *loss_sum = L;
+    *correct = ok;
+    return NN_OK;
+}
+
+static float nn__global_norm(const nn_model *m) {
+    double s = 0.0;
+    int i;
+    for (i = 0; i < m->n; i++) {
+        const nn__layer *L = &m->L[i];
+        if (L->frozen || L->nw + L->nb == 0) continue;
+        s += (double)nn__k()->dot(L->nw + L->nb, m->grads + L->woff, m->grads + L->woff);
+    }
+    return (float)sqrt(s);
+}
+
+NN__API nn_status nn_step(nn_model *m) {
+    const nn_optimizer *o;
+    int i;
+    float lr;
+    if (!m) return NN_ERR_INVALID_ARGUMENT;
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_step before nn_compile");
+    o = &m->opt;
+    lr = m->lr_now;
+    m->step++;
+    if (o->clip_norm > 0.0f) {
+        float norm = nn__global_norm(m);
+        if (!(norm == norm) || norm == INFINITY)
+            return nn__fail(m, NN_ERR_NONFINITE, "gradient norm is %g at step %ld", (double)norm, m->step);
+        if (norm > o->clip_norm) {
+            float s = o->clip_norm / norm;
+            for (i = 0; i < m->n; i++)
+                if (!m->L[i].frozen && m->L[i].nw + m->L[i].nb)
+                    nn_vscale(m->L[i].nw + m->L[i].nb, s, m->grads + m->L[i].woff, m->grads + m->L[i].woff);
+        }
+    }
+    /* each layer's weights and bias are adjacent, so one call per layer;
+     * frozen layers are skipped (their optimizer state does not move) */
+    for (i = 0; i < m->n; i++) {
+        nn__layer *L = &m->L[i];
+        size_t cnt = L->nw + L->nb, off = L->woff;
+        if (L->frozen || cnt == 0) continue;
+        switch (o->kind) {
+        case NN_OPT_SGD:
+            nn_sgd_update(cnt, m->params + off, m->grads + off, m->om + off, lr, o->momentum, o->weight_decay,
+                          o->nesterov);
+            break;
+        case NN_OPT_ADAM:
+        case NN_OPT_ADAMW:
+            nn_adam_update(cnt, m->params + off, m->grads + off, m->om + off, m->ov + off, lr, o->beta1, o->beta2,
+                           o->eps, o->weight_decay, o->kind == NN_OPT_ADAMW, m->step);
+            break;
+        case NN_OPT_RMSPROP:
+            nn_rmsprop_update(cnt, m->params + off, m->grads + off, m->ov + off, lr, o->rho, o->eps,
+                              o->weight_decay);
+            break;
+        }
+    }
+    return NN_OK;
+}
+
+/* ========================================================================= */
+/* ==== 7. Model                                                              */
+/* ========================================================================= */
+
+NN__API nn_model *nn_model_new(nn_shape input) {
+    nn_model *m = (nn_model *)NN_MALLOC(sizeof(nn_model));
+    if (!m) return NULL;
+    memset(m, 0, sizeof *m);
+    m->input = input;
+    nn_rng_seed(&m->rng, 42);
+    if (input.ndim != 1 && input.ndim != 3) {
+        nn__fail(m, NN_ERR_SHAPE, "input shape must have 1 or 3 dimensions (got %d)", input.ndim);
+        return m;
+    }
+    if (input.d[0] <= 0 || input.d[1] <= 0 || input.d[2] <= 0 ||
+        (double)input.d[0] * input.d[1] * input.d[2] > 1e9) {
+        nn__fail(m, NN_ERR_SHAPE, "input dimensions must be positive and below 1e9 elements");
+        return m;
+    }
+    m->in_dim = nn__shape_size(input);
+    return m;
+}
+NN__API void nn_model_free(nn_model *m) {
+    if (!m) return;
+    nn_aligned_free(m->params);
+    nn_aligned_free(m->grads);
+    nn_aligned_free(m->om);
+    nn_aligned_free(m->ov);
+    nn_aligned_free(m->bufs);
+    nn_aligned_free(m->arena);
+    NN_FREE(m->ws);
+    NN_FREE(m->L);
+    NN_FREE(m);
+}
+NN__API nn_status nn_model_status(const nn_model *m) { return m ? m->status : NN_ERR_INVALID_ARGUMENT; }
+NN__API const char *nn_model_error(const nn_model *m) {
+    if (!m) return "model is NULL (out of memory?)";
+    return m->msg;
+}
+NN__API void nn_model_seed(nn_model *m, uint64_t seed) {
+    if (m) nn_rng_seed(&m->rng, seed);
+}
+
+/* Append a layer after checking that it fits the previous output. */
+static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
+    nn_shape in;
+    char sb[48];
+    int idx;
+    if (!m) return NN_ERR_INVALID_ARGUMENT;
+    if (m->status != NN_OK) return m->status;
+    if (m->compiled) return nn__fail(m, NN_ERR_STATE, "cannot add layers after nn_compile");
+    idx = m->n;
+    in = m->n ? m->L[m->n - 1].out : m->input;
+    nn__shape_str(in, sb, sizeof sb);
+    L->in = in;
+    L->in_dim = nn__shape_size(in);
+    if ((int)L->act < (int)NN_LINEAR || (int)L->act > (int)NN_SOFTMAX)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): unknown activation %d", idx,
+                        nn__kind_name(L->kind), (int)L->act);
+    switch (L->kind) {
+    case NN__L_DENSE:
+        if (in.ndim != 1)
+            return nn__fail(m, NN_ERR_SHAPE,
+                            "layer %d (dense %d): input %s is an image; add nn_flatten before a dense layer", idx,
+                            L->units, sb);
+        if (L->units <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dense): units must be > 0", idx);
+        L->out = nn_shape1(L->units);
+        L->nw = L->in_dim * (size_t)L->units;
+        L->nb = (size_t)L->units;
+        break;
+    case NN__L_CONV: {
+        nn_status s;
+        if (in.ndim != 3)
+            return nn__fail(m, NN_ERR_SHAPE, "layer %d (conv2d): input %s is not an image (h,w,c)", idx, sb);
+        if (L->units <= 0 || L->kh <= 0 || L->kw <= 0 || L->stride <= 0)
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (conv2d): filters, kernel and stride must be > 0",
+                            idx);
+        s = nn_conv_geom_init(&L->g, 1, in.d[0], in.d[1], in.d[2], L->kh, L->kw, L->stride, L->same);
+        if (s != NN_OK)
+            return nn__fail(m, s, "layer %d (conv2d %dx%d): kernel larger than its input %s with 'valid' padding",
+                            idx, L->kh, L->kw, sb);
+        L->out = nn_shape3(L->g.oh, L->g.ow, L->units);
+        L->nw = (size_t)L->kh * L->kw * in.d[2] * L->units;
+        L->nb = (size_t)L->units;
+        break;
+    }
+    case NN__L_MAXPOOL:
+    case NN__L_AVGPOOL:
+        if (in.ndim != 3)
+            return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s): input %s is not an image (h,w,c)", idx,
+                            nn__kind_name(L->kind), sb);
+        if (L->pool <= 0 || L->pool > in.d[0] || L->pool > in.d[1])
+            return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d): pool size does not fit input %s", idx,
+                            nn__kind_name(L->kind), L->pool, sb);
+        L->out = nn_shape3(in.d[0] / L->pool, in.d[1] / L->pool, in.d[2]);
+        break;
+    case NN__L_FLATTEN: L->out = nn_shape1((int)L->in_dim); break;
+    case NN__L_ACT:
+    case NN__L_DROPOUT: L->out = in; break;
+    case NN__L_BN:
+        L->out = in;
+        L->nw = L->nb = nn__channels(in);
+        break;
+    }
+    L->out_dim = nn__shape_size(L->out);
+    if (m->n == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 8;
+        nn__layer *nl = (nn__layer *)NN_MALLOC((size_t)cap * sizeof(nn__layer));
+        if (!nl) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory adding layer %d", idx);
+        if (m->n) memcpy(nl, m->L, (size_t)m->n * sizeof(nn__layer));
+        NN_FREE(m->L);
+        m->L = nl;
+        m->cap = cap;
+    }
+    m->L[m->n++] = *L;
+    return NN_OK;
+}
+static nn__layer nn__layer_init(int kind, nn_activation act) {
+    nn__layer L;
+    memset(&L, 0, sizeof L);
+    L.kind = kind;
+    L.act = act;
+    L.slope = 0.01f;
+    return L;
+}
+NN__API nn_status nn_dense(nn_model *m, int units, nn_activation act) {
+    nn__layer L = nn__layer_init(NN__L_DENSE, act);
+    L.units = units;
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int stride, int same_padding,
+                               nn_activation act) {
+    nn__layer L = nn__layer_init(NN__L_CONV, act);
+    L.units = filters;
+    L.kh = kh;
+    L.kw = kw;
+    L.stride = stride;
+    L.same = same_padding != 0;
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_conv2d(nn_model *m, int filters, int k, nn_activation act) {
+    return nn_conv2d_ex(m, filters, k, k, 1, 0, act);
+}
+NN__API nn_status nn_maxpool2d(nn_model *m, int size) {
+    nn__layer L = nn__layer_init(NN__L_MAXPOOL, NN_LINEAR);
+    L.pool = size;
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_avgpool2d(nn_model *m, int size) {
+    nn__layer L = nn__layer_init(NN__L_AVGPOOL, NN_LINEAR);
+    L.pool = size;
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_flatten(nn_model *m) {
+    nn__layer L = nn__layer_init(NN__L_FLATTEN, NN_LINEAR);
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_activation_layer(nn_model *m, nn_activation act) {
+    nn__layer L = nn__layer_init(NN__L_ACT, act);
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_dropout(nn_model *m, float rate) {
+    nn__layer L = nn__layer_init(NN__L_DROPOUT, NN_LINEAR);
+    if (m && m->status == NN_OK && !(rate >= 0.0f && rate < 1.0f))
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dropout): rate %g must be in [0,1)", m->n,
+                        (double)rate);
+    L.rate = rate;
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_batchnorm(nn_model *m) {
+    nn__layer L = nn__layer_init(NN__L_BN, NN_LINEAR);
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_leaky_relu_slope(nn_model *m, float slope) {
+    if (!m) return NN_ERR_INVALID_ARGUMENT;
+    if (m->status != NN_OK) return m->status;
+    if (m->n == 0 || !(slope >= 0.0f && slope < 1.0f))
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_leaky_relu_slope: needs a layer and a slope in [0,1)");
+    m->L[m->n - 1].slope = slope;
+    return NN_OK;
+}
+
+/* The activation that decides the initialiser of a weight layer: its own,
+ * or that of a directly following activation layer. */
+static nn_activation nn__init_act(const nn_model *m, int i) {
+    if (m->L[i].act != NN_LINEAR) return m->L[i].act;
+    if (i + 1 < m->n && m->L[i + 1].kind == NN__L_ACT) return m->L[i + 1].act;
+    if (i + 2 < m->n && m->L[i + 1].kind == NN__L_BN && m->L[i + 2].kind == NN__L_ACT) return m->L[i + 2].act;
+    return NN_LINEAR;
+}
+
+NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
+    size_t np = 0, nb = 0;
+    int i;
+    nn__layer *last;
+    if (!m) return NN_ERR_INVALID_ARGUMENT;
+    if (m->status != NN_OK) return m->status;
+    if (m->compiled) return nn__fail(m, NN_ERR_STATE, "model already compiled");
+    if (m->n == 0) return nn__fail(m, NN_ERR_STATE, "model has no layers");
+    if ((int)loss < (int)NN_LOSS_NONE || (int)loss > (int)NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "unknown loss %d", (int)loss);
+    if ((int)opt.kind < 0 || (int)opt.kind > (int)NN_OPT_RMSPROP || !(opt.lr >= 0.0f) || !(opt.momentum >= 0.0f) ||
+        !(opt.eps > 0.0f) || !(opt.beta1 >= 0.0f && opt.beta1 < 1.0f) || !(opt.beta2 >= 0.0f && opt.beta2 < 1.0f) ||
+        !(opt.weight_decay >= 0.0f) || !(opt.clip_norm >= 0.0f))
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "optimizer settings out of range (lr, eps, betas, decay)");
+    last = &m->L[m->n - 1];
+    m->head = NN__HEAD_NONE;
+    /* Fuse a final softmax with cross-entropy (sigmoid with binary CE):
+     * the layer then outputs logits, the loss works on logits (stable), and
+     * predict applies the activation. */
+    if (loss == NN_LOSS_CATEGORICAL_CE || loss == NN_LOSS_SPARSE_CATEGORICAL_CE) {
+        if (last->act != NN_SOFTMAX)
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                            "layer %d (%s, %s): cross-entropy needs a softmax output; use NN_SOFTMAX or the "
+                            "_FROM_LOGITS loss",
+                            m->n - 1, nn__kind_name(last->kind), nn__act_name(last->act));
+        last->act = NN_LINEAR;
+        m->head = NN__HEAD_SOFTMAX;
+    } else if (loss == NN_LOSS_BINARY_CE) {
+        if (last->act != NN_SIGMOID)
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                            "layer %d (%s, %s): binary cross-entropy needs a sigmoid output; use NN_SIGMOID or "
+                            "NN_LOSS_BINARY_CE_FROM_LOGITS",
+                            m->n - 1, nn__kind_name(last->kind), nn__act_name(last->act));
+        last->act = NN_LINEAR;
+        m->head = NN__HEAD_SIGMOID;
+    } else if (loss == NN_LOSS_CATEGORICAL_CE_FROM_LOGITS || loss == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS ||
+               loss == NN_LOSS_BINARY_CE_FROM_LOGITS) {
+        if (last->act != NN_LINEAR)
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                            "layer %d (%s, %s): a _FROM_LOGITS loss needs a linear output layer", m->n - 1,
+                            nn__kind_name(last->kind), nn__act_name(last->act));
+        m->head = nn__loss_is_bce(loss) ? NN__HEAD_SIGMOID : NN__HEAD_SOFTMAX;
+    }
+    if (nn__loss_is_ce(loss) && (last->out.ndim != 1 || last->out_dim < 2))
+        return nn__fail(m, NN_ERR_SHAPE, "cross-entropy needs a vector output of at least 2 classes");
+    /* each layer's weights then bias, adjacent (one optimizer call per
+     * layer), padded to 16 floats so every weight block is 64-byte aligned */
+    for (i = 0; i < m->n; i++) {
+        m->L[i].woff = np;
+        m->L[i].boff = np + m->L[i].nw;
+        np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+        if (m->L[i].kind == NN__L_BN) {
+            m->L[i].bufoff = nb;
+            nb += 2 * m->L[i].nb;
+        }
+    }
+    m->nparams = np;
+    m->nbufs = nb;
+    m->params = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
+    m->grads = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
+    m->om = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
+    m->ov = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
+    m->bufs = (float *)nn_aligned_alloc((nb ? nb : 1) * sizeof(float));
+    if (!m->params || !m->grads || !m->om || !m->ov || !m->bufs) {
+        nn_aligned_free(m->params);
+        nn_aligned_free(m->grads);
+        nn_aligned_free(m->om);
+        nn_aligned_free(m->ov);
+        nn_aligned_free(m->bufs);
+        m->params = m->grads = m->om = m->ov = m->bufs = NULL;
+        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory allocating %lu parameters", (unsigned long)np);
+    }
+    memset(m->params, 0, (np ? np : 1) * sizeof(float));
+    memset(m->grads, 0, (np ? np : 1) * sizeof(float));
+    memset(m->om, 0, (np ? np : 1) * sizeof(float));
+    memset(m->ov, 0, (np ? np : 1) * sizeof(float));
+    /* initialisation: He uniform (ReLU family), Glorot uniform otherwise
+     * (Keras' glorot_uniform default); biases zero; BN gamma 1, beta 0,
+     * running mean 0, running var 1 */
+    for (i = 0; i < m->n; i++) {
+        nn__layer *L = &m->L[i];
+        size_t j;
+        if (L->kind == NN__L_DENSE || L->kind == NN__L_CONV) {
+            double fan_in = L->kind == NN__L_DENSE ? (double)L->in_dim : (double)L->kh * L->kw * L->in.d[2];
+            double fan_out = L->kind == NN__L_DENSE ? (double)L->units : (double)L->kh * L->kw * L->units;
+            nn_activation a = nn__init_act(m, i);
+            double lim = (a == NN_RELU || a == NN_LEAKY_RELU) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
+            if (i == m->n - 1 && m->head != NN__HEAD_NONE) lim = sqrt(6.0 / (fan_in + fan_out));
+            for (j = 0; j < L->nw; j++)
+                m->params[L->woff + j] = (float)((2.0 * nn_rng_uniform(&m->rng) - 1.0) * lim);
+        } else if (L->kind == NN__L_BN) {
+            for (j = 0; j < L->nw; j++) {
+                m->params[L->woff + j] = 1.0f;
+                m->bufs[L->bufoff + j] = 0.0f;
+                m->bufs[L->bufoff + L->nw + j] = 1.0f;
+            }
+        }
+    }
+    m->opt = opt;
+    m->lr_now = opt.lr;
+    m->loss = loss;
+    m->compiled = 1;
+    return NN_OK;
+}
+
+/* Size the activation arena for batch B (only when B exceeds what it has):
+ * input copy, targets, every layer's output and scratch, two gradient
+ * buffers, head probabilities and the largest SGEMM workspace. */
+static nn_status nn__plan(nn_model *m, int B) {
+    size_t total = 0, maxdim = m->in_dim, ws = 0, w;
+    int i;
+    float *a;
+#define NN__TAKE(n) (total += ((n) + 15) & ~(size_t)15)
+    if (B <= m->arena_batch) return NN_OK;
+    NN__TAKE((size_t)B * m->in_dim);                     /* xin  */
+    NN__TAKE((size_t)B * m->L[m->n - 1].out_dim);        /* ybuf (targets: at most out_dim per row) */
+    NN__TAKE((size_t)B * m->L[m->n - 1].out_dim);        /* prob */
+    for (i = 0; i < m->n; i++) {
+        nn__layer *L = &m->L[i];
+        size_t sc = 0;
+        if (L->out_dim > maxdim) maxdim = L->out_dim;
+        NN__TAKE((size_t)B * L->out_dim);
+        if (L->kind == NN__L_CONV) {
+            size_t K = (size_t)L->kh * L->kw * L->in.d[2], rows = (size_t)B * L->g.oh * L->g.ow;
+            /* a col tile of ~512 KiB stays in L2 while the SGEMM reuses it */
+            size_t tr = (size_t)131072 / K;
+            if (tr < 16) tr = 16;
+            if (tr > rows) tr = rows;
+            L->tile_rows = tr;
+            sc = 2 * tr * K;
+            w = nn_sgemm_ws_size((int)tr, L->units, (int)K);
+            if (w > ws) ws = w;
+            w = nn_sgemm_ws_size((int)K, L->units, (int)tr);
+            if (w > ws) ws = w;
+            w = nn_sgemm_ws_size((int)tr, (int)K, L->units);
+            if (w > ws) ws = w;
+        } else if (L->kind == NN__L_DENSE) {
+            w = nn_sgemm_ws_size(B, L->units, (int)L->in_dim);
+            if (w > ws) ws = w;
+            w = nn_sgemm_ws_size((int)L->in_dim, L->units, B);
+            if (w > ws) ws = w;
+            w = nn_sgemm_ws_size(B, (int)L->in_dim, L->units);
+            if (w > ws) ws = w;
+        } else if (L->kind == NN__L_DROPOUT) {
+            sc = (size_t)B * L->out_dim;
+        } else if (L->kind == NN__L_BN) {
+            sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
+        }
+        NN__TAKE(sc);
+    }
+    NN__TAKE((size_t)B * maxdim); /* g0 */
+    NN__TAKE((size_t)B * maxdim); /* g1 */
+#undef NN__TAKE
+    a = (float *)nn_aligned_alloc(total * sizeof(float));
+    if (!a) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory planning %lu floats of activations for batch %d",
+                            (unsigned long)total, B);
+    {
+        void *wsp = NN_MALLOC(ws ? ws : 1);
+        if (!wsp) {
+            nn_aligned_free(a);
+            return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for %lu bytes of SGEMM workspace",
+                            (unsigned long)ws);
+        }
+        NN_FREE(m->ws);
+        m->ws = wsp;
+    }
+    memset(a, 0, total * sizeof(float));
+    nn_aligned_free(m->arena);
+    m->arena = a;
+    m->arena_floats = total;
+    m->arena_batch = B;
+#define NN__GIVE(p, n) (p = a, a += ((n) + 15) & ~(size_t)15)
+    NN__GIVE(m->xin, (size_t)B * m->in_dim);
+    NN__GIVE(m->ybuf, (size_t)B * m->L[m->n - 1].out_dim);
+    NN__GIVE(m->prob, (size_t)B * m->L[m->n - 1].out_dim);
+    for (i = 0; i < m->n; i++) {
+        nn__layer *L = &m->L[i];
+        size_t sc = 0;
+        NN__GIVE(L->y, (size_t)B * L->out_dim);
+        if (L->kind == NN__L_CONV) sc = 2 * L->tile_rows * (size_t)L->kh * L->kw * L->in.d[2];
+        else if (L->kind == NN__L_DROPOUT) sc = (size_t)B * L->out_dim;
+        else if (L->kind == NN__L_BN) sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
+        NN__GIVE(L->scratch, sc);
+    }
+    NN__GIVE(m->g0, (size_t)B * maxdim);
+    NN__GIVE(m->g1, (size_t)B * maxdim);
+#undef NN__GIVE
+    return NN_OK;
+}
+
+/* first layer (from 0) whose output holds NaN or Inf, or -1 */
+static int nn__first_nonfinite_layer(const nn_model *m, int B) {
+    int i;
+    size_t j;
+    for (i = 0; i < m->n; i++) {
+        const float *y = m->L[i].y;
+        for (j = 0; j < (size_t)B * m->L[i].out_dim; j++)
+            if (!(y[j] - y[j] == 0.0f)) return i;
+    }
+    return -1;
+}
+static int nn__all_finite(const float *x, size_t n) {
+    size_t i;
+    float acc = 0.0f;
+    for (i = 0; i < n; i++) acc += x[i] * 0.0f; /* NaN for any NaN or Inf */
+    return acc == 0.0f;
+}
+
+static void nn__forward_batch(nn_model *m, const float *x, int B, int training) {
+    int i;
+    const float *in = x;
+    for (i = 0; i < m->n; i++) {
+        nn__lk[m->L[i].kind].fwd(m, &m->L[i], in, B, training);
+        in = m->L[i].y;
+    }
+    m->cur_n = B;
+    m->cur_x = x;
+}
+/* gradient w.r.t. the last output is in m->g0 */
+static void nn__backward_batch(nn_model *m, int B) {
+    float *dy = m->g0, *dx = m->g1, *t;
+    int i;
+    for (i = m->n - 1; i >= 0; i--) {
+        nn__layer *L = &m->L[i];
+        const float *x = i ? m->L[i - 1].y : m->cur_x;
+        nn__lk[L->kind].bwd(m, L, x, dy, i ? dx : NULL, B);
+        t = dy;
+        dy = dx;
+        dx = t;
+    }
+}
+/* probabilities (or outputs) of the last forward into m->prob */
+static void nn__head(nn_model *m, int B) {
+    const nn__layer *L = &m->L[m->n - 1];
+    if (m->head == NN__HEAD_SOFTMAX) nn__k()->softmax((size_t)B, L->out_dim, L->y, m->prob);
+    else if (m->head == NN__HEAD_SIGMOID) nn__k()->sigmoid((size_t)B * L->out_dim, L->y, m->prob);
+    else memcpy(m->prob, L->y, (size_t)B * L->out_dim * sizeof(float));
+}
+
+NN__API nn_status nn_forward(nn_model *m, const float *x, int n, int training) {
+    nn_status s;
+    if (!m || !x || n <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_forward: need a model, x and n > 0");
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_forward before nn_compile");
+    if (!nn__all_finite(x, (size_t)n * m->in_dim))
+        return nn__fail(m, NN_ERR_NONFINITE, "input batch contains NaN or Inf");
+    if ((s = nn__plan(m, n)) != NN_OK) return s;
+    nn__forward_batch(m, x, n, training);
+    nn__head(m, n);
+    return NN_OK;
+}
+NN__API const float *nn_output(const nn_model *m) { return m ? m->prob : NULL; }
+
+NN__API nn_status nn_backward(nn_model *m, const float *y, float *loss, float *accuracy) {
+    double L;
+    long ok;
+    nn_status s;
+    int B;
+    if (!m || !y) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_backward: need a model and targets");
+    if (!m->compiled || m->cur_n == 0 || m->loss == NN_LOSS_NONE)
+        return nn__fail(m, NN_ERR_STATE, "nn_backward needs a compiled model with a loss and a forward pass first");
+    B = m->cur_n;
+    s = nn__loss_eval(m, m->L[m->n - 1].y, y, B, m->g0, &L, &ok);
+    if (s != NN_OK) {
+        if (s == NN_ERR_NONFINITE) {
+            int bad = nn__first_nonfinite_layer(m, B);
+            if (bad >= 0)
+                nn__fail(m, s, "NaN/Inf in the output of layer %d (%s) at step %ld", bad,
+                         nn__kind_name(m->L[bad].kind), m->step + 1);
+        }
+        return s;
+    }
+    nn__backward_batch(m, B);
+    if (loss) *loss = (float)L;
+    if (accuracy) *accuracy = ok < 0 ? NAN : (float)ok / (float)(nn__loss_is_bce(m->loss) ? B * (long)m->L[m->n - 1].out_dim : B);
+    return NN_OK;
+}
+NN__API nn_status nn_train_on_batch(nn_model *m, const float *x, const float *y, int n, float *loss,
+                                    float *accuracy) {
+    nn_status s = nn_forward(m, x, n, 1);
+    if (s != NN_OK) return s;
+    s = nn_backward(m, y, loss, accuracy);
+    if (s != NN_OK) return s;
+    return nn_step(m);
+}
+
+/* ---- layer access ---- */
+static nn__layer *nn__layer_at(nn_model *m, int i) {
+    if (!m || i < 0 || i >= m->n) return NULL;
+    return &m->L[i];
+}
+static float *nn__pbuf(nn_model *m, int layer, int bias, int grad, size_t *count) {
+    nn__layer *L = nn__layer_at(m, layer);
+    size_t cnt = L ? (bias ? L->nb : L->nw) : 0;
+    if (count) *count = m && m->compiled ? cnt : 0;
+    if (!L || !m->compiled || cnt == 0) return NULL;
+    return (grad ? m->grads : m->params) + (bias ? L->boff : L->woff);
+}
+NN__API float *nn_layer_weights(nn_model *m, int layer, size_t *count) { return nn__pbuf(m, layer, 0, 0, count); }
+NN__API float *nn_layer_bias(nn_model *m, int layer, size_t *count) { return nn__pbuf(m, layer, 1, 0, count); }
+NN__API float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count) {
+    return nn__pbuf(m, layer, 0, 1, count);
+}
+NN__API float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count) { return nn__pbuf(m, layer, 1, 1, count); }
+NN__API nn_status nn_layer_freeze(nn_model *m, int layer, int frozen) {
+    nn__layer *L = nn__layer_at(m, layer);
+    if (!L) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_layer_freeze: no layer %d", layer);
+    L->frozen = frozen != 0;
+    if (L->frozen && m->grads && L->nw + L->nb) memset(m->grads + L->woff, 0, (L->nw + L->nb) * sizeof(float));
+    return NN_OK;
+}
+NN__API float *nn_model_params(nn_model *m, size_t *count) {
+    if (count) *count = m ? m->nparams : 0;
+    return m ? m->params : NULL;
+}
+NN__API float *nn_model_grads(nn_model *m, size_t *count) {
+    if (count) *count = m ? m->nparams : 0;
+    return m ? m->grads : NULL;
+}
+NN__API int nn_model_num_layers(const nn_model *m) { return m ? m->n : 0; }
+NN__API nn_shape nn_model_output_shape(const nn_model *m) {
+    return (m && m->n) ? m->L[m->n - 1].out : (m ? m->input : nn_shape1(0));
+}
+NN__API size_t nn_model_num_params(const nn_model *m) {
+    size_t s = 0;
+    int i;
+    if (!m) return 0;
+    for (i = 0; i < m->n; i++) s += m->L[i].nw + m->L[i].nb;
+    return s;
+}
+
+NN__API void nn_model_summary(const nn_model *m, void *file) {
+    FILE *f = file ? (FILE *)file : stdout;
+    int i;
+    char sb[48], name[64];
+    if (!m) return;
+    fprintf(f, "%-4s %-26s %-16s %12s\n", "#", "layer", "output shape", "params");
+    fprintf(f, "---------------------------------------------------------------\n");
+    nn__shape_str(m->input, sb, sizeof sb);
+    fprintf(f, "%-4s %-26s %-16s %12s\n", "", "input", sb, "");
+    for (i = 0; i < m->n; i++) {
+        const nn__layer *L = &m->L[i];
+        nn_activation a = (i == m->n - 1 && m->head == NN__HEAD_SOFTMAX)   ? NN_SOFTMAX
+                          : (i == m->n - 1 && m->head == NN__HEAD_SIGMOID) ? NN_SIGMOID
+                                                                           : L->act;
+        if (L->kind == NN__L_CONV)
+            snprintf(name, sizeof name, "conv2d %dx%d/%d%s %s", L->kh, L->kw, L->stride, L->same ? " same" : "",
+                     nn__act_name(a));
+        else if (L->kind == NN__L_MAXPOOL || L->kind == NN__L_AVGPOOL)
+            snprintf(name, sizeof name, "%s %d", nn__kind_name(L->kind), L->pool);
+        else if (L->kind == NN__L_DROPOUT)
+            snprintf(name, sizeof name, "dropout %.2f", (double)L->rate);
+        else if (L->kind == NN__L_FLATTEN || (L->kind == NN__L_BN && a == NN_LINEAR))
+            snprintf(name, sizeof name, "%s", nn__kind_name(L->kind));
+        else snprintf(name, sizeof name, "%s %s", nn__kind_name(L->kind), nn__act_name(a));
+        if (L->frozen) strncat(name, " (frozen)", sizeof name - strlen(name) - 1);
+        nn__shape_str(L->out, sb, sizeof sb);
+        fprintf(f, "%-4d %-26s %-16s %12lu\n", i, name, sb, (unsigned long)(L->nw + L->nb));
+    }
+    fprintf(f, "---------------------------------------------------------------\n");
+    fprintf(f, "total parameters: %lu", (unsigned long)nn_model_num_params(m));
+    if (m->arena_batch)
+        fprintf(f, "    arena: %.2f MB at batch %d (+ %.2f MB SGEMM workspace)\n",
+                (double)m->arena_floats * 4.0 / 1048576.0, m->arena_batch, 0.0);
+    else fprintf(f, "    arena: sized at the first fit/predict\n");
+}
+
+/* ========================================================================= */
+/* ==== 8. Data and I/O                                                       */
+/* ========================================================================= */
+
+NN__API void nn_dataset_free(nn_dataset *ds) {
+    if (!ds) return;
+    if (ds->owns) {
+        nn_aligned_free(ds->x);
+        nn_aligned_free(ds->x_u8);
+        nn_aligned_free(ds->y);
+    }
+    memset(ds, 0, sizeof *ds);
+}
+static int nn__labels_classes(const float *y, int n) {
+    int i, mx = -1;
+    for (i = 0; i < n; i++) {
+        float v = y[i];
+        if (!(v >= 0.0f) || v != (float)(int)v || v > 1e6f) return 0;
+        if ((int)v > mx) mx = (int)v;
+    }
+    return mx + 1;
+}
+NN__API nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, const float *x, int y_dim,
+                                         const float *y) {
+    size_t xd;
+    if (!ds) return NN_ERR_INVALID_ARGUMENT;
+    memset(ds, 0, sizeof *ds);
+    if (n <= 0 || !x || y_dim < 0 || (y_dim > 0 && !y) || (shape.ndim != 1 && shape.ndim != 3))
+        return NN_ERR_INVALID_ARGUMENT;
+    if (shape.d[0] <= 0 || shape.d[1] <= 0 || shape.d[2] <= 0) return NN_ERR_INVALID_ARGUMENT;
+    xd = nn__shape_size(shape);
+    if (!nn__all_finite(x, (size_t)n * xd)) return NN_ERR_NONFINITE;
+    if (y_dim && !nn__all_finite(y, (size_t)n * y_dim)) return NN_ERR_NONFINITE;
+    ds->x = (float *)nn_aligned_alloc((size_t)n * xd * sizeof(float));
+    ds->y = (float *)nn_aligned_alloc(((size_t)n * y_dim + 1) * sizeof(float));
+    if (!ds->x || !ds->y) {
+        nn_aligned_free(ds->x);
+        nn_aligned_free(ds->y);
+        memset(ds, 0, sizeof *ds);
+        return NN_ERR_NO_MEMORY;
+    }
+    memcpy(ds->x, x, (size_t)n * xd * sizeof(float));
+    if (y_dim) memcpy(ds->y, y, (size_t)n * y_dim * sizeof(float));
+    ds->n = n;
+    ds->shape = shape;
+    ds->x_dim = xd;
+    ds->y_dim = y_dim;
+    ds->x_scale = 1.0f;
+    ds->num_classes = y_dim == 1 ? nn__labels_classes(ds->y, n) : 0;
+    ds->owns = 1;
+    return NN_OK;
+}
+NN__API void nn_dataset_get_x(const nn_dataset *ds, int i, float *out) {
+    size_t j;
+    if (ds->x_u8) {
+        const unsigned char *s = ds->x_u8 + (size_t)i * ds->x_dim;
+        for (j = 0; j < ds->x_dim; j++) out[j] = (float)s[j] * ds->x_scale;
+    } else memcpy(out, ds->x + (size_t)i * ds->x_dim, ds->x_dim * sizeof(float));
+}
+NN__API nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first, nn_dataset *second) {
+    int n2;
+    if (!ds || !first || !second || !(fraction > 0.0f && fraction < 1.0f)) return NN_ERR_INVALID_ARGUMENT;
+    n2 = (int)((double)ds->n * fraction);
+    if (n2 < 1 || n2 >= ds->n) return NN_ERR_INVALID_ARGUMENT;
+    *first = *ds;
+    *second = *ds;
+    first->owns = second->owns = 0;
+    first->n = ds->n - n2;
+    second->n = n2;
+    if (ds->x) second->x = ds->x + (size_t)first->n * ds->x_dim;
+    if (ds->x_u8) second->x_u8 = ds->x_u8 + (size_t)first->n * ds->x_dim;
+    second->y = ds->y + (size_t)first->n * ds->y_dim;
+    return NN_OK;
+}
+
+/* Whole file into memory, refusing anything over `limit` bytes. */
+static nn_status nn__read_file(const char *path, size_t limit, unsigned char **out, size_t *len) {
+    FILE *f;
+    long sz;
+    unsigned char *buf;
+    *out = NULL;
+    *len = 0;
+    if (!path) return NN_ERR_INVALID_ARGUMENT;
+    f = fopen(path, "rb");
+    if (!f) return NN_ERR_IO;
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NN_ERR_IO;
+    }
+    if ((unsigned long)sz > (unsigned long)limit) {
+        fclose(f);
+        return NN_ERR_FORMAT;
+    }
+    buf = (unsigned char *)NN_MALLOC((size_t)sz + 1);
+    if (!buf) {
+        fclose(f);
+        return NN_ERR_NO_MEMORY;
+    }
+    if (sz > 0 && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+        NN_FREE(buf);
+        fclose(f);
+        return NN_ERR_IO;
+    }
+    fclose(f);
+    *out = buf;
+    *len = (size_t)sz;
+    return NN_OK;
+}
+static uint32_t nn__be32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+/* IDX: 2 zero bytes, type 0x08 (u8), ndims, big-endian dims, data */
+static nn_status nn__idx_parse(const unsigned char *b, size_t len, int want_dims, uint32_t *dims) {
+    size_t need = 1;
+    int i;
+    if (len < 4 || b[0] != 0 || b[1] != 0) return NN_ERR_FORMAT;
+    if (b[2] != 0x08 || b[3] != want_dims) return NN_ERR_FORMAT;
+    if (len < 4 + 4 * (size_t)want_dims) return NN_ERR_FORMAT;
+    for (i = 0; i < want_dims; i++) {
+        dims[i] = nn__be32(b + 4 + 4 * i);
+        if (dims[i] == 0 || dims[i] > (1u << 28)) return NN_ERR_FORMAT;
+        if (need > ((size_t)1 << 40) / dims[i]) return NN_ERR_FORMAT;
+        need *= dims[i];
+    }
+    if (len != 4 + 4 * (size_t)want_dims + need) return NN_ERR_FORMAT;
+    return NN_OK;
+}
+NN__API nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path, const char *labels_path) {
+    unsigned char *ib = NULL, *lb = NULL;
+    size_t il, ll, i, npix;
+    uint32_t idim[3], ldim[1];
+    nn_status s;
+    if (!ds) return NN_ERR_INVALID_ARGUMENT;
+    memset(ds, 0, sizeof *ds);
+    if ((s = nn__read_file(images_path, (size_t)1 << 31, &ib, &il)) != NN_OK) return s;
+    if ((s = nn__read_file(labels_path, (size_t)1 << 28, &lb, &ll)) != NN_OK) {
+        NN_FREE(ib);
+        return s;
+    }
+    s = nn__idx_parse(ib, il, 3, idim);
+    if (s == NN_OK) s = nn__idx_parse(lb, ll, 1, ldim);
+    if (s == NN_OK && idim[0] != ldim[0]) s = NN_ERR_FORMAT;
+    if (s != NN_OK) {
+        NN_FREE(ib);
+        NN_FREE(lb);
+        return s;
+    }
+    npix = (size_t)idim[1] * idim[2];
+    ds->x_u8 = (unsigned char *)nn_aligned_alloc((size_t)idim[0] * npix);
+    ds->y = (float *)nn_aligned_alloc((size_t)idim[0] * sizeof(float));
+    if (!ds->x_u8 || !ds->y) {
+        nn_aligned_free(ds->x_u8);
+        nn_aligned_free(ds->y);
+        NN_FREE(ib);
+        NN_FREE(lb);
+        memset(ds, 0, sizeof *ds);
+        return NN_ERR_NO_MEMORY;
+    }
+    memcpy(ds->x_u8, ib + 16, (size_t)idim[0] * npix);
+    ds->num_classes = 0;
+    for (i = 0; i < ldim[0]; i++) {
+        ds->y[i] = (float)lb[8 + i];
+        if ((int)lb[8 + i] + 1 > ds->num_classes) ds->num_classes = lb[8 + i] + 1;
+    }
+    NN_FREE(ib);
+    NN_FREE(lb);
+    ds->n = (int)idim[0];
+    ds->shape = nn_shape3((int)idim[1], (int)idim[2], 1);
+    ds->x_dim = npix;
+    ds->y_dim = 1;
+    ds->x_scale = 1.0f / 255.0f;
+    ds->owns = 1;
+    return NN_OK;
+}
+
+/* CSV: numbers separated by commas; one row per line; every row the same
+ * number of columns. */
+NN__API nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_header, int label_col) {
+    unsigned char *buf;
+    size_t len, rows = 0, cols = 0, pass, k, xk, yk;
+    nn_status s;
+    float *x = NULL, *y = NULL;
+    if (!ds) return NN_ERR_INVALID_ARGUMENT;
+    memset(ds, 0, sizeof *ds);
+    if ((s = nn__read_file(path, (size_t)1 << 30, &buf, &len)) != NN_OK) return s;
+    buf[len] = 0;
+    /* pass 0 counts and validates, pass 1 fills */
+    for (pass = 0; pass < 2; pass++) {
+        char *p = (char *)buf;
+        size_t r = 0, lc;
+        xk = yk = 0;
+        if (has_header) {
+            while (*p && *p != '\n') p++;
+            if (*p) p++;
+        }
+        while (*p) {
+            size_t c = 0;
+            int lab;
+            while (*p == '\r' || *p == ' ' || *p == '\t') p++;
+            if (*p == '\n') { p++; continue; } /* blank line */
+            if (!*p) break;
+            for (;;) {
+                char *end;
+                double v = strtod(p, &end);
+                if (end == p || !(v == v) || v == HUGE_VAL || v == -HUGE_VAL) {
+                    NN_FREE(buf);
+                    nn_aligned_free(x);
+                    nn_aligned_free(y);
+                    return pass == 0 && end != p ? NN_ERR_NONFINITE : NN_ERR_FORMAT;
+                }
+                if (pass == 1) {
+                    lab = label_col < 0 ? (c == cols - 1) : (c == (size_t)label_col);
+                    if (lab) y[yk++] = (float)v;
+                    else x[xk++] = (float)v;
+                }
+                c++;
+                p = end;
+                while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+                if (*p == ',') { p++; continue; }
+                if (*p == '\n' || !*p) { if (*p) p++; break; }
+                NN_FREE(buf);
+                nn_aligned_free(x);
+                nn_aligned_free(y);
+                return NN_ERR_FORMAT;
+            }
+            lc = c;
+            if (r == 0 && pass == 0) cols = lc;
+            if (lc != cols) {
+                NN_FREE(buf);
+                nn_aligned_free(x);
+                nn_aligned_free(y);
+                return NN_ERR_FORMAT;
+            }
+            r++;
+        }
+        if (pass == 0) {
+            rows = r;
+            if (rows == 0 || cols < 2 || (label_col >= 0 && (size_t)label_col >= cols) || rows > (size_t)1 << 30) {
+                NN_FREE(buf);
+                return NN_ERR_FORMAT;
+            }
+            x = (float *)nn_aligned_alloc(rows * (cols - 1) * sizeof(float));
+            y = (float *)nn_aligned_alloc(rows * sizeof(float));
+            if (!x || !y) {
+                NN_FREE(buf);
+                nn_aligned_free(x);
+                nn_aligned_free(y);
+                return NN_ERR_NO_MEMORY;
+            }
+        }
+    }
+    NN_FREE(buf);
+    (void)k;
+    ds->x = x;
+    ds->y = y;
+    ds->n = (int)rows;
+    ds->shape = nn_shape1((int)cols - 1);
+    ds->x_dim = cols - 1;
+    ds->y_dim = 1;
+    ds->x_scale = 1.0f;
+    ds->num_classes = nn__labels_classes(y, (int)rows);
+    ds->owns = 1;
+    return NN_OK;
+}
+
+/* ---- fit / evaluate / predict ---- */
+NN__API nn_fit_opts nn_fit_defaults(void) {
+    nn_fit_opts o;
+    memset(&o, 0, sizeof o);
+    o.epochs = 1;
+    o.batch = 32;
+    o.shuffle = 1;
+    o.restore_best = 1;
+    o.monitor = NN_MONITOR_VAL_LOSS;
+    o.step_size = 10;
+    o.gamma = 0.1f;
+    o.verbose = 1;
+    return o;
+}
+
+static nn_status nn__check_data(nn_model *m, const nn_dataset *ds, const char *what) {
+    char a[48], b[48];
+    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || !ds->y)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "%s dataset is empty or NULL", what);
+    if (ds->x_dim != m->in_dim) {
+        nn__shape_str(ds->shape, a, sizeof a);
+        nn__shape_str(m->input, b, sizeof b);
+        return nn__fail(m, NN_ERR_SHAPE, "%s samples have shape %s but the model takes %s", what, a, b);
+    }
+    if (ds->y_dim != nn__y_dim(m))
+        return nn__fail(m, NN_ERR_SHAPE, "%s targets have %d values per sample; the model and loss need %d", what,
+                        ds->y_dim, nn__y_dim(m));
+    if (ds->x && !nn__all_finite(ds->x, (size_t)ds->n * ds->x_dim))
+        return nn__fail(m, NN_ERR_NONFINITE, "%s data contains NaN or Inf", what);
+    if (!nn__all_finite(ds->y, (size_t)ds->n * ds->y_dim))
+        return nn__fail(m, NN_ERR_NONFINITE, "%s targets contain NaN or Inf", what);
+    return NN_OK;
+}
+/* gather rows idx[0..B) (or start..start+B when idx is NULL) into xin/ybuf */
+static void nn__gather(nn_model *m, const nn_dataset *ds, const int *idx, int start, int B) {
+    int b;
+    for (b = 0; b < B; b++) {
+        int i = idx ? idx[start + b] : start + b;
+        nn_dataset_get_x(ds, i, m->xin + (size_t)b * m->in_dim);
+        memcpy(m->ybuf + (size_t)b * ds->y_dim, ds->y + (size_t)i * ds->y_dim, (size_t)ds->y_dim * sizeof(float));
+    }
+}
+
+NN__API nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, float *loss, float *accuracy) {
+    double Ls = 0.0;
+    long oks = 0, denom = 0;
+    int start;
+    nn_status s;
+    if (!m) return NN_ERR_INVALID_ARGUMENT;
+    if (!m->compiled || m->loss == NN_LOSS_NONE) return nn__fail(m, NN_ERR_STATE, "nn_evaluate needs a compiled model with a loss");
+    if ((s = nn__check_data(m, ds, "evaluation")) != NN_OK) return s;
+    if (batch <= 0) batch = 32;
+    if (batch > ds->n) batch = ds->n;
+    if ((s = nn__plan(m, batch)) != NN_OK) return s;
+    for (start = 0; start < ds->n; start += batch) {
+        int B = ds->n - start < batch ? ds->n - start : batch;
+        double L;
+        long ok;
+        nn__gather(m, ds, NULL, start, B);
+        nn__forward_batch(m, m->xin, B, 0);
+        if ((s = nn__loss_eval(m, m->L[m->n - 1].y, m->ybuf, B, NULL, &L, &ok)) != NN_OK) return s;
+        Ls += L * B;
+        oks += ok;
+        denom += nn__loss_is_bce(m->loss) ? B * (long)m->L[m->n - 1].out_dim : B;
+    }
+    if (loss) *loss = (float)(Ls / ds->n);
+    if (accuracy) *accuracy = oks < 0 ? NAN : (float)oks / (float)denom;
+    return NN_OK;
+}
+
+NN__API nn_status nn_predict(nn_model *m, const float *x, int n, float *out) {
+    nn_status s;
+    size_t od;
+    int start, batch;
+    if (!m || !x || !out || n <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict: need model, x, out, n > 0");
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict before nn_compile");
+    if (!nn__all_finite(x, (size_t)n * m->in_dim)) return nn__fail(m, NN_ERR_NONFINITE, "nn_predict: input contains NaN or Inf");
+    batch = m->arena_batch > 0 ? m->arena_batch : (n < 32 ? n : 32);
+    if ((s = nn__plan(m, batch < n ? batch : n)) != NN_OK) return s;
+    od = m->L[m->n - 1].out_dim;
+    for (start = 0; start < n; start += batch) {
+        int B = n - start < batch ? n - start : batch;
+        nn__forward_batch(m, x + (size_t)start * m->in_dim, B, 0);
+        nn__head(m, B);
+        memcpy(out + (size_t)start * od, m->prob, (size_t)B * od * sizeof(float));
+    }
+    return NN_OK;
+}
+NN__API nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batch, float *out) {
+    nn_status s;
+    size_t od;
+    int start;
+    if (!m || !ds || !out) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_dataset: NULL argument");
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_dataset before nn_compile");
+    if (ds->x_dim != m->in_dim || ds->n <= 0) return nn__fail(m, NN_ERR_SHAPE, "dataset samples do not match the model input");
+    if (batch <= 0) batch = 32;
+    if (batch > ds->n) batch = ds->n;
+    if ((s = nn__plan(m, batch)) != NN_OK) return s;
+    od = m->L[m->n - 1].out_dim;
+    for (start = 0; start < ds->n; start += batch) {
+        int B = ds->n - start < batch ? ds->n - start : batch, b;
+        for (b = 0; b < B; b++) nn_dataset_get_x(ds, start + b, m->xin + (size_t)b * m->in_dim);
+        nn__forward_batch(m, m->xin, B, 0);
+        nn__head(m, B);
+        memcpy(out + (size_t)start * od, m->prob, (size_t)B * od * sizeof(float));
+    }
+    return NN_OK;
+}
+
+static int nn__stderr_tty(void) {
+#if NN__HAVE_ISATTY
+    return isatty(2);
+#else
+    return 0;
+#endif
+}
+static void nn__progress(const nn_fit_event *ev, int tty, int samples, int final) {
+    double rate = ev->elapsed_s > 0 ? samples / ev->elapsed_s : 0.0;
+    if (tty && !final) {
+        int w = 24, fill = ev->batches ? (int)((long)w * ev->batch / ev->batches) : w, i;
+        double eta = ev->batch ? ev->elapsed_s / ev->batch * (ev->batches - ev->batch) : 0.0;
+        char bar[32];
+        for (i = 0; i < w; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : '.');
+        bar[w] = 0;
+        fprintf(stderr, "\rEpoch %d/%d [%s] %d/%d - loss %.4f", ev->epoch, ev->epochs, bar, ev->batch, ev->batches,
+                (double)ev->loss);
+        if (ev->accuracy == ev->accuracy) fprintf(stderr, " - acc %.4f", (double)ev->accuracy);
+        fprintf(stderr, " - ETA %.0fs - %.0f samples/s   ", eta, rate);
+        fflush(stderr);
+        return;
+    }
+    if (final) {
+        if (tty) fprintf(stderr, "\r");
+        fprintf(stderr, "Epoch %d/%d - %.1fs - loss %.4f", ev->epoch, ev->epochs, ev->elapsed_s, (double)ev->loss);
+        if (ev->accuracy == ev->accuracy) fprintf(stderr, " - acc %.4f", (double)ev->accuracy);
+        if (ev->val_loss == ev->val_loss) fprintf(stderr, " - val_loss %.4f", (double)ev->val_loss);
+        if (ev->val_accuracy == ev->val_accuracy) fprintf(stderr, " - val_acc %.4f", (double)ev->val_accuracy);
+        fprintf(stderr, " - %.0f samples/s%s\n", rate, tty ? "                 " : "");
+    }
+}
+
+NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *opts) {
+    nn_fit_opts o = opts ? *opts : nn_fit_defaults();
+    nn_dataset train, val;
+    const nn_dataset *vp = NULL;
+    int *perm = NULL, epoch, i, tty, bad = 0, nb;
+    float *best = NULL, best_score = INFINITY;
+    double train_time = 0.0;
+    nn_status s = NN_OK;
+    if (!m) return NN_ERR_INVALID_ARGUMENT;
+    if (m->status != NN_OK) return m->status;
+    if (!m->compiled || m->loss == NN_LOSS_NONE)
+        return nn__fail(m, NN_ERR_STATE, "nn_fit needs nn_compile with a loss first");
+    if (!train_in) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_fit: training dataset is NULL");
+    if (o.epochs <= 0 || o.batch <= 0 || !(o.val_split >= 0.0f && o.val_split < 1.0f) || o.patience < 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_fit: epochs and batch must be > 0, val_split in [0,1)");
+    train = *train_in;
+    if (o.val) vp = o.val;
+    else if (o.val_split > 0.0f) {
+        if (nn_dataset_split(train_in, o.val_split, &train, &val) != NN_OK)
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_fit: val_split %g leaves no data on one side",
+                            (double)o.val_split);
+        vp = &val;
+    }
+    if ((s = nn__check_data(m, &train, "training")) != NN_OK) return s;
+    if (vp && (s = nn__check_data(m, vp, "validation")) != NN_OK) return s;
+    if (o.patience > 0 && !vp)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "early stopping (patience) needs a validation set or val_split");
+    if (o.batch > train.n) o.batch = train.n;
+    /* everything fit needs is allocated here, before the first step */
+    if ((s = nn__plan(m, o.batch)) != NN_OK) return s;
+    perm = (int *)NN_MALLOC((size_t)train.n * sizeof(int));
+    if (!perm) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for the shuffle index");
+    if (o.patience > 0 && o.restore_best) {
+        best = (float *)nn_aligned_alloc((m->nparams + m->nbufs + 1) * sizeof(float));
+        if (!best) {
+            NN_FREE(perm);
+            return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for the best weights");
+        }
+    }
+    for (i = 0; i < train.n; i++) perm[i] = i;
+    tty = o.verbose && nn__stderr_tty();
+    nb = (train.n + o.batch - 1) / o.batch;
+    o.epochs_run = 0;
+    for (epoch = 1; epoch <= o.epochs && s == NN_OK; epoch++) {
+        nn_fit_event ev;
+        double Ls = 0.0, t0, tlast = 0.0;
+        long oks = 0, denom = 0, seen = 0;
+        int b, stop = 0;
+        /* learning rate for this epoch */
+        if (o.schedule == NN_SCHEDULE_STEP && o.step_size > 0)
+            m->lr_now = m->opt.lr * (float)pow((double)o.gamma, (double)((epoch - 1) / o.step_size));
+        else if (o.schedule == NN_SCHEDULE_COSINE)
+            m->lr_now = o.min_lr + 0.5f * (m->opt.lr - o.min_lr) *
+                                       (float)(1.0 + cos(3.14159265358979 * (epoch - 1) / (double)o.epochs));
+        else m->lr_now = m->opt.lr;
+        if (o.shuffle)
+            for (i = train.n - 1; i > 0; i--) {
+                int j = (int)nn_rng_below(&m->rng, (uint32_t)i + 1), t = perm[i];
+                perm[i] = perm[j];
+                perm[j] = t;
+            }
+        memset(&ev, 0, sizeof ev);
+        ev.epoch = epoch;
+        ev.epochs = o.epochs;
+        ev.batches = nb;
+        ev.lr = m->lr_now;
+        ev.val_loss = ev.val_accuracy = NAN;
+        t0 = nn_time_seconds();
+        for (b = 0; b < nb; b++) {
+            int start = b * o.batch, B = train.n - start < o.batch ? train.n - start : o.batch;
+            float L, acc;
+            nn__gather(m, &train, perm, start, B);
+            nn__forward_batch(m, m->xin, B, 1);
+            s = nn_backward(m, m->ybuf, &L, &acc);
+            if (s == NN_OK) s = nn_step(m);
+            if (s != NN_OK) break;
+            Ls += (double)L * B;
+            seen += B;
+            if (acc == acc) {
+                long d = nn__loss_is_bce(m->loss) ? B * (long)m->L[m->n - 1].out_dim : B;
+                oks += (long)(acc * (float)d + 0.5f);
+                denom += d;
+            }
+            if (o.verbose || o.on_batch) {
+                double now = nn_time_seconds();
+                ev.batch = b + 1;
+                ev.loss = (float)(Ls / seen);
+                ev.accuracy = denom ? (float)oks / (float)denom : NAN;
+                ev.elapsed_s = now - t0;
+                if (tty && (now - tlast > 0.1 || b + 1 == nb)) {
+                    nn__progress(&ev, 1, (int)seen, 0);
+                    tlast = now;
+                }
+                if (o.on_batch && o.on_batch(&ev, o.user)) stop = 1;
+                if (stop) break;
+            }
+        }
+        train_time += nn_time_seconds() - t0;
+        if (s != NN_OK) break;
+        o.epochs_run = epoch;
+        ev.batch = 0;
+        ev.loss = seen ? (float)(Ls / seen) : NAN;
+        ev.accuracy = denom ? (float)oks / (float)denom : NAN;
+        ev.elapsed_s = nn_time_seconds() - t0;
+        if (vp) {
+            s = nn_evaluate(m, vp, o.batch, &ev.val_loss, &ev.val_accuracy);
+            if (s != NN_OK) break;
+        }
+        if (o.verbose) nn__progress(&ev, tty, (int)seen, 1);
+        if (o.on_epoch && o.on_epoch(&ev, o.user)) stop = 1;
+        if (o.patience > 0) {
+            float score = o.monitor == NN_MONITOR_VAL_ACCURACY ? -ev.val_accuracy : ev.val_loss;
+            if (score < best_score) {
+                best_score = score;
+                bad = 0;
+                if (best) {
+                    memcpy(best, m->params, m->nparams * sizeof(float));
+                    if (m->nbufs) memcpy(best + m->nparams, m->bufs, m->nbufs * sizeof(float));
+                }
+            } else if (++bad >= o.patience) {
+                if (o.verbose) fprintf(stderr, "early stopping after epoch %d (best epoch %d)\n", epoch, epoch - bad);
+                stop = 1;
+            }
+        }
+        if (stop) break;
+    }
+    if (best && s == NN_OK && best_score < INFINITY) {
+        memcpy(m->params, best, m->nparams * sizeof(float));
+        if (m->nbufs) memcpy(m->bufs, best + m->nparams, m->nbufs * sizeof(float));
+    }
+    nn_aligned_free(best);
+    NN_FREE(perm);
+    if (opts) {
+        opts->train_seconds = train_time;
+        opts->epochs_run = o.epochs_run;
+    }
+    return s;
+}
+
+/* ---- model files ------------------------------------------------------------
+ * "NNH\x1a" u32 version, u32 nsections, then sections (u32 tag, u32 0,
+ * u64 length, payload), then u32 CRC32 of everything before it. */
+#define NN__FILE_VERSION 1u
+#define NN__TAG(a, b, c, d) ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
+
+static uint32_t nn__crc32(const unsigned char *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+typedef struct nn__wbuf {
+    unsigned char *p;
+    size_t n, cap;
+    int oom;
+} nn__wbuf;
+static void nn__put(nn__wbuf *w, const void *src, size_t n) {
+    if (w->oom) return;
+    if (w->n + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        unsigned char *np;
+        while (cap < w->n + n) cap *= 2;
+        np = (unsigned char *)NN_MALLOC(cap);
+        if (!np) {
+            w->oom = 1;
+            return;
+        }
+        if (w->n) memcpy(np, w->p, w->n);
+        NN_FREE(w->p);
+        w->p = np;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->n, src, n);
+    w->n += n;
+}
+static void nn__put_u32(nn__wbuf *w, uint32_t v) {
+    unsigned char b[4];
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
+    nn__put(w, b, 4);
+}
+static void nn__put_u64(nn__wbuf *w, uint64_t v) {
+    nn__put_u32(w, (uint32_t)v);
+    nn__put_u32(w, (uint32_t)(v >> 32));
+}
+static void nn__put_f32(nn__wbuf *w, float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    nn__put_u32(w, u);
+}
+static void nn__put_floats(nn__wbuf *w, const float *f, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) nn__put_f32(w, f[i]);
+}
+typedef struct nn__rbuf {
+    const unsigned char *p;
+    size_t n, pos;
+    int bad;
+} nn__rbuf;
+static uint32_t nn__get_u32(nn__rbuf *r) {
+    const unsigned char *b;
+    if (r->bad || r->n - r->pos < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    b = r->p + r->pos;
+    r->pos += 4;
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+static uint64_t nn__get_u64(nn__rbuf *r) {
+    uint64_t lo = nn__get_u32(r);
+    return lo | ((uint64_t)nn__get_u32(r) << 32);
+}
+static float nn__get_f32(nn__rbuf *r) {
+    uint32_t u = nn__get_u32(r);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static int32_t nn__get_i32(nn__rbuf *r) {
+    uint32_t u = nn__get_u32(r);
+    int32_t v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimizer) {
+    nn__wbuf w;
+    size_t lenpos, start;
+    int i;
+    FILE *f;
+    uint32_t crc;
+    if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
+    if (!m->compiled) return NN_ERR_STATE;
+    memset(&w, 0, sizeof w);
+    nn__put(&w, "NNH\x1a", 4);
+    nn__put_u32(&w, NN__FILE_VERSION);
+    nn__put_u32(&w, with_optimizer ? 4u : 3u);
+    /* ARCH */
+    nn__put_u32(&w, NN__TAG('A', 'R', 'C', 'H'));
+    nn__put_u32(&w, 0);
+    lenpos = w.n;
+    nn__put_u64(&w, 0);
+    start = w.n;
+    nn__put_u32(&w, (uint32_t)m->input.ndim);
+    for (i = 0; i < 3; i++) nn__put_u32(&w, (uint32_t)m->input.d[i]);
+    nn__put_u32(&w, (uint32_t)m->n);
+    for (i = 0; i < m->n; i++) {
+        const nn__layer *L = &m->L[i];
+        nn_activation a = (i == m->n - 1 && m->head != NN__HEAD_NONE &&
+                           (m->loss == NN_LOSS_CATEGORICAL_CE || m->loss == NN_LOSS_SPARSE_CATEGORICAL_CE ||
+                            m->loss == NN_LOSS_BINARY_CE))
+                              ? (m->head == NN__HEAD_SOFTMAX ? NN_SOFTMAX : NN_SIGMOID)
+                              : L->act;
+        nn__put_u32(&w, (uint32_t)L->kind);
+        nn__put_u32(&w, (uint32_t)a);
+        nn__put_u32(&w, (uint32_t)L->units);
+        nn__put_u32(&w, (uint32_t)L->kh);
+        nn__put_u32(&w, (uint32_t)L->kw);
+        nn__put_u32(&w, (uint32_t)L->stride);
+        nn__put_u32(&w, (uint32_t)L->same);
+        nn__put_u32(&w, (uint32_t)L->pool);
+        nn__put_u32(&w, (uint32_t)L->frozen);
+        nn__put_f32(&w, L->rate);
+        nn__put_f32(&w, L->slope);
+    }
+    nn__put_u32(&w, (uint32_t)m->loss);
+    nn__put_u32(&w, (uint32_t)m->opt.kind);
+    nn__put_f32(&w, m->opt.lr);
+    nn__put_f32(&w, m->opt.momentum);
+    nn__put_f32(&w, m->opt.beta1);
+    nn__put_f32(&w, m->opt.beta2);
+    nn__put_f32(&w, m->opt.eps);
+    nn__put_f32(&w, m->opt.rho);
+    nn__put_f32(&w, m->opt.weight_decay);
+    nn__put_f32(&w, m->opt.clip_norm);
+    nn__put_u32(&w, (uint32_t)m->opt.nesterov);
+    if (!w.oom) {
+        uint64_t len = w.n - start;
+        for (i = 0; i < 8; i++) w.p[lenpos + i] = (unsigned char)(len >> (8 * i));
+    }
+    /* PARM, BUFS */
+    nn__put_u32(&w, NN__TAG('P', 'A', 'R', 'M'));
+    nn__put_u32(&w, 0);
+    nn__put_u64(&w, 8 + 4 * (uint64_t)m->nparams);
+    nn__put_u64(&w, m->nparams);
+    nn__put_floats(&w, m->params, m->nparams);
+    nn__put_u32(&w, NN__TAG('B', 'U', 'F', 'S'));
+    nn__put_u32(&w, 0);
+    nn__put_u64(&w, 8 + 4 * (uint64_t)m->nbufs);
+    nn__put_u64(&w, m->nbufs);
+    nn__put_floats(&w, m->bufs, m->nbufs);
+    if (with_optimizer) {
+        nn__put_u32(&w, NN__TAG('O', 'P', 'T', 'S'));
+        nn__put_u32(&w, 0);
+        nn__put_u64(&w, 16 + 8 * (uint64_t)m->nparams);
+        nn__put_u64(&w, (uint64_t)m->step);
+        nn__put_u64(&w, m->nparams);
+        nn__put_floats(&w, m->om, m->nparams);
+        nn__put_floats(&w, m->ov, m->nparams);
+    }
+    if (w.oom) {
+        NN_FREE(w.p);
+        return NN_ERR_NO_MEMORY;
+    }
+    crc = nn__crc32(w.p, w.n);
+    nn__put_u32(&w, crc);
+    if (w.oom) {
+        NN_FREE(w.p);
+        return NN_ERR_NO_MEMORY;
+    }
+    f = fopen(path, "wb");
+    if (!f) {
+        NN_FREE(w.p);
+        return NN_ERR_IO;
+    }
+    if (fwrite(w.p, 1, w.n, f) != w.n) {
+        fclose(f);
+        NN_FREE(w.p);
+        return NN_ERR_IO;
+    }
+    NN_FREE(w.p);
+    return fclose(f) == 0 ? NN_OK : NN_ERR_IO;
+}
+
+NN__API nn_status nn_load(nn_model **out, const char *path) {
+    unsigned char *buf;
+    size_t len;
+    nn__rbuf r;
+    nn_status s;
+    uint32_t nsec, sec, crc;
+    nn_model *m = NULL;
+    int have_parm = 0;
+    if (!out) return NN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if ((s = nn__read_file(path, (size_t)1 << 31, &buf, &len)) != NN_OK) return s;
+    if (len < 16 || memcmp(buf, "NNH\x1a", 4) != 0) {
+        NN_FREE(buf);
+        return NN_ERR_FORMAT;
+    }
+    crc = (uint32_t)buf[len - 4] | ((uint32_t)buf[len - 3] << 8) | ((uint32_t)buf[len - 2] << 16) |
+          ((uint32_t)buf[len - 1] << 24);
+    if (nn__crc32(buf, len - 4) != crc) {
+        NN_FREE(buf);
+        return NN_ERR_FORMAT;
+    }
+    r.p = buf;
+    r.n = len - 4;
+    r.pos = 4;
+    r.bad = 0;
+    if (nn__get_u32(&r) != NN__FILE_VERSION) {
+        NN_FREE(buf);
+        return NN_ERR_UNSUPPORTED;
+    }
+    nsec = nn__get_u32(&r);
+    if (nsec < 2 || nsec > 16) {
+        NN_FREE(buf);
+        return NN_ERR_FORMAT;
+    }
+    for (sec = 0; sec < nsec && !r.bad; sec++) {
+        uint32_t tag = nn__get_u32(&r);
+        uint64_t slen;
+        size_t end;
+        (void)nn__get_u32(&r);
+        slen = nn__get_u64(&r);
+        if (r.bad || slen > r.n - r.pos) {
+            r.bad = 1;
+            break;
+        }
+        end = r.pos + (size_t)slen;
+        if (tag == NN__TAG('A', 'R', 'C', 'H') && !m) {
+            nn_shape in;
+            uint32_t nl, i;
+            nn_optimizer o;
+            nn_loss loss;
+            int frozen[256];
+            in.ndim = (int)nn__get_u32(&r);
+            in.d[0] = nn__get_i32(&r);
+            in.d[1] = nn__get_i32(&r);
+            in.d[2] = nn__get_i32(&r);
+            nl = nn__get_u32(&r);
+            if (r.bad || nl == 0 || nl > 256 || (uint64_t)nl * 44 > r.n - r.pos) {
+                r.bad = 1;
+                break;
+            }
+            m = nn_model_new(in);
+            if (!m) {
+                NN_FREE(buf);
+                return NN_ERR_NO_MEMORY;
+            }
+            for (i = 0; i < nl; i++) {
+                int kind = (int)nn__get_u32(&r), act = (int)nn__get_u32(&r);
+                int units = nn__get_i32(&r), kh = nn__get_i32(&r), kw = nn__get_i32(&r), st = nn__get_i32(&r);
+                int same = nn__get_i32(&r), pool = nn__get_i32(&r);
+                float rate, slope;
+                frozen[i] = nn__get_i32(&r);
+                rate = nn__get_f32(&r);
+                slope = nn__get_f32(&r);
+                switch (kind) {
+                case NN__L_DENSE: nn_dense(m, units, (nn_activation)act); break;
+                case NN__L_CONV: nn_conv2d_ex(m, units, kh, kw, st, same, (nn_activation)act); break;
+                case NN__L_MAXPOOL: nn_maxpool2d(m, pool); break;
+                case NN__L_AVGPOOL: nn_avgpool2d(m, pool); break;
+                case NN__L_FLATTEN: nn_flatten(m); break;
+                case NN__L_ACT: nn_activation_layer(m, (nn_activation)act); break;
+                case NN__L_DROPOUT: nn_dropout(m, rate); break;
+                case NN__L_BN: nn_batchnorm(m); break;
+                default: r.bad = 1;
+                }
+                if (m->status == NN_OK && m->n > 0 && (act == NN_LEAKY_RELU)) nn_leaky_relu_slope(m, slope);
+                if (m->status != NN_OK) r.bad = 1;
+            }
+            loss = (nn_loss)nn__get_u32(&r);
+            memset(&o, 0, sizeof o);
+            o.kind = (nn_opt_kind)nn__get_u32(&r);
+            o.lr = nn__get_f32(&r);
+            o.momentum = nn__get_f32(&r);
+            o.beta1 = nn__get_f32(&r);
+            o.beta2 = nn__get_f32(&r);
+            o.eps = nn__get_f32(&r);
+            o.rho = nn__get_f32(&r);
+            o.weight_decay = nn__get_f32(&r);
+            o.clip_norm = nn__get_f32(&r);
+            o.nesterov = (int)nn__get_u32(&r);
+            if (r.bad || r.pos != end || nn_compile(m, o, loss) != NN_OK) {
+                r.bad = 1;
+                break;
+            }
+            for (i = 0; i < nl; i++) m->L[i].frozen = frozen[i] != 0;
+        } else if (tag == NN__TAG('P', 'A', 'R', 'M') && m) {
+            uint64_t cnt = nn__get_u64(&r), i;
+            if (r.bad || cnt != m->nparams || slen != 8 + 4 * cnt) {
+                r.bad = 1;
+                break;
+            }
+            for (i = 0; i < cnt; i++) m->params[i] = nn__get_f32(&r);
+            have_parm = 1;
+        } else if (tag == NN__TAG('B', 'U', 'F', 'S') && m) {
+            uint64_t cnt = nn__get_u64(&r), i;
+            if (r.bad || cnt != m->nbufs || slen != 8 + 4 * cnt) {
+                r.bad = 1;
+                break;
+            }
+            for (i = 0; i < cnt; i++) m->bufs[i] = nn__get_f32(&r);
+        } else if (tag == NN__TAG('O', 'P', 'T', 'S') && m) {
+            uint64_t step = nn__get_u64(&r), cnt = nn__get_u64(&r), i;
+            if (r.bad || cnt != m->nparams || slen != 16 + 8 * cnt || step > ((uint64_t)1 << 40)) {
+                r.bad = 1;
+                break;
+            }
+            m->step = (long)step;
+            for (i = 0; i < cnt; i++) m->om[i] = nn__get_f32(&r);
+            for (i = 0; i < cnt; i++) m->ov[i] = nn__get_f32(&r);
+        } else {
+            r.bad = 1; /* unknown or misplaced section */
+            break;
+        }
+        if (r.pos != end) r.bad = 1;
+    }
+    NN_FREE(buf);
+    if (r.bad || !m || !have_parm || r.pos != r.n) {
+        nn_model_free(m);
+        return NN_ERR_FORMAT;
+    }
+    *out = m;
+    return NN_OK;
 }
 
 #ifdef __cplusplus

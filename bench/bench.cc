@@ -1,0 +1,409 @@
+// bench/bench.cc - Google Benchmark driver for nn.h (see `make bench`).
+//
+// nn.h is compiled as C in bench/harness.c; this file only includes its
+// declarations (extern "C").  Built with plain -O2, no -m flags: every
+// kernel row selects its backend with nn_set_backend() at run time.
+//
+// Row names (parsed by bench/summary.py; Google Benchmark appends /real_time):
+//   kern/<kernel>/<backend>           nn.h kernel on scalar | avx2 | avx512
+//   base/memcpy_<S>MiB                memcpy of S MiB: moves 2*S MiB (read S + write S)
+//   base/libm_<f>_1M                  plain C loop over libm, compiled at -O2
+//   gemm/<TT>/<M>x<K>x<N>/<impl>      C(MxN) = op(A)(MxK) op(B)(KxN); TT = transa transb
+//                                     as N/T; impl = scalar | avx2 | avx512 (nn_sgemm_ws)
+//                                     | <backend>-alloc (nn_sgemm) | naive | openblas
+//
+// Fair memcpy comparison: an elementwise kernel over n floats that reads R
+// arrays and writes W arrays moves (R+W)*4n bytes.  A memcpy of S bytes moves
+// 2S (S read + S written), so each kernel is compared with a memcpy of
+// S = (R+W)*4n/2 bytes: the same bytes moved and the same buffer footprint,
+// all buffers warm (in L3: the largest footprint is 12 MiB, L3 is 32 MiB).
+//   vsum (R1):                 memcpy 2 MiB
+//   vdot, vrelu/exp/sigmoid/tanh (R1W1 or R2): memcpy 4 MiB
+//   vadd, vmul, vaxpy (R2W1):  memcpy 6 MiB
+//
+// Extra options (stripped before Google Benchmark sees argv):
+//   --openblas   register only the OpenBLAS cblas_sgemm rows (needs
+//                -DNN_BENCH_OPENBLAS); run it once per OPENBLAS_CORETYPE.
+#include <benchmark/benchmark.h>
+
+#include <sched.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../nn.h"
+#include "harness.h"
+
+#ifdef NN_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+#ifndef NN_BENCH_NNH_ID
+#define NN_BENCH_NNH_ID "unknown"
+#endif
+
+namespace {
+
+const size_t kN = size_t(1) << 20;  // elementwise kernels: 1M floats (4 MiB per array)
+
+// Buffers for one benchmark run: 64-byte aligned, filled (so every page is
+// touched before timing), freed at the end of the run.
+class Arena {
+ public:
+  ~Arena() {
+    for (void* p : ps_) nn_aligned_free(p);
+  }
+  float* get(size_t n, float lo = -1.0f, float hi = 1.0f) {
+    float* p = static_cast<float*>(nn_aligned_alloc(n * sizeof(float) + 64));
+    if (!p) {
+      std::fprintf(stderr, "bench: out of memory\n");
+      std::exit(1);
+    }
+    hb_fill_uniform(p, n, lo, hi, 1000 + ps_.size());
+    ps_.push_back(p);
+    return p;
+  }
+  void* raw(size_t bytes) {
+    void* p = nn_aligned_alloc(bytes + 64);
+    if (!p) {
+      std::fprintf(stderr, "bench: out of memory\n");
+      std::exit(1);
+    }
+    std::memset(p, 0, bytes);
+    ps_.push_back(p);
+    return p;
+  }
+
+ private:
+  std::vector<void*> ps_;
+};
+
+using Call = std::function<void()>;
+using Maker = std::function<Call(Arena&)>;
+
+// One timed row: select the backend (-1: none), build buffers, one untimed
+// warm-up call, then the loop.  bytes/items are per call.
+void RunRow(benchmark::State& st, int backend, const Maker& make, double bytes, double items, double flops) {
+  if (backend >= 0 && nn_set_backend(static_cast<nn_backend>(backend)) != NN_OK) {
+    st.SkipWithError("backend not available");
+    return;
+  }
+  Arena ar;
+  Call call = make(ar);
+  call();  // warm: caches, TLB, branch predictors
+  for (auto _ : st) {
+    call();
+    benchmark::ClobberMemory();
+  }
+  if (bytes > 0) st.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(st.iterations())));
+  if (items > 0) st.SetItemsProcessed(static_cast<int64_t>(items * static_cast<double>(st.iterations())));
+  if (flops > 0) st.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void Add(const std::string& name, int backend, Maker make, double bytes, double items, double flops = 0) {
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [=](benchmark::State& st) { RunRow(st, backend, make, bytes, items, flops); })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
+// ---- kernels --------------------------------------------------------------
+struct Kern {
+  std::string name;
+  double bytes, items;  // per call: bytes read + written (ideal, each array once), elements
+  Maker make;
+};
+
+std::vector<Kern> Kernels() {
+  std::vector<Kern> ks;
+  const double n = double(kN), F = sizeof(float);
+  ks.push_back({"vadd_1M", 3 * F * n, n, [](Arena& a) {
+                  float *x = a.get(kN), *y = a.get(kN), *z = a.get(kN);
+                  return Call([=] { nn_vadd(kN, x, y, z); });
+                }});
+  ks.push_back({"vmul_1M", 3 * F * n, n, [](Arena& a) {
+                  float *x = a.get(kN), *y = a.get(kN), *z = a.get(kN);
+                  return Call([=] { nn_vmul(kN, x, y, z); });
+                }});
+  ks.push_back({"vaxpy_1M", 3 * F * n, n, [](Arena& a) {  // reads x, y; writes y
+                  float *x = a.get(kN), *y = a.get(kN);
+                  return Call([=] { nn_vaxpy(kN, 1e-6f, x, y); });
+                }});
+  ks.push_back({"vrelu_1M", 2 * F * n, n, [](Arena& a) {
+                  float *x = a.get(kN), *y = a.get(kN);
+                  return Call([=] { nn_vrelu(kN, x, y); });
+                }});
+  ks.push_back({"vexp_1M", 2 * F * n, n, [](Arena& a) {
+                  float *x = a.get(kN, -5, 5), *y = a.get(kN);
+                  return Call([=] { nn_vexp(kN, x, y); });
+                }});
+  ks.push_back({"vsigmoid_1M", 2 * F * n, n, [](Arena& a) {
+                  float *x = a.get(kN, -5, 5), *y = a.get(kN);
+                  return Call([=] { nn_vsigmoid(kN, x, y); });
+                }});
+  ks.push_back({"vtanh_1M", 2 * F * n, n, [](Arena& a) {
+                  float *x = a.get(kN, -5, 5), *y = a.get(kN);
+                  return Call([=] { nn_vtanh(kN, x, y); });
+                }});
+  ks.push_back({"vdot_1M", 2 * F * n, n, [](Arena& a) {
+                  float *x = a.get(kN), *y = a.get(kN);
+                  return Call([=] { benchmark::DoNotOptimize(nn_vdot(kN, x, y)); });
+                }});
+  ks.push_back({"vsum_1M", 1 * F * n, n, [](Arena& a) {
+                  float* x = a.get(kN);
+                  return Call([=] { benchmark::DoNotOptimize(nn_vsum(kN, x)); });
+                }});
+  const size_t sm[][2] = {{32, 10}, {1024, 1000}};
+  for (auto& s : sm) {
+    size_t r = s[0], c = s[1];
+    ks.push_back({"softmax_" + std::to_string(r) + "x" + std::to_string(c), 2 * F * double(r * c), double(r * c),
+                  [r, c](Arena& a) {
+                    float *x = a.get(r * c, -5, 5), *y = a.get(r * c);
+                    return Call([=] { nn_softmax_rows(r, c, x, y); });
+                  }});
+  }
+  {  // CNN max-pool after conv1 at batch 32: (32,26,26,32) -> (32,13,13,32)
+    const int N = 32, H = 26, W = 26, C = 32;
+    const size_t xin = size_t(N) * H * W * C, yout = size_t(N) * (H / 2) * (W / 2) * C;
+    ks.push_back({"maxpool_32x26x26x32", F * double(xin + yout), double(xin), [=](Arena& a) {
+                    float *x = a.get(xin), *y = a.get(yout);
+                    return Call([=] { nn_maxpool2x2(N, H, W, C, x, y); });
+                  }});
+    ks.push_back({"maxpool_bwd_32x26x26x32", F * double(2 * xin + 2 * yout), double(xin), [=](Arena& a) {
+                    float *x = a.get(xin), *y = a.get(yout), *dy = a.get(yout), *dx = a.get(xin);
+                    nn_maxpool2x2(N, H, W, C, x, y);
+                    return Call([=] { nn_maxpool2x2_backward(N, H, W, C, x, y, dy, dx); });
+                  }});
+  }
+  {  // Adam over 100k parameters: reads w g m v, writes w m v
+    const size_t P = 100000;
+    ks.push_back({"adam_100k", 7 * F * double(P), double(P), [=](Arena& a) {
+                    float *w = a.get(P), *g = a.get(P, -1e-2f, 1e-2f), *m = a.get(P, 0, 0), *v = a.get(P, 0, 0);
+                    return Call([=] { nn_adam_update(P, w, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 10); });
+                  }});
+  }
+  {  // im2col, 3x3 valid conv (conv2 of the seed CNN) on (32,13,13,32): 3872 x 288
+    nn_conv_geom g;
+    if (nn_conv_geom_init(&g, 32, 13, 13, 32, 3, 3, 1, 0) == NN_OK) {
+      const size_t rows = size_t(g.n) * g.oh * g.ow, cols = size_t(g.kh) * g.kw * g.c;
+      const size_t xin = size_t(g.n) * g.h * g.w * g.c;
+      // bytes: every col element written once and read once (from x, mostly cached)
+      ks.push_back({"im2col_3x3_32x13x13x32", 2 * F * double(rows * cols), double(rows * cols), [=](Arena& a) {
+                      float *x = a.get(xin), *col = a.get(rows * cols);
+                      return Call([=] { nn_im2col(&g, 0, rows, x, col); });
+                    }});
+    }
+  }
+  return ks;
+}
+
+void AddBaselines() {
+  const size_t mib = size_t(1) << 20;
+  for (int s : {2, 4, 6}) {
+    const size_t bytes = size_t(s) * mib;
+    Add("base/memcpy_" + std::to_string(s) + "MiB", -1,
+        [bytes](Arena& a) {
+          void *src = a.get(bytes / sizeof(float)), *dst = a.raw(bytes);
+          return Call([=] { std::memcpy(dst, src, bytes); });
+        },
+        2.0 * double(bytes), double(bytes / sizeof(float)));
+  }
+  struct L {
+    const char* name;
+    void (*fn)(size_t, const float*, float*);
+  };
+  for (L l : {L{"expf", hb_libm_expf}, L{"tanhf", hb_libm_tanhf}, L{"sigmoid", hb_libm_sigmoid}}) {
+    auto fn = l.fn;
+    Add(std::string("base/libm_") + l.name + "_1M", -1,
+        [fn](Arena& a) {
+          float *x = a.get(kN, -5, 5), *y = a.get(kN);
+          return Call([=] { fn(kN, x, y); });
+        },
+        8.0 * double(kN), double(kN));
+  }
+}
+
+// ---- SGEMM ----------------------------------------------------------------
+struct Gemm {
+  int ta, tb, m, k, n;
+  bool naive;  // add the naive i-k-j row (NN squares <= 512)
+};
+
+std::vector<Gemm> GemmShapes() {
+  std::vector<Gemm> g;
+  for (int s : {64, 128, 256, 512, 1024}) g.push_back({0, 0, s, s, s, s <= 512});
+  // Seed-CNN / MLP training shapes at batch 32 (M x K x N), with the
+  // transposes the layer uses: forward y = x W (NN), weight gradient
+  // dW = x^T dy (TN), input gradient dx = dy W^T (NT).
+  g.push_back({0, 0, 32, 784, 64, false});     // dense 784->64 forward
+  g.push_back({1, 0, 784, 32, 64, false});     // its dW = x^T dy
+  g.push_back({0, 1, 32, 64, 784, false});     // its dx = dy W^T
+  g.push_back({0, 0, 3872, 288, 64, false});   // conv2 forward: im2col(3872x288) * W(288x64)
+  g.push_back({1, 0, 288, 3872, 64, false});   // conv2 dW = col^T dy
+  g.push_back({0, 1, 3872, 64, 288, false});   // conv2 dcol = dy W^T
+  g.push_back({0, 0, 21632, 9, 32, false});    // conv1 forward: im2col(21632x9) * W(9x32)
+  g.push_back({1, 0, 9, 21632, 32, false});    // conv1 dW = col^T dy
+  return g;
+}
+
+std::string GemmName(const Gemm& s, const std::string& impl) {
+  return std::string("gemm/") + (s.ta ? "T" : "N") + (s.tb ? "T" : "N") + "/" + std::to_string(s.m) + "x" +
+         std::to_string(s.k) + "x" + std::to_string(s.n) + "/" + impl;
+}
+
+enum GemmImpl { kNnWs, kNnAlloc, kNaive, kOpenblas };
+
+Maker GemmMaker(Gemm s, GemmImpl impl) {
+  return [s, impl](Arena& a) {
+    const int lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n, ldc = s.n;
+    float* A = a.get(size_t(s.ta ? s.k : s.m) * lda);
+    float* B = a.get(size_t(s.tb ? s.n : s.k) * ldb);
+    float* C = a.get(size_t(s.m) * ldc);
+    switch (impl) {
+      case kNnWs: {
+        void* ws = a.raw(nn_sgemm_ws_size(s.m, s.n, s.k));
+        return Call([=] { nn_sgemm_ws(s.ta, s.tb, s.m, s.n, s.k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, ws); });
+      }
+      case kNnAlloc:
+        return Call([=] { nn_sgemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc); });
+      case kNaive:
+        return Call([=] { hb_naive_sgemm(s.m, s.n, s.k, A, B, C); });
+      case kOpenblas:
+#ifdef NN_BENCH_OPENBLAS
+        return Call([=] {
+          cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, s.m, s.n,
+                      s.k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+        });
+#else
+        break;
+#endif
+    }
+    return Call([] {});
+  };
+}
+
+double Flops(const Gemm& s) { return 2.0 * s.m * s.n * s.k; }
+
+std::string PinnedCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return "?";
+  std::string r;
+  for (int i = 0; i < CPU_SETSIZE; i++)
+    if (CPU_ISSET(i, &set)) r += (r.empty() ? "" : ",") + std::to_string(i);
+  return r;
+}
+
+std::string EnvOr(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string("(unset)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool openblas_mode = false;
+  std::string cmdline;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; i++) {
+    if (i > 0 && std::strcmp(argv[i], "--openblas") == 0) {
+      openblas_mode = true;
+    } else {
+      args.push_back(argv[i]);
+    }
+    cmdline += (i ? " " : "") + std::string(argv[i]);
+  }
+  int nargs = static_cast<int>(args.size());
+
+  const nn_backend all[] = {NN_BACKEND_SCALAR, NN_BACKEND_AVX2, NN_BACKEND_AVX512};
+  std::vector<nn_backend> backends;
+  std::string have, missing, selfcheck;
+  for (nn_backend b : all) {
+    if (nn_backend_available(b)) {
+      backends.push_back(b);
+      have += (have.empty() ? "" : " ") + std::string(nn_backend_name(b));
+    } else {
+      missing += (missing.empty() ? "" : " ") + std::string(nn_backend_name(b));
+    }
+  }
+  nn_set_backend(NN_BACKEND_AUTO);
+  const std::string autob = nn_backend_name(nn_get_backend());
+
+  benchmark::AddCustomContext("nn_cpu", nn_cpu_description());
+  benchmark::AddCustomContext("nn_backends", have);
+  benchmark::AddCustomContext("nn_backends_missing", missing.empty() ? "none" : missing);
+  benchmark::AddCustomContext("nn_auto_backend", autob);
+  benchmark::AddCustomContext("nn_h_id", NN_BENCH_NNH_ID);
+  benchmark::AddCustomContext("pinned_cpus", PinnedCpus());
+  benchmark::AddCustomContext("command", cmdline);
+  benchmark::AddCustomContext("env_OPENBLAS_CORETYPE", EnvOr("OPENBLAS_CORETYPE"));
+  benchmark::AddCustomContext("env_OPENBLAS_NUM_THREADS", EnvOr("OPENBLAS_NUM_THREADS"));
+  benchmark::AddCustomContext("env_OPENBLAS_L2_SIZE", EnvOr("OPENBLAS_L2_SIZE"));
+  benchmark::AddCustomContext("env_NN_BACKEND", EnvOr("NN_BACKEND"));
+#ifdef NN_BENCH_OPENBLAS
+  benchmark::AddCustomContext("openblas_linked", "yes");
+#else
+  benchmark::AddCustomContext("openblas_linked", "no");
+#endif
+
+  if (openblas_mode) {
+#ifdef NN_BENCH_OPENBLAS
+    benchmark::AddCustomContext("mode", "openblas");
+    benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
+    benchmark::AddCustomContext("openblas_num_threads", std::to_string(openblas_get_num_threads()));
+    benchmark::AddCustomContext("openblas_config", openblas_get_config());
+    for (const Gemm& s : GemmShapes()) Add(GemmName(s, "openblas"), -1, GemmMaker(s, kOpenblas), 0, 0, Flops(s));
+#else
+    std::fprintf(stderr, "bench: --openblas needs a build with -DNN_BENCH_OPENBLAS (make bench BLAS=openblas)\n");
+    return 2;
+#endif
+  } else {
+    benchmark::AddCustomContext("mode", "nn");
+    // SGEMM self-check per backend first: a fast but wrong kernel must not
+    // produce a table that looks good.
+    for (nn_backend b : backends) {
+      char msg[256];
+      if (hb_sgemm_selfcheck(b, msg, sizeof msg) != 0) {
+        std::fprintf(stderr, "bench: WARNING: nn_sgemm_ws self-check FAILED on %s: %s\n", nn_backend_name(b), msg);
+        selfcheck += std::string(nn_backend_name(b)) + ": FAIL " + msg + "; ";
+      } else {
+        selfcheck += std::string(nn_backend_name(b)) + ": ok; ";
+      }
+    }
+    nn_set_backend(NN_BACKEND_AUTO);
+    benchmark::AddCustomContext("nn_sgemm_selfcheck", selfcheck);
+
+    for (const Kern& k : Kernels())
+      for (nn_backend b : backends) Add("kern/" + k.name + "/" + nn_backend_name(b), b, k.make, k.bytes, k.items);
+    AddBaselines();
+    // FMA peak of this core per ISA, to calibrate the SGEMM table
+    for (nn_backend b : backends) {
+      const int lanes = hb_fma_peak_lanes(b);
+      const long iters = 1 << 20;
+      if (lanes > 0)
+        Add(std::string("peak/fma/") + nn_backend_name(b), -1,
+            [b](Arena&) { return Call([b] { benchmark::DoNotOptimize(hb_fma_peak_run(b, iters)); }); }, 0, 0,
+            2.0 * 12 * lanes * double(iters));
+    }
+    const nn_backend best = backends.back();
+    for (const Gemm& s : GemmShapes()) {
+      for (nn_backend b : backends) Add(GemmName(s, nn_backend_name(b)), b, GemmMaker(s, kNnWs), 0, 0, Flops(s));
+      if (s.naive) Add(GemmName(s, "naive"), -1, GemmMaker(s, kNaive), 0, 0, Flops(s));
+      // the allocating call, on the best backend, where its overhead shows most
+      if ((s.m == 64 && s.k == 64 && s.n == 64) || (s.m == 32 && s.k == 784 && !s.ta && !s.tb) ||
+          (s.m == 3872 && s.k == 288))
+        Add(GemmName(s, std::string(nn_backend_name(best)) + "-alloc"), best, GemmMaker(s, kNnAlloc), 0, 0, Flops(s));
+    }
+  }
+
+  benchmark::Initialize(&nargs, args.data());
+  if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,244 @@
+/* Convolution geometry, im2col / col2im (NHWC, weights KH,KW,C,F).
+ * Forward: im2col + nn_sgemm against a naive direct convolution in double.
+ * Backward: col2im is the adjoint of im2col, <im2col(x), y> == <x, col2im(y)>.
+ * Tiling by rows gives the same result as one call. */
+#include "nn.h"
+#include "tt.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPS ((double)FLT_EPSILON)
+
+typedef struct {
+    int n, h, w, c, kh, kw, stride, same;
+} conv_case;
+
+static const conv_case cases[] = {
+    {2, 7, 5, 3, 3, 3, 1, 0}, {2, 7, 5, 3, 3, 3, 1, 1},  {2, 7, 5, 3, 3, 3, 2, 0}, {2, 7, 5, 3, 3, 3, 2, 1},
+    {1, 6, 9, 1, 2, 4, 2, 1}, {1, 6, 9, 1, 2, 4, 1, 0},  {3, 5, 5, 4, 1, 1, 1, 0}, {1, 4, 4, 2, 5, 5, 1, 1},
+    {1, 9, 7, 5, 3, 2, 3, 1}, {2, 8, 8, 17, 3, 3, 2, 1}, {1, 11, 13, 3, 5, 3, 2, 0}, {1, 3, 3, 1, 3, 3, 1, 0},
+    {2, 10, 6, 33, 3, 3, 1, 1},
+};
+#define NF 5 /* filters */
+
+static void expected_geom(const conv_case *cc, int *oh, int *ow, int *pt, int *pl) {
+    if (cc->same) {
+        int ph, pw;
+        *oh = (cc->h + cc->stride - 1) / cc->stride;
+        *ow = (cc->w + cc->stride - 1) / cc->stride;
+        ph = (*oh - 1) * cc->stride + cc->kh - cc->h;
+        pw = (*ow - 1) * cc->stride + cc->kw - cc->w;
+        *pt = ph > 0 ? ph / 2 : 0;
+        *pl = pw > 0 ? pw / 2 : 0;
+    } else {
+        *oh = (cc->h - cc->kh) / cc->stride + 1;
+        *ow = (cc->w - cc->kw) / cc->stride + 1;
+        *pt = *pl = 0;
+    }
+}
+
+static void run_case(nn_backend b, const conv_case *cc, unsigned seed, int check_geom) {
+    nn_conv_geom g;
+    nn_status st;
+    int oh, ow, pt, pl, bb, oy, ox, f, ky, kx, ch;
+    size_t rows, K, nx, i, j;
+    float *x, *wt, *col, *out, *y, *dx, *dx2, *tiled;
+    double *ref, *tol;
+    nn_rng r;
+    tt_ctx("conv[%s] n=%d h=%d w=%d c=%d k=%dx%d stride=%d %s", nn_backend_name(b), cc->n, cc->h, cc->w, cc->c, cc->kh,
+           cc->kw, cc->stride, cc->same ? "same" : "valid");
+    st = nn_conv_geom_init(&g, cc->n, cc->h, cc->w, cc->c, cc->kh, cc->kw, cc->stride, cc->same);
+    if (!TT_CHECK(st == NN_OK, "nn_conv_geom_init returned %d", (int)st)) return;
+    expected_geom(cc, &oh, &ow, &pt, &pl);
+    if (check_geom)
+        TT_CHECK(g.oh == oh && g.ow == ow && g.pt == pt && g.pl == pl && g.sh == cc->stride && g.sw == cc->stride &&
+                     g.n == cc->n && g.h == cc->h && g.w == cc->w && g.c == cc->c && g.kh == cc->kh && g.kw == cc->kw,
+                 "geometry oh=%d ow=%d pt=%d pl=%d, expected %d %d %d %d", g.oh, g.ow, g.pt, g.pl, oh, ow, pt, pl);
+    oh = g.oh;
+    ow = g.ow;
+    pt = g.pt;
+    pl = g.pl;
+    rows = (size_t)cc->n * oh * ow;
+    K = (size_t)cc->kh * cc->kw * cc->c;
+    nx = (size_t)cc->n * cc->h * cc->w * cc->c;
+    x = tt_xalloc(nx);
+    wt = tt_xalloc(K * NF);
+    col = tt_galloc(rows * K);
+    tiled = tt_galloc(rows * K);
+    out = tt_galloc(rows * NF);
+    y = tt_xalloc(rows * K);
+    dx = tt_galloc(nx);
+    dx2 = tt_galloc(nx);
+    ref = (double *)malloc(sizeof(double) * rows * NF);
+    tol = (double *)malloc(sizeof(double) * rows * NF);
+    nn_rng_seed(&r, seed);
+    tt_fill_normal(&r, x, nx, 1.0f);
+    tt_fill_normal(&r, wt, K * NF, 1.0f);
+    tt_fill_normal(&r, y, rows * K, 1.0f);
+
+    /* naive direct convolution in double */
+    for (bb = 0; bb < cc->n; bb++)
+        for (oy = 0; oy < oh; oy++)
+            for (ox = 0; ox < ow; ox++)
+                for (f = 0; f < NF; f++) {
+                    double s = 0, sa = 0;
+                    for (ky = 0; ky < cc->kh; ky++)
+                        for (kx = 0; kx < cc->kw; kx++) {
+                            int iy = oy * cc->stride - pt + ky, ix = ox * cc->stride - pl + kx;
+                            if (iy < 0 || iy >= cc->h || ix < 0 || ix >= cc->w) continue;
+                            for (ch = 0; ch < cc->c; ch++) {
+                                double t = (double)x[(((size_t)bb * cc->h + iy) * cc->w + ix) * cc->c + ch] *
+                                           wt[(((size_t)ky * cc->kw + kx) * cc->c + ch) * NF + f];
+                                s += t;
+                                sa += fabs(t);
+                            }
+                        }
+                    i = (((size_t)bb * oh + oy) * ow + ox) * NF + f;
+                    ref[i] = s;
+                    tol[i] = (double)(K + 3) * EPS * sa + 1e-30;
+                }
+
+    nn_im2col(&g, 0, rows, x, col);
+    TT_GUARDS_OK(col);
+    st = nn_sgemm(0, 0, (int)rows, NF, (int)K, 1.0f, col, (int)K, wt, NF, 0.0f, out, NF);
+    TT_CHECK(st == NN_OK, "nn_sgemm returned %d", (int)st);
+    {
+        size_t bad = 0, first = 0;
+        for (i = 0; i < rows * NF; i++)
+            if (!(fabs((double)out[i] - ref[i]) <= tol[i])) {
+                if (!bad) first = i;
+                bad++;
+            }
+        TT_CHECK(bad == 0, "im2col+sgemm vs direct convolution: %lu of %lu wrong, first [%lu] = %.9g expected %.9g",
+                 (unsigned long)bad, (unsigned long)(rows * NF), (unsigned long)first, bad ? (double)out[first] : 0.0,
+                 bad ? ref[first] : 0.0);
+    }
+
+    /* tiled im2col: odd chunk sizes assemble the same matrix */
+    {
+        size_t chunk = 5, r0;
+        for (r0 = 0; r0 < rows; r0 += chunk) {
+            size_t nr = rows - r0 < chunk ? rows - r0 : chunk;
+            nn_im2col(&g, r0, nr, x, tiled + r0 * K);
+        }
+        TT_SAME_ARR("im2col in chunks of 5 rows == one call", tiled, col, rows * K);
+        TT_GUARDS_OK(tiled);
+    }
+
+    /* adjoint: <im2col(x), y> == <x, col2im(y)> */
+    {
+        double lhs = 0, rhs = 0, mag = 0;
+        nn_col2im(&g, 0, rows, y, dx);
+        TT_GUARDS_OK(dx);
+        for (i = 0; i < rows * K; i++) {
+            lhs += (double)col[i] * y[i];
+            mag += fabs((double)col[i] * y[i]);
+        }
+        for (i = 0; i < nx; i++) rhs += (double)x[i] * dx[i];
+        TT_CHECK(fabs(lhs - rhs) <= 1e-5 * mag + 1e-30, "<im2col(x),y> = %.12g but <x,col2im(y)> = %.12g", lhs, rhs);
+        /* direct scatter in double as a second reference */
+        {
+            double *acc = (double *)calloc(nx, sizeof(double));
+            size_t bad = 0;
+            for (i = 0; i < rows; i++) {
+                size_t pix = i, ohw = (size_t)oh * ow, b2 = pix / ohw, rem = pix % ohw;
+                int py = (int)(rem / ow), px = (int)(rem % ow);
+                const float *src = y + i * K;
+                for (ky = 0; ky < cc->kh; ky++)
+                    for (kx = 0; kx < cc->kw; kx++) {
+                        int iy = py * cc->stride - pt + ky, ix = px * cc->stride - pl + kx;
+                        for (ch = 0; ch < cc->c; ch++, src++)
+                            if (iy >= 0 && iy < cc->h && ix >= 0 && ix < cc->w)
+                                acc[((b2 * cc->h + iy) * cc->w + ix) * cc->c + ch] += *src;
+                    }
+            }
+            for (i = 0; i < nx; i++)
+                if (!(fabs(acc[i] - dx[i]) <= 1e-5 * (1.0 + fabs(acc[i])))) bad++;
+            TT_CHECK(bad == 0, "col2im vs direct scatter: %lu of %lu elements wrong", (unsigned long)bad,
+                     (unsigned long)nx);
+            free(acc);
+        }
+    }
+    /* col2im accumulates (dx += ...), also when tiled */
+    {
+        size_t chunk = 7, r0;
+        for (j = 0; j < nx; j++) dx2[j] = 0.0f;
+        for (r0 = 0; r0 < rows; r0 += chunk) {
+            size_t nr = rows - r0 < chunk ? rows - r0 : chunk;
+            nn_col2im(&g, r0, nr, y + r0 * K, dx2);
+        }
+        TT_SAME_ARR("col2im in chunks of 7 rows == one call", dx2, dx, nx);
+        for (j = 0; j < nx; j++) dx2[j] = 1.0f;
+        nn_col2im(&g, 0, rows, y, dx2);
+        {
+            size_t bad = 0;
+            for (j = 0; j < nx; j++)
+                if (!(fabs((double)dx2[j] - (1.0 + dx[j])) <= 1e-5 * (1.0 + fabs(dx[j])))) bad++;
+            TT_CHECK(bad == 0, "col2im must add into dx: %lu elements wrong", (unsigned long)bad);
+        }
+        TT_GUARDS_OK(dx2);
+    }
+    tt_xfree(x);
+    tt_xfree(wt);
+    tt_gfree(col);
+    tt_gfree(tiled);
+    tt_gfree(out);
+    tt_xfree(y);
+    tt_gfree(dx);
+    tt_gfree(dx2);
+    free(ref);
+    free(tol);
+}
+
+static void test_geom_errors(void) {
+    nn_conv_geom g;
+    tt_ctx("conv/geometry errors");
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 4, 3, 1, 0), NN_ERR_SHAPE);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 3, 4, 1, 0), NN_ERR_SHAPE);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 3, 3, 1, 0), NN_OK); /* kernel == input: one pixel */
+    TT_CHECK(g.oh == 1 && g.ow == 1, "3x3 kernel on 3x3 valid: %dx%d", g.oh, g.ow);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 4, 4, 1, 1), NN_OK); /* same padding: fine */
+    TT_CHECK(g.oh == 3 && g.ow == 3, "4x4 kernel on 3x3 same: %dx%d", g.oh, g.ow);
+    TT_EQ_INT(nn_conv_geom_init(&g, 0, 3, 3, 1, 3, 3, 1, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 0, 3, 1, 3, 3, 1, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, -3, 1, 3, 3, 1, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 0, 3, 3, 1, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 0, 3, 1, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 3, -1, 1, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 3, 3, 0, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 3, 3, -2, 1), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(&g, -1, 3, 3, 1, 3, 3, 1, 1), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_geom_init(NULL, 1, 3, 3, 1, 3, 3, 1, 0), NN_ERR_INVALID_ARGUMENT);
+
+    /* by hand: 1x3x3x1 input 1..9, 2x2 kernel of ones, valid -> 12 16 24 28 */
+    {
+        float x[9], col[16], w[4] = {1, 1, 1, 1}, out[4];
+        int i;
+        tt_ctx("conv/by hand");
+        for (i = 0; i < 9; i++) x[i] = (float)(i + 1);
+        TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 2, 2, 1, 0), NN_OK);
+        nn_im2col(&g, 0, 4, x, col);
+        TT_CHECK(col[0] == 1 && col[1] == 2 && col[2] == 4 && col[3] == 5 && col[12] == 5 && col[15] == 9,
+                 "im2col 3x3 / 2x2: row0 = %g %g %g %g", (double)col[0], (double)col[1], (double)col[2],
+                 (double)col[3]);
+        TT_EQ_INT(nn_sgemm(0, 0, 4, 1, 4, 1.0f, col, 4, w, 1, 0.0f, out, 1), NN_OK);
+        TT_CHECK(out[0] == 12 && out[1] == 16 && out[2] == 24 && out[3] == 28, "conv by hand: %g %g %g %g",
+                 (double)out[0], (double)out[1], (double)out[2], (double)out[3]);
+        /* same padding, 3x3 kernel on 3x3: pt = pl = 1, corner rows start with zeros */
+        TT_EQ_INT(nn_conv_geom_init(&g, 1, 3, 3, 1, 3, 3, 1, 1), NN_OK);
+        TT_CHECK(g.pt == 1 && g.pl == 1 && g.oh == 3 && g.ow == 3, "same 3x3: pt=%d pl=%d", g.pt, g.pl);
+    }
+}
+
+void test_conv(void) {
+    static const nn_backend all[] = {NN_BACKEND_SCALAR, NN_BACKEND_AVX2, NN_BACKEND_AVX512, NN_BACKEND_NEON};
+    size_t bi, k;
+    test_geom_errors();
+    for (bi = 0; bi < sizeof all / sizeof all[0]; bi++) {
+        if (!tt_use_backend("conv", all[bi])) continue;
+        for (k = 0; k < sizeof cases / sizeof cases[0]; k++) run_case(all[bi], &cases[k], 500 + (unsigned)k, bi == 0);
+    }
+}
