@@ -94,3 +94,18 @@ ifeq ($(BLAS),openblas)
 endif
 	@$(BENCH_PY) bench/summary.py --make-cmd 'make bench$(if $(BLAS), BLAS=$(BLAS))' \
 		$(BUILD)/bench_nn.json $(BENCH_OB) | tee $(BUILD)/bench_summary.md
+
+# ---- data and the PyTorch comparison: `make data`, `make compare` [EPOCHS=N] ----
+# scripts/get_data.sh gunzips Debian's dataset-fashion-mnist into data/fashion-mnist/.
+# bench/compare.sh runs bench/torch_reference.py (Debian's torch under /usr/bin/python3, OpenBLAS
+# on its own best kernel) and build/fashion_{mlp,cnn}, each pinned to core 0 under /usr/bin/time -v,
+# and prints the markdown table (also build/compare.md).
+EPOCHS ?= 1
+
+.PHONY: data compare
+
+data:
+	bash scripts/get_data.sh
+
+compare: data examples
+	EPOCHS=$(EPOCHS) bash bench/compare.sh

@@ -788,7 +788,16 @@ static void nn__s_exp(size_t n, const float *x, float *y) {
 }
 static void nn__s_relu(size_t n, const float *x, float *y) {
     size_t i;
-    for (i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN stays NaN */
+    /* bit select, not a branch (random signs mispredict: 5x slower):
+     * negative numbers -> +0, NaN of either sign kept */
+    for (i = 0; i < n; i++) {
+        float v = x[i];
+        uint32_t u, neg;
+        memcpy(&u, &v, 4);
+        neg = (u >> 31) & (uint32_t)(v == v);
+        u &= neg - 1u;
+        memcpy(&y[i], &u, 4);
+    }
 }
 static void nn__s_sigmoid(size_t n, const float *x, float *y) {
     size_t i;
@@ -1052,6 +1061,14 @@ static void nn__s_ukr(const nn__uk *u) {
     }
 /* (x, y, dy) -> dx with u = y, v = dy */
 #define NN__MAPB(name, EXPR) NN__MAP2(name, EXPR)
+/* load/store t lanes: the plain instruction for whole vectors, masked only
+ * for the tail (masked AVX2 moves cost ~1.6x plain ones) */
+#define NN__LDT(p, t) ((t) == (size_t)NN__W ? NN__LD(p) : NN__LDN(p, t))
+#define NN__STT(p, v, t)                                                                                     \
+    do {                                                                                                     \
+        if ((t) == (size_t)NN__W) NN__ST(p, v);                                                              \
+        else NN__STN(p, v, t);                                                                               \
+    } while (0)
 
 #define NN__SIMD_KERNELS(pfx)                                                                                \
     NN__DEF_VEXP(pfx)                                                                                        \
@@ -1189,12 +1206,26 @@ static void nn__s_ukr(const nn__uk *u) {
                     }                                                                                        \
                 }                                                                                            \
     }                                                                                                        \
+    NN__ATTR static inline void nn__##pfx##_pool_scatter(const float *x, const size_t *pos, size_t off,       \
+                                                         NN__VF m, NN__VF g, float *dx, size_t t) {          \
+        NN__VF taken = NN__SET1(0.0f), one = NN__SET1(1.0f), zero = NN__SET1(0.0f), half = NN__SET1(0.5f);  \
+        int q;                                                                                               \
+        for (q = 0; q < 4; q++) {                                                                            \
+            NN__VF xv = t == (size_t)NN__W ? NN__LD(x + pos[q] + off) : NN__LDN(x + pos[q] + off, t);        \
+            NN__VF hit = NN__SEL_GT(taken, half, zero, NN__SEL_EQ(xv, m, one, zero));                        \
+            NN__VF d = NN__SEL_GT(hit, half, g, zero);                                                       \
+            if (t == (size_t)NN__W) NN__ST(dx + pos[q] + off, d);                                           \
+            else NN__STN(dx + pos[q] + off, d, t);                                                           \
+            taken = NN__ADD(taken, hit);                                                                     \
+        }                                                                                                    \
+    }                                                                                                        \
     /* backward: each window position takes dy where it equals the max and  \
-     * no earlier position did ("taken" tracks that) */                                                      \
+     * no earlier position did; every covered dx is written, so only the    \
+     * uncovered last row/column of odd sizes needs zeroing first */         \
     NN__ATTR static void nn__##pfx##_maxpool_bwd(int n, int h, int w, int c, const float *x, const float *y, \
                                                  const float *dy, float *dx) {                               \
-        int b, i, j, ch, oh = h / 2, ow = w / 2, q;                                                          \
-        memset(dx, 0, (size_t)n * h * w * c * sizeof(float));                                               \
+        int b, i, j, ch, oh = h / 2, ow = w / 2;                                                             \
+        if ((h | w) & 1) memset(dx, 0, (size_t)n * h * w * c * sizeof(float));                               \
         for (b = 0; b < n; b++)                                                                              \
             for (i = 0; i < oh; i++)                                                                         \
                 for (j = 0; j < ow; j++) {                                                                   \
@@ -1205,17 +1236,13 @@ static void nn__s_ukr(const nn__uk *u) {
                     pos[1] = i0 + c;                                                                         \
                     pos[2] = i1;                                                                             \
                     pos[3] = i1 + c;                                                                         \
-                    for (ch = 0; ch < c; ch += NN__W) {                                                      \
-                        size_t t = (size_t)(c - ch) < (size_t)NN__W ? (size_t)(c - ch) : (size_t)NN__W;      \
-                        NN__VF m = NN__LDN(y + o0 + ch, t), g = NN__LDN(dy + o0 + ch, t);                    \
-                        NN__VF taken = NN__SET1(0.0f);                                                       \
-                        for (q = 0; q < 4; q++) {                                                            \
-                            NN__VF xv = NN__LDN(x + pos[q] + ch, t);                                         \
-                            NN__VF hit = NN__SEL_EQ(xv, m, NN__SET1(1.0f), NN__SET1(0.0f));                  \
-                            hit = NN__SEL_GT(taken, NN__SET1(0.5f), NN__SET1(0.0f), hit);                    \
-                            NN__STN(dx + pos[q] + ch, NN__SEL_GT(hit, NN__SET1(0.5f), g, NN__SET1(0.0f)), t); \
-                            taken = NN__ADD(taken, hit);                                                     \
-                        }                                                                                    \
+                    for (ch = 0; ch + NN__W <= c; ch += NN__W)                                               \
+                        nn__##pfx##_pool_scatter(x, pos, (size_t)ch, NN__LD(y + o0 + ch),                    \
+                                                 NN__LD(dy + o0 + ch), dx, (size_t)NN__W);                   \
+                    if (ch < c) {                                                                            \
+                        size_t t = (size_t)(c - ch);                                                         \
+                        nn__##pfx##_pool_scatter(x, pos, (size_t)ch, NN__LDN(y + o0 + ch, t),                \
+                                                 NN__LDN(dy + o0 + ch, t), dx, t);                           \
                     }                                                                                        \
                 }                                                                                            \
     }                                                                                                        \
@@ -1226,14 +1253,14 @@ static void nn__s_ukr(const nn__uk *u) {
         for (; i < n; i += NN__W) {                                                                          \
             NN__VF wi, gi, vi;                                                                               \
             t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                               \
-            wi = NN__LDN(w + i, t);                                                                          \
-            gi = NN__FMA(vwd, wi, NN__LDN(g + i, t));                                                        \
+            wi = NN__LDT(w + i, t);                                                                          \
+            gi = NN__FMA(vwd, wi, NN__LDT(g + i, t));                                                        \
             if (mu != 0.0f) {                                                                                \
-                vi = NN__FMA(vmu, NN__LDN(v + i, t), gi);                                                    \
-                NN__STN(v + i, vi, t);                                                                       \
+                vi = NN__FMA(vmu, NN__LDT(v + i, t), gi);                                                    \
+                NN__STT(v + i, vi, t);                                                                       \
                 gi = nesterov ? NN__FMA(vmu, vi, gi) : vi;                                                   \
             }                                                                                                \
-            NN__STN(w + i, NN__FNMA(vlr, gi, wi), t);                                                        \
+            NN__STT(w + i, NN__FNMA(vlr, gi, wi), t);                                                        \
         }                                                                                                    \
     }                                                                                                        \
     NN__ATTR static void nn__##pfx##_rmsprop(size_t n, float *w, const float *g, float *v, float lr, float rho, \
@@ -1244,11 +1271,11 @@ static void nn__s_ukr(const nn__uk *u) {
         for (; i < n; i += NN__W) {                                                                          \
             NN__VF wi, gi, vi;                                                                               \
             t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                               \
-            wi = NN__LDN(w + i, t);                                                                          \
-            gi = NN__FMA(vwd, wi, NN__LDN(g + i, t));                                                        \
-            vi = NN__FMA(vr, NN__LDN(v + i, t), NN__MUL(NN__MUL(vc, gi), gi));                               \
-            NN__STN(v + i, vi, t);                                                                           \
-            NN__STN(w + i, NN__FNMA(vl, NN__DIV(gi, NN__ADD(NN__SQRT(vi), ve)), wi), t);                     \
+            wi = NN__LDT(w + i, t);                                                                          \
+            gi = NN__FMA(vwd, wi, NN__LDT(g + i, t));                                                        \
+            vi = NN__FMA(vr, NN__LDT(v + i, t), NN__MUL(NN__MUL(vc, gi), gi));                               \
+            NN__STT(v + i, vi, t);                                                                           \
+            NN__STT(w + i, NN__FNMA(vl, NN__DIV(gi, NN__ADD(NN__SQRT(vi), ve)), wi), t);                     \
         }                                                                                                    \
     }                                                                                                        \
     NN__ATTR static void nn__##pfx##_adam(size_t n, float *w, const float *g, float *m, float *v, float b1,  \
@@ -1262,13 +1289,13 @@ static void nn__s_ukr(const nn__uk *u) {
         for (; i < n; i += NN__W) {                                                                          \
             NN__VF wi, gi, mi, vv;                                                                           \
             t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                               \
-            wi = NN__MUL(NN__LDN(w + i, t), vd);                                                             \
-            gi = NN__FMA(vl2, wi, NN__LDN(g + i, t));                                                        \
-            mi = NN__FMA(vb1, NN__LDN(m + i, t), NN__MUL(c1, gi));                                           \
-            vv = NN__FMA(vb2, NN__LDN(v + i, t), NN__MUL(NN__MUL(c2, gi), gi));                              \
-            NN__STN(m + i, mi, t);                                                                           \
-            NN__STN(v + i, vv, t);                                                                           \
-            NN__STN(w + i, NN__FNMA(vs, NN__DIV(mi, NN__FMA(NN__SQRT(vv), vi2, ve)), wi), t);                \
+            wi = NN__MUL(NN__LDT(w + i, t), vd);                                                             \
+            gi = NN__FMA(vl2, wi, NN__LDT(g + i, t));                                                        \
+            mi = NN__FMA(vb1, NN__LDT(m + i, t), NN__MUL(c1, gi));                                           \
+            vv = NN__FMA(vb2, NN__LDT(v + i, t), NN__MUL(NN__MUL(c2, gi), gi));                              \
+            NN__STT(m + i, mi, t);                                                                           \
+            NN__STT(v + i, vv, t);                                                                           \
+            NN__STT(w + i, NN__FNMA(vs, NN__DIV(mi, NN__FMA(NN__SQRT(vv), vi2, ve)), wi), t);                \
         }                                                                                                    \
     }
 
@@ -1932,8 +1959,22 @@ static void nn__gemm_scale_c(int m, int n, float beta, float *c, int ldc) {
     }
 }
 
+/* Epilogue for the layers: after the last K slice of a tile, add a bias
+ * per column and apply ReLU while the tile is still in L1 (saves two
+ * passes over the output), with the backend's own vector kernels. */
+static void nn__tile_epilogue(const nn__ktab *t, float *c, size_t ldc, int mr, int nr, const float *bias,
+                              int relu) {
+    int i;
+    for (i = 0; i < mr; i++) {
+        float *cr = c + (size_t)i * ldc;
+        if (bias) t->add((size_t)nr, cr, bias, cr);
+        if (relu) t->relu((size_t)nr, cr, cr);
+    }
+}
+
 static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha, const float *a,
-                         int lda, const float *b, int ldb, float beta, float *c, int ldc, float *ws) {
+                         int lda, const float *b, int ldb, float beta, float *c, int ldc, float *ws,
+                         const float *bias, int relu) {
     int jc, pc, ic, jr, ir, direct, kblk;
     size_t kcmax;
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
@@ -1982,6 +2023,8 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
                             u.csa = (size_t)lda;
                         }
                         t->ukr(&u);
+                        if ((bias || relu) && pc + kc == k)
+                            nn__tile_epilogue(t, u.c, u.ldc, u.mr, u.nr, bias ? bias + jc + jr : NULL, relu);
                     }
                 }
             }
@@ -2036,8 +2079,15 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
     }
     if (!workspace) return NN_ERR_INVALID_ARGUMENT;
     ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-    nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws);
+    nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL, 0);
     return NN_OK;
+}
+/* C = A B + bias (per column), then ReLU if asked: the layers' forward.
+ * Sizes are trusted (planned at compile); k > 0. */
+static void nn__sgemm_bias_act(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                               int ldc, const float *bias, int relu, void *workspace) {
+    float *ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
+    nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, ws, bias, relu);
 }
 NN__API nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
                            const float *b, int ldb, float beta, float *c, int ldc) {
@@ -2086,19 +2136,36 @@ NN__API nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c,
     }
     return NN_OK;
 }
+/* Small copies are written out: a memcpy call per 4-byte pixel (C = 1, the
+ * first conv layer) cost more than the whole convolution's FMAs. */
+static void nn__copy_small(float *d, const float *s, size_t n) {
+    if (n == 1) d[0] = s[0];
+    else if (n <= 4) {
+        size_t j;
+        for (j = 0; j < n; j++) d[j] = s[j] + 0.0f; /* "+ 0" keeps gcc from turning this into memcpy */
+    } else memcpy(d, s, n * sizeof(float));
+}
 NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col) {
-    size_t r, ohw = (size_t)g->oh * g->ow, cs = (size_t)g->c * sizeof(float);
-    size_t rowlen = (size_t)g->kh * g->kw * g->c;
+    size_t r, ohw = (size_t)g->oh * g->ow, C = (size_t)g->c;
+    size_t rowlen = (size_t)g->kh * g->kw * C, run = (size_t)g->kw * C;
     for (r = 0; r < rows; r++) {
         size_t pix = row0 + r, b = pix / ohw, rem = pix % ohw;
         int oy = (int)(rem / g->ow), ox = (int)(rem % g->ow), ky, kx;
+        int ix0 = ox * g->sw - g->pl;
         float *dst = col + r * rowlen;
-        for (ky = 0; ky < g->kh; ky++) {
+        for (ky = 0; ky < g->kh; ky++, dst += run) {
             int iy = oy * g->sh - g->pt + ky;
-            for (kx = 0; kx < g->kw; kx++, dst += g->c) {
-                int ix = ox * g->sw - g->pl + kx;
-                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) memset(dst, 0, cs);
-                else memcpy(dst, x + ((b * g->h + (size_t)iy) * g->w + (size_t)ix) * g->c, cs);
+            const float *src = x + ((b * g->h + (size_t)iy) * g->w + (size_t)ix0) * C;
+            if (iy < 0 || iy >= g->h) {
+                memset(dst, 0, run * sizeof(float));
+            } else if (ix0 >= 0 && ix0 + g->kw <= g->w) {
+                nn__copy_small(dst, src, run); /* the kw pixels of a kernel row are adjacent in NHWC */
+            } else {
+                for (kx = 0; kx < g->kw; kx++) {
+                    int ix = ix0 + kx;
+                    if (ix < 0 || ix >= g->w) memset(dst + kx * C, 0, C * sizeof(float));
+                    else nn__copy_small(dst + kx * C, src + (size_t)kx * C, C);
+                }
             }
         }
     }
@@ -2286,12 +2353,6 @@ static void nn__act_backward(nn_activation a, float slope, size_t rows, size_t c
     case NN_SOFTMAX: k->softmax_bwd(rows, cols, y, dy, dy); break;
     }
 }
-/* y[r] += b for every row */
-static void nn__add_bias(size_t rows, size_t cols, const float *b, float *y) {
-    const nn__ktab *k = nn__k();
-    size_t r;
-    for (r = 0; r < rows; r++) k->add(cols, y + r * cols, b, y + r * cols);
-}
 /* db = sum over rows of dy */
 static void nn__col_sums(size_t rows, size_t cols, const float *dy, float *db) {
     const nn__ktab *k = nn__k();
@@ -2306,10 +2367,9 @@ static size_t nn__channels(nn_shape s) { return (size_t)(s.ndim == 1 ? s.d[0] : 
 static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     const float *W = m->params + L->woff, *b = m->params + L->boff;
     (void)training;
-    nn_sgemm_ws(0, 0, B, L->units, (int)L->in_dim, 1.0f, x, (int)L->in_dim, W, L->units, 0.0f, L->y, L->units,
-                m->ws);
-    nn__add_bias((size_t)B, (size_t)L->units, b, L->y);
-    nn__act_forward(L->act, L->slope, (size_t)B, (size_t)L->units, L->y);
+    nn__sgemm_bias_act(B, L->units, (int)L->in_dim, x, (int)L->in_dim, W, L->units, L->y, L->units, b,
+                       L->act == NN_RELU, m->ws);
+    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)B, (size_t)L->units, L->y);
 }
 /* dW = x^T dy, db = colsum dy, dx = dy W^T */
 static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
@@ -2336,10 +2396,10 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
         nn_im2col(&g, r0, nr, x, L->scratch);
-        nn_sgemm_ws(0, 0, (int)nr, F, (int)K, 1.0f, L->scratch, (int)K, W, F, 0.0f, L->y + r0 * F, F, m->ws);
+        nn__sgemm_bias_act((int)nr, F, (int)K, L->scratch, (int)K, W, F, L->y + r0 * F, F, m->params + L->boff,
+                           L->act == NN_RELU, m->ws);
     }
-    nn__add_bias(rows, (size_t)F, m->params + L->boff, L->y);
-    nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
+    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
 }
 static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     nn_conv_geom g = L->g;

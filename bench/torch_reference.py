@@ -123,26 +123,6 @@ def init_like_nn_h(model):
             layer.bias.zero_()
 
 
-# ---- allocator -------------------------------------------------------------------------------
-
-def tune_malloc():
-    """Keep freed activation buffers in glibc's heap instead of returning them to the kernel.
-
-    With glibc's default (dynamic) mmap/trim thresholds every training step hands its few-MB
-    activation and im2col buffers back to the kernel and page-faults them in again: about 2M minor
-    faults per CNN epoch, and a step time that depends on the harness's allocation history (up to 2x
-    here).  The C library reuses one workspace; this gives PyTorch the same steady state.  Returns
-    True when applied (glibc only; --default-malloc skips it)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)      # glibc's maximum on 64-bit
-        ok &= libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
-        return bool(ok)
-    except (OSError, AttributeError):
-        return False
-
-
 # ---- environment report ----------------------------------------------------------------------
 
 def openblas_corename():
@@ -158,6 +138,18 @@ def openblas_corename():
     except OSError:
         pass
     return None
+
+
+def sgemm_gflops(n=1024, reps=10):
+    """Machine check for the log: best-of-reps torch.mm n x n x n (OpenBLAS), GFLOP/s."""
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n ** 3 / best / 1e9
 
 
 # ---- main ------------------------------------------------------------------------------------
@@ -181,11 +173,7 @@ def main():
     ap.add_argument("--data", default="data/fashion-mnist")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--default-malloc", action="store_true",
-                    help="leave glibc's malloc thresholds alone (slower, noisier; see tune_malloc)")
     args = ap.parse_args()
-
-    malloc_tuned = False if args.default_malloc else tune_malloc()
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -214,8 +202,10 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
     log(f"torch {torch.__version__}, threads {torch.get_num_threads()}, openblas core "
         f"{openblas_corename()}, mkldnn {torch.backends.mkldnn.is_available()}, "
-        f"malloc {'tuned' if malloc_tuned else 'default'}, "
         f"model {args.model} ({nparams} params), train {n}, test {xte.shape[0]}, batch {args.batch}")
+
+    log(f"machine check: sgemm 1024 {sgemm_gflops():.0f} GFLOP/s on this core "
+        "(REFERENCE.md, one Zen 5 core, OpenBLAS best kernel: 234)")
 
     # Warm-up on a throw-away copy (the real model and optimiser are untouched).
     wm = copy.deepcopy(model)

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# nn.h vs PyTorch on Fashion-MNIST, one core.  `make compare [EPOCHS=N]` runs this after `make data`
+# and `make examples`.  For each model (mlp, cnn) it runs
+#   PyTorch: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 taskset -c 0 \
+#              /usr/bin/python3 bench/torch_reference.py --model M --epochs N --data DIR
+#   nn.h:    taskset -c 0 build/fashion_M --epochs N --data DIR
+# each under /usr/bin/time -v, reads the last "RESULT key=value ..." line of its stdout and the
+# "Maximum resident set size", and prints a markdown table (also saved to build/compare.md).
+# Logs: build/compare/<framework>_<model>.{out,err,time}.
+# Environment: EPOCHS (1), DATA (data/fashion-mnist), MODELS ("mlp cnn"), TORCH_PY (/usr/bin/python3),
+# BIN (build: where fashion_mlp and fashion_cnn are).
+set -u
+cd "$(dirname "$0")/.."
+
+EPOCHS=${EPOCHS:-1}
+DATA=${DATA:-data/fashion-mnist}
+MODELS=${MODELS:-mlp cnn}
+TORCH_PY=${TORCH_PY:-/usr/bin/python3}
+BIN=${BIN:-build}
+OUT=build/compare
+mkdir -p "$OUT"
+
+# value KEY FILE: KEY=value from the last RESULT line of FILE (empty if absent).
+value() {
+    grep '^RESULT ' "$2" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+}
+
+rows=()
+status=0
+run() {  # run NAME MODEL LABEL CMD...
+    local name=$1 model=$2 label=$3; shift 3
+    local base="$OUT/${name}_${model}"
+    echo ">>> $*" >&2
+    /usr/bin/time -v -o "$base.time" "$@" > "$base.out" 2> >(tee "$base.err" >&2)
+    local rc=$?
+    wait  # let tee finish
+    cat "$base.out"
+    local fw spe inf acc rss train ep
+    fw=$(value framework "$base.out"); fw=${fw:-$label}
+    local be; be=$(value backend "$base.out"); [ -n "$be" ] && fw="$fw ($be)"
+    spe=$(value s_per_epoch "$base.out")
+    train=$(value train_s "$base.out"); ep=$(value epochs "$base.out")
+    if [ -z "$spe" ] && [ -n "$train" ] && [ -n "$ep" ]; then
+        spe=$(awk -v t="$train" -v e="$ep" 'BEGIN { printf "%.3f", t / e }')
+    fi
+    inf=$(value infer_s "$base.out")
+    acc=$(value test_acc "$base.out")
+    rss=$(awk -F': *' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$base.time" 2>/dev/null)
+    if [ $rc -ne 0 ] || [ -z "$acc" ]; then
+        status=1
+        rows+=("| $model | $fw | failed (exit $rc, see $base.err) | | | ${rss:-} |")
+    else
+        rows+=("| $model | $fw | ${spe:-?} | ${inf:-?} | $acc | ${rss:-?} |")
+    fi
+}
+
+for m in $MODELS; do
+    run torch "$m" torch env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
+        taskset -c 0 "$TORCH_PY" bench/torch_reference.py --model "$m" --epochs "$EPOCHS" --data "$DATA"
+    run nn "$m" nn.h taskset -c 0 "$BIN/fashion_$m" --epochs "$EPOCHS" --data "$DATA"
+done
+
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+fam=$(lscpu | sed -n 's/^CPU family: *//p' | head -n 1)
+mod=$(lscpu | sed -n 's/^Model: *//p' | head -n 1)
+{
+    echo
+    echo "## nn.h vs PyTorch, Fashion-MNIST, $EPOCHS epoch(s), batch 32, one core (taskset -c 0)"
+    echo
+    echo "CPU: $cpu (family $fam, model $mod)"
+    echo
+    echo "| model | framework | s/epoch | infer_s (10k, batch 32) | test_acc | peak RSS MB |"
+    echo "|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+} | tee build/compare.md
+exit $status

@@ -1,0 +1,66 @@
+/* args.h - the flags every example shares (not part of the library).
+ * --data DIR --epochs N --batch B --seed S --limit N --backend NAME */
+#ifndef EXAMPLES_ARGS_H
+#define EXAMPLES_ARGS_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ex_args {
+    const char *data, *save, *backend;
+    int epochs, batch, limit;
+    unsigned long seed;
+    float lr;
+} ex_args;
+
+/* Returns 0 on success; prints usage and returns 1 on a bad flag. */
+static int ex_parse(int argc, char **argv, ex_args *a, const char *usage) {
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+            exit(0);
+        }
+        if (!v) {
+            fprintf(stderr, "%s: flag %s needs a value\nusage: %s %s\n", argv[0], f, argv[0], usage);
+            return 1;
+        }
+        if (!strcmp(f, "--data")) a->data = v;
+        else if (!strcmp(f, "--save")) a->save = v;
+        else if (!strcmp(f, "--backend")) a->backend = v;
+        else if (!strcmp(f, "--epochs")) a->epochs = atoi(v);
+        else if (!strcmp(f, "--batch")) a->batch = atoi(v);
+        else if (!strcmp(f, "--limit")) a->limit = atoi(v);
+        else if (!strcmp(f, "--seed")) a->seed = strtoul(v, NULL, 10);
+        else if (!strcmp(f, "--lr")) a->lr = (float)atof(v);
+        else {
+            fprintf(stderr, "%s: unknown flag %s\nusage: %s %s\n", argv[0], f, argv[0], usage);
+            return 1;
+        }
+        i++;
+    }
+    if (a->epochs <= 0 || a->batch <= 0 || a->limit < 0) {
+        fprintf(stderr, "%s: --epochs and --batch must be > 0, --limit >= 0\n", argv[0]);
+        return 1;
+    }
+    return 0;
+}
+
+/* Apply --backend with nn_backend_from_name; 0 on success. */
+static int ex_backend(const char *name) {
+    nn_backend b;
+    nn_status s;
+    if (!name) name = "auto";
+    if (nn_backend_from_name(name, &b) != NN_OK) {
+        fprintf(stderr, "unknown backend '%s' (scalar|avx2|avx512|neon|auto)\n", name);
+        return 1;
+    }
+    s = nn_set_backend(b);
+    if (s != NN_OK) {
+        fprintf(stderr, "backend '%s': %s\n", name, nn_strerror(s));
+        return 1;
+    }
+    return 0;
+}
+#endif

@@ -1,0 +1,84 @@
+/* fashion_cnn.c - the CNN of the Keras/PyTorch tutorials on Fashion-MNIST.
+ *
+ *   cc -O2 -o fashion_cnn examples/fashion_cnn.c -lm && ./fashion_cnn --epochs 5
+ *
+ * Conv(32,3x3,ReLU) MaxPool2 Conv(64,3x3,ReLU) MaxPool2 Flatten Dense(64,ReLU)
+ * Dense(10,softmax); sparse categorical cross-entropy, Adam 1e-3, batch 32.
+ * Data: `make data` first (or --data DIR).  Flags: --data --epochs --batch
+ * --seed --limit --backend --lr --save FILE (writes the trained model).
+ * Ends with "RESULT test_acc=... train_s=... epochs=... infer_s=...":
+ * train_s is the training loop only; infer_s the time to predict the 10k
+ * test images at batch 32. */
+#define NN_IMPLEMENTATION
+#include "../nn.h"
+#include "common/args.h"
+#include "common/fashion.h"
+
+int main(int argc, char **argv) {
+    ex_args a;
+    nn_dataset train, test;
+    nn_model *m;
+    nn_fit_opts fo;
+    float loss, acc, *probs;
+    double t0, infer_s;
+    memset(&a, 0, sizeof a);
+    a.data = "data/fashion-mnist";
+    a.epochs = 5;
+    a.batch = 32;
+    a.seed = 1;
+    a.lr = 1e-3f;
+    if (ex_parse(argc, argv, &a,
+                 "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] [--save FILE]") ||
+        ex_backend(a.backend))
+        return 2;
+    if (ex_load_fashion(a.data, a.limit, &train, &test)) return 1;
+
+    m = nn_model_new(nn_shape3(28, 28, 1));
+    nn_model_seed(m, a.seed);
+    nn_conv2d(m, 32, 3, NN_RELU);
+    nn_maxpool2d(m, 2);
+    nn_conv2d(m, 64, 3, NN_RELU);
+    nn_maxpool2d(m, 2);
+    nn_flatten(m);
+    nn_dense(m, 64, NN_RELU);
+    nn_dense(m, 10, NN_SOFTMAX);
+    if (nn_compile(m, nn_adam(a.lr), NN_LOSS_SPARSE_CATEGORICAL_CE) != NN_OK) {
+        fprintf(stderr, "compile: %s\n", nn_model_error(m));
+        return 1;
+    }
+    fprintf(stderr, "backend %s on %s\n", nn_backend_name(nn_get_backend()), nn_cpu_description());
+    fo = nn_fit_defaults();
+    fo.epochs = a.epochs;
+    fo.batch = a.batch;
+    if (nn_fit(m, &train, &fo) != NN_OK) {
+        fprintf(stderr, "fit: %s\n", nn_model_error(m));
+        return 1;
+    }
+    nn_model_summary(m, stderr);
+    if (nn_evaluate(m, &test, 1000, &loss, &acc) != NN_OK) {
+        fprintf(stderr, "evaluate: %s\n", nn_model_error(m));
+        return 1;
+    }
+    /* inference: the 10k test images at batch 32 */
+    probs = (float *)malloc(sizeof(float) * 10 * (size_t)test.n);
+    if (!probs) return 1;
+    t0 = nn_time_seconds();
+    if (nn_predict_dataset(m, &test, 32, probs) != NN_OK) {
+        fprintf(stderr, "predict: %s\n", nn_model_error(m));
+        return 1;
+    }
+    infer_s = nn_time_seconds() - t0;
+    if (a.save) {
+        nn_status s = nn_save(m, a.save, 1);
+        if (s != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_strerror(s));
+        else fprintf(stderr, "saved %s\n", a.save);
+    }
+    printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.2f backend=%s\n",
+           acc, loss, fo.train_seconds, fo.epochs_run, infer_s, fo.train_seconds / (fo.epochs_run ? fo.epochs_run : 1),
+           nn_backend_name(nn_get_backend()));
+    free(probs);
+    nn_model_free(m);
+    nn_dataset_free(&train);
+    nn_dataset_free(&test);
+    return 0;
+}
