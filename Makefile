@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: all test test-asan test-arm bench demo examples clean
+.PHONY: all test test-asan test-arm bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -38,15 +38,24 @@ $(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
 test-arm: $(BUILD)/run_tests_arm
 	$(QEMU) -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm
 
-# README's first command.  Until the training API lands this is the kernel
-# tour: CPU, backend chosen by auto, SGEMM and exp speed per backend.
-$(BUILD)/kernels: examples/kernels.c nn.h | $(BUILD)
-	$(CC) -O2 -o $@ examples/kernels.c -lm
+# Examples: each also builds alone with the one cc command at its top.
+EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels
+$(BUILD)/%: examples/%.c examples/common/*.h nn.h | $(BUILD)
+	$(CC) -O2 -o $@ $< -lm
 
-examples: $(BUILD)/kernels
+examples: $(EXAMPLES)
 
-demo: $(BUILD)/kernels
-	$(BUILD)/kernels
+# README's first command: builds the examples, fetches Fashion-MNIST as
+# `make data` does, trains the CNN for one epoch (progress line on a
+# terminal) and prints the test accuracy.  Without the data it says so and
+# runs XOR instead.
+demo: examples
+	@if bash scripts/get_data.sh; then \
+		$(BUILD)/fashion_cnn --epochs 1; \
+	else \
+		echo "demo: Fashion-MNIST is not available here (see the message above); running the XOR example instead"; \
+		$(BUILD)/xor; \
+	fi
 
 clean:
 	rm -rf $(BUILD)
@@ -83,6 +92,8 @@ $(BENCH_BIN): bench/bench.cc bench/harness.c bench/harness.h nn.h | $(BUILD)
 	$(CC) -O2 -I. -c bench/harness.c -o $@_harness.o
 	$(CXX) -O2 -I. $(BENCH_DEFS) -DNN_BENCH_NNH_ID='"$(strip $(BENCH_ID))"' -o $@ bench/bench.cc $@_harness.o \
 		$(BENCH_LIBS) -lbenchmark -lpthread -lm
+
+bench-build: $(BENCH_BIN)
 
 bench: $(BENCH_BIN)
 	OPENBLAS_NUM_THREADS=1 taskset -c 0 $(BENCH_BIN) $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_nn.json

@@ -1386,6 +1386,27 @@ NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, c
     _mm256_maskstore_ps(c, m0, c0);
     _mm256_maskstore_ps(c + 8, m1, c1);
 }
+/* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
+NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    size_t p, rs = u->rsa, cs = u->csa, ldc = u->ldc;
+    const float *a0 = u->a, *pb = u->b;
+    float *c = u->c;
+    int mr = u->mr;
+    for (p = 0; p < u->kc; p++) {
+        __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
+        NN__A2_ROW(a0, c00, c01);
+        NN__A2_ROW(a0 + rs, c10, c11);
+        NN__A2_ROW(a0 + 2 * rs, c20, c21);
+        NN__A2_ROW(a0 + 3 * rs, c30, c31);
+        a0 += cs;
+        pb += 16;
+    }
+    if (mr > 0) nn__avx2_store_row(c, c00, c01, u);
+    if (mr > 1) nn__avx2_store_row(c + ldc, c10, c11, u);
+    if (mr > 2) nn__avx2_store_row(c + 2 * ldc, c20, c21, u);
+    if (mr > 3) nn__avx2_store_row(c + 3 * ldc, c30, c31, u);
+}
 NN__ATTR static void nn__avx2_ukr(const nn__uk *u) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -1393,6 +1414,10 @@ NN__ATTR static void nn__avx2_ukr(const nn__uk *u) {
     const float *a0 = u->a, *a3 = u->a + 3 * rs, *pb = u->b;
     float *c = u->c;
     int mr = u->mr;
+    if (mr <= 4) {
+        nn__avx2_ukr4(u);
+        return;
+    }
     for (p = 0; p < u->kc; p++) {
         __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
         NN__A2_ROW(a0, c00, c01);
@@ -1511,6 +1536,28 @@ NN__ATTR static inline void nn__avx512_store_row(float *c, __m512 c0, __m512 c1,
     _mm512_mask_storeu_ps(c, m0, c0);
     _mm512_mask_storeu_ps(c + 16, m1, c1);
 }
+/* 4-row kernel for partial panels (m % 12 left over, e.g. batch 32 =
+ * 12 + 12 + 8): computing only the rows that exist instead of all 12 */
+NN__ATTR static void nn__avx512_ukr4(const nn__uk *u) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    size_t p, rs = u->rsa, cs = u->csa, ldc = u->ldc;
+    const float *a0 = u->a, *pb = u->b;
+    float *c = u->c;
+    int mr = u->mr;
+    for (p = 0; p < u->kc; p++) {
+        __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
+        NN__A5_ROW(a0, c00, c01);
+        NN__A5_ROW(a0 + rs, c10, c11);
+        NN__A5_ROW(a0 + 2 * rs, c20, c21);
+        NN__A5_ROW(a0 + 3 * rs, c30, c31);
+        a0 += cs;
+        pb += 32;
+    }
+    if (mr > 0) nn__avx512_store_row(c, c00, c01, u);
+    if (mr > 1) nn__avx512_store_row(c + ldc, c10, c11, u);
+    if (mr > 2) nn__avx512_store_row(c + 2 * ldc, c20, c21, u);
+    if (mr > 3) nn__avx512_store_row(c + 3 * ldc, c30, c31, u);
+}
 NN__ATTR static void nn__avx512_ukr(const nn__uk *u) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -1520,6 +1567,18 @@ NN__ATTR static void nn__avx512_ukr(const nn__uk *u) {
     const float *a0 = u->a, *a3 = a0 + 3 * rs, *a6 = a0 + 6 * rs, *a9 = a0 + 9 * rs, *pb = u->b;
     float *c = u->c;
     int mr = u->mr, i;
+    if (mr <= 8) {
+        nn__uk h = *u;
+        h.mr = mr < 4 ? mr : 4;
+        nn__avx512_ukr4(&h);
+        if (mr > 4) {
+            h.a = u->a + 4 * rs;
+            h.c = u->c + 4 * ldc;
+            h.mr = mr - 4;
+            nn__avx512_ukr4(&h);
+        }
+        return;
+    }
     /* C rows are ldc apart and often map to the same L1 sets; fetching them
      * while the FMAs run hides the miss at the store */
     for (i = 0; i < mr; i++) {
@@ -2256,6 +2315,7 @@ struct nn_model {
     int arena_batch;
     float *xin, *ybuf, *g0, *g1, *prob;
     void *ws;
+    size_t ws_bytes;
     int cur_n;
     const float *cur_x;
     nn_rng rng;
@@ -3134,6 +3194,7 @@ static nn_status nn__plan(nn_model *m, int B) {
         }
         NN_FREE(m->ws);
         m->ws = wsp;
+        m->ws_bytes = ws;
     }
     memset(a, 0, total * sizeof(float));
     nn_aligned_free(m->arena);
@@ -3331,7 +3392,7 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
     fprintf(f, "total parameters: %lu", (unsigned long)nn_model_num_params(m));
     if (m->arena_batch)
         fprintf(f, "    arena: %.2f MB at batch %d (+ %.2f MB SGEMM workspace)\n",
-                (double)m->arena_floats * 4.0 / 1048576.0, m->arena_batch, 0.0);
+                (double)m->arena_floats * 4.0 / 1048576.0, m->arena_batch, (double)m->ws_bytes / 1048576.0);
     else fprintf(f, "    arena: sized at the first fit/predict\n");
 }
 
