@@ -682,7 +682,8 @@ NN__API const char *nn_cpu_description(void) {
  * panel has rsa = 1, csa = MR; an unpacked op(A) is read in place (rsa =
  * lda, csa = 1 for A; rsa = 1, csa = lda for A^T), which saves the packing
  * pass when n is small.  Rows past mr are read only from packed, zero-padded
- * panels.  B is always packed: kc rows of NR floats, 64-byte aligned.
+ * panels.  B is kc rows of NR floats: packed, or B itself when it already
+ * has that layout (any alignment).
  * beta == 0 never reads C. */
 typedef struct nn__uk {
     size_t kc, rsa, csa, ldc;
@@ -720,6 +721,8 @@ typedef struct nn__ktab {
                  float, int);
     void (*rmsprop)(size_t, float *, const float *, float *, float, float, float, float);
     void (*ukr)(const struct nn__uk *u); /* SGEMM micro-kernel, see nn__uk */
+    /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */
+    void (*tr8)(const float *src, size_t lds, float *dst, size_t ldd);
     int MR, NR, MC, KC, NC;
 } nn__ktab;
 
@@ -927,6 +930,12 @@ static void nn__s_rmsprop(size_t n, float *w, const float *g, float *v, float lr
         v[i] = vi;
         w[i] -= lr * (gi / (sqrtf(vi) + eps));
     }
+}
+
+static void nn__s_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
+    size_t j, p;
+    for (p = 0; p < 8; p++)
+        for (j = 0; j < 8; j++) dst[p * ldd + j] = src[j * lds + p];
 }
 
 /* Scalar SGEMM micro-kernel, 4x8: the same blocked algorithm as the SIMD
@@ -1386,6 +1395,30 @@ NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, c
     _mm256_maskstore_ps(c, m0, c0);
     _mm256_maskstore_ps(c + 8, m1, c1);
 }
+/* unpack / shuffle / permute: 24 shuffles for 64 floats instead of 64
+ * scalar gathers (packing B^T was half the time of dense dx = dy W^T) */
+NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
+    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
+    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds);
+    __m256 r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
 /* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
 NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
@@ -1394,7 +1427,7 @@ NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
     float *c = u->c;
     int mr = u->mr;
     for (p = 0; p < u->kc; p++) {
-        __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
+        __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
         NN__A2_ROW(a0, c00, c01);
         NN__A2_ROW(a0 + rs, c10, c11);
         NN__A2_ROW(a0 + 2 * rs, c20, c21);
@@ -1419,7 +1452,7 @@ NN__ATTR static void nn__avx2_ukr(const nn__uk *u) {
         return;
     }
     for (p = 0; p < u->kc; p++) {
-        __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
+        __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
         NN__A2_ROW(a0, c00, c01);
         NN__A2_ROW(a0 + rs, c10, c11);
         NN__A2_ROW(a0 + 2 * rs, c20, c21);
@@ -1545,7 +1578,7 @@ NN__ATTR static void nn__avx512_ukr4(const nn__uk *u) {
     float *c = u->c;
     int mr = u->mr;
     for (p = 0; p < u->kc; p++) {
-        __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
+        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
         NN__A5_ROW(a0, c00, c01);
         NN__A5_ROW(a0 + rs, c10, c11);
         NN__A5_ROW(a0 + 2 * rs, c20, c21);
@@ -1586,7 +1619,7 @@ NN__ATTR static void nn__avx512_ukr(const nn__uk *u) {
         _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
     }
     for (p = 0; p < u->kc; p++) {
-        __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
+        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
         NN__A5_ROW(a0, c00, c01);
         NN__A5_ROW(a0 + rs, c10, c11);
         NN__A5_ROW(a0 + 2 * rs, c20, c21);
@@ -1775,7 +1808,7 @@ static const nn__ktab nn__tab_scalar = {
     NN_BACKEND_SCALAR, nn__s_add, nn__s_sub, nn__s_mul, nn__s_scale, nn__s_axpy, nn__s_dot, nn__s_sum, nn__s_max,
     nn__s_exp, nn__s_relu, nn__s_sigmoid, nn__s_tanh, nn__s_relu_bwd, nn__s_sigmoid_bwd, nn__s_tanh_bwd,
     nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
-    NN__S_MR, NN__S_NR, 128, 256, 2048};
+    nn__s_tr8, NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
     nn__softmax_with(&nn__tab_scalar, rows, cols, x, y);
 }
@@ -1787,20 +1820,20 @@ static const nn__ktab nn__tab_avx2 = {
     NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
     nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
     nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, 6, 16, 144, 512, 2048};
+    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_tr8, 6, 16, 144, 512, 2048};
 static const nn__ktab nn__tab_avx512 = {
     NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
     nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
     nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
     nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
-    nn__avx512_ukr, 12, 32, 192, 512, 2048};
+    nn__avx512_ukr, nn__avx2_tr8, 12, 32, 192, 512, 2048};
 #endif
 #if NN__HAVE_NEON
 static const nn__ktab nn__tab_neon = {
     NN_BACKEND_NEON, nn__neon_add, nn__neon_sub, nn__neon_mul, nn__neon_scale, nn__neon_axpy, nn__neon_dot,
     nn__neon_sum, nn__neon_max, nn__neon_exp, nn__neon_relu, nn__neon_sigmoid, nn__neon_tanh,
     nn__neon_relu_bwd, nn__neon_sigmoid_bwd, nn__neon_tanh_bwd, nn__neon_softmax, nn__neon_softmax_bwd,
-    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, 8, 12, 128, 256, 2048};
+    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__s_tr8, 8, 12, 128, 256, 2048};
 #endif
 
 /* THE documented global: the current kernel table (NULL until first use,
@@ -1950,12 +1983,17 @@ static int nn__gemm_kc(const nn__ktab *t, int k) {
     int slices = (k + t->KC - 1) / t->KC;
     return slices > 1 ? (k + slices - 1) / slices : k;
 }
+/* One MR x NR tile (m <= MR, n == NR): B row-major with ldb == NR is
+ * already in packed layout, and nothing is reused across tiles, so B is
+ * read in place and K is not sliced (conv1's dW = col^T dy: 9 x 21632 x 32
+ * ran at a quarter of peak from re-packing and re-storing C per slice). */
+static int nn__gemm_single_tile(const nn__ktab *t, int m, int n) { return m <= t->MR && n == t->NR; }
 static size_t nn__gemm_ws_floats(const nn__ktab *t, int m, int n, int k) {
     size_t mc = (size_t)(m < t->MC ? m : t->MC), nc = (size_t)(n < t->NC ? n : t->NC);
-    size_t kc = (size_t)nn__gemm_kc(t, k);
+    size_t kc = (size_t)nn__gemm_kc(t, k), kca = nn__gemm_single_tile(t, m, n) ? (size_t)k : kc;
     mc = (mc + t->MR - 1) / t->MR * t->MR;
     nc = (nc + t->NR - 1) / t->NR * t->NR;
-    return NN__ALIGN_UP(mc * kc) + NN__ALIGN_UP(nc * kc) + 16;
+    return NN__ALIGN_UP(mc * kca) + NN__ALIGN_UP(nc * kc) + 16;
 }
 
 /* op(A)[i][p] for rows i0..i0+mc, depth p0..p0+kc into MR-high panels,
@@ -1981,7 +2019,8 @@ static void nn__pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, 
         pa += (size_t)MR * kc;
     }
 }
-static void nn__pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, int NR, float *pb) {
+static void nn__pack_b(const nn__ktab *t, int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, int NR,
+                       float *pb) {
     int jr, j, p;
     for (jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
@@ -1996,9 +2035,15 @@ static void nn__pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, 
                 }
             }
         } else {
+            /* op(B)[p][j] = b[j*ldb + p]: whole 8x8 blocks by the backend's
+             * transpose, the ragged edges by hand */
+            int j8 = nr & ~7, p8 = kc & ~7;
+            for (j = 0; j < j8; j += 8)
+                for (p = 0; p < p8; p += 8)
+                    t->tr8(b + (size_t)(j0 + jr + j) * ldb + p0 + p, (size_t)ldb, pb + (size_t)p * NR + j, (size_t)NR);
             for (j = 0; j < nr; j++) {
                 const float *src = b + (size_t)(j0 + jr + j) * ldb + p0;
-                for (p = 0; p < kc; p++) pb[(size_t)p * NR + j] = src[p];
+                for (p = j < j8 ? p8 : 0; p < kc; p++) pb[(size_t)p * NR + j] = src[p];
             }
             if (nr < NR)
                 for (p = 0; p < kc; p++)
@@ -2034,12 +2079,13 @@ static void nn__tile_epilogue(const nn__ktab *t, float *c, size_t ldc, int mr, i
 static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha, const float *a,
                          int lda, const float *b, int ldb, float beta, float *c, int ldc, float *ws,
                          const float *bias, int relu) {
-    int jc, pc, ic, jr, ir, direct, kblk;
+    int jc, pc, ic, jr, ir, direct, kblk, b_inplace;
     size_t kcmax;
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
     float *pa = ws, *pb;
     nn__uk u;
-    kblk = nn__gemm_kc(t, k);
+    b_inplace = !tb && ldb == t->NR && nn__gemm_single_tile(t, m, n);
+    kblk = b_inplace ? k : nn__gemm_kc(t, k);
     kcmax = (size_t)kblk;
     mcmax = (mcmax + t->MR - 1) / t->MR * t->MR;
     pb = ws + NN__ALIGN_UP(mcmax * kcmax);
@@ -2057,14 +2103,14 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
             int kc = k - pc < kblk ? k - pc : kblk;
             u.kc = (size_t)kc;
             u.beta = pc == 0 ? beta : 1.0f;
-            nn__pack_b(tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
+            if (!b_inplace) nn__pack_b(t, tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
             for (ic = 0; ic < m; ic += t->MC) {
                 int mc = m - ic < t->MC ? m - ic : t->MC, mfull = mc / t->MR * t->MR;
                 if (!direct) nn__pack_a(ta, a, lda, ic, mc, pc, kc, t->MR, pa);
                 else if (mfull < mc) nn__pack_a(ta, a, lda, ic + mfull, mc - mfull, pc, kc, t->MR, pa);
                 for (jr = 0; jr < nc; jr += t->NR) {
                     u.nr = nc - jr < t->NR ? nc - jr : t->NR;
-                    u.b = pb + (size_t)jr * kc;
+                    u.b = b_inplace ? b : pb + (size_t)jr * kc;
                     for (ir = 0; ir < mc; ir += t->MR) {
                         u.mr = mc - ir < t->MR ? mc - ir : t->MR;
                         u.c = c + (size_t)(ic + ir) * ldc + jc + jr;
@@ -2329,7 +2375,9 @@ static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(m->msg, sizeof m->msg, fmt, ap);
     va_end(ap);
-    if (m->status == NN_OK) m->status = s;
+    /* sticky only while building: a bad batch or file later must not
+     * poison a compiled model */
+    if (m->status == NN_OK && !m->compiled) m->status = s;
     return s;
 }
 
@@ -2775,7 +2823,7 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
         L /= (double)n;
         ok = -1;
     }
-    if (!(L == L) || L == HUGE_VAL || L == -HUGE_VAL)
+    if (!(L == L) || !((float)L - (float)L == 0.0f)) /* NaN, or beyond float range */
         return nn__fail(m, NN_ERR_NONFINITE, "loss is %g at step %ld", L, m->step + 1);
     *loss_sum = L;
     *correct = ok;
@@ -3298,6 +3346,10 @@ NN__API nn_status nn_backward(nn_model *m, const float *y, float *loss, float *a
             if (bad >= 0)
                 nn__fail(m, s, "NaN/Inf in the output of layer %d (%s) at step %ld", bad,
                          nn__kind_name(m->L[bad].kind), m->step + 1);
+            else
+                nn__fail(m, s, "loss overflows at step %ld: the output of layer %d (%s) is finite but huge "
+                               "(training diverged: lower the learning rate?)",
+                         m->step + 1, m->n - 1, nn__kind_name(m->L[m->n - 1].kind));
         }
         return s;
     }
@@ -3614,7 +3666,17 @@ NN__API nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_
                 c++;
                 p = end;
                 while (*p == ' ' || *p == '\t' || *p == '\r') p++;
-                if (*p == ',') { p++; continue; }
+                if (*p == ',') {
+                    p++;
+                    while (*p == ' ' || *p == '\t') p++;
+                    if (*p == '\n' || *p == '\r' || !*p) { /* empty field: strtod would skip the newline */
+                        NN_FREE(buf);
+                        nn_aligned_free(x);
+                        nn_aligned_free(y);
+                        return NN_ERR_FORMAT;
+                    }
+                    continue;
+                }
                 if (*p == '\n' || !*p) { if (*p) p++; break; }
                 NN_FREE(buf);
                 nn_aligned_free(x);
@@ -3680,7 +3742,9 @@ static nn_status nn__check_data(nn_model *m, const nn_dataset *ds, const char *w
     char a[48], b[48];
     if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || !ds->y)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "%s dataset is empty or NULL", what);
-    if (ds->x_dim != m->in_dim) {
+    if (ds->x_dim != m->in_dim ||
+        (m->input.ndim == 3 && (ds->shape.ndim != 3 || ds->shape.d[0] != m->input.d[0] ||
+                                ds->shape.d[1] != m->input.d[1] || ds->shape.d[2] != m->input.d[2]))) {
         nn__shape_str(ds->shape, a, sizeof a);
         nn__shape_str(m->input, b, sizeof b);
         return nn__fail(m, NN_ERR_SHAPE, "%s samples have shape %s but the model takes %s", what, a, b);
@@ -4140,7 +4204,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
     nn_status s;
     uint32_t nsec, sec, crc;
     nn_model *m = NULL;
-    int have_parm = 0;
+    int have_parm = 0, oom = 0;
     if (!out) return NN_ERR_INVALID_ARGUMENT;
     *out = NULL;
     if ((s = nn__read_file(path, (size_t)1 << 31, &buf, &len)) != NN_OK) return s;
@@ -4232,9 +4296,18 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
             o.weight_decay = nn__get_f32(&r);
             o.clip_norm = nn__get_f32(&r);
             o.nesterov = (int)nn__get_u32(&r);
-            if (r.bad || r.pos != end || nn_compile(m, o, loss) != NN_OK) {
+            if (m->status == NN_ERR_NO_MEMORY) oom = 1;
+            if (r.bad || r.pos != end) {
                 r.bad = 1;
                 break;
+            }
+            {
+                nn_status cs = nn_compile(m, o, loss);
+                if (cs != NN_OK) {
+                    oom = cs == NN_ERR_NO_MEMORY;
+                    r.bad = 1;
+                    break;
+                }
             }
             for (i = 0; i < nl; i++) m->L[i].frozen = frozen[i] != 0;
         } else if (tag == NN__TAG('P', 'A', 'R', 'M') && m) {
@@ -4270,7 +4343,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
     NN_FREE(buf);
     if (r.bad || !m || !have_parm || r.pos != r.n) {
         nn_model_free(m);
-        return NN_ERR_FORMAT;
+        return oom ? NN_ERR_NO_MEMORY : NN_ERR_FORMAT;
     }
     *out = m;
     return NN_OK;

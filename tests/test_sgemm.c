@@ -22,11 +22,13 @@ static const shape shapes[] = {
     {1, 1, 1},     {1, 17, 3},    {13, 33, 7},  {17, 1, 5},   {31, 65, 129},
     {100, 37, 300}, {200, 40, 270}, /* > MC of every backend and > KC */
     {70, 2100, 40}, /* n > NC = 2048 */
+    /* one tile, n == NR, k > KC: B read in place, K unsliced (per backend NR) */
+    {9, 32, 700},   {12, 32, 1100}, {5, 16, 600}, {4, 12, 530}, {3, 8, 300},
 #ifndef NN_TEST_SMALL
     {300, 70, 600}, /* dropped under qemu (NN_TEST_SMALL) */
 #endif
 };
-static const shape ws_shapes[] = {{13, 33, 7}, {200, 40, 270}, {70, 2100, 40}};
+static const shape ws_shapes[] = {{13, 33, 7}, {200, 40, 270}, {70, 2100, 40}, {9, 32, 700}, {5, 16, 600}};
 
 static float fnan(void) { return (float)NAN; }
 static const float guard_val = -777.25f;
