@@ -2320,14 +2320,19 @@ static void nn__copy_small(float *d, const float *s, size_t n) {
         for (j = 0; j < n; j++) d[j] = s[j] + 0.0f; /* "+ 0" keeps gcc from turning this into memcpy */
     } else memcpy(d, s, n * sizeof(float));
 }
-NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col) {
-    size_t r, ohw = (size_t)g->oh * g->ow, C = (size_t)g->c;
-    size_t rowlen = (size_t)g->kh * g->kw * C, run = (size_t)g->kw * C;
+/* im2col with a row stride ldc >= kh*kw*c; ones != 0 also writes 1.0 in
+ * column kh*kw*c, so that the layers fold the bias into the GEMM (weights
+ * (KH*KW*C, F) followed by the bias row are one (K+1, F) matrix).  The
+ * output pixel is advanced incrementally: two 64-bit divisions per row
+ * cost more than copying the 9 floats of a 3x3x1 patch. */
+static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col, size_t ldc,
+                       int ones) {
+    size_t r, ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, K = (size_t)g->kh * g->kw * C;
+    size_t run = (size_t)g->kw * C, b = row0 / ohw, rem = row0 % ohw;
+    int oy = (int)(rem / g->ow), ox = (int)(rem % g->ow), ky, kx;
     for (r = 0; r < rows; r++) {
-        size_t pix = row0 + r, b = pix / ohw, rem = pix % ohw;
-        int oy = (int)(rem / g->ow), ox = (int)(rem % g->ow), ky, kx;
         int ix0 = ox * g->sw - g->pl;
-        float *dst = col + r * rowlen;
+        float *dst = col + r * ldc;
         for (ky = 0; ky < g->kh; ky++, dst += run) {
             int iy = oy * g->sh - g->pt + ky;
             const float *src = x + ((b * g->h + (size_t)iy) * g->w + (size_t)ix0) * C;
@@ -2343,27 +2348,54 @@ NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
                 }
             }
         }
-    }
-}
-NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col, float *dx) {
-    const nn__ktab *t = nn__k();
-    size_t r, ohw = (size_t)g->oh * g->ow;
-    size_t rowlen = (size_t)g->kh * g->kw * g->c;
-    for (r = 0; r < rows; r++) {
-        size_t pix = row0 + r, b = pix / ohw, rem = pix % ohw;
-        int oy = (int)(rem / g->ow), ox = (int)(rem % g->ow), ky, kx;
-        const float *src = col + r * rowlen;
-        for (ky = 0; ky < g->kh; ky++) {
-            int iy = oy * g->sh - g->pt + ky;
-            for (kx = 0; kx < g->kw; kx++, src += g->c) {
-                int ix = ox * g->sw - g->pl + kx;
-                if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) {
-                    float *d = dx + ((b * g->h + (size_t)iy) * g->w + (size_t)ix) * g->c;
-                    t->add((size_t)g->c, d, src, d);
-                }
+        if (ones) col[r * ldc + K] = 1.0f;
+        if (++ox == g->ow) {
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                b++;
             }
         }
     }
+}
+NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col) {
+    nn__im2col(g, row0, rows, x, col, (size_t)g->kh * g->kw * g->c, 0);
+}
+static void nn__col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col, size_t ldc, float *dx) {
+    const nn__ktab *t = nn__k();
+    size_t r, ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, b = row0 / ohw, rem = row0 % ohw;
+    int oy = (int)(rem / g->ow), ox = (int)(rem % g->ow), ky, kx;
+    for (r = 0; r < rows; r++) {
+        const float *src = col + r * ldc;
+        int ix0 = ox * g->sw - g->pl;
+        for (ky = 0; ky < g->kh; ky++) {
+            int iy = oy * g->sh - g->pt + ky;
+            float *d = dx + ((b * g->h + (size_t)iy) * g->w + (size_t)ix0) * C;
+            if (iy < 0 || iy >= g->h) {
+                src += (size_t)g->kw * C;
+                continue;
+            }
+            if (ix0 >= 0 && ix0 + g->kw <= g->w) {
+                t->add((size_t)g->kw * C, d, src, d); /* one contiguous run per kernel row */
+                src += (size_t)g->kw * C;
+                continue;
+            }
+            for (kx = 0; kx < g->kw; kx++, src += C) {
+                int ix = ix0 + kx;
+                if (ix >= 0 && ix < g->w) t->add(C, d + (size_t)kx * C, src, d + (size_t)kx * C);
+            }
+        }
+        if (++ox == g->ow) {
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+}
+NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col, float *dx) {
+    nn__col2im(g, row0, rows, col, (size_t)g->kh * g->kw * g->c, dx);
 }
 
 
@@ -2564,42 +2596,44 @@ static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
 /* conv2d (NHWC): x (B,H,W,C), W (KH,KW,C,F), b (F) -> y (B,OH,OW,F) as
  * im2col tiles times W: rows of the col matrix are output pixels, so the
  * whole batch is one tall SGEMM, tiled to keep the col tile in L2. */
+/* The col rows carry a trailing 1 and the weights (K, F) are followed by
+ * the bias row, so y = col' W' adds the bias and dW' = col'^T dy yields
+ * the bias gradient as its last row: no separate bias or column-sum pass. */
 static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     nn_conv_geom g = L->g;
-    size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, r0;
-    const float *W = m->params + L->woff;
+    size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, K1 = K + 1, r0;
+    const float *W = m->params + L->woff; /* (K+1) x F with the bias as row K */
     int F = L->units;
     (void)training;
     g.n = B;
     for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
-        nn_im2col(&g, r0, nr, x, L->scratch);
-        nn__sgemm_bias_act((int)nr, F, (int)K, L->scratch, (int)K, W, F, L->y + r0 * F, F, m->params + L->boff,
+        nn__im2col(&g, r0, nr, x, L->scratch, K1, 1);
+        nn__sgemm_bias_act((int)nr, F, (int)K1, L->scratch, (int)K1, W, F, L->y + r0 * F, F, NULL,
                            L->act == NN_RELU, m->ws);
     }
     if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
 }
 static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     nn_conv_geom g = L->g;
-    size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, r0;
+    size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, K1 = K + 1, r0;
     const float *W = m->params + L->woff;
-    float *col = L->scratch, *dcol = L->scratch + L->tile_rows * K;
+    float *col = L->scratch, *dcol = L->scratch + L->tile_rows * K1;
     int F = L->units;
     g.n = B;
     nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
-    if (!L->frozen) nn__col_sums(rows, (size_t)F, dy, m->grads + L->boff);
     if (dx) memset(dx, 0, (size_t)B * L->in_dim * sizeof(float));
     for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
         const float *dyt = dy + r0 * F;
         if (!L->frozen) {
-            nn_im2col(&g, r0, nr, x, col);
-            nn_sgemm_ws(1, 0, (int)K, F, (int)nr, 1.0f, col, (int)K, dyt, F, r0 == 0 ? 0.0f : 1.0f,
+            nn__im2col(&g, r0, nr, x, col, K1, 1);
+            nn_sgemm_ws(1, 0, (int)K1, F, (int)nr, 1.0f, col, (int)K1, dyt, F, r0 == 0 ? 0.0f : 1.0f,
                         m->grads + L->woff, F, m->ws);
         }
         if (dx) {
-            nn_sgemm_ws(0, 1, (int)nr, (int)K, F, 1.0f, dyt, F, W, F, 0.0f, dcol, (int)K, m->ws);
-            nn_col2im(&g, r0, nr, dcol, dx);
+            nn_sgemm_ws(0, 1, (int)nr, (int)K, F, 1.0f, dyt, F, W, F, 0.0f, dcol, (int)K1, m->ws);
+            nn__col2im(&g, r0, nr, dcol, K1, dx);
         }
     }
 }
@@ -3269,7 +3303,7 @@ static nn_status nn__plan(nn_model *m, int B) {
         if (L->out_dim > maxdim) maxdim = L->out_dim;
         NN__TAKE((size_t)B * L->out_dim);
         if (L->kind == NN__L_CONV) {
-            size_t K = (size_t)L->kh * L->kw * L->in.d[2], rows = (size_t)B * L->g.oh * L->g.ow;
+            size_t K = (size_t)L->kh * L->kw * L->in.d[2] + 1, rows = (size_t)B * L->g.oh * L->g.ow;
             /* a col tile of ~512 KiB stays in L2 while the SGEMM reuses it */
             size_t tr = (size_t)131072 / K;
             if (tr < 16) tr = 16;
@@ -3326,7 +3360,7 @@ static nn_status nn__plan(nn_model *m, int B) {
         nn__layer *L = &m->L[i];
         size_t sc = 0;
         NN__GIVE(L->y, (size_t)B * L->out_dim);
-        if (L->kind == NN__L_CONV) sc = 2 * L->tile_rows * (size_t)L->kh * L->kw * L->in.d[2];
+        if (L->kind == NN__L_CONV) sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
         else if (L->kind == NN__L_DROPOUT) sc = (size_t)B * L->out_dim;
         else if (L->kind == NN__L_BN) sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
         NN__GIVE(L->scratch, sc);
