@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: all test test-asan test-arm bench bench-build demo examples clean
+.PHONY: all test test-asan test-asan-clang test-arm bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -30,6 +30,13 @@ $(BUILD)/run_tests_asan: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
 
 test-asan: $(BUILD)/run_tests_asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/run_tests_asan
+
+# clang's UBSan checks more (e.g. pointer arithmetic on out-of-range offsets)
+$(BUILD)/run_tests_asan_clang: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+	clang -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN) -I. -o $@ $(TEST_SRC) -lm
+
+test-asan-clang: $(BUILD)/run_tests_asan_clang
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/run_tests_asan_clang
 
 # NEON for real: cross-compiled, run under qemu with small sizes (NN_TEST_SMALL).
 $(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)

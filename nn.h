@@ -2335,16 +2335,17 @@ static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
         float *dst = col + r * ldc;
         for (ky = 0; ky < g->kh; ky++, dst += run) {
             int iy = oy * g->sh - g->pt + ky;
-            const float *src = x + ((b * g->h + (size_t)iy) * g->w + (size_t)ix0) * C;
+            /* pointers are formed only for pixels inside the image */
+            const float *row = x + (b * g->h + (size_t)(iy < 0 ? 0 : iy)) * g->w * C;
             if (iy < 0 || iy >= g->h) {
                 memset(dst, 0, run * sizeof(float));
             } else if (ix0 >= 0 && ix0 + g->kw <= g->w) {
-                nn__copy_small(dst, src, run); /* the kw pixels of a kernel row are adjacent in NHWC */
+                nn__copy_small(dst, row + (size_t)ix0 * C, run); /* kw adjacent pixels in NHWC */
             } else {
                 for (kx = 0; kx < g->kw; kx++) {
                     int ix = ix0 + kx;
                     if (ix < 0 || ix >= g->w) memset(dst + kx * C, 0, C * sizeof(float));
-                    else nn__copy_small(dst + kx * C, src + (size_t)kx * C, C);
+                    else nn__copy_small(dst + kx * C, row + (size_t)ix * C, C);
                 }
             }
         }
@@ -2370,19 +2371,21 @@ static void nn__col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
         int ix0 = ox * g->sw - g->pl;
         for (ky = 0; ky < g->kh; ky++) {
             int iy = oy * g->sh - g->pt + ky;
-            float *d = dx + ((b * g->h + (size_t)iy) * g->w + (size_t)ix0) * C;
+            float *row;
             if (iy < 0 || iy >= g->h) {
                 src += (size_t)g->kw * C;
                 continue;
             }
+            row = dx + (b * g->h + (size_t)iy) * g->w * C;
             if (ix0 >= 0 && ix0 + g->kw <= g->w) {
+                float *d = row + (size_t)ix0 * C;
                 t->add((size_t)g->kw * C, d, src, d); /* one contiguous run per kernel row */
                 src += (size_t)g->kw * C;
                 continue;
             }
             for (kx = 0; kx < g->kw; kx++, src += C) {
                 int ix = ix0 + kx;
-                if (ix >= 0 && ix < g->w) t->add(C, d + (size_t)kx * C, src, d + (size_t)kx * C);
+                if (ix >= 0 && ix < g->w) t->add(C, row + (size_t)ix * C, src, row + (size_t)ix * C);
             }
         }
         if (++ox == g->ow) {
@@ -4416,7 +4419,16 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 break;
             }
             {
-                nn_status cs = nn_compile(m, o, loss);
+                /* the parameters the architecture implies must fit in the rest of
+                 * the file before anything that large is allocated */
+                uint64_t np = 0;
+                nn_status cs;
+                for (i = 0; i < (uint32_t)m->n; i++) np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+                if (np > (uint64_t)(r.n - r.pos) / 4 + 16 || np > ((uint64_t)1 << 30)) {
+                    r.bad = 1;
+                    break;
+                }
+                cs = nn_compile(m, o, loss);
                 if (cs != NN_OK) {
                     oom = cs == NN_ERR_NO_MEMORY;
                     r.bad = 1;

@@ -3,12 +3,14 @@
 # and `make examples`.  For each model (mlp, cnn) it runs
 #   PyTorch: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 taskset -c 0 \
 #              /usr/bin/python3 bench/torch_reference.py --model M --epochs N --data DIR
+#            (the CNN a second time with --channels-last)
 #   nn.h:    taskset -c 0 build/fashion_M --epochs N --data DIR
 # each under /usr/bin/time -v, reads the last "RESULT key=value ..." line of its stdout and the
 # "Maximum resident set size", and prints a markdown table (also saved to build/compare.md).
 # Logs: build/compare/<framework>_<model>.{out,err,time}.
 # Environment: EPOCHS (1), DATA (data/fashion-mnist), MODELS ("mlp cnn"), TORCH_PY (/usr/bin/python3),
-# BIN (build: where fashion_mlp and fashion_cnn are).
+# BIN (build: where fashion_mlp and fashion_cnn are), TORCH_CHANNELS_LAST (1: the CNN also runs in
+# PyTorch with --channels-last, its faster NHWC layout; 0: NCHW only).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -38,6 +40,7 @@ run() {  # run NAME MODEL LABEL CMD...
     local fw spe inf acc rss train ep
     fw=$(value framework "$base.out"); fw=${fw:-$label}
     local be; be=$(value backend "$base.out"); [ -n "$be" ] && fw="$fw ($be)"
+    local mf; mf=$(value memory_format "$base.out"); [ -n "$mf" ] && fw="$fw ($mf)"
     spe=$(value s_per_epoch "$base.out")
     train=$(value train_s "$base.out"); ep=$(value epochs "$base.out")
     if [ -z "$spe" ] && [ -n "$train" ] && [ -n "$ep" ]; then
@@ -57,6 +60,12 @@ run() {  # run NAME MODEL LABEL CMD...
 for m in $MODELS; do
     run torch "$m" torch env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
         taskset -c 0 "$TORCH_PY" bench/torch_reference.py --model "$m" --epochs "$EPOCHS" --data "$DATA"
+    if [ "$m" = cnn ] && [ "${TORCH_CHANNELS_LAST:-1}" = 1 ]; then
+        # PyTorch's faster CPU layout (NHWC in memory, like nn.h): opt-in in PyTorch, shown too.
+        run torch_cl "$m" torch env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
+            taskset -c 0 "$TORCH_PY" bench/torch_reference.py --model "$m" --epochs "$EPOCHS" --data "$DATA" \
+            --channels-last
+    fi
     run nn "$m" nn.h taskset -c 0 "$BIN/fashion_$m" --epochs "$EPOCHS" --data "$DATA"
 done
 

@@ -55,7 +55,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     nn_model_summary(m, stderr);
-    if (nn_evaluate(m, &test, 1000, &loss, &acc) != NN_OK) {
+    /* batch 32 as in training: the arena is already that size (a bigger
+     * evaluation batch would grow it, and peak memory with it) */
+    if (nn_evaluate(m, &test, 32, &loss, &acc) != NN_OK) {
         fprintf(stderr, "evaluate: %s\n", nn_model_error(m));
         return 1;
     }

@@ -2,21 +2,55 @@
  *
  *   build/run_tests                       run every group
  *   build/run_tests --only NAME           run one group (platform, backend,
- *                                         kernels, activations, sgemm, conv)
+ *                                         kernels, activations, sgemm, conv,
+ *                                         grad, optim, train, errors, io, alloc)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
  *                                         calls this with NN_BACKEND set.
  *
  * Last line: "N passed, N failed, N skipped"; exit status 1 on failure. */
+#include <stddef.h>
+#include <stdlib.h>
+/* Counting allocator for the allocation tests (tests/test_model.c,
+ * test_io.c): every NN_MALLOC call is counted; call number tt_alloc_fail_at
+ * (1-based, 0 = never) returns NULL, and so does any request above
+ * tt_alloc_cap bytes (0 = no cap); tt_alloc_max is the largest request
+ * seen; tt_alloc_live is the number of blocks not yet freed. */
+long tt_alloc_calls, tt_alloc_fail_at, tt_alloc_live;
+size_t tt_alloc_cap, tt_alloc_max;
+void *tt_malloc(size_t n);
+void tt_free(void *p);
+void *tt_malloc(size_t n) {
+    void *p;
+    if (n > tt_alloc_max) tt_alloc_max = n;
+    if (++tt_alloc_calls == tt_alloc_fail_at || (tt_alloc_cap && n > tt_alloc_cap)) return NULL;
+    p = malloc(n);
+    if (p) tt_alloc_live++;
+    return p;
+}
+void tt_free(void *p) {
+    if (p) tt_alloc_live--;
+    free(p);
+}
+#define NN_MALLOC(sz) tt_malloc(sz)
+#define NN_FREE(p) tt_free(p)
+
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #define TT_IMPLEMENTATION
 #include "tt.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+/* groups of the training layer (tests/test_grad.c, test_model.c, test_io.c) */
+void test_grad(void);
+void test_optim(void);
+void test_train(void);
+void test_errors(void);
+void test_alloc(void);
+void test_io(void);
 
 static nn_backend best_available(void) {
     static const nn_backend order[] = {NN_BACKEND_AVX512, NN_BACKEND_AVX2, NN_BACKEND_NEON};
@@ -48,7 +82,10 @@ typedef struct {
 int main(int argc, char **argv) {
     static const group groups[] = {{"platform", test_platform}, {"backend", test_backend},
                                    {"kernels", test_kernels},   {"activations", test_activations},
-                                   {"sgemm", test_sgemm},       {"conv", test_conv}};
+                                   {"sgemm", test_sgemm},       {"conv", test_conv},
+                                   {"grad", test_grad},         {"optim", test_optim},
+                                   {"train", test_train},       {"errors", test_errors},
+                                   {"io", test_io},             {"alloc", test_alloc}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
