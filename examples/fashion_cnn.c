@@ -1,6 +1,7 @@
 /* fashion_cnn.c - the CNN of the Keras/PyTorch tutorials on Fashion-MNIST.
  *
- *   cc -O2 -o fashion_cnn examples/fashion_cnn.c -lm && ./fashion_cnn --epochs 5
+ *   cc -O2 -o fashion_cnn examples/fashion_cnn.c -lm
+ *   ./fashion_cnn --epochs 5
  *
  * Conv(32,3x3,ReLU) MaxPool2 Conv(64,3x3,ReLU) MaxPool2 Flatten Dense(64,ReLU)
  * Dense(10,softmax); sparse categorical cross-entropy, Adam 1e-3, batch 32.

@@ -1,6 +1,7 @@
 /* fashion_mlp.c - a 784-64-64-10 multilayer perceptron on Fashion-MNIST.
  *
- *   cc -O2 -o fashion_mlp examples/fashion_mlp.c -lm && ./fashion_mlp --epochs 5
+ *   cc -O2 -o fashion_mlp examples/fashion_mlp.c -lm
+ *   ./fashion_mlp --epochs 5
  *
  * ReLU hidden layers, softmax output with sparse categorical cross-entropy
  * (fused, stable), Adam 1e-3, batch 32.  Data: `make data` first (or

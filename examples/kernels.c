@@ -1,7 +1,8 @@
 /* kernels.c - what nn.h's kernels do on this CPU: SGEMM GFLOP/s and
  * vectorised exp throughput for every backend the CPU supports.
  *
- *   cc -O2 -o kernels examples/kernels.c -lm && ./kernels
+ *   cc -O2 -o kernels examples/kernels.c -lm
+ *   ./kernels
  *
  * A quick look only (timed with the C library's clock()); bench/ has the
  * careful measurements (Google Benchmark, pinned, interleaved).

@@ -1,6 +1,7 @@
 /* xor.c - the classic: a 2-10-1 network learns XOR.
  *
- *   cc -O2 -o xor examples/xor.c -lm && ./xor
+ *   cc -O2 -o xor examples/xor.c -lm
+ *   ./xor
  *
  * ReLU hidden layer, sigmoid output, binary cross-entropy, Adam.
  * Deterministic for a given --seed and backend.  Flags: --epochs --seed
