@@ -2046,8 +2046,12 @@ NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float 
 
 /* Depth of a K slice: at most KC, split evenly (k = 784 runs as 2 x 392,
  * not 512 + 272) so no slice is a short, overhead-dominated one. */
-static int nn__gemm_kc(const nn__ktab *t, int k) {
-    int slices = (k + t->KC - 1) / t->KC;
+/* With at most two row panels, a B panel is reused at most twice, so
+ * keeping it in L1 matters less than touching C less often: deeper slices
+ * (conv1's dW, 9 x 21632 x 32, was re-storing C 43 times). */
+static int nn__gemm_kcap(const nn__ktab *t, int m) { return m <= 2 * t->MR ? 4 * t->KC : t->KC; }
+static int nn__gemm_kc(const nn__ktab *t, int m, int k) {
+    int cap = nn__gemm_kcap(t, m), slices = (k + cap - 1) / cap;
     return slices > 1 ? (k + slices - 1) / slices : k;
 }
 /* One MR x NR tile (m <= MR, n == NR): B row-major with ldb == NR is
@@ -2060,7 +2064,8 @@ static size_t nn__gemm_ws_floats(const nn__ktab *t, int m, int n, int k) {
     /* min(k, KC), not the balanced slice: the workspace planned for one k
      * must also cover every smaller k (504 runs as one slice, 576 as two
      * of 288) */
-    size_t kc = (size_t)(k < t->KC ? k : t->KC), kca = nn__gemm_single_tile(t, m, n) ? (size_t)k : kc;
+    size_t kc = (size_t)(k < nn__gemm_kcap(t, m) ? k : nn__gemm_kcap(t, m));
+    size_t kca = nn__gemm_single_tile(t, m, n) ? (size_t)k : kc;
     mc = (mc + t->MR - 1) / t->MR * t->MR;
     nc = (nc + t->NR - 1) / t->NR * t->NR;
     return NN__ALIGN_UP(mc * kca) + NN__ALIGN_UP(nc * kc) + 16;
@@ -2072,20 +2077,22 @@ static void nn__pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, 
     int ir, i, p;
     for (ir = 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? mc - ir : MR;
+        /* padding rows are written column by column (stride MR), never as a
+         * memset per depth step, which the compiler would otherwise emit */
         if (!ta) {
             for (i = 0; i < mr; i++) {
                 const float *src = a + (size_t)(i0 + ir + i) * lda + p0;
                 for (p = 0; p < kc; p++) pa[(size_t)p * MR + i] = src[p];
             }
+            for (i = mr; i < MR; i++)
+                for (p = 0; p < kc; p++) pa[(size_t)p * MR + i] = 0.0f;
         } else {
             for (p = 0; p < kc; p++) {
                 const float *src = a + (size_t)(p0 + p) * lda + i0 + ir;
-                for (i = 0; i < mr; i++) pa[(size_t)p * MR + i] = src[i];
+                float *d = pa + (size_t)p * MR;
+                for (i = 0; i < MR; i++) d[i] = i < mr ? src[i] : 0.0f;
             }
         }
-        if (mr < MR)
-            for (p = 0; p < kc; p++)
-                for (i = mr; i < MR; i++) pa[(size_t)p * MR + i] = 0.0f;
         pa += (size_t)MR * kc;
     }
 }
@@ -2098,7 +2105,14 @@ static void nn__pack_b(const nn__ktab *t, int tb, const float *b, int ldb, int p
             for (p = 0; p < kc; p++) {
                 const float *src = b + (size_t)(p0 + p) * ldb + j0 + jr;
                 float *dst = pb + (size_t)p * NR;
-                if (nr == NR) memcpy(dst, src, (size_t)NR * sizeof(float));
+                /* constant sizes: the compiler inlines these copies, where a
+                 * memcpy call per 64-byte row cost more than the FMAs of
+                 * skinny products (conv1's dW) */
+                if (nr == NR && NR == 32) memcpy(dst, src, 32 * sizeof(float));
+                else if (nr == NR && NR == 16) memcpy(dst, src, 16 * sizeof(float));
+                else if (nr == NR && NR == 12) memcpy(dst, src, 12 * sizeof(float));
+                else if (nr == NR && NR == 8) memcpy(dst, src, 8 * sizeof(float));
+                else if (nr == NR) memcpy(dst, src, (size_t)NR * sizeof(float));
                 else {
                     memcpy(dst, src, (size_t)nr * sizeof(float));
                     memset(dst + nr, 0, (size_t)(NR - nr) * sizeof(float));
@@ -2146,16 +2160,27 @@ static void nn__tile_epilogue(const nn__ktab *t, float *c, size_t ldc, int mr, i
     }
 }
 
+/* Row panel heights: MR, except that a 6-row backend finishes 7 or 8 rows
+ * as 4 + 3 / 4 + 4 with its 4-row kernel instead of 6 + 1 / 6 + 2 (a
+ * batch of 32 is 6+6+6+6+4+4: no wasted rows). */
+static int nn__panel_h(const nn__ktab *t, int rem) {
+    if (t->MR == 6 && rem > 6 && rem <= 8) return 4;
+    return rem < t->MR ? rem : t->MR;
+}
+/* Panels whose every row the micro-kernel reads exist can be read in place;
+ * others are packed with zero padding. */
+static int nn__panel_direct(const nn__ktab *t, int h) { return h == t->MR || (t->MR == 6 && h == 4); }
+
 static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha, const float *a,
                          int lda, const float *b, int ldb, float beta, float *c, int ldc, float *ws,
                          const float *bias, int relu) {
-    int jc, pc, ic, jr, ir, direct, kblk, b_inplace;
+    int jc, pc, ic, jr, ir, kblk, b_inplace;
     size_t kcmax;
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
     float *pa = ws, *pb;
     nn__uk u;
     b_inplace = !tb && ldb == t->NR && nn__gemm_single_tile(t, m, n);
-    kblk = b_inplace ? k : nn__gemm_kc(t, k);
+    kblk = b_inplace ? k : nn__gemm_kc(t, m, k);
     kcmax = (size_t)kblk;
     mcmax = (mcmax + t->MR - 1) / t->MR * t->MR;
     pb = ws + NN__ALIGN_UP(mcmax * kcmax);
@@ -2164,7 +2189,6 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
      * when n is small (training shapes have n = 10..288), and measured on
      * Zen 5 the in-place read was as fast or faster at every shape we
      * benchmark, squares included.  Only partial panels are packed. */
-    direct = 1;
     u.ldc = (size_t)ldc;
     u.alpha = alpha;
     for (jc = 0; jc < n; jc += t->NC) {
@@ -2175,17 +2199,19 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
             u.beta = pc == 0 ? beta : 1.0f;
             if (!b_inplace) nn__pack_b(t, tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
             for (ic = 0; ic < m; ic += t->MC) {
-                int mc = m - ic < t->MC ? m - ic : t->MC, mfull = mc / t->MR * t->MR;
-                if (!direct) nn__pack_a(ta, a, lda, ic, mc, pc, kc, t->MR, pa);
-                else if (mfull < mc) nn__pack_a(ta, a, lda, ic + mfull, mc - mfull, pc, kc, t->MR, pa);
+                int mc = m - ic < t->MC ? m - ic : t->MC, h;
+                for (ir = 0; ir < mc; ir += h) { /* at most the last panel is packed */
+                    h = nn__panel_h(t, mc - ir);
+                    if (!nn__panel_direct(t, h)) nn__pack_a(ta, a, lda, ic + ir, h, pc, kc, t->MR, pa);
+                }
                 for (jr = 0; jr < nc; jr += t->NR) {
                     u.nr = nc - jr < t->NR ? nc - jr : t->NR;
                     u.b = b_inplace ? b : pb + (size_t)jr * kc;
-                    for (ir = 0; ir < mc; ir += t->MR) {
-                        u.mr = mc - ir < t->MR ? mc - ir : t->MR;
+                    for (ir = 0; ir < mc; ir += u.mr) {
+                        u.mr = nn__panel_h(t, mc - ir);
                         u.c = c + (size_t)(ic + ir) * ldc + jc + jr;
-                        if (!direct || u.mr < t->MR) {
-                            u.a = pa + (direct ? 0 : (size_t)ir * kc);
+                        if (!nn__panel_direct(t, u.mr)) {
+                            u.a = pa;
                             u.rsa = 1;
                             u.csa = (size_t)t->MR;
                         } else if (!ta) {
