@@ -305,6 +305,9 @@ NNDEF nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int strid
 NNDEF nn_status nn_maxpool2d(nn_model *m, int size); /* stride = size, floor */
 NNDEF nn_status nn_avgpool2d(nn_model *m, int size);
 NNDEF nn_status nn_flatten(nn_model *m);
+/* nearest-neighbour upsampling by an integer factor: (h,w,c) -> (h*f,w*f,c)
+ * (the decoder half of a convolutional autoencoder) */
+NNDEF nn_status nn_upsample2d(nn_model *m, int factor);
 NNDEF nn_status nn_activation_layer(nn_model *m, nn_activation act);
 NNDEF nn_status nn_dropout(nn_model *m, float rate);      /* inverted dropout, train only */
 NNDEF nn_status nn_batchnorm(nn_model *m);                /* momentum 0.1, eps 1e-5 (PyTorch) */
@@ -398,6 +401,11 @@ NNDEF nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, float 
  * inference mode (dropout off, batch norm running stats). */
 NNDEF nn_status nn_predict(nn_model *m, const float *x, int n, float *out);
 NNDEF nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batch, float *out);
+/* Run only layers [first, last) in inference mode: x holds n inputs of
+ * layer `first` (the model input when first == 0), out receives n outputs
+ * of layer last-1 (pre-head: no fused softmax/sigmoid unless last == the
+ * layer count).  E.g. an autoencoder's encoder (0..k) or decoder (k..n). */
+NNDEF nn_status nn_predict_layers(nn_model *m, int first, int last, const float *x, int n, float *out);
 /* Print a Keras-like summary table to a FILE* (stdout if NULL). */
 NNDEF void nn_model_summary(const nn_model *m, void *file);
 
@@ -2450,7 +2458,17 @@ NN__API double nn_time_seconds(void) {
     return (double)clock() / (double)CLOCKS_PER_SEC;
 }
 
-enum { NN__L_DENSE = 1, NN__L_CONV, NN__L_MAXPOOL, NN__L_AVGPOOL, NN__L_FLATTEN, NN__L_ACT, NN__L_DROPOUT, NN__L_BN };
+enum {
+    NN__L_DENSE = 1,
+    NN__L_CONV,
+    NN__L_MAXPOOL,
+    NN__L_AVGPOOL,
+    NN__L_FLATTEN,
+    NN__L_ACT,
+    NN__L_DROPOUT,
+    NN__L_BN,
+    NN__L_UPSAMPLE
+};
 
 typedef struct nn__layer {
     int kind;
@@ -2533,6 +2551,7 @@ static const char *nn__kind_name(int k) {
     case NN__L_ACT: return "activation";
     case NN__L_DROPOUT: return "dropout";
     case NN__L_BN: return "batchnorm";
+    case NN__L_UPSAMPLE: return "upsample2d";
     }
     return "?";
 }
@@ -2819,6 +2838,41 @@ static void nn__bn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
     }
 }
 
+/* upsampling: x (B,H,W,C) -> y (B,H*f,W*f,C), each pixel copied to an
+ * f x f block; backward sums the block */
+static void nn__up_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], f = L->pool, b, i, j, di, dj;
+    size_t cs = (size_t)C * sizeof(float);
+    (void)m;
+    (void)training;
+    for (b = 0; b < B; b++)
+        for (i = 0; i < H; i++)
+            for (j = 0; j < Wd; j++) {
+                const float *s = x + (((size_t)b * H + i) * Wd + j) * C;
+                for (di = 0; di < f; di++)
+                    for (dj = 0; dj < f; dj++)
+                        memcpy(L->y + (((size_t)b * H * f + (size_t)i * f + di) * Wd * f + (size_t)j * f + dj) * C, s, cs);
+            }
+    nn__act_forward(L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y);
+}
+static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], f = L->pool, b, i, j, di, dj;
+    const nn__ktab *k = nn__k();
+    (void)m;
+    (void)x;
+    nn__act_backward(L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y, dy);
+    if (!dx) return;
+    memset(dx, 0, (size_t)B * L->in_dim * sizeof(float));
+    for (b = 0; b < B; b++)
+        for (i = 0; i < H; i++)
+            for (j = 0; j < Wd; j++) {
+                float *d = dx + (((size_t)b * H + i) * Wd + j) * C;
+                for (di = 0; di < f; di++)
+                    for (dj = 0; dj < f; dj++)
+                        k->add((size_t)C, d, dy + (((size_t)b * H * f + (size_t)i * f + di) * Wd * f + (size_t)j * f + dj) * C, d);
+            }
+}
+
 typedef struct nn__lkind {
     void (*fwd)(nn_model *, nn__layer *, const float *, int, int);
     void (*bwd)(nn_model *, nn__layer *, const float *, float *, float *, int);
@@ -2833,6 +2887,7 @@ static const nn__lkind nn__lk[] = {
     {nn__copy_fwd, nn__copy_bwd},       /* NN__L_ACT     */
     {nn__dropout_fwd, nn__dropout_bwd}, /* NN__L_DROPOUT */
     {nn__bn_fwd, nn__bn_bwd},           /* NN__L_BN      */
+    {nn__up_fwd, nn__up_bwd},           /* NN__L_UPSAMPLE */
 };
 
 /* ========================================================================= */
@@ -3115,6 +3170,14 @@ static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
         L->out = nn_shape3(in.d[0] / L->pool, in.d[1] / L->pool, in.d[2]);
         break;
     case NN__L_FLATTEN: L->out = nn_shape1((int)L->in_dim); break;
+    case NN__L_UPSAMPLE:
+        if (in.ndim != 3)
+            return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d): input %s is not an image (h,w,c)", idx, sb);
+        if (L->pool < 1 || (double)in.d[0] * L->pool * in.d[1] * L->pool * in.d[2] > 1e9)
+            return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d %d): factor must be >= 1 and the output fit", idx,
+                            L->pool);
+        L->out = nn_shape3(in.d[0] * L->pool, in.d[1] * L->pool, in.d[2]);
+        break;
     case NN__L_ACT:
     case NN__L_DROPOUT: L->out = in; break;
     case NN__L_BN:
@@ -3169,6 +3232,11 @@ NN__API nn_status nn_maxpool2d(nn_model *m, int size) {
 NN__API nn_status nn_avgpool2d(nn_model *m, int size) {
     nn__layer L = nn__layer_init(NN__L_AVGPOOL, NN_LINEAR);
     L.pool = size;
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_upsample2d(nn_model *m, int factor) {
+    nn__layer L = nn__layer_init(NN__L_UPSAMPLE, NN_LINEAR);
+    L.pool = factor;
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_flatten(nn_model *m) {
@@ -3572,7 +3640,7 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
         if (L->kind == NN__L_CONV)
             snprintf(name, sizeof name, "conv2d %dx%d/%d%s %s", L->kh, L->kw, L->stride, L->same ? " same" : "",
                      nn__act_name(a));
-        else if (L->kind == NN__L_MAXPOOL || L->kind == NN__L_AVGPOOL)
+        else if (L->kind == NN__L_MAXPOOL || L->kind == NN__L_AVGPOOL || L->kind == NN__L_UPSAMPLE)
             snprintf(name, sizeof name, "%s %d", nn__kind_name(L->kind), L->pool);
         else if (L->kind == NN__L_DROPOUT)
             snprintf(name, sizeof name, "dropout %.2f", (double)L->rate);
@@ -3950,6 +4018,37 @@ NN__API nn_status nn_predict(nn_model *m, const float *x, int n, float *out) {
         nn__forward_batch(m, x + (size_t)start * m->in_dim, B, 0);
         nn__head(m, B);
         memcpy(out + (size_t)start * od, m->prob, (size_t)B * od * sizeof(float));
+    }
+    return NN_OK;
+}
+NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const float *x, int n, float *out) {
+    nn_status s;
+    size_t ind, od;
+    int start, batch, i;
+    if (!m || !x || !out || n <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_layers: need model, x, out, n > 0");
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_layers before nn_compile");
+    if (first < 0 || last > m->n || first >= last)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_layers: layer range [%d,%d) outside [0,%d)", first,
+                        last, m->n);
+    ind = first ? m->L[first - 1].out_dim : m->in_dim;
+    od = m->L[last - 1].out_dim;
+    if (!nn__all_finite(x, (size_t)n * ind))
+        return nn__fail(m, NN_ERR_NONFINITE, "nn_predict_layers: input contains NaN or Inf");
+    batch = m->arena_batch > 0 ? m->arena_batch : (n < 32 ? n : 32);
+    if ((s = nn__plan(m, batch < n ? batch : n)) != NN_OK) return s;
+    for (start = 0; start < n; start += batch) {
+        int B = n - start < batch ? n - start : batch;
+        const float *in = x + (size_t)start * ind;
+        for (i = first; i < last; i++) {
+            nn__lk[m->L[i].kind].fwd(m, &m->L[i], in, B, 0);
+            in = m->L[i].y;
+        }
+        if (last == m->n) {
+            nn__head(m, B);
+            in = m->prob;
+        }
+        memcpy(out + (size_t)start * od, in, (size_t)B * od * sizeof(float));
     }
     return NN_OK;
 }
@@ -4422,6 +4521,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 case NN__L_ACT: nn_activation_layer(m, (nn_activation)act); break;
                 case NN__L_DROPOUT: nn_dropout(m, rate); break;
                 case NN__L_BN: nn_batchnorm(m); break;
+                case NN__L_UPSAMPLE: nn_upsample2d(m, pool); break;
                 default: r.bad = 1;
                 }
                 if (m->status == NN_OK && m->n > 0 && (act == NN_LEAKY_RELU)) nn_leaky_relu_slope(m, slope);

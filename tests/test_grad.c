@@ -32,7 +32,7 @@
 
 void test_grad(void);
 
-enum { S_END = 0, S_DENSE, S_CONV, S_MAXPOOL, S_AVGPOOL, S_FLATTEN, S_ACT, S_DROPOUT, S_BN, S_SLOPE };
+enum { S_END = 0, S_DENSE, S_CONV, S_MAXPOOL, S_AVGPOOL, S_FLATTEN, S_ACT, S_DROPOUT, S_BN, S_SLOPE, S_UPSAMPLE };
 enum { G_NONE = 0, G_RELU, G_POOL };
 typedef struct {
     int kind, units, kh, kw, stride, same;
@@ -145,6 +145,10 @@ static const gcase cases[] = {
     {"avgpool 2",
      {5, 4, 2, 2, NN_LOSS_MSE, G_NONE, 0},
      {CONV(3, 3, 3, 1, 1, NN_TANH), AVGPOOL(2), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"upsample 2 between convs (conv autoencoder decoder)",
+     {3, 3, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(2, 3, 3, 1, 1, NN_TANH), {S_UPSAMPLE, 2, 0, 0, 0, 0, NN_LINEAR, 0.0f}, CONV(2, 3, 3, 1, 1, NN_SIGMOID),
+      FLATTEN, DENSE(2, NN_LINEAR), END}},
     {"avgpool 3 (floor)",
      {7, 8, 2, 2, NN_LOSS_MSE, G_NONE, 0},
      {CONV(2, 3, 3, 1, 1, NN_LINEAR), AVGPOOL(3), FLATTEN, DENSE(2, NN_LINEAR), END}},
@@ -206,6 +210,7 @@ static nn_status build(nn_model *m, const gcase *gc) {
         case S_CONV: nn_conv2d_ex(m, s->units, s->kh, s->kw, s->stride, s->same, s->act); break;
         case S_MAXPOOL: nn_maxpool2d(m, s->units); break;
         case S_AVGPOOL: nn_avgpool2d(m, s->units); break;
+        case S_UPSAMPLE: nn_upsample2d(m, s->units); break;
         case S_FLATTEN: nn_flatten(m); break;
         case S_ACT: nn_activation_layer(m, s->act); break;
         case S_DROPOUT: nn_dropout(m, s->f); break;
