@@ -858,6 +858,28 @@ static void cross_adam(nn_backend b) {
         }
 }
 
+/* uint8 -> float conversion (nn_vconvert_u8): every size, unaligned
+ * source, exact against the scalar twin (one multiply, no rounding freedom) */
+static void cross_u8(nn_backend b) {
+    static const size_t sizes[] = {0, 1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 255, 1000};
+    unsigned char src[1001];
+    float ref[1000], got[1002];
+    size_t s, i;
+    for (i = 0; i < sizeof src; i++) src[i] = (unsigned char)(i * 37u + 11u);
+    for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        int ok = 1;
+        nn_set_backend(NN_BACKEND_SCALAR);
+        nn_vconvert_u8(n, src + 1, 1.0f / 255.0f, ref);
+        nn_set_backend(b);
+        got[n + 1] = -7.0f;
+        nn_vconvert_u8(n, src + 1, 1.0f / 255.0f, got + 1);
+        for (i = 0; i < n; i++) ok &= got[i + 1] == ref[i];
+        TT_CHECK(ok && got[n + 1] == -7.0f, "u8 -> float [%s] n=%lu: equal to scalar, nothing written past n",
+                 nn_backend_name(b), (unsigned long)n);
+    }
+}
+
 void test_kernels(void) {
     size_t i;
     semantics(NN_BACKEND_SCALAR);
@@ -873,5 +895,6 @@ void test_kernels(void) {
         cross_maxpool(b);
         cross_sgd(b);
         cross_adam(b);
+        cross_u8(b);
     }
 }
