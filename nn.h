@@ -280,12 +280,13 @@ NNDEF nn_optimizer nn_adam(float lr);                       /* betas 0.9, 0.999,
 NNDEF nn_optimizer nn_adamw(float lr, float weight_decay);  /* PyTorch default wd: 0.01  */
 NNDEF nn_optimizer nn_rmsprop(float lr);                    /* alpha 0.99, eps 1e-8       */
 
-/* per-sample shapes: (features) or (height, width, channels) */
+/* per-sample shapes: (features), (time, features) or (height, width, channels) */
 typedef struct nn_shape {
     int ndim;
     int d[3];
 } nn_shape;
 NNDEF nn_shape nn_shape1(int n);
+NNDEF nn_shape nn_shape2(int t, int f); /* a sequence of t steps of f features */
 NNDEF nn_shape nn_shape3(int h, int w, int c);
 
 typedef struct nn_model nn_model;
@@ -308,6 +309,27 @@ NNDEF nn_status nn_flatten(nn_model *m);
 /* nearest-neighbour upsampling by an integer factor: (h,w,c) -> (h*f,w*f,c)
  * (the decoder half of a convolutional autoencoder) */
 NNDEF nn_status nn_upsample2d(nn_model *m, int factor);
+/* Sequences (batch, time, features).  A dense layer on a (t, f) input is
+ * applied at every step (time-distributed); a loss on a (t, k) output is
+ * per step (sparse cross-entropy then takes t class ids per sample).
+ * Embedding: input (t) token ids stored as floats -> (t, dim); an id
+ * outside [0, vocab) makes nn_fit / nn_forward / nn_predict fail with
+ * NN_ERR_INVALID_ARGUMENT naming the id.
+ * Recurrent layers on (t, f): return_sequences 1 gives (t, units), 0 the
+ * last step's state (units).  Full backpropagation through time; the input
+ * projections of all steps are one SGEMM, the recurrence one SGEMM per step.
+ * Gates and initialisation follow PyTorch: LSTM gates i, f, g, o; GRU
+ * r, z, n with the reset gate applied after the recurrent product; all
+ * weights U(-1/sqrt(units), 1/sqrt(units)), biases zero. */
+NNDEF nn_status nn_embedding(nn_model *m, int vocab, int dim);
+NNDEF nn_status nn_rnn(nn_model *m, int units, int return_sequences);  /* h = tanh(x Wx + h Wh + b) */
+NNDEF nn_status nn_lstm(nn_model *m, int units, int return_sequences);
+NNDEF nn_status nn_gru(nn_model *m, int units, int return_sequences);
+/* Stateful inference (generation): nn_predict_stateful runs n samples as
+ * n independent streams whose recurrent state carries over from the
+ * previous call; nn_reset_state zeroes it (also done when n changes). */
+NNDEF nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float *out);
+NNDEF void nn_reset_state(nn_model *m);
 NNDEF nn_status nn_activation_layer(nn_model *m, nn_activation act);
 NNDEF nn_status nn_dropout(nn_model *m, float rate);      /* inverted dropout, train only */
 NNDEF nn_status nn_batchnorm(nn_model *m);                /* momentum 0.1, eps 1e-5 (PyTorch) */
@@ -2467,7 +2489,9 @@ enum {
     NN__L_ACT,
     NN__L_DROPOUT,
     NN__L_BN,
-    NN__L_UPSAMPLE
+    NN__L_UPSAMPLE,
+    NN__L_EMBED,
+    NN__L_RECURRENT
 };
 
 typedef struct nn__layer {
@@ -2477,6 +2501,7 @@ typedef struct nn__layer {
     nn_shape in, out;
     size_t in_dim, out_dim;
     int units, kh, kw, stride, same, pool; /* units = dense units or conv filters */
+    int cell;                              /* recurrent: NN__RNN, NN__LSTM, NN__GRU */
     float rate;                            /* dropout */
     nn_conv_geom g;                        /* conv geometry for one sample */
     size_t nw, nb, woff, boff;             /* parameter counts and offsets */
@@ -2513,6 +2538,9 @@ struct nn_model {
     size_t ws_bytes;
     int cur_n;
     const float *cur_x;
+    int stateful, state_n;   /* nn_predict_stateful in progress; streams in the carried state */
+    int bad_token_layer;     /* first embedding that saw an id out of range (-1: none) */
+    float bad_token;
     nn_rng rng;
 };
 
@@ -2552,22 +2580,31 @@ static const char *nn__kind_name(int k) {
     case NN__L_DROPOUT: return "dropout";
     case NN__L_BN: return "batchnorm";
     case NN__L_UPSAMPLE: return "upsample2d";
+    case NN__L_EMBED: return "embedding";
+    case NN__L_RECURRENT: return "recurrent";
     }
     return "?";
 }
 static void nn__shape_str(nn_shape s, char *buf, size_t len) {
     if (s.ndim == 1) snprintf(buf, len, "(%d)", s.d[0]);
+    else if (s.ndim == 2) snprintf(buf, len, "(%d,%d)", s.d[0], s.d[1]);
     else snprintf(buf, len, "(%d,%d,%d)", s.d[0], s.d[1], s.d[2]);
 }
-static size_t nn__shape_size(nn_shape s) {
-    return s.ndim == 1 ? (size_t)s.d[0] : (size_t)s.d[0] * s.d[1] * s.d[2];
-}
+static size_t nn__shape_size(nn_shape s) { return (size_t)s.d[0] * (size_t)s.d[1] * (size_t)s.d[2]; }
 
 NN__API nn_shape nn_shape1(int n) {
     nn_shape s;
     s.ndim = 1;
     s.d[0] = n;
     s.d[1] = s.d[2] = 1;
+    return s;
+}
+NN__API nn_shape nn_shape2(int t, int f) {
+    nn_shape s;
+    s.ndim = 2;
+    s.d[0] = t;
+    s.d[1] = f;
+    s.d[2] = 1;
     return s;
 }
 NN__API nn_shape nn_shape3(int h, int w, int c) {
@@ -2619,26 +2656,27 @@ static void nn__col_sums(size_t rows, size_t cols, const float *dy, float *db) {
     for (r = 0; r < rows; r++) k->add(cols, db, dy + r * cols, db);
 }
 /* the last dimension: channels of an image, features of a vector */
-static size_t nn__channels(nn_shape s) { return (size_t)(s.ndim == 1 ? s.d[0] : s.d[2]); }
+static size_t nn__channels(nn_shape s) { return (size_t)s.d[s.ndim - 1]; }
 
-/* dense: x (B,in) W (in,units) b (units) -> y (B,units) */
+/* dense: x (R,in) W (in,units) b (units) -> y (R,units); R = B rows, or
+ * B*T for a sequence (the same dense at every step) */
 static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     const float *W = m->params + L->woff, *b = m->params + L->boff;
+    int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     (void)training;
-    nn__sgemm_bias_act(B, L->units, (int)L->in_dim, x, (int)L->in_dim, W, L->units, L->y, L->units, b,
-                       L->act == NN_RELU, m->ws);
-    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)B, (size_t)L->units, L->y);
+    nn__sgemm_bias_act(R, L->units, in, x, in, W, L->units, L->y, L->units, b, L->act == NN_RELU, m->ws);
+    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)R, (size_t)L->units, L->y);
 }
 /* dW = x^T dy, db = colsum dy, dx = dy W^T */
 static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     const float *W = m->params + L->woff;
-    int in = (int)L->in_dim;
-    nn__act_backward(L->act, L->slope, (size_t)B, (size_t)L->units, L->y, dy);
+    int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
+    nn__act_backward(L->act, L->slope, (size_t)R, (size_t)L->units, L->y, dy);
     if (!L->frozen) {
-        nn_sgemm_ws(1, 0, in, L->units, B, 1.0f, x, in, dy, L->units, 0.0f, m->grads + L->woff, L->units, m->ws);
-        nn__col_sums((size_t)B, (size_t)L->units, dy, m->grads + L->boff);
+        nn_sgemm_ws(1, 0, in, L->units, R, 1.0f, x, in, dy, L->units, 0.0f, m->grads + L->woff, L->units, m->ws);
+        nn__col_sums((size_t)R, (size_t)L->units, dy, m->grads + L->boff);
     }
-    if (dx) nn_sgemm_ws(0, 1, B, in, L->units, 1.0f, dy, L->units, W, L->units, 0.0f, dx, in, m->ws);
+    if (dx) nn_sgemm_ws(0, 1, R, in, L->units, 1.0f, dy, L->units, W, L->units, 0.0f, dx, in, m->ws);
 }
 
 /* conv2d (NHWC): x (B,H,W,C), W (KH,KW,C,F), b (F) -> y (B,OH,OW,F) as
@@ -2873,6 +2911,218 @@ static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
             }
 }
 
+/* ---- sequences: embedding and recurrent layers ------------------------------
+ * Tensors are (B, T, X) row-major: row b*T + t.  Scratch of a recurrent
+ * layer (units H, gates G = 1, 4 or 3 H wide):
+ *   gates  B*T*G     post-activation gates (pre-activations computed in place)
+ *   hs     B*(T+1)*H hidden states, step 0 = initial state
+ *   cs     B*(T+1)*H cell states (LSTM only), tanh(c) in tc (B*T*H)
+ *   hp     B*T*G     GRU: the recurrent products W_h h + b_h of every step
+ *   dg     B*T*G     gradients of the pre-activations (backward)
+ *   dh, dc B*H       gradients flowing to the previous step
+ *   dhp    B*G       GRU: gradient of the recurrent products of one step
+ *   st_h, st_c B*H   carried state for nn_predict_stateful */
+enum { NN__RNN = 1, NN__LSTM, NN__GRU };
+static size_t nn__rnn_gw(const nn__layer *L) {
+    return (size_t)L->units * (L->cell == NN__LSTM ? 4 : L->cell == NN__GRU ? 3 : 1);
+}
+static size_t nn__rnn_scratch(const nn__layer *L, size_t B) {
+    size_t T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
+    return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + 2 * B * H + B * G + 2 * B * H + 64;
+}
+typedef struct nn__rnn_buf {
+    float *gates, *hs, *cs, *tc, *hp, *dg, *dh, *dc, *dhp, *st_h, *st_c;
+} nn__rnn_buf;
+static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
+    size_t B = (size_t)m->arena_batch, T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
+    nn__rnn_buf r;
+    float *p = L->scratch;
+    r.gates = p, p += B * T * G;
+    r.hp = p, p += B * T * G;
+    r.dg = p, p += B * T * G;
+    r.hs = p, p += B * (T + 1) * H;
+    r.cs = p, p += B * (T + 1) * H;
+    r.tc = p, p += B * T * H;
+    r.dh = p, p += B * H;
+    r.dc = p, p += B * H;
+    r.dhp = p, p += B * G;
+    r.st_h = p, p += B * H;
+    r.st_c = p;
+    return r;
+}
+
+/* x (B,T,F) -> y (B,T,H) or (B,H) */
+static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    const nn__ktab *k = nn__k();
+    nn__rnn_buf r = nn__rnn_bufs(m, L);
+    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->units, G = nn__rnn_gw(L);
+    size_t b, t, j, hsld = (T + 1) * H;
+    const float *Wx = m->params + L->woff, *Wh = Wx + F * G, *bx = m->params + L->boff, *bh = bx + G;
+    (void)training;
+    /* input projections of every step: one SGEMM (+ bias) */
+    nn__sgemm_bias_act(B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0, m->ws);
+    for (b = 0; b < (size_t)B; b++) {
+        float *h0 = r.hs + b * hsld, *c0 = r.cs + b * hsld;
+        if (m->stateful) {
+            memcpy(h0, r.st_h + b * H, H * sizeof(float));
+            memcpy(c0, r.st_c + b * H, H * sizeof(float));
+        } else {
+            memset(h0, 0, H * sizeof(float));
+            memset(c0, 0, H * sizeof(float));
+        }
+    }
+    for (t = 0; t < T; t++) {
+        const float *hprev = r.hs + t * H;
+        float *gt = r.gates + t * G;
+        if (L->cell == NN__GRU) {
+            /* hp_t = h W_h + b_h, kept for backward (the reset gate multiplies it) */
+            float *hpt = r.hp + t * G;
+            nn__sgemm_bias_act(B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt, (int)(T * G), bh, 0, m->ws);
+            for (b = 0; b < (size_t)B; b++) {
+                float *g = gt + b * T * G, *hq = hpt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
+                const float *hpv = r.hs + b * hsld + t * H;
+                for (j = 0; j < 2 * H; j++) g[j] += hq[j];
+                k->sigmoid(2 * H, g, g); /* r, z */
+                for (j = 0; j < H; j++) g[2 * H + j] += g[j] * hq[2 * H + j];
+                k->tanh(H, g + 2 * H, g + 2 * H); /* n */
+                for (j = 0; j < H; j++) h[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hpv[j];
+            }
+            continue;
+        }
+        /* gates_t += h_{t-1} W_h: rows of step t are T*G apart */
+        nn_sgemm_ws(0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt, (int)(T * G), m->ws);
+        for (b = 0; b < (size_t)B; b++) {
+            float *g = gt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
+            if (L->cell == NN__RNN) {
+                k->tanh(H, g, g);
+                memcpy(h, g, H * sizeof(float));
+            } else {
+                const float *cp = r.cs + b * hsld + t * H;
+                float *c = r.cs + b * hsld + (t + 1) * H, *tc = r.tc + (b * T + t) * H;
+                k->sigmoid(2 * H, g, g);            /* i, f */
+                k->tanh(H, g + 2 * H, g + 2 * H);   /* g    */
+                k->sigmoid(H, g + 3 * H, g + 3 * H); /* o    */
+                for (j = 0; j < H; j++) c[j] = g[H + j] * cp[j] + g[j] * g[2 * H + j];
+                k->tanh(H, c, tc);
+                k->mul(H, g + 3 * H, tc, h);
+            }
+        }
+    }
+    for (b = 0; b < (size_t)B; b++) {
+        const float *hb = r.hs + b * hsld;
+        if (L->out.ndim == 2) memcpy(L->y + b * T * H, hb + H, T * H * sizeof(float));
+        else memcpy(L->y + b * H, hb + T * H, H * sizeof(float));
+        if (m->stateful) {
+            memcpy(r.st_h + b * H, hb + T * H, H * sizeof(float));
+            memcpy(r.st_c + b * H, r.cs + b * hsld + T * H, H * sizeof(float));
+        }
+    }
+}
+
+/* backpropagation through time */
+static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    nn__rnn_buf r = nn__rnn_bufs(m, L);
+    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->units, G = nn__rnn_gw(L);
+    size_t b, t, j, hsld = (T + 1) * H;
+    const float *Wx = m->params + L->woff, *Wh = Wx + F * G;
+    float *dWx = m->grads + L->woff, *dWh = dWx + F * G, *dbx = m->grads + L->boff, *dbh = dbx + G;
+    int seq = L->out.ndim == 2;
+    memset(r.dh, 0, (size_t)B * H * sizeof(float));
+    memset(r.dc, 0, (size_t)B * H * sizeof(float));
+    if (L->cell == NN__GRU && !L->frozen) memset(dbh, 0, G * sizeof(float));
+    for (t = T; t-- > 0;) {
+        float *dgt = r.dg + t * G;
+        const float *hprev = r.hs + t * H;
+        for (b = 0; b < (size_t)B; b++) {
+            const float *g = r.gates + (b * T + t) * G;
+            float *dgr = dgt + b * T * G, *dh = r.dh + b * H;
+            const float *dyt = seq ? dy + (b * T + t) * H : (t == T - 1 ? dy + b * H : NULL);
+            if (dyt)
+                for (j = 0; j < H; j++) dh[j] += dyt[j];
+            if (L->cell == NN__RNN) {
+                for (j = 0; j < H; j++) dgr[j] = dh[j] * (1.0f - g[j] * g[j]);
+            } else if (L->cell == NN__LSTM) {
+                const float *tc = r.tc + (b * T + t) * H, *cp = r.cs + b * hsld + t * H;
+                float *dc = r.dc + b * H;
+                for (j = 0; j < H; j++) {
+                    float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j], th = tc[j];
+                    float dcj = dc[j] + dh[j] * go * (1.0f - th * th);
+                    dgr[j] = dcj * gg * gi * (1.0f - gi);
+                    dgr[H + j] = dcj * cp[j] * gf * (1.0f - gf);
+                    dgr[2 * H + j] = dcj * gi * (1.0f - gg * gg);
+                    dgr[3 * H + j] = dh[j] * th * go * (1.0f - go);
+                    dc[j] = dcj * gf;
+                }
+            } else { /* GRU */
+                const float *hq = r.hp + (b * T + t) * G, *hpv = r.hs + b * hsld + t * H;
+                float *dq = r.dhp + b * G;
+                for (j = 0; j < H; j++) {
+                    float gr = g[j], gz = g[H + j], gn = g[2 * H + j], d = dh[j];
+                    float dn = d * (1.0f - gz) * (1.0f - gn * gn);
+                    float dz = d * (hpv[j] - gn) * gz * (1.0f - gz);
+                    float dr = dn * hq[2 * H + j] * gr * (1.0f - gr);
+                    dgr[j] = dr;
+                    dgr[H + j] = dz;
+                    dgr[2 * H + j] = dn;
+                    dq[j] = dr;
+                    dq[H + j] = dz;
+                    dq[2 * H + j] = dn * gr;
+                    dh[j] = d * gz; /* the direct path h' = ... + z h */
+                }
+            }
+        }
+        {
+            /* the recurrent product's gradient: GRU's differs from the
+             * input projection's (the reset gate sits inside it) */
+            const float *dq = L->cell == NN__GRU ? r.dhp : dgt;
+            int ldq = L->cell == NN__GRU ? (int)G : (int)(T * G);
+            if (!L->frozen) {
+                nn_sgemm_ws(1, 0, (int)H, (int)G, B, 1.0f, hprev, (int)hsld, dq, ldq, t == T - 1 ? 0.0f : 1.0f, dWh,
+                            (int)G, m->ws);
+                if (L->cell == NN__GRU)
+                    for (b = 0; b < (size_t)B; b++) nn__k()->add(G, dbh, dq + b * G, dbh);
+            }
+            /* dh_{t-1} = dq W_h^T (+ the GRU's direct path already in dh) */
+            nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G, L->cell == NN__GRU ? 1.0f : 0.0f, r.dh,
+                        (int)H, m->ws);
+        }
+    }
+    if (!L->frozen) {
+        nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
+        nn__col_sums((size_t)B * T, G, r.dg, dbx);
+    }
+    if (dx) nn_sgemm_ws(0, 1, B * (int)T, (int)F, (int)G, 1.0f, r.dg, (int)G, Wx, (int)G, 0.0f, dx, (int)F, m->ws);
+}
+
+/* embedding: ids (B,T) as floats -> (B,T,D); an id outside [0,vocab) is
+ * recorded in the model (the caller turns it into an error) */
+static void nn__embed_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    size_t n = (size_t)B * L->in_dim, i, D = (size_t)L->units;
+    const float *W = m->params + L->woff;
+    (void)training;
+    for (i = 0; i < n; i++) {
+        float v = x[i];
+        if (!(v >= 0.0f && v < (float)L->pool) || v != (float)(int)v) {
+            if (m->bad_token_layer < 0) {
+                m->bad_token_layer = (int)(L - m->L);
+                m->bad_token = v;
+            }
+            memset(L->y + i * D, 0, D * sizeof(float));
+        } else memcpy(L->y + i * D, W + (size_t)v * D, D * sizeof(float));
+    }
+}
+static void nn__embed_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    size_t n = (size_t)B * L->in_dim, i, D = (size_t)L->units;
+    float *dW = m->grads + L->woff;
+    (void)dx;
+    if (L->frozen) return;
+    memset(dW, 0, L->nw * sizeof(float));
+    for (i = 0; i < n; i++) {
+        float v = x[i];
+        if (v >= 0.0f && v < (float)L->pool) nn__k()->add(D, dW + (size_t)v * D, dy + i * D, dW + (size_t)v * D);
+    }
+}
+
 typedef struct nn__lkind {
     void (*fwd)(nn_model *, nn__layer *, const float *, int, int);
     void (*bwd)(nn_model *, nn__layer *, const float *, float *, float *, int);
@@ -2888,6 +3138,8 @@ static const nn__lkind nn__lk[] = {
     {nn__dropout_fwd, nn__dropout_bwd}, /* NN__L_DROPOUT */
     {nn__bn_fwd, nn__bn_bwd},           /* NN__L_BN      */
     {nn__up_fwd, nn__up_bwd},           /* NN__L_UPSAMPLE */
+    {nn__embed_fwd, nn__embed_bwd},     /* NN__L_EMBED   */
+    {nn__rnn_fwd, nn__rnn_bwd},         /* NN__L_RECURRENT */
 };
 
 /* ========================================================================= */
@@ -2937,24 +3189,35 @@ static int nn__loss_sparse(nn_loss l) {
     return l == NN_LOSS_SPARSE_CATEGORICAL_CE || l == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS;
 }
 static int nn__y_dim(const nn_model *m) {
-    return nn__loss_sparse(m->loss) ? 1 : (int)m->L[m->n - 1].out_dim;
+    const nn__layer *L = &m->L[m->n - 1];
+    return nn__loss_sparse(m->loss) ? (int)(L->out_dim / nn__channels(L->out)) : (int)L->out_dim;
 }
 
 /* Loss over B rows of outputs z (logits when the head is fused) against
  * targets t.  Writes dL/dz into dz and the head's probabilities into prob.
  * Cross-entropy uses log-sum-exp on the logits, so it is finite for any
  * finite logits (no log(0)); BCE uses max(z,0) - z t + log(1 + e^-|z|). */
+/* Rows the cross-entropy sees: one per sample, or one per step of a
+ * sequence output (t, k). */
+static size_t nn__ce_rows(const nn_model *m, int B) {
+    const nn__layer *L = &m->L[m->n - 1];
+    return (size_t)B * (L->out_dim / nn__channels(L->out));
+}
+/* what accuracy is a fraction of: rows for cross-entropy, outputs for BCE */
+static long nn__acc_den(const nn_model *m, int B) {
+    return nn__loss_is_bce(m->loss) ? (long)B * (long)m->L[m->n - 1].out_dim : (long)nn__ce_rows(m, B);
+}
 static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int B, float *dz, double *loss_sum,
                                long *correct) {
     const nn__ktab *k = nn__k();
-    size_t K = m->L[m->n - 1].out_dim, r, j;
+    size_t K = nn__channels(m->L[m->n - 1].out), R = nn__ce_rows(m, B), r, j;
     double L = 0.0;
     long ok = 0;
-    float inv = 1.0f / (float)B;
+    float inv = 1.0f / (float)R;
     if (nn__loss_is_ce(m->loss)) {
         int sparse = nn__loss_sparse(m->loss);
-        k->softmax((size_t)B, K, z, m->prob);
-        for (r = 0; r < (size_t)B; r++) {
+        k->softmax(R, K, z, m->prob);
+        for (r = 0; r < R; r++) {
             const float *zr = z + r * K, *pr = m->prob + r * K, *tr = t + (sparse ? r : r * K);
             float *dr = dz ? dz + r * K : NULL;
             float mx = k->max(K, zr), lse;
@@ -2988,7 +3251,7 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
                     for (j = 0; j < K; j++) dr[j] = (pr[j] * st - tr[j]) * inv;
             }
         }
-        L /= (double)B;
+        L /= (double)R;
     } else if (nn__loss_is_bce(m->loss)) {
         size_t n = (size_t)B * K;
         float invn = 1.0f / (float)n;
@@ -3083,8 +3346,9 @@ NN__API nn_model *nn_model_new(nn_shape input) {
     memset(m, 0, sizeof *m);
     m->input = input;
     nn_rng_seed(&m->rng, 42);
-    if (input.ndim != 1 && input.ndim != 3) {
-        nn__fail(m, NN_ERR_SHAPE, "input shape must have 1 or 3 dimensions (got %d)", input.ndim);
+    m->bad_token_layer = -1;
+    if (input.ndim < 1 || input.ndim > 3) {
+        nn__fail(m, NN_ERR_SHAPE, "input shape must have 1, 2 or 3 dimensions (got %d)", input.ndim);
         return m;
     }
     if (input.d[0] <= 0 || input.d[1] <= 0 || input.d[2] <= 0 ||
@@ -3134,14 +3398,34 @@ static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
                         nn__kind_name(L->kind), (int)L->act);
     switch (L->kind) {
     case NN__L_DENSE:
-        if (in.ndim != 1)
+        if (in.ndim == 3)
             return nn__fail(m, NN_ERR_SHAPE,
                             "layer %d (dense %d): input %s is an image; add nn_flatten before a dense layer", idx,
                             L->units, sb);
         if (L->units <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dense): units must be > 0", idx);
-        L->out = nn_shape1(L->units);
-        L->nw = L->in_dim * (size_t)L->units;
+        L->out = in.ndim == 2 ? nn_shape2(in.d[0], L->units) : nn_shape1(L->units);
+        L->nw = nn__channels(in) * (size_t)L->units;
         L->nb = (size_t)L->units;
+        break;
+    case NN__L_EMBED:
+        if (idx != 0 || in.ndim != 1)
+            return nn__fail(m, NN_ERR_SHAPE,
+                            "layer %d (embedding): must be the first layer, on an input of (t) token ids (got %s)",
+                            idx, sb);
+        if (L->units <= 0 || L->pool <= 0 || (double)L->pool * L->units > 1e9)
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): vocab and dim must be > 0", idx);
+        L->out = nn_shape2(in.d[0], L->units);
+        L->nw = (size_t)L->pool * (size_t)L->units;
+        break;
+    case NN__L_RECURRENT:
+        if (in.ndim != 2)
+            return nn__fail(m, NN_ERR_SHAPE,
+                            "layer %d (%s): input %s is not a sequence (t, features); use nn_shape2 or an embedding",
+                            idx, L->cell == NN__LSTM ? "lstm" : L->cell == NN__GRU ? "gru" : "rnn", sb);
+        if (L->units <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (recurrent): units must be > 0", idx);
+        L->out = L->same ? nn_shape2(in.d[0], L->units) : nn_shape1(L->units);
+        L->nw = ((size_t)in.d[1] + (size_t)L->units) * nn__rnn_gw(L);
+        L->nb = nn__rnn_gw(L) * (L->cell == NN__GRU ? 2 : 1);
         break;
     case NN__L_CONV: {
         nn_status s;
@@ -3234,6 +3518,28 @@ NN__API nn_status nn_avgpool2d(nn_model *m, int size) {
     L.pool = size;
     return nn__add_layer(m, &L);
 }
+NN__API nn_status nn_embedding(nn_model *m, int vocab, int dim) {
+    nn__layer L = nn__layer_init(NN__L_EMBED, NN_LINEAR);
+    L.units = dim;
+    L.pool = vocab;
+    return nn__add_layer(m, &L);
+}
+static nn_status nn__recurrent(nn_model *m, int cell, int units, int return_sequences) {
+    nn__layer L = nn__layer_init(NN__L_RECURRENT, NN_LINEAR);
+    L.cell = cell;
+    L.units = units;
+    L.same = return_sequences != 0;
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_rnn(nn_model *m, int units, int return_sequences) {
+    return nn__recurrent(m, NN__RNN, units, return_sequences);
+}
+NN__API nn_status nn_lstm(nn_model *m, int units, int return_sequences) {
+    return nn__recurrent(m, NN__LSTM, units, return_sequences);
+}
+NN__API nn_status nn_gru(nn_model *m, int units, int return_sequences) {
+    return nn__recurrent(m, NN__GRU, units, return_sequences);
+}
 NN__API nn_status nn_upsample2d(nn_model *m, int factor) {
     nn__layer L = nn__layer_init(NN__L_UPSAMPLE, NN_LINEAR);
     L.pool = factor;
@@ -3320,8 +3626,9 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
                             nn__kind_name(last->kind), nn__act_name(last->act));
         m->head = nn__loss_is_bce(loss) ? NN__HEAD_SIGMOID : NN__HEAD_SOFTMAX;
     }
-    if (nn__loss_is_ce(loss) && (last->out.ndim != 1 || last->out_dim < 2))
-        return nn__fail(m, NN_ERR_SHAPE, "cross-entropy needs a vector output of at least 2 classes");
+    if (nn__loss_is_ce(loss) && (last->out.ndim == 3 || nn__channels(last->out) < 2))
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "cross-entropy needs an output of (k) or (t, k) with at least 2 classes (flatten images)");
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
     for (i = 0; i < m->n; i++) {
@@ -3367,6 +3674,12 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
             if (i == m->n - 1 && m->head != NN__HEAD_NONE) lim = sqrt(6.0 / (fan_in + fan_out));
             for (j = 0; j < L->nw; j++)
                 m->params[L->woff + j] = (float)((2.0 * nn_rng_uniform(&m->rng) - 1.0) * lim);
+        } else if (L->kind == NN__L_RECURRENT) {
+            double lim = 1.0 / sqrt((double)L->units); /* PyTorch's RNN/LSTM/GRU default */
+            for (j = 0; j < L->nw; j++)
+                m->params[L->woff + j] = (float)((2.0 * nn_rng_uniform(&m->rng) - 1.0) * lim);
+        } else if (L->kind == NN__L_EMBED) {
+            for (j = 0; j < L->nw; j++) m->params[L->woff + j] = nn_rng_normal(&m->rng); /* N(0,1) as torch */
         } else if (L->kind == NN__L_BN) {
             for (j = 0; j < L->nw; j++) {
                 m->params[L->woff + j] = 1.0f;
@@ -3414,12 +3727,27 @@ static nn_status nn__plan(nn_model *m, int B) {
             w = nn_sgemm_ws_size((int)tr, (int)K, L->units);
             if (w > ws) ws = w;
         } else if (L->kind == NN__L_DENSE) {
-            w = nn_sgemm_ws_size(B, L->units, (int)L->in_dim);
+            int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
+            w = nn_sgemm_ws_size(R, L->units, in);
             if (w > ws) ws = w;
-            w = nn_sgemm_ws_size((int)L->in_dim, L->units, B);
+            w = nn_sgemm_ws_size(in, L->units, R);
             if (w > ws) ws = w;
-            w = nn_sgemm_ws_size(B, (int)L->in_dim, L->units);
+            w = nn_sgemm_ws_size(R, in, L->units);
             if (w > ws) ws = w;
+        } else if (L->kind == NN__L_RECURRENT) {
+            int T = L->in.d[0], F = L->in.d[1], H = L->units, G = (int)nn__rnn_gw(L), q;
+            int shapes[6][3];
+            sc = nn__rnn_scratch(L, (size_t)B);
+            shapes[0][0] = B * T, shapes[0][1] = G, shapes[0][2] = F;
+            shapes[1][0] = B, shapes[1][1] = G, shapes[1][2] = H;
+            shapes[2][0] = H, shapes[2][1] = G, shapes[2][2] = B;
+            shapes[3][0] = B, shapes[3][1] = H, shapes[3][2] = G;
+            shapes[4][0] = F, shapes[4][1] = G, shapes[4][2] = B * T;
+            shapes[5][0] = B * T, shapes[5][1] = F, shapes[5][2] = G;
+            for (q = 0; q < 6; q++) {
+                w = nn_sgemm_ws_size(shapes[q][0], shapes[q][1], shapes[q][2]);
+                if (w > ws) ws = w;
+            }
         } else if (L->kind == NN__L_DROPOUT) {
             sc = (size_t)B * L->out_dim;
         } else if (L->kind == NN__L_BN) {
@@ -3460,6 +3788,7 @@ static nn_status nn__plan(nn_model *m, int B) {
         if (L->kind == NN__L_CONV) sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
         else if (L->kind == NN__L_DROPOUT) sc = (size_t)B * L->out_dim;
         else if (L->kind == NN__L_BN) sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
+        else if (L->kind == NN__L_RECURRENT) sc = nn__rnn_scratch(L, (size_t)B);
         NN__GIVE(L->scratch, sc);
     }
     NN__GIVE(m->g0, (size_t)B * maxdim);
@@ -3489,12 +3818,21 @@ static int nn__all_finite(const float *x, size_t n) {
 static void nn__forward_batch(nn_model *m, const float *x, int B, int training) {
     int i;
     const float *in = x;
+    m->bad_token_layer = -1;
     for (i = 0; i < m->n; i++) {
         nn__lk[m->L[i].kind].fwd(m, &m->L[i], in, B, training);
         in = m->L[i].y;
     }
     m->cur_n = B;
     m->cur_x = x;
+}
+/* forward, then the errors a layer can only record (embedding ids) */
+static nn_status nn__forward_checked(nn_model *m, const float *x, int B, int training) {
+    nn__forward_batch(m, x, B, training);
+    if (m->bad_token_layer >= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): token id %g is not in [0,%d)",
+                        m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].pool);
+    return NN_OK;
 }
 /* Gradient w.r.t. the last output is in m->g0.  With fused_step (fit and
  * train_on_batch without gradient clipping) each layer is updated right
@@ -3518,7 +3856,7 @@ static void nn__backward_batch(nn_model *m, int B, int fused_step) {
 /* probabilities (or outputs) of the last forward into m->prob */
 static void nn__head(nn_model *m, int B) {
     const nn__layer *L = &m->L[m->n - 1];
-    if (m->head == NN__HEAD_SOFTMAX) nn__k()->softmax((size_t)B, L->out_dim, L->y, m->prob);
+    if (m->head == NN__HEAD_SOFTMAX) nn__k()->softmax(nn__ce_rows(m, B), nn__channels(L->out), L->y, m->prob);
     else if (m->head == NN__HEAD_SIGMOID) nn__k()->sigmoid((size_t)B * L->out_dim, L->y, m->prob);
     else memcpy(m->prob, L->y, (size_t)B * L->out_dim * sizeof(float));
 }
@@ -3530,7 +3868,7 @@ NN__API nn_status nn_forward(nn_model *m, const float *x, int n, int training) {
     if (!nn__all_finite(x, (size_t)n * m->in_dim))
         return nn__fail(m, NN_ERR_NONFINITE, "input batch contains NaN or Inf");
     if ((s = nn__plan(m, n)) != NN_OK) return s;
-    nn__forward_batch(m, x, n, training);
+    if ((s = nn__forward_checked(m, x, n, training)) != NN_OK) return s;
     nn__head(m, n);
     return NN_OK;
 }
@@ -3565,7 +3903,7 @@ static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *a
     }
     nn__backward_batch(m, B, fused_step);
     if (loss) *loss = (float)L;
-    if (accuracy) *accuracy = ok < 0 ? NAN : (float)ok / (float)(nn__loss_is_bce(m->loss) ? B * (long)m->L[m->n - 1].out_dim : B);
+    if (accuracy) *accuracy = ok < 0 ? NAN : (float)ok / (float)nn__acc_den(m, B);
     return NN_OK;
 }
 NN__API nn_status nn_train_on_batch(nn_model *m, const float *x, const float *y, int n, float *loss,
@@ -3686,7 +4024,7 @@ NN__API nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, 
     size_t xd;
     if (!ds) return NN_ERR_INVALID_ARGUMENT;
     memset(ds, 0, sizeof *ds);
-    if (n <= 0 || !x || y_dim < 0 || (y_dim > 0 && !y) || (shape.ndim != 1 && shape.ndim != 3))
+    if (n <= 0 || !x || y_dim < 0 || (y_dim > 0 && !y) || shape.ndim < 1 || shape.ndim > 3)
         return NN_ERR_INVALID_ARGUMENT;
     if (shape.d[0] <= 0 || shape.d[1] <= 0 || shape.d[2] <= 0) return NN_ERR_INVALID_ARGUMENT;
     xd = nn__shape_size(shape);
@@ -3992,11 +4330,11 @@ NN__API nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, floa
         double L;
         long ok;
         nn__gather(m, ds, NULL, start, B);
-        nn__forward_batch(m, m->xin, B, 0);
+        if ((s = nn__forward_checked(m, m->xin, B, 0)) != NN_OK) return s;
         if ((s = nn__loss_eval(m, m->L[m->n - 1].y, m->ybuf, B, NULL, &L, &ok)) != NN_OK) return s;
         Ls += L * B;
         oks += ok;
-        denom += nn__loss_is_bce(m->loss) ? B * (long)m->L[m->n - 1].out_dim : B;
+        denom += nn__acc_den(m, B);
     }
     if (loss) *loss = (float)(Ls / ds->n);
     if (accuracy) *accuracy = oks < 0 ? NAN : (float)oks / (float)denom;
@@ -4015,7 +4353,7 @@ NN__API nn_status nn_predict(nn_model *m, const float *x, int n, float *out) {
     od = m->L[m->n - 1].out_dim;
     for (start = 0; start < n; start += batch) {
         int B = n - start < batch ? n - start : batch;
-        nn__forward_batch(m, x + (size_t)start * m->in_dim, B, 0);
+        if ((s = nn__forward_checked(m, x + (size_t)start * m->in_dim, B, 0)) != NN_OK) return s;
         nn__head(m, B);
         memcpy(out + (size_t)start * od, m->prob, (size_t)B * od * sizeof(float));
     }
@@ -4040,16 +4378,52 @@ NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const floa
     for (start = 0; start < n; start += batch) {
         int B = n - start < batch ? n - start : batch;
         const float *in = x + (size_t)start * ind;
+        m->bad_token_layer = -1;
         for (i = first; i < last; i++) {
             nn__lk[m->L[i].kind].fwd(m, &m->L[i], in, B, 0);
             in = m->L[i].y;
         }
+        if (m->bad_token_layer >= 0)
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): token id %g is not in [0,%d)",
+                            m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].pool);
         if (last == m->n) {
             nn__head(m, B);
             in = m->prob;
         }
         memcpy(out + (size_t)start * od, in, (size_t)B * od * sizeof(float));
     }
+    return NN_OK;
+}
+NN__API void nn_reset_state(nn_model *m) {
+    int i;
+    if (!m || !m->arena) return;
+    for (i = 0; i < m->n; i++)
+        if (m->L[i].kind == NN__L_RECURRENT) {
+            nn__rnn_buf r = nn__rnn_bufs(m, &m->L[i]);
+            memset(r.st_h, 0, (size_t)m->arena_batch * m->L[i].units * sizeof(float));
+            memset(r.st_c, 0, (size_t)m->arena_batch * m->L[i].units * sizeof(float));
+        }
+}
+NN__API nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float *out) {
+    nn_status s;
+    int old_batch;
+    if (!m || !x || !out || n <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_stateful: need model, x, out, n > 0");
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_stateful before nn_compile");
+    if (!nn__all_finite(x, (size_t)n * m->in_dim))
+        return nn__fail(m, NN_ERR_NONFINITE, "nn_predict_stateful: input contains NaN or Inf");
+    old_batch = m->arena_batch;
+    if ((s = nn__plan(m, n)) != NN_OK) return s;
+    if (n != m->state_n || m->arena_batch != old_batch) { /* new streams, or a new arena */
+        nn_reset_state(m);
+        m->state_n = n;
+    }
+    m->stateful = 1;
+    s = nn__forward_checked(m, x, n, 0);
+    m->stateful = 0;
+    if (s != NN_OK) return s;
+    nn__head(m, n);
+    memcpy(out, m->prob, (size_t)n * m->L[m->n - 1].out_dim * sizeof(float));
     return NN_OK;
 }
 NN__API nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batch, float *out) {
@@ -4066,7 +4440,7 @@ NN__API nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batc
     for (start = 0; start < ds->n; start += batch) {
         int B = ds->n - start < batch ? ds->n - start : batch, b;
         for (b = 0; b < B; b++) nn_dataset_get_x(ds, start + b, m->xin + (size_t)b * m->in_dim);
-        nn__forward_batch(m, m->xin, B, 0);
+        if ((s = nn__forward_checked(m, m->xin, B, 0)) != NN_OK) return s;
         nn__head(m, B);
         memcpy(out + (size_t)start * od, m->prob, (size_t)B * od * sizeof(float));
     }
@@ -4177,7 +4551,7 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
             int start = b * o.batch, B = train.n - start < o.batch ? train.n - start : o.batch;
             float L, acc;
             nn__gather(m, &train, perm, start, B);
-            nn__forward_batch(m, m->xin, B, 1);
+            if ((s = nn__forward_checked(m, m->xin, B, 1)) != NN_OK) break;
             if (m->opt.clip_norm <= 0.0f) s = nn__backward(m, m->ybuf, &L, &acc, 1);
             else {
                 s = nn_backward(m, m->ybuf, &L, &acc);
@@ -4187,7 +4561,7 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
             Ls += (double)L * B;
             seen += B;
             if (acc == acc) {
-                long d = nn__loss_is_bce(m->loss) ? B * (long)m->L[m->n - 1].out_dim : B;
+                long d = nn__acc_den(m, B);
                 oks += (long)(acc * (float)d + 0.5f);
                 denom += d;
             }
@@ -4371,7 +4745,7 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
         nn__put_u32(&w, (uint32_t)L->kind);
         nn__put_u32(&w, (uint32_t)a);
         nn__put_u32(&w, (uint32_t)L->units);
-        nn__put_u32(&w, (uint32_t)L->kh);
+        nn__put_u32(&w, (uint32_t)(L->kind == NN__L_RECURRENT ? L->cell : L->kh));
         nn__put_u32(&w, (uint32_t)L->kw);
         nn__put_u32(&w, (uint32_t)L->stride);
         nn__put_u32(&w, (uint32_t)L->same);
@@ -4522,6 +4896,11 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 case NN__L_DROPOUT: nn_dropout(m, rate); break;
                 case NN__L_BN: nn_batchnorm(m); break;
                 case NN__L_UPSAMPLE: nn_upsample2d(m, pool); break;
+                case NN__L_EMBED: nn_embedding(m, pool, units); break;
+                case NN__L_RECURRENT:
+                    if (kh < NN__RNN || kh > NN__GRU) r.bad = 1;
+                    else nn__recurrent(m, kh, units, same);
+                    break;
                 default: r.bad = 1;
                 }
                 if (m->status == NN_OK && m->n > 0 && (act == NN_LEAKY_RELU)) nn_leaky_relu_slope(m, slope);

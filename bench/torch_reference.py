@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch reference for the nn.h Fashion-MNIST examples (build/fashion_mlp, build/fashion_cnn).
+"""PyTorch reference for the nn.h Fashion-MNIST examples (build/fashion_mlp, build/fashion_cnn, build/autoencoder).
 
 Same models, initialisation, optimiser and batch size as the C examples.  Measure it the fair way
 (see shared/REFERENCE.md): one core, OpenBLAS on its own best kernel, Debian's torch:
@@ -15,6 +15,29 @@ model.  Progress goes to stderr (with the loop's CPU time: far below the wall ti
 shared, and an sgemm machine check to compare with REFERENCE.md); stdout gets exactly one line:
 
     RESULT test_acc=0.8630 train_s=11.400 epochs=1 infer_s=1.000 s_per_epoch=11.400 framework=torch threads=1 model=cnn
+
+--model ae is the dense autoencoder of examples/autoencoder.c (784-128-32-128-784: ReLU, linear code,
+ReLU, sigmoid output; MSE on pixels in [0,1]; input = target = image/255; same initialisation rule,
+Adam, warm-up and timed region as above; no inference timing) and prints instead
+
+    RESULT test_mse=0.0109 train_s=10.500 epochs=5 s_per_epoch=2.100 framework=torch model=ae
+
+where test_mse is the mean squared error over all pixels of the 10k test images.
+
+--model lstm is the character-level language model of examples/char_rnn.c on the same text
+(--text FILE, default every regular file of /usr/share/common-licenses, symlinks skipped,
+concatenated in name order; vocabulary = the distinct bytes in increasing order; first 90% trains,
+last 10% validates): one-hot input -> nn.LSTM(vocab, --hidden 128, batch_first) -> Linear(vocab),
+cross-entropy at every step, Adam 2e-3 (unless --lr), clip_grad_norm_ 5, batch 32 random windows
+of --seq 64, --steps 2000 (default).  Initialisation as nn.h: LSTM weights PyTorch's
+U(-1/sqrt(H), 1/sqrt(H)) with zero biases, Linear Glorot uniform, zero bias.  Every 200 steps (and
+after the last) the whole validation text is read as one stream in chunks of --seq, the state
+carried across chunks, batch 1; bits per character = mean -log2 p(next char); the best is
+reported.  Each step (one-hot, forward, backward, clipping, Adam) is timed alone; ms_per_step is
+the median of the per-step means over blocks of 50 steps after 20 warm-up steps, as
+build/char_rnn reports it:
+
+    RESULT val_bpc=2.7000 ms_per_step=17.300 steps=2000 train_s=34.600 framework=torch model=lstm
 
 Layout: NCHW by default (as REFERENCE.md measured); --channels-last runs the CNN in PyTorch's
 channels_last format, NHWC in memory like nn.h, which is PyTorch's faster CPU path (on the Zen 5
@@ -112,6 +135,25 @@ class CNN(nn.Module):
         return [(self.conv1, True), (self.conv2, True), (self.fc1, True), (self.fc2, False)]
 
 
+class AE(nn.Module):
+    """Dense autoencoder: 784-128 ReLU, 128-32 linear (the code), 32-128 ReLU, 128-784 sigmoid."""
+
+    def __init__(self, code=32):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 128)
+        self.fc2 = nn.Linear(128, code)
+        self.fc3 = nn.Linear(code, 128)
+        self.fc4 = nn.Linear(128, 784)
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], 784)
+        z = self.fc2(F.relu(self.fc1(x)))
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
+
+    def init_layers(self):  # He before ReLU, Glorot for the linear code and the sigmoid output
+        return [(self.fc1, True), (self.fc2, False), (self.fc3, True), (self.fc4, False)]
+
+
 def fans(w):
     # Linear: (out, in).  Conv: (out_c, in_c, kh, kw): fan_in = in_c*kh*kw, fan_out = out_c*kh*kw.
     receptive = 1
@@ -121,7 +163,7 @@ def fans(w):
 
 
 def init_like_nn_h(model):
-    """He uniform before ReLU, Glorot uniform for the (softmax) output layer, zero biases."""
+    """He uniform before ReLU, Glorot uniform for the other layers (softmax / linear / sigmoid), zero biases."""
     with torch.no_grad():
         for layer, relu in model.init_layers():
             fan_in, fan_out = fans(layer.weight)
@@ -161,6 +203,23 @@ def sgemm_gflops(n=1024, reps=10):
 
 # ---- main ------------------------------------------------------------------------------------
 
+def loss_fn(model_name, out, xb, yb):
+    """Training loss: cross-entropy for the classifiers, pixel MSE against the input for the autoencoder."""
+    if model_name == "ae":
+        return F.mse_loss(out, xb)
+    return F.cross_entropy(out, yb)
+
+
+def evaluate_mse(model, x, batch):
+    model.eval()
+    se = 0.0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            xb = x[i:i + batch]
+            se += ((model(xb) - xb) ** 2).sum().item()
+    return se / x.numel()
+
+
 def evaluate(model, x, y, batch):
     model.eval()
     correct = 0
@@ -170,20 +229,156 @@ def evaluate(model, x, y, batch):
     return correct / x.shape[0]
 
 
+# ---- --model lstm: character-level language model (examples/char_rnn.c) ---------------------
+
+LSTM_DEFAULT_DIR = "/usr/share/common-licenses"
+LSTM_WARMUP, LSTM_BLOCK = 20, 50  # ms_per_step: median over blocks of 50 steps after 20 warm-up steps
+
+
+def load_text(path):
+    """The bytes of path, or of every regular file (not symlinks) in the default directory, by name."""
+    if path:
+        with open(path, "rb") as f:
+            return f.read(), path, 1
+    names = sorted(n for n in os.listdir(LSTM_DEFAULT_DIR)
+                   if os.path.isfile(os.path.join(LSTM_DEFAULT_DIR, n))
+                   and not os.path.islink(os.path.join(LSTM_DEFAULT_DIR, n)))
+    data = b""
+    for n in names:
+        with open(os.path.join(LSTM_DEFAULT_DIR, n), "rb") as f:
+            data += f.read()
+    return data, LSTM_DEFAULT_DIR, len(names)
+
+
+class CharLSTM(nn.Module):
+    def __init__(self, vocab, hidden):
+        super().__init__()
+        self.vocab = vocab
+        self.lstm = nn.LSTM(vocab, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, vocab)
+        with torch.no_grad():  # as nn.h: LSTM weights U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's), biases zero
+            self.lstm.bias_ih_l0.zero_()
+            self.lstm.bias_hh_l0.zero_()
+            limit = math.sqrt(6.0 / (hidden + vocab))  # Glorot uniform before the softmax
+            self.fc.weight.uniform_(-limit, limit)
+            self.fc.bias.zero_()
+
+    def forward(self, ids, state=None):
+        h, state = self.lstm(F.one_hot(ids, self.vocab).float(), state)
+        return self.fc(h), state
+
+
+def lstm_val_bpc(model, val, seq):
+    """Bits per character over the validation stream, read in chunks of seq with the state carried."""
+    model.eval()
+    bits, count, state = 0.0, 0, None
+    with torch.no_grad():
+        for pos in range(0, val.shape[0] - 1, seq):
+            n = min(seq, val.shape[0] - 1 - pos)
+            x = val[pos:pos + n].unsqueeze(0)
+            y = val[pos + 1:pos + 1 + n]
+            logits, state = model(x, state)
+            logp = F.log_softmax(logits[0], dim=1)
+            bits -= logp.gather(1, y.unsqueeze(1)).sum().item() / math.log(2.0)
+            count += n
+    model.train()
+    return bits / count
+
+
+def run_lstm(args):
+    data, source, nfiles = load_text(args.text)
+    if len(data) < 2:
+        sys.exit(f"{source}: the text has {len(data)} bytes; a language model needs at least 2 characters")
+    vocab = sorted(set(data))
+    if len(vocab) < 2:
+        sys.exit(f"{source}: the text uses a single distinct character; there is nothing to predict")
+    lut = np.zeros(256, dtype=np.int64)
+    lut[vocab] = np.arange(len(vocab))
+    ids = torch.from_numpy(lut[np.frombuffer(data, dtype=np.uint8)])
+    V, seq, batch = len(vocab), args.seq, args.batch
+    ntrain = len(data) * 9 // 10
+    if ntrain < seq + 1 or len(data) - ntrain < 2:
+        sys.exit(f"{source}: {len(data)} bytes is too short for --seq {seq}")
+    train, val = ids[:ntrain], ids[ntrain:]
+    lr = args.lr if args.lr is not None else 2e-3
+
+    model = CharLSTM(V, args.hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    nparams = sum(p.numel() for p in model.parameters())
+    log(f"torch {torch.__version__}, threads {torch.get_num_threads()}, openblas core {openblas_corename()}, "
+        f"mkldnn {torch.backends.mkldnn.is_available()}")
+    log(f"text: {len(data)} bytes from {nfiles} file(s) ({source}), vocabulary {V}, train {ntrain}, "
+        f"validation {len(data) - ntrain}; LSTM({V}->{args.hidden}) + Linear({V}), {nparams} params, "
+        f"batch {batch}, seq {seq}, Adam {lr:g}, clip 5")
+    log(f"machine check: sgemm 1024 {sgemm_gflops():.0f} GFLOP/s on this core "
+        "(REFERENCE.md, one Zen 5 core, OpenBLAS best kernel: 234)")
+
+    gen = torch.Generator().manual_seed(args.seed)
+    offs = torch.arange(seq)
+    step_s, best_bpc, best_step, losses = [], float("inf"), 0, []
+    model.train()
+    for step in range(1, args.steps + 1):
+        # Batch building outside the timed region.
+        starts = torch.randint(0, ntrain - seq, (batch,), generator=gen)
+        idx = starts.unsqueeze(1) + offs
+        xb, yb = train[idx], train[idx + 1]
+        c0, t0 = time.process_time(), time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        logits, _ = model(xb)
+        loss = F.cross_entropy(logits.reshape(-1, V), yb.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        step_s.append((dt, cpu))
+        losses.append(loss.detach())
+        if step % 200 == 0 or step == args.steps:
+            bpc = lstm_val_bpc(model, val, seq)
+            if bpc < best_bpc:
+                best_bpc, best_step = bpc, step
+            done = sum(s for s, _ in step_s)
+            log(f"step {step:5d}  train {torch.stack(losses).mean().item() / math.log(2.0):.3f} bpc  "
+                f"val {bpc:.4f} bpc{' *' if best_step == step else ''}  {done:.1f} s, "
+                f"{1e3 * done / step:.2f} ms/step")
+            losses = []
+
+    train_s = sum(s for s, _ in step_s)
+    cpu_s = sum(c for _, c in step_s)
+    times = [s for s, _ in step_s]
+    blocks = [sum(times[i:i + LSTM_BLOCK]) / LSTM_BLOCK
+              for i in range(LSTM_WARMUP, len(times) - LSTM_BLOCK + 1, LSTM_BLOCK)]
+    if blocks:
+        blocks.sort()
+        mid = len(blocks) // 2
+        ms = 1e3 * (blocks[mid] if len(blocks) % 2 else 0.5 * (blocks[mid - 1] + blocks[mid]))
+    else:
+        ms = 1e3 * train_s / len(times)
+    log(f"best validation {best_bpc:.4f} bpc at step {best_step}; training {train_s:.2f} s, cpu {cpu_s:.2f} s"
+        + (" -- warning: the core was shared, the time is not clean" if cpu_s < 0.9 * train_s else ""))
+    print(f"RESULT val_bpc={best_bpc:.4f} ms_per_step={ms:.3f} steps={args.steps} train_s={train_s:.3f} "
+          f"best_step={best_step} framework=torch threads={args.threads} model=lstm", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["mlp", "cnn"], required=True)
+    ap.add_argument("--model", choices=["mlp", "cnn", "ae", "lstm"], required=True)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images (0 = all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", default="data/fashion-mnist")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None, help="default 1e-3 (lstm: 2e-3)")
     ap.add_argument("--channels-last", action="store_true",
                     help="CNN: model and inputs in torch.channels_last (NHWC in memory, as nn.h); "
                          "PyTorch's faster CPU path, opt-in.  Default: NCHW as in REFERENCE.md")
+    ap.add_argument("--text", default=None, help="lstm: text file (default: /usr/share/common-licenses/*)")
+    ap.add_argument("--steps", type=int, default=2000, help="lstm: training steps")
+    ap.add_argument("--hidden", type=int, default=128, help="lstm: hidden units")
+    ap.add_argument("--seq", type=int, default=64, help="lstm: characters per window")
     args = ap.parse_args()
+    if args.lr is None and args.model != "lstm":
+        args.lr = 1e-3
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -197,6 +392,8 @@ def main():
     if os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):
         log(f"warning: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')} "
             f"(expected {args.threads})")
+    if args.model == "lstm":
+        return run_lstm(args)
 
     xtr, ytr = load_split(args.data, "train")
     xte, yte = load_split(args.data, "t10k")
@@ -204,9 +401,11 @@ def main():
         xtr, ytr = xtr[:args.limit], ytr[:args.limit]
     xtr, ytr = to_tensors(xtr, ytr)
     xte, yte = to_tensors(xte, yte)
+    if args.model == "ae":  # input = target: keep the images flat, (N, 784)
+        xtr, xte = xtr.reshape(xtr.shape[0], 784), xte.reshape(xte.shape[0], 784)
     n = xtr.shape[0]
 
-    model = MLP() if args.model == "mlp" else CNN()
+    model = {"mlp": MLP, "cnn": CNN, "ae": AE}[args.model]()
     init_like_nn_h(model)
     channels_last = args.channels_last and args.model == "cnn"
     if channels_last:
@@ -229,7 +428,7 @@ def main():
     for i in range(3):
         xb, yb = xtr[i * args.batch:(i + 1) * args.batch], ytr[i * args.batch:(i + 1) * args.batch]
         wopt.zero_grad(set_to_none=True)
-        F.cross_entropy(wm(xb), yb).backward()
+        loss_fn(args.model, wm(xb), xb, yb).backward()
         wopt.step()
     del wm, wopt
 
@@ -247,7 +446,7 @@ def main():
         c0, t0 = time.process_time(), time.perf_counter()
         for xb, yb in batches:
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb)
+            loss = loss_fn(args.model, model(xb), xb, yb)
             loss.backward()
             opt.step()
             losses.append(loss.detach())
@@ -258,6 +457,13 @@ def main():
         log(f"epoch {epoch}/{args.epochs}: loss {torch.stack(losses).mean().item():.4f}, {dt:.3f} s "
             f"({n / dt:.0f} img/s), cpu {cpu:.3f} s"
             + (" -- warning: the core was shared, the time is not clean" if cpu < 0.9 * dt else ""))
+
+    if args.model == "ae":
+        test_mse = evaluate_mse(model, xte, 1000)
+        log(f"test MSE {test_mse:.5f} over {xte.shape[0]} images")
+        print(f"RESULT test_mse={test_mse:.4f} train_s={train_s:.3f} epochs={args.epochs} "
+              f"s_per_epoch={train_s / args.epochs:.3f} framework=torch model=ae", flush=True)
+        return
 
     test_acc = evaluate(model, xte, yte, 1000)
 

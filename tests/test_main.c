@@ -50,6 +50,7 @@ void test_optim(void);
 void test_train(void);
 void test_errors(void);
 void test_alloc(void);
+void test_seq(void);
 void test_io(void);
 
 static nn_backend best_available(void) {
@@ -85,7 +86,8 @@ int main(int argc, char **argv) {
                                    {"sgemm", test_sgemm},       {"conv", test_conv},
                                    {"grad", test_grad},         {"optim", test_optim},
                                    {"train", test_train},       {"errors", test_errors},
-                                   {"io", test_io},             {"alloc", test_alloc}};
+                                   {"io", test_io},             {"seq", test_seq},
+                                   {"alloc", test_alloc}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {

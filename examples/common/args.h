@@ -15,8 +15,8 @@ typedef struct ex_args {
 
 /* Returns 0 on success; prints usage and returns 1 on a bad flag. */
 static int ex_parse(int argc, char **argv, ex_args *a, const char *usage) {
-    int i;
-    for (i = 1; i < argc; i++) {
+    int i = 1;
+    while (i < argc) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
             fprintf(stderr, "usage: %s %s\n", argv[0], usage);
@@ -38,7 +38,7 @@ static int ex_parse(int argc, char **argv, ex_args *a, const char *usage) {
             fprintf(stderr, "%s: unknown flag %s\nusage: %s %s\n", argv[0], f, argv[0], usage);
             return 1;
         }
-        i++;
+        i += 2; /* flag and value */
     }
     if (a->epochs <= 0 || a->batch <= 0 || a->limit < 0) {
         fprintf(stderr, "%s: --epochs and --batch must be > 0, --limit >= 0\n", argv[0]);
