@@ -758,6 +758,8 @@ typedef struct nn__ktab {
     void (*rmsprop)(size_t, float *, const float *, float *, float, float, float, float);
     void (*ukr)(const struct nn__uk *u); /* SGEMM micro-kernel, see nn__uk */
     void (*u8f)(size_t, const unsigned char *, float, float *);
+    /* one LSTM row of backpropagation through time (see nn__s_lstm_bwd) */
+    void (*lstm_bwd)(size_t, const float *, const float *, const float *, const float *, float *, float *);
     /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */
     void (*tr8)(const float *src, size_t lds, float *dst, size_t ldd);
     int MR, NR, MC, KC, NC;
@@ -785,6 +787,22 @@ static void nn__s_scale(size_t n, float s, const float *x, float *y) {
 static void nn__s_axpy(size_t n, float a, const float *x, float *y) {
     size_t i;
     for (i = 0; i < n; i++) y[i] += a * x[i];
+}
+/* One LSTM row of one step of backpropagation through time: from dh and
+ * the carried dc to the gradients of the pre-activations of the gates
+ * g = (i, f, g, o) (post-activation values), given tanh(c) and c_{t-1}. */
+static void nn__s_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp, const float *dh, float *dc,
+                           float *dg) {
+    size_t j;
+    for (j = 0; j < H; j++) {
+        float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j], th = tc[j];
+        float dcj = dc[j] + dh[j] * go * (1.0f - th * th);
+        dg[j] = dcj * gg * gi * (1.0f - gi);
+        dg[H + j] = dcj * cp[j] * gf * (1.0f - gf);
+        dg[2 * H + j] = dcj * gi * (1.0f - gg * gg);
+        dg[3 * H + j] = dh[j] * th * go * (1.0f - go);
+        dc[j] = dcj * gf;
+    }
 }
 /* uint8 pixels to scaled floats: the per-batch conversion of IDX images */
 static void nn__s_u8f(size_t n, const unsigned char *x, float scale, float *y) {
@@ -1296,6 +1314,27 @@ static void nn__s_ukr(const nn__uk *u) {
                                                  NN__LDN(dy + o0 + ch, t), dx, t);                           \
                     }                                                                                        \
                 }                                                                                            \
+    }                                                                                                        \
+    NN__ATTR static void nn__##pfx##_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp,      \
+                                              const float *dh, float *dc, float *dg) {                       \
+        size_t j, t;                                                                                         \
+        NN__VF one = NN__SET1(1.0f);                                                                         \
+        for (j = 0; j < H; j += NN__W) {                                                                     \
+            NN__VF gi, gf, gg, go, th, dhv, dcj;                                                             \
+            t = H - j < (size_t)NN__W ? H - j : (size_t)NN__W;                                               \
+            gi = NN__LDT(g + j, t);                                                                          \
+            gf = NN__LDT(g + H + j, t);                                                                      \
+            gg = NN__LDT(g + 2 * H + j, t);                                                                  \
+            go = NN__LDT(g + 3 * H + j, t);                                                                  \
+            th = NN__LDT(tc + j, t);                                                                         \
+            dhv = NN__LDT(dh + j, t);                                                                        \
+            dcj = NN__FMA(NN__MUL(dhv, go), NN__FNMA(th, th, one), NN__LDT(dc + j, t));                      \
+            NN__STT(dg + j, NN__MUL(NN__MUL(dcj, gg), NN__MUL(gi, NN__SUB(one, gi))), t);                    \
+            NN__STT(dg + H + j, NN__MUL(NN__MUL(dcj, NN__LDT(cp + j, t)), NN__MUL(gf, NN__SUB(one, gf))), t);\
+            NN__STT(dg + 2 * H + j, NN__MUL(NN__MUL(dcj, gi), NN__FNMA(gg, gg, one)), t);                    \
+            NN__STT(dg + 3 * H + j, NN__MUL(NN__MUL(dhv, th), NN__MUL(go, NN__SUB(one, go))), t);            \
+            NN__STT(dc + j, NN__MUL(dcj, gf), t);                                                            \
+        }                                                                                                    \
     }                                                                                                        \
     NN__ATTR static void nn__##pfx##_sgd(size_t n, float *w, const float *g, float *v, float lr, float mu,    \
                                          float wd, int nesterov) {                                           \
@@ -1877,7 +1916,7 @@ static const nn__ktab nn__tab_scalar = {
     NN_BACKEND_SCALAR, nn__s_add, nn__s_sub, nn__s_mul, nn__s_scale, nn__s_axpy, nn__s_dot, nn__s_sum, nn__s_max,
     nn__s_exp, nn__s_relu, nn__s_sigmoid, nn__s_tanh, nn__s_relu_bwd, nn__s_sigmoid_bwd, nn__s_tanh_bwd,
     nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
-    nn__s_u8f, nn__s_tr8, NN__S_MR, NN__S_NR, 128, 256, 2048};
+    nn__s_u8f, nn__s_lstm_bwd, nn__s_tr8, NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
     nn__softmax_with(&nn__tab_scalar, rows, cols, x, y);
 }
@@ -1889,20 +1928,20 @@ static const nn__ktab nn__tab_avx2 = {
     NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
     nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
     nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_tr8, 6, 16, 144, 768, 2048};
+    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_bwd, nn__avx2_tr8, 6, 16, 144, 768, 2048};
 static const nn__ktab nn__tab_avx512 = {
     NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
     nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
     nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
     nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
-    nn__avx512_ukr, nn__avx512_u8f, nn__avx2_tr8, 12, 32, 192, 512, 2048};
+    nn__avx512_ukr, nn__avx512_u8f, nn__avx512_lstm_bwd, nn__avx2_tr8, 12, 32, 192, 512, 2048};
 #endif
 #if NN__HAVE_NEON
 static const nn__ktab nn__tab_neon = {
     NN_BACKEND_NEON, nn__neon_add, nn__neon_sub, nn__neon_mul, nn__neon_scale, nn__neon_axpy, nn__neon_dot,
     nn__neon_sum, nn__neon_max, nn__neon_exp, nn__neon_relu, nn__neon_sigmoid, nn__neon_tanh,
     nn__neon_relu_bwd, nn__neon_sigmoid_bwd, nn__neon_tanh_bwd, nn__neon_softmax, nn__neon_softmax_bwd,
-    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__s_tr8, 8, 12, 128, 256, 2048};
+    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_bwd, nn__s_tr8, 8, 12, 128, 256, 2048};
 #endif
 
 /* THE documented global: the current kernel table (NULL until first use,
@@ -2203,7 +2242,7 @@ static int nn__panel_direct(const nn__ktab *t, int h) { return h == t->MR || (t-
 
 static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha, const float *a,
                          int lda, const float *b, int ldb, float beta, float *c, int ldc, float *ws,
-                         const float *bias, int relu) {
+                         const float *bias, int relu, const float *prepacked) {
     int jc, pc, ic, jr, ir, kblk, b_inplace;
     size_t kcmax;
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
@@ -2227,7 +2266,8 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
             int kc = k - pc < kblk ? k - pc : kblk;
             u.kc = (size_t)kc;
             u.beta = pc == 0 ? beta : 1.0f;
-            if (!b_inplace) nn__pack_b(t, tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
+            if (prepacked) pb = (float *)(uintptr_t)prepacked; /* one slice, one block: packed by the caller */
+            else if (!b_inplace) nn__pack_b(t, tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
             for (ic = 0; ic < m; ic += t->MC) {
                 int mc = m - ic < t->MC ? m - ic : t->MC, h;
                 for (ir = 0; ir < mc; ir += h) { /* at most the last panel is packed */
@@ -2310,7 +2350,7 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
     }
     if (!workspace) return NN_ERR_INVALID_ARGUMENT;
     ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-    nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL, 0);
+    nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL, 0, NULL);
     return NN_OK;
 }
 /* C = A B + bias (per column), then ReLU if asked: the layers' forward.
@@ -2318,7 +2358,23 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
 static void nn__sgemm_bias_act(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
                                int ldc, const float *bias, int relu, void *workspace) {
     float *ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-    nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, ws, bias, relu);
+    nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, ws, bias, relu, NULL);
+}
+/* Products with a B used many times (the recurrent weights, once per time
+ * step): when op(B) is one K slice and one column block for this m, pack it
+ * once with nn__gemm_prepack and pass the packed copy; 0 when it is not
+ * (then call nn_sgemm_ws as usual).  Packed size: nn__gemm_prepack_floats. */
+static size_t nn__gemm_prepack_floats(int n, int k) { return ((size_t)n + 32) * (size_t)k + 16; }
+static int nn__gemm_prepack(int tb, int m, int n, int k, const float *b, int ldb, float *dst) {
+    const nn__ktab *t = nn__k();
+    if (n > t->NC || nn__gemm_kc(t, m, k) != k || nn__gemm_single_tile(t, m, n)) return 0;
+    nn__pack_b(t, tb, b, ldb, 0, k, 0, n, t->NR, dst);
+    return 1;
+}
+static void nn__sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float beta, float *c,
+                             int ldc, const float *bias, void *workspace) {
+    float *ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
+    nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, NULL, n, beta, c, ldc, ws, bias, 0, packed);
 }
 NN__API nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
                            const float *b, int ldb, float beta, float *c, int ldc) {
@@ -2928,10 +2984,11 @@ static size_t nn__rnn_gw(const nn__layer *L) {
 }
 static size_t nn__rnn_scratch(const nn__layer *L, size_t B) {
     size_t T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
-    return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + 2 * B * H + B * G + 2 * B * H + 64;
+    return 3 * B * T * G + 2 * B * (T + 1) * H + 2 * B * T * H + 2 * B * H + B * G + 2 * B * H +
+           nn__gemm_prepack_floats((int)G, (int)H) + nn__gemm_prepack_floats((int)H, (int)G) + 64;
 }
 typedef struct nn__rnn_buf {
-    float *gates, *hs, *cs, *tc, *hp, *dg, *dh, *dc, *dhp, *st_h, *st_c;
+    float *gates, *hs, *cs, *tc, *hp, *dg, *dh, *dc, *dhp, *st_h, *st_c, *pwh, *pwht, *hprev;
 } nn__rnn_buf;
 static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
     size_t B = (size_t)m->arena_batch, T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
@@ -2943,11 +3000,14 @@ static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
     r.hs = p, p += B * (T + 1) * H;
     r.cs = p, p += B * (T + 1) * H;
     r.tc = p, p += B * T * H;
+    r.hprev = p, p += B * T * H; /* h_{t-1} of every (b, t), rows in x's order */
     r.dh = p, p += B * H;
     r.dc = p, p += B * H;
     r.dhp = p, p += B * G;
     r.st_h = p, p += B * H;
-    r.st_c = p;
+    r.st_c = p, p += B * H;
+    r.pwh = p, p += nn__gemm_prepack_floats((int)G, (int)H); /* W_h packed for h W_h      */
+    r.pwht = p;                                            /* W_h^T packed for dq W_h^T */
     return r;
 }
 
@@ -2958,6 +3018,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
     size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->units, G = nn__rnn_gw(L);
     size_t b, t, j, hsld = (T + 1) * H;
     const float *Wx = m->params + L->woff, *Wh = Wx + F * G, *bx = m->params + L->boff, *bh = bx + G;
+    int packed = nn__gemm_prepack(0, B, (int)G, (int)H, Wh, (int)G, r.pwh);
     (void)training;
     /* input projections of every step: one SGEMM (+ bias) */
     nn__sgemm_bias_act(B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0, m->ws);
@@ -2977,7 +3038,8 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
         if (L->cell == NN__GRU) {
             /* hp_t = h W_h + b_h, kept for backward (the reset gate multiplies it) */
             float *hpt = r.hp + t * G;
-            nn__sgemm_bias_act(B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt, (int)(T * G), bh, 0, m->ws);
+            if (packed) nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 0.0f, hpt, (int)(T * G), bh, m->ws);
+            else nn__sgemm_bias_act(B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt, (int)(T * G), bh, 0, m->ws);
             for (b = 0; b < (size_t)B; b++) {
                 float *g = gt + b * T * G, *hq = hpt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
                 const float *hpv = r.hs + b * hsld + t * H;
@@ -2990,7 +3052,8 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
             continue;
         }
         /* gates_t += h_{t-1} W_h: rows of step t are T*G apart */
-        nn_sgemm_ws(0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt, (int)(T * G), m->ws);
+        if (packed) nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 1.0f, gt, (int)(T * G), NULL, m->ws);
+        else nn_sgemm_ws(0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt, (int)(T * G), m->ws);
         for (b = 0; b < (size_t)B; b++) {
             float *g = gt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
             if (L->cell == NN__RNN) {
@@ -3026,13 +3089,11 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
     size_t b, t, j, hsld = (T + 1) * H;
     const float *Wx = m->params + L->woff, *Wh = Wx + F * G;
     float *dWx = m->grads + L->woff, *dWh = dWx + F * G, *dbx = m->grads + L->boff, *dbh = dbx + G;
-    int seq = L->out.ndim == 2;
+    int seq = L->out.ndim == 2, packed = nn__gemm_prepack(1, B, (int)H, (int)G, Wh, (int)G, r.pwht);
     memset(r.dh, 0, (size_t)B * H * sizeof(float));
     memset(r.dc, 0, (size_t)B * H * sizeof(float));
-    if (L->cell == NN__GRU && !L->frozen) memset(dbh, 0, G * sizeof(float));
     for (t = T; t-- > 0;) {
         float *dgt = r.dg + t * G;
-        const float *hprev = r.hs + t * H;
         for (b = 0; b < (size_t)B; b++) {
             const float *g = r.gates + (b * T + t) * G;
             float *dgr = dgt + b * T * G, *dh = r.dh + b * H;
@@ -3042,20 +3103,10 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             if (L->cell == NN__RNN) {
                 for (j = 0; j < H; j++) dgr[j] = dh[j] * (1.0f - g[j] * g[j]);
             } else if (L->cell == NN__LSTM) {
-                const float *tc = r.tc + (b * T + t) * H, *cp = r.cs + b * hsld + t * H;
-                float *dc = r.dc + b * H;
-                for (j = 0; j < H; j++) {
-                    float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j], th = tc[j];
-                    float dcj = dc[j] + dh[j] * go * (1.0f - th * th);
-                    dgr[j] = dcj * gg * gi * (1.0f - gi);
-                    dgr[H + j] = dcj * cp[j] * gf * (1.0f - gf);
-                    dgr[2 * H + j] = dcj * gi * (1.0f - gg * gg);
-                    dgr[3 * H + j] = dh[j] * th * go * (1.0f - go);
-                    dc[j] = dcj * gf;
-                }
-            } else { /* GRU */
-                const float *hq = r.hp + (b * T + t) * G, *hpv = r.hs + b * hsld + t * H;
-                float *dq = r.dhp + b * G;
+                nn__k()->lstm_bwd(H, g, r.tc + (b * T + t) * H, r.cs + b * hsld + t * H, dh, r.dc + b * H, dgr);
+            } else { /* GRU: dq overwrites hq of the same (b, t), read just above */
+                float *hq = r.hp + (b * T + t) * G, *dq = hq;
+                const float *hpv = r.hs + b * hsld + t * H;
                 for (j = 0; j < H; j++) {
                     float gr = g[j], gz = g[H + j], gn = g[2 * H + j], d = dh[j];
                     float dn = d * (1.0f - gz) * (1.0f - gn * gn);
@@ -3073,21 +3124,26 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
         }
         {
             /* the recurrent product's gradient: GRU's differs from the
-             * input projection's (the reset gate sits inside it) */
-            const float *dq = L->cell == NN__GRU ? r.dhp : dgt;
-            int ldq = L->cell == NN__GRU ? (int)G : (int)(T * G);
-            if (!L->frozen) {
-                nn_sgemm_ws(1, 0, (int)H, (int)G, B, 1.0f, hprev, (int)hsld, dq, ldq, t == T - 1 ? 0.0f : 1.0f, dWh,
-                            (int)G, m->ws);
-                if (L->cell == NN__GRU)
-                    for (b = 0; b < (size_t)B; b++) nn__k()->add(G, dbh, dq + b * G, dbh);
-            }
+             * input projection's (the reset gate sits inside it); dW_h is
+             * one SGEMM over all steps after the loop */
+            const float *dq = L->cell == NN__GRU ? r.hp + t * G : dgt;
+            int ldq = (int)(T * G);
             /* dh_{t-1} = dq W_h^T (+ the GRU's direct path already in dh) */
-            nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G, L->cell == NN__GRU ? 1.0f : 0.0f, r.dh,
-                        (int)H, m->ws);
+            if (packed)
+                nn__sgemm_packed(B, (int)H, (int)G, dq, ldq, r.pwht, L->cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H,
+                                 NULL, m->ws);
+            else
+                nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G, L->cell == NN__GRU ? 1.0f : 0.0f,
+                            r.dh, (int)H, m->ws);
         }
     }
     if (!L->frozen) {
+        const float *dq = L->cell == NN__GRU ? r.hp : r.dg;
+        /* dW_h = sum over (b, t) of h_{t-1}^T dq: rows of h_{t-1} gathered in
+         * (b, t) order, one SGEMM of depth B*T instead of T of depth B */
+        for (b = 0; b < (size_t)B; b++) memcpy(r.hprev + b * T * H, r.hs + b * hsld, T * H * sizeof(float));
+        nn_sgemm_ws(1, 0, (int)H, (int)G, B * (int)T, 1.0f, r.hprev, (int)H, dq, (int)G, 0.0f, dWh, (int)G, m->ws);
+        if (L->cell == NN__GRU) nn__col_sums((size_t)B * T, G, dq, dbh);
         nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
         nn__col_sums((size_t)B * T, G, r.dg, dbx);
     }
@@ -3221,12 +3277,13 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
             const float *zr = z + r * K, *pr = m->prob + r * K, *tr = t + (sparse ? r : r * K);
             float *dr = dz ? dz + r * K : NULL;
             float mx = k->max(K, zr), lse;
-            double s = 0.0;
             size_t am = 0, tm = 0;
-            for (j = 0; j < K; j++) s += exp((double)(zr[j] - mx));
-            lse = mx + (float)log(s);
             for (j = 1; j < K; j++)
                 if (pr[j] > pr[am]) am = j;
+            /* log-sum-exp from the softmax already computed: the largest
+             * logit has p = e^0 / sum, so lse = max - log p_max; p_max >= 1/K
+             * never underflows (no K exps per row, no log(0)) */
+            lse = mx - (float)log((double)pr[am]);
             if (sparse) {
                 float lab = tr[0];
                 int c = (int)lab;
@@ -3740,7 +3797,7 @@ static nn_status nn__plan(nn_model *m, int B) {
             sc = nn__rnn_scratch(L, (size_t)B);
             shapes[0][0] = B * T, shapes[0][1] = G, shapes[0][2] = F;
             shapes[1][0] = B, shapes[1][1] = G, shapes[1][2] = H;
-            shapes[2][0] = H, shapes[2][1] = G, shapes[2][2] = B;
+            shapes[2][0] = H, shapes[2][1] = G, shapes[2][2] = B * T;
             shapes[3][0] = B, shapes[3][1] = H, shapes[3][2] = G;
             shapes[4][0] = F, shapes[4][1] = G, shapes[4][2] = B * T;
             shapes[5][0] = B * T, shapes[5][1] = F, shapes[5][2] = G;

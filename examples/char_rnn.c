@@ -9,7 +9,7 @@
  * vocabulary is the set of distinct bytes, in increasing byte order; the
  * first 90% of the text trains, the last 10% validates.
  *
- * Model: token ids (as floats, seq per sample) -> Embedding(vocab, --embed)
+ * Model: token ids (as floats, seq per sample) -> Embedding(vocab, --embed 64)
  * -> LSTM / GRU / RNN(--hidden, all steps) -> Dense(vocab, softmax) at every
  * step; sparse categorical cross-entropy against the next character at each
  * step.  Adam 2e-3, gradient clipping at global norm 5, batch 32 windows of
@@ -24,11 +24,13 @@
  * weights are kept (a copy of nn_model_params) and restored at the end.
  *
  * Then a second model with a one-step input and the same layers gets those
- * weights and generates --sample characters (temperature --temp) one at a
- * time with nn_predict_stateful; the text goes to stderr.
+ * weights, reads the first 40 characters of the held-out text and goes on
+ * to generate --sample characters (temperature --temp) one at a time with
+ * nn_predict_stateful; the text goes to stderr.
  *
  * Timing: each training step (nn_train_on_batch) is timed alone; validation,
- * batch building and sampling are not.  train_s is their sum; ms_per_step is
+ * batch building and sampling are not.  train_s is their sum (with the CPU
+ * time beside it on stderr: far less means the core was shared); ms_per_step is
  * the median of the per-step means over blocks of 50 steps after 20 warm-up
  * steps (the mean of all steps when there are fewer than 70), as
  * bench/torch_reference.py --model lstm reports it.
@@ -44,6 +46,7 @@
 #include <math.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define NN_IMPLEMENTATION
 #include "../nn.h"
@@ -261,6 +264,7 @@ int main(int argc, char **argv) {
     float *x, *y, *xv, *pv, *best, *params, loss;
     double *step_s, *blocks, train_s = 0.0, ms_per_step, best_bpc = INFINITY, loss_acc = 0.0, t0;
     long loss_n = 0;
+    clock_t c0, cpu_ticks = 0;
     nn_status s;
 
     memset(&a, 0, sizeof a);
@@ -356,9 +360,11 @@ int main(int argc, char **argv) {
                 y[(size_t)b * o.seq + t] = (float)ids[st + t + 1];
             }
         }
+        c0 = clock();
         t0 = nn_time_seconds();
         s = nn_train_on_batch(m, x, y, a.batch, &loss, NULL);
         step_s[step - 1] = nn_time_seconds() - t0;
+        cpu_ticks += clock() - c0;
         if (s != NN_OK) {
             fprintf(stderr, "step %d: %s: %s\n", step, nn_strerror(s), nn_model_error(m));
             return 1;
@@ -391,7 +397,10 @@ int main(int argc, char **argv) {
         qsort(blocks, (size_t)nblocks, sizeof *blocks, cr_cmp_double);
         ms_per_step = 1e3 * (nblocks % 2 ? blocks[nblocks / 2] : 0.5 * (blocks[nblocks / 2 - 1] + blocks[nblocks / 2]));
     } else ms_per_step = 1e3 * train_s / o.steps;
-    fprintf(stderr, "best validation %.4f bpc at step %d (weights restored)\n", best_bpc, best_step);
+    fprintf(stderr, "best validation %.4f bpc at step %d (weights restored); training %.2f s, cpu %.2f s%s\n", best_bpc,
+            best_step, train_s, (double)cpu_ticks / CLOCKS_PER_SEC,
+            (double)cpu_ticks / CLOCKS_PER_SEC < 0.9 * train_s ? " -- warning: the core was shared, the time is not clean"
+                                                                : "");
     if (a.save && nn_save(m, a.save, 0) != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_model_error(m));
 
     /* ---- generation: same layers on a one-step input, the trained weights ---- */
@@ -407,31 +416,32 @@ int main(int argc, char **argv) {
     }
     memcpy(nn_model_params(g, &n2), params, nparams * sizeof(float));
     if (o.sample > 0) {
+        /* prime with the start of the held-out text, then sample p^(1/T) (normalised) one step at a time */
         unsigned char inv[256];
-        int cur = used['\n'] ? map['\n'] : 0, k;
+        double wgt[256];
+        int prime = nval < 40 ? (int)nval : 40, cur = 0, k, j;
         for (c = 0; c < 256; c++)
             if (used[c]) inv[map[c]] = (unsigned char)c;
         nn_reset_state(g);
-        fprintf(stderr, "---- %d sampled characters (temperature %.2f) ----\n", o.sample, o.temp);
-        for (k = 0; k < o.sample; k++) {
+        fprintf(stderr, "---- the first %d characters of the validation text, then %d sampled (temperature %.2f) ----\n",
+                prime, o.sample, o.temp);
+        for (k = 0; k < prime + o.sample - 1; k++) {
             double z = 0.0, r, mx = -INFINITY;
-            float xin = (float)cur;
-            int j;
+            float xin = (float)(k < prime ? ids[ntrain + (size_t)k] : cur);
             if ((s = nn_predict_stateful(g, &xin, 1, pv)) != NN_OK) {
                 fprintf(stderr, "sampling: %s: %s\n", nn_strerror(s), nn_model_error(g));
                 return 1;
             }
-            /* p^(1/T), normalised, in logs for stability */
+            if (k < prime) fputc(inv[ids[ntrain + (size_t)k]], stderr);
+            if (k < prime - 1) continue;
             for (j = 0; j < vocab; j++) {
-                double l = log(pv[j] > 1e-30f ? (double)pv[j] : 1e-30) / o.temp;
-                if (l > mx) mx = l;
+                wgt[j] = log(pv[j] > 1e-30f ? (double)pv[j] : 1e-30) / o.temp;
+                if (wgt[j] > mx) mx = wgt[j];
             }
-            for (j = 0; j < vocab; j++) z += exp(log(pv[j] > 1e-30f ? (double)pv[j] : 1e-30) / o.temp - mx);
+            for (j = 0; j < vocab; j++) z += (wgt[j] = exp(wgt[j] - mx));
             r = nn_rng_uniform(&rng) * z;
-            for (j = 0; j < vocab - 1; j++) {
-                r -= exp(log(pv[j] > 1e-30f ? (double)pv[j] : 1e-30) / o.temp - mx);
-                if (r < 0.0) break;
-            }
+            for (j = 0; j < vocab - 1; j++)
+                if ((r -= wgt[j]) < 0.0) break;
             cur = j;
             fputc(inv[cur], stderr);
         }

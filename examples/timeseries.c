@@ -176,7 +176,9 @@ static double ts_ar_mse(const double *y, size_t n, size_t split, int W) {
     double *f = (double *)malloc((size_t)k * sizeof *f), tr = 0.0, se = 0.0;
     size_t t;
     if (!A || !b || !f) {
-        free(A), free(b), free(f);
+        free(A);
+        free(b);
+        free(f);
         return NAN;
     }
     for (t = (size_t)W; t < split; t++) {
@@ -192,7 +194,9 @@ static double ts_ar_mse(const double *y, size_t n, size_t split, int W) {
     for (i = 0; i < k; i++) tr += A[i * k + i];
     for (i = 0; i < k; i++) A[i * k + i] += 1e-8 * tr / k; /* tiny ridge */
     if (ts_cholesky_solve(A, b, k)) {
-        free(A), free(b), free(f);
+        free(A);
+        free(b);
+        free(f);
         return NAN;
     }
     for (t = split; t < n; t++) {
@@ -201,7 +205,9 @@ static double ts_ar_mse(const double *y, size_t n, size_t split, int W) {
         d = p - y[t];
         se += d * d;
     }
-    free(A), free(b), free(f);
+    free(A);
+    free(b);
+    free(f);
     return se / (double)(n - split);
 }
 
@@ -249,9 +255,9 @@ int main(int argc, char **argv) {
     }
     split = n - n / 5;
     if (split < (size_t)W + 1 || n - split < 1) {
-        fprintf(stderr, "the series has %lu points: with a window of %d it needs at least %d (80%% for training "
-                        "with at least one window, 20%% for validation)\n",
-                (unsigned long)n, W, (W + 1) * 5 / 4 + 2);
+        fprintf(stderr, "the series has %lu points, too few for --window %d: its first 80%% (%lu points) must hold "
+                        "a window and its target, its last 20%% at least one target\n",
+                (unsigned long)n, W, (unsigned long)split);
         return 1;
     }
     ntr = split - (size_t)W;
