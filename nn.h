@@ -4039,6 +4039,11 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
             snprintf(name, sizeof name, "%s %d", nn__kind_name(L->kind), L->pool);
         else if (L->kind == NN__L_DROPOUT)
             snprintf(name, sizeof name, "dropout %.2f", (double)L->rate);
+        else if (L->kind == NN__L_RECURRENT)
+            snprintf(name, sizeof name, "%s%s", L->cell == NN__LSTM ? "lstm" : L->cell == NN__GRU ? "gru" : "rnn",
+                     L->same ? " (sequences)" : " (last state)");
+        else if (L->kind == NN__L_EMBED)
+            snprintf(name, sizeof name, "embedding %d", L->pool);
         else if (L->kind == NN__L_FLATTEN || (L->kind == NN__L_BN && a == NN_LINEAR))
             snprintf(name, sizeof name, "%s", nn__kind_name(L->kind));
         else snprintf(name, sizeof name, "%s %s", nn__kind_name(L->kind), nn__act_name(a));
