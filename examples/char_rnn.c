@@ -62,19 +62,6 @@ typedef struct cr_opts {
     float temp;
 } cr_opts;
 
-static int cr_int(const char *prog, const char *flag, const char *v, int lo, int hi, int *out) {
-    char *end;
-    long x;
-    errno = 0;
-    x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi) {
-        fprintf(stderr, "%s: %s needs a whole number in [%d, %d], not '%s'\n", prog, flag, lo, hi, v);
-        return 1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
 /* Takes this example's flags out of argv (the rest goes to ex_parse).
  * Returns 0, or 1 after printing what is wrong. */
 static int cr_parse(int *argc, char **argv, cr_opts *o) {
@@ -101,17 +88,17 @@ static int cr_parse(int *argc, char **argv, cr_opts *o) {
             }
             o->cell = v;
         } else if (!strcmp(f, "--hidden")) {
-            if (cr_int(argv[0], f, v, 1, 4096, &o->hidden)) return 1;
+            if (ex_int(argv[0], f, v, 1, 4096, &o->hidden)) return 1;
         } else if (!strcmp(f, "--seq")) {
-            if (cr_int(argv[0], f, v, 1, 100000, &o->seq)) return 1;
+            if (ex_int(argv[0], f, v, 1, 100000, &o->seq)) return 1;
         } else if (!strcmp(f, "--embed")) {
-            if (cr_int(argv[0], f, v, 1, 4096, &o->embed)) return 1;
+            if (ex_int(argv[0], f, v, 1, 4096, &o->embed)) return 1;
         } else if (!strcmp(f, "--steps")) {
-            if (cr_int(argv[0], f, v, 1, 100000000, &o->steps)) return 1;
+            if (ex_int(argv[0], f, v, 1, 100000000, &o->steps)) return 1;
         } else if (!strcmp(f, "--eval-every")) {
-            if (cr_int(argv[0], f, v, 1, 100000000, &o->eval_every)) return 1;
+            if (ex_int(argv[0], f, v, 1, 100000000, &o->eval_every)) return 1;
         } else if (!strcmp(f, "--sample")) {
-            if (cr_int(argv[0], f, v, 0, 1000000, &o->sample)) return 1;
+            if (ex_int(argv[0], f, v, 0, 1000000, &o->sample)) return 1;
         } else {
             char *end;
             double t = strtod(v, &end);

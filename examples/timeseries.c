@@ -39,19 +39,6 @@ typedef struct ts_opts {
     int column, points, window, units;
 } ts_opts;
 
-static int ts_int(const char *prog, const char *flag, const char *v, int lo, int hi, int *out) {
-    char *end;
-    long x;
-    errno = 0;
-    x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi) {
-        fprintf(stderr, "%s: %s needs a whole number in [%d, %d], not '%s'\n", prog, flag, lo, hi, v);
-        return 1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
 /* Takes this example's flags out of argv (the rest goes to ex_parse). */
 static int ts_parse(int *argc, char **argv, ts_opts *o) {
     int i, j = 1;
@@ -70,12 +57,12 @@ static int ts_parse(int *argc, char **argv, ts_opts *o) {
         i++;
         if (!strcmp(f, "--csv")) o->csv = v;
         else if (!strcmp(f, "--column")) {
-            if (ts_int(argv[0], f, v, 0, 1000000, &o->column)) return 1;
+            if (ex_int(argv[0], f, v, 0, 1000000, &o->column)) return 1;
         } else if (!strcmp(f, "--points")) {
-            if (ts_int(argv[0], f, v, 2, 100000000, &o->points)) return 1;
+            if (ex_int(argv[0], f, v, 2, 100000000, &o->points)) return 1;
         } else if (!strcmp(f, "--window")) {
-            if (ts_int(argv[0], f, v, 1, 4096, &o->window)) return 1;
-        } else if (ts_int(argv[0], f, v, 1, 4096, &o->units)) return 1;
+            if (ex_int(argv[0], f, v, 1, 4096, &o->window)) return 1;
+        } else if (ex_int(argv[0], f, v, 1, 4096, &o->units)) return 1;
     }
     argv[j] = NULL;
     *argc = j;

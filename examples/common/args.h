@@ -2,6 +2,7 @@
  * --data DIR --epochs N --batch B --seed S --limit N --backend NAME */
 #ifndef EXAMPLES_ARGS_H
 #define EXAMPLES_ARGS_H
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,25 @@ static int ex_parse(int argc, char **argv, ex_args *a, const char *usage) {
         fprintf(stderr, "%s: --epochs and --batch must be > 0, --limit >= 0\n", argv[0]);
         return 1;
     }
+    return 0;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EX_UNUSED __attribute__((unused))
+#else
+#define EX_UNUSED
+#endif
+/* A whole number in [lo, hi] from a flag's value; 1 (after a message) if not. */
+EX_UNUSED static int ex_int(const char *prog, const char *flag, const char *v, int lo, int hi, int *out) {
+    char *end;
+    long x;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "%s: %s needs a whole number in [%d, %d], not '%s'\n", prog, flag, lo, hi, v);
+        return 1;
+    }
+    *out = (int)x;
     return 0;
 }
 
