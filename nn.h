@@ -22,7 +22,8 @@
  *   The only process-global mutable state is the kernel backend choice
  *   (nn_set_backend).  Set it before training.  nn.h is single-threaded
  *   today; separate models may be used from separate threads as long as
- *   nobody changes the backend meanwhile.
+ *   nobody changes the backend meanwhile.  (nn_cpu_description also fills
+ *   a static text buffer, with the same text on every call.)
  *
  * VALIDATION POLICY
  *   Functions returning nn_status validate their arguments (null pointers,
