@@ -2994,7 +2994,8 @@ static size_t nn__rnn_gw(const nn__layer *L) {
 }
 static size_t nn__rnn_scratch(const nn__layer *L, size_t B) {
     size_t T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
-    return 3 * B * T * G + 2 * B * (T + 1) * H + 2 * B * T * H + 2 * B * H + B * G + 2 * B * H +
+    return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + B * T * ((size_t)L->in.d[1] + H) + 2 * B * H + B * G +
+           2 * B * H +
            nn__gemm_prepack_floats((int)G, (int)H) + nn__gemm_prepack_floats((int)H, (int)G) + 64;
 }
 typedef struct nn__rnn_buf {
@@ -3010,7 +3011,7 @@ static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
     r.hs = p, p += B * (T + 1) * H;
     r.cs = p, p += B * (T + 1) * H;
     r.tc = p, p += B * T * H;
-    r.hprev = p, p += B * T * H; /* h_{t-1} of every (b, t), rows in x's order */
+    r.hprev = p, p += B * T * ((size_t)L->in.d[1] + H); /* [x | h_{t-1}] of every (b, t), in x's row order */
     r.dh = p, p += B * H;
     r.dc = p, p += B * H;
     r.dhp = p, p += B * G;
@@ -3148,13 +3149,24 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
         }
     }
     if (!L->frozen) {
-        const float *dq = L->cell == NN__GRU ? r.hp : r.dg;
-        /* dW_h = sum over (b, t) of h_{t-1}^T dq: rows of h_{t-1} gathered in
-         * (b, t) order, one SGEMM of depth B*T instead of T of depth B */
-        for (b = 0; b < (size_t)B; b++) memcpy(r.hprev + b * T * H, r.hs + b * hsld, T * H * sizeof(float));
-        nn_sgemm_ws(1, 0, (int)H, (int)G, B * (int)T, 1.0f, r.hprev, (int)H, dq, (int)G, 0.0f, dWh, (int)G, m->ws);
-        if (L->cell == NN__GRU) nn__col_sums((size_t)B * T, G, dq, dbh);
-        nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
+        /* dW_x and dW_h are sums over (b, t) of x^T dg and h_{t-1}^T dq:
+         * each one SGEMM of depth B*T (not T of depth B).  RNN and LSTM
+         * have dq == dg, and W_x, W_h are adjacent, so rows [x | h_{t-1}]
+         * give both in one product. */
+        size_t FH = F + H, row;
+        float *xh = r.hprev;
+        for (row = 0; row < (size_t)B * T; row++) {
+            b = row / T;
+            t = row % T;
+            memcpy(xh + row * FH, x + row * F, F * sizeof(float));
+            memcpy(xh + row * FH + F, r.hs + b * hsld + t * H, H * sizeof(float));
+        }
+        if (L->cell == NN__GRU) {
+            nn_sgemm_ws(1, 0, (int)H, (int)G, B * (int)T, 1.0f, xh + F, (int)FH, r.hp, (int)G, 0.0f, dWh, (int)G, m->ws);
+            nn__col_sums((size_t)B * T, G, r.hp, dbh);
+            nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
+        } else
+            nn_sgemm_ws(1, 0, (int)FH, (int)G, B * (int)T, 1.0f, xh, (int)FH, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
         nn__col_sums((size_t)B * T, G, r.dg, dbx);
     }
     if (dx) nn_sgemm_ws(0, 1, B * (int)T, (int)F, (int)G, 1.0f, r.dg, (int)G, Wx, (int)G, 0.0f, dx, (int)F, m->ws);
@@ -3809,7 +3821,7 @@ static nn_status nn__plan(nn_model *m, int B) {
             shapes[1][0] = B, shapes[1][1] = G, shapes[1][2] = H;
             shapes[2][0] = H, shapes[2][1] = G, shapes[2][2] = B * T;
             shapes[3][0] = B, shapes[3][1] = H, shapes[3][2] = G;
-            shapes[4][0] = F, shapes[4][1] = G, shapes[4][2] = B * T;
+            shapes[4][0] = F + H, shapes[4][1] = G, shapes[4][2] = B * T;
             shapes[5][0] = B * T, shapes[5][1] = F, shapes[5][2] = G;
             for (q = 0; q < 6; q++) {
                 w = nn_sgemm_ws_size(shapes[q][0], shapes[q][1], shapes[q][2]);
