@@ -334,7 +334,9 @@ NNDEF nn_status nn_lstm(nn_model *m, int units, int return_sequences);
 NNDEF nn_status nn_gru(nn_model *m, int units, int return_sequences);
 /* Stateful inference (generation): nn_predict_stateful runs n samples as
  * n independent streams whose recurrent state carries over from the
- * previous call; nn_reset_state zeroes it (also done when n changes). */
+ * previous call; nn_reset_state zeroes it.  It also restarts from zero when
+ * n changes, and after any call that needed a larger batch than the model
+ * had planned (fit, predict, evaluate), since the state lives in the arena. */
 NNDEF nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float *out);
 NNDEF void nn_reset_state(nn_model *m);
 NNDEF nn_status nn_activation_layer(nn_model *m, nn_activation act);
@@ -2138,7 +2140,7 @@ static int nn__gemm_kc(const nn__ktab *t, int m, int k) {
  * read in place and K is not sliced (conv1's dW = col^T dy: 9 x 21632 x 32
  * ran at a quarter of peak from re-packing and re-storing C per slice). */
 static int nn__gemm_single_tile(const nn__ktab *t, int m, int n) { return m <= t->MR && n == t->NR; }
-static size_t nn__gemm_ws_floats(const nn__ktab *t, int m, int n, int k) {
+static size_t nn__gemm_ws_floats1(const nn__ktab *t, int m, int n, int k) {
     size_t mc = (size_t)(m < t->MC ? m : t->MC), nc = (size_t)(n < t->NC ? n : t->NC);
     /* min(k, KC), not the balanced slice: the workspace planned for one k
      * must also cover every smaller k (504 runs as one slice, 576 as two
@@ -2325,6 +2327,17 @@ static nn_status nn__gemm_check(int ta, int tb, int m, int n, int k, const float
     (void)arows;
     (void)brows;
     return NN_OK;
+}
+
+/* Smaller m can take deeper K slices (two row panels or fewer, a single
+ * tile), so the workspace for m must cover every m' <= m too: the layers
+ * plan it for the fit batch and then run a partial last batch, a single
+ * prediction, or a batch-1 stateful step with it. */
+static size_t nn__gemm_ws_floats(const nn__ktab *t, int m, int n, int k) {
+    size_t w = nn__gemm_ws_floats1(t, m, n, k), w2;
+    if (m > 2 * t->MR && (w2 = nn__gemm_ws_floats1(t, 2 * t->MR, n, k)) > w) w = w2;
+    if (m > t->MR && (w2 = nn__gemm_ws_floats1(t, t->MR, n, k)) > w) w = w2;
+    return w;
 }
 
 /* Workspace for the largest block of any compiled-in backend, so switching
@@ -2605,6 +2618,8 @@ struct nn_model {
     int cur_n;
     const float *cur_x;
     int stateful, state_n;   /* nn_predict_stateful in progress; streams in the carried state */
+    unsigned arena_gen;      /* bumped whenever the arena is re-planned (the state lives in it) */
+    unsigned state_gen;
     int bad_token_layer;     /* first embedding that saw an id out of range (-1: none) */
     float bad_token;
     nn_rng rng;
@@ -3308,8 +3323,8 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
             lse = mx - (float)log((double)pr[am]);
             if (sparse) {
                 float lab = tr[0];
-                int c = (int)lab;
-                if (!(lab >= 0.0f) || lab != (float)c || (size_t)c >= K)
+                int c = lab >= 0.0f && lab < (float)K ? (int)lab : -1; /* range first: no UB cast */
+                if (c < 0 || lab != (float)c)
                     return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "label %g of sample %lu is not a class in [0,%lu)",
                                     (double)lab, (unsigned long)r, (unsigned long)K);
                 L += (double)(lse - zr[c]);
@@ -3774,6 +3789,17 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     return NN_OK;
 }
 
+/* Rows of a conv layer's im2col tile at batch B: ~512 KiB of col stays in
+ * L2 while the SGEMM reuses it.  Written into the layer only once the arena
+ * that holds the tiles exists (a failed plan leaves the old sizes). */
+static size_t nn__conv_tile_rows(const nn__layer *L, int B) {
+    size_t K = (size_t)L->kh * L->kw * L->in.d[2] + 1, rows = (size_t)B * L->g.oh * L->g.ow;
+    size_t tr = (size_t)131072 / K;
+    if (tr < 16) tr = 16;
+    if (tr > rows) tr = rows;
+    return tr;
+}
+
 /* Size the activation arena for batch B (only when B exceeds what it has):
  * input copy, targets, every layer's output and scratch, two gradient
  * buffers, head probabilities and the largest SGEMM workspace. */
@@ -3794,10 +3820,8 @@ static nn_status nn__plan(nn_model *m, int B) {
         if (L->kind == NN__L_CONV) {
             size_t K = (size_t)L->kh * L->kw * L->in.d[2] + 1, rows = (size_t)B * L->g.oh * L->g.ow;
             /* a col tile of ~512 KiB stays in L2 while the SGEMM reuses it */
-            size_t tr = (size_t)131072 / K;
-            if (tr < 16) tr = 16;
-            if (tr > rows) tr = rows;
-            L->tile_rows = tr;
+            size_t tr = nn__conv_tile_rows(L, B);
+            (void)rows;
             sc = 2 * tr * K;
             w = nn_sgemm_ws_size((int)tr, L->units, (int)K);
             if (w > ws) ws = w;
@@ -3854,6 +3878,7 @@ static nn_status nn__plan(nn_model *m, int B) {
     memset(a, 0, total * sizeof(float));
     nn_aligned_free(m->arena);
     m->arena = a;
+    m->arena_gen++;
     m->arena_floats = total;
     m->arena_batch = B;
 #define NN__GIVE(p, n) (p = a, a += ((n) + 15) & ~(size_t)15)
@@ -3864,7 +3889,10 @@ static nn_status nn__plan(nn_model *m, int B) {
         nn__layer *L = &m->L[i];
         size_t sc = 0;
         NN__GIVE(L->y, (size_t)B * L->out_dim);
-        if (L->kind == NN__L_CONV) sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
+        if (L->kind == NN__L_CONV) {
+            L->tile_rows = nn__conv_tile_rows(L, B);
+            sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
+        }
         else if (L->kind == NN__L_DROPOUT) sc = (size_t)B * L->out_dim;
         else if (L->kind == NN__L_BN) sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
         else if (L->kind == NN__L_RECURRENT) sc = nn__rnn_scratch(L, (size_t)B);
@@ -4098,7 +4126,7 @@ static int nn__labels_classes(const float *y, int n) {
     int i, mx = -1;
     for (i = 0; i < n; i++) {
         float v = y[i];
-        if (!(v >= 0.0f) || v != (float)(int)v || v > 1e6f) return 0;
+        if (!(v >= 0.0f && v <= 1e6f) || v != (float)(int)v) return 0;
         if ((int)v > mx) mx = (int)v;
     }
     return mx + 1;
@@ -4282,7 +4310,7 @@ NN__API nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_
             for (;;) {
                 char *end;
                 double v = strtod(p, &end);
-                if (end == p || !(v == v) || v == HUGE_VAL || v == -HUGE_VAL) {
+                if (end == p || !(v == v) || v > FLT_MAX || v < -FLT_MAX) { /* NaN, Inf, or beyond float */
                     NN_FREE(buf);
                     nn_aligned_free(x);
                     nn_aligned_free(y);
@@ -4497,10 +4525,12 @@ NN__API nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float 
     if (!nn__all_finite(x, (size_t)n * m->in_dim))
         return nn__fail(m, NN_ERR_NONFINITE, "nn_predict_stateful: input contains NaN or Inf");
     old_batch = m->arena_batch;
+    (void)old_batch;
     if ((s = nn__plan(m, n)) != NN_OK) return s;
-    if (n != m->state_n || m->arena_batch != old_batch) { /* new streams, or a new arena */
+    if (n != m->state_n || m->arena_gen != m->state_gen) { /* new streams, or a new arena */
         nn_reset_state(m);
         m->state_n = n;
+        m->state_gen = m->arena_gen;
     }
     m->stateful = 1;
     s = nn__forward_checked(m, x, n, 0);

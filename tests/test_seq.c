@@ -206,6 +206,29 @@ static void qerrors(void) {
     nn_model_free(m);
 }
 
+/* The SGEMM workspace planned for one batch must serve every smaller one:
+ * a smaller m may take deeper K slices (review finding: dense 1024->256
+ * predicted at 32, then at 1, overflowed the packed-B block). */
+static void qsmaller(void) {
+    nn_model *m = nn_model_new(nn_shape1(1024));
+    nn_model *g = nn_model_new(nn_shape2(3, 40));
+    float *x = (float *)calloc(64 * 1024, sizeof(float)), out[64 * 256];
+    int n;
+    tt_ctx("seq: smaller batches after a larger plan");
+    nn_dense(m, 256, NN_TANH);
+    nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+    nn_gru(g, 800, 0);
+    nn_dense(g, 2, NN_LINEAR);
+    nn_compile(g, nn_sgd(0.1f), NN_LOSS_MSE);
+    for (n = 64; n >= 1; n = n > 8 ? n / 2 : n - 1) {
+        TT_CHECK(nn_predict(m, x, n, out) == NN_OK, "dense 1024->256 predict %d", n);
+        TT_CHECK(nn_predict(g, x, n > 28 ? 28 : n, out) == NN_OK, "gru(800) predict %d", n > 28 ? 28 : n);
+    }
+    free(x);
+    nn_model_free(m);
+    nn_model_free(g);
+}
+
 void test_seq(void) {
     size_t i, c;
     nn_backend list[4];
@@ -220,4 +243,9 @@ void test_seq(void) {
     }
     nn_set_backend(NN_BACKEND_AUTO);
     qerrors();
+    for (i = 0; i < (size_t)nb; i++) {
+        nn_set_backend(list[i]);
+        qsmaller();
+    }
+    nn_set_backend(NN_BACKEND_AUTO);
 }
