@@ -767,7 +767,8 @@ typedef struct nn__ktab {
     void (*rmsprop)(size_t, float *, const float *, float *, float, float, float, float);
     void (*ukr)(const struct nn__uk *u); /* SGEMM micro-kernel, see nn__uk */
     void (*u8f)(size_t, const unsigned char *, float, float *);
-    /* one LSTM row of backpropagation through time (see nn__s_lstm_bwd) */
+    /* one LSTM row of one step, forward and backward (see nn__s_lstm_fwd) */
+    void (*lstm_fwd)(size_t, float *, const float *, float *, float *, float *);
     void (*lstm_bwd)(size_t, const float *, const float *, const float *, const float *, float *, float *);
     /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */
     void (*tr8)(const float *src, size_t lds, float *dst, size_t ldd);
@@ -796,22 +797,6 @@ static void nn__s_scale(size_t n, float s, const float *x, float *y) {
 static void nn__s_axpy(size_t n, float a, const float *x, float *y) {
     size_t i;
     for (i = 0; i < n; i++) y[i] += a * x[i];
-}
-/* One LSTM row of one step of backpropagation through time: from dh and
- * the carried dc to the gradients of the pre-activations of the gates
- * g = (i, f, g, o) (post-activation values), given tanh(c) and c_{t-1}. */
-static void nn__s_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp, const float *dh, float *dc,
-                           float *dg) {
-    size_t j;
-    for (j = 0; j < H; j++) {
-        float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j], th = tc[j];
-        float dcj = dc[j] + dh[j] * go * (1.0f - th * th);
-        dg[j] = dcj * gg * gi * (1.0f - gi);
-        dg[H + j] = dcj * cp[j] * gf * (1.0f - gf);
-        dg[2 * H + j] = dcj * gi * (1.0f - gg * gg);
-        dg[3 * H + j] = dh[j] * th * go * (1.0f - go);
-        dc[j] = dcj * gf;
-    }
 }
 /* uint8 pixels to scaled floats: the per-batch conversion of IDX images */
 static void nn__s_u8f(size_t n, const unsigned char *x, float scale, float *y) {
@@ -989,6 +974,33 @@ static void nn__s_adam(size_t n, float *w, const float *g, float *m, float *v, f
     }
 }
 
+/* One LSTM row of one step: pre-activations g = (i, f, g, o) become the
+ * gate values in place, then c = f c_prev + i g, tc = tanh c, h = o tc. */
+static void nn__s_lstm_fwd(size_t H, float *g, const float *cp, float *c, float *tc, float *h) {
+    size_t j;
+    nn__s_sigmoid(2 * H, g, g);
+    nn__s_tanh(H, g + 2 * H, g + 2 * H);
+    nn__s_sigmoid(H, g + 3 * H, g + 3 * H);
+    for (j = 0; j < H; j++) c[j] = g[H + j] * cp[j] + g[j] * g[2 * H + j];
+    nn__s_tanh(H, c, tc);
+    for (j = 0; j < H; j++) h[j] = g[3 * H + j] * tc[j];
+}
+/* One LSTM row of one step of backpropagation through time: from dh and
+ * the carried dc to the gradients of the pre-activations of the gates
+ * g = (i, f, g, o) (post-activation values), given tanh(c) and c_{t-1}. */
+static void nn__s_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp, const float *dh, float *dc,
+                           float *dg) {
+    size_t j;
+    for (j = 0; j < H; j++) {
+        float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j], th = tc[j];
+        float dcj = dc[j] + dh[j] * go * (1.0f - th * th);
+        dg[j] = dcj * gg * gi * (1.0f - gi);
+        dg[H + j] = dcj * cp[j] * gf * (1.0f - gf);
+        dg[2 * H + j] = dcj * gi * (1.0f - gg * gg);
+        dg[3 * H + j] = dh[j] * th * go * (1.0f - go);
+        dc[j] = dcj * gf;
+    }
+}
 /* RMSprop (torch.optim.RMSprop, centered=False, momentum=0):
  * g' = g + wd*w;  v = rho*v + (1-rho)*g'^2;  w -= lr * g' / (sqrt(v) + eps) */
 static void nn__s_rmsprop(size_t n, float *w, const float *g, float *v, float lr, float rho, float eps, float wd) {
@@ -1326,6 +1338,29 @@ static void nn__s_ukr(const nn__uk *u) {
                                                  NN__LDN(dy + o0 + ch, t), dx, t);                           \
                     }                                                                                        \
                 }                                                                                            \
+    }                                                                                                        \
+    /* the same gate arithmetic as the scalar twin, one pass per row */                                     \
+    NN__ATTR static void nn__##pfx##_lstm_fwd(size_t H, float *g, const float *cp, float *c, float *tc,        \
+                                              float *h) {                                                    \
+        size_t j, t;                                                                                         \
+        NN__VF one = NN__SET1(1.0f), zero = NN__SET1(0.0f);                                                  \
+        for (j = 0; j < H; j += NN__W) {                                                                     \
+            NN__VF gi, gf, gg, go, cj, th;                                                                   \
+            t = H - j < (size_t)NN__W ? H - j : (size_t)NN__W;                                               \
+            gi = NN__DIV(one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + j, t)))));             \
+            gf = NN__DIV(one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + H + j, t)))));         \
+            gg = nn__##pfx##_vtanh(NN__LDT(g + 2 * H + j, t));                                               \
+            go = NN__DIV(one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + 3 * H + j, t)))));     \
+            cj = NN__FMA(gf, NN__LDT(cp + j, t), NN__MUL(gi, gg));                                           \
+            th = nn__##pfx##_vtanh(cj);                                                                      \
+            NN__STT(g + j, gi, t);                                                                           \
+            NN__STT(g + H + j, gf, t);                                                                       \
+            NN__STT(g + 2 * H + j, gg, t);                                                                   \
+            NN__STT(g + 3 * H + j, go, t);                                                                   \
+            NN__STT(c + j, cj, t);                                                                           \
+            NN__STT(tc + j, th, t);                                                                          \
+            NN__STT(h + j, NN__MUL(go, th), t);                                                              \
+        }                                                                                                    \
     }                                                                                                        \
     NN__ATTR static void nn__##pfx##_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp,      \
                                               const float *dh, float *dc, float *dg) {                       \
@@ -1928,7 +1963,7 @@ static const nn__ktab nn__tab_scalar = {
     NN_BACKEND_SCALAR, nn__s_add, nn__s_sub, nn__s_mul, nn__s_scale, nn__s_axpy, nn__s_dot, nn__s_sum, nn__s_max,
     nn__s_exp, nn__s_relu, nn__s_sigmoid, nn__s_tanh, nn__s_relu_bwd, nn__s_sigmoid_bwd, nn__s_tanh_bwd,
     nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
-    nn__s_u8f, nn__s_lstm_bwd, nn__s_tr8, NN__S_MR, NN__S_NR, 128, 256, 2048};
+    nn__s_u8f, nn__s_lstm_fwd, nn__s_lstm_bwd, nn__s_tr8, NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
     nn__softmax_with(&nn__tab_scalar, rows, cols, x, y);
 }
@@ -1940,20 +1975,20 @@ static const nn__ktab nn__tab_avx2 = {
     NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
     nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
     nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_bwd, nn__avx2_tr8, 6, 16, 144, 768, 2048};
+    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_fwd, nn__avx2_lstm_bwd, nn__avx2_tr8, 6, 16, 144, 768, 2048};
 static const nn__ktab nn__tab_avx512 = {
     NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
     nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
     nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
     nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
-    nn__avx512_ukr, nn__avx512_u8f, nn__avx512_lstm_bwd, nn__avx2_tr8, 12, 32, 192, 512, 2048};
+    nn__avx512_ukr, nn__avx512_u8f, nn__avx512_lstm_fwd, nn__avx512_lstm_bwd, nn__avx2_tr8, 12, 32, 192, 512, 2048};
 #endif
 #if NN__HAVE_NEON
 static const nn__ktab nn__tab_neon = {
     NN_BACKEND_NEON, nn__neon_add, nn__neon_sub, nn__neon_mul, nn__neon_scale, nn__neon_axpy, nn__neon_dot,
     nn__neon_sum, nn__neon_max, nn__neon_exp, nn__neon_relu, nn__neon_sigmoid, nn__neon_tanh,
     nn__neon_relu_bwd, nn__neon_sigmoid_bwd, nn__neon_tanh_bwd, nn__neon_softmax, nn__neon_softmax_bwd,
-    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_bwd, nn__s_tr8, 8, 12, 128, 256, 2048};
+    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_fwd, nn__neon_lstm_bwd, nn__s_tr8, 8, 12, 128, 256, 2048};
 #endif
 
 /* THE documented global: the current kernel table (NULL until first use,
@@ -3088,12 +3123,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
             } else {
                 const float *cp = r.cs + b * hsld + t * H;
                 float *c = r.cs + b * hsld + (t + 1) * H, *tc = r.tc + (b * T + t) * H;
-                k->sigmoid(2 * H, g, g);            /* i, f */
-                k->tanh(H, g + 2 * H, g + 2 * H);   /* g    */
-                k->sigmoid(H, g + 3 * H, g + 3 * H); /* o    */
-                for (j = 0; j < H; j++) c[j] = g[H + j] * cp[j] + g[j] * g[2 * H + j];
-                k->tanh(H, c, tc);
-                k->mul(H, g + 3 * H, tc, h);
+                k->lstm_fwd(H, g, cp, c, tc, h);
             }
         }
     }
