@@ -3033,23 +3033,24 @@ static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
  *   gates  B*T*G     post-activation gates (pre-activations computed in place)
  *   hs     B*(T+1)*H hidden states, step 0 = initial state
  *   cs     B*(T+1)*H cell states (LSTM only), tanh(c) in tc (B*T*H)
- *   hp     B*T*G     GRU: the recurrent products W_h h + b_h of every step
+ *   hp     B*T*G     GRU: the recurrent products W_h h + b_h of every step;
+ *                    backward overwrites each with its gradient
  *   dg     B*T*G     gradients of the pre-activations (backward)
  *   dh, dc B*H       gradients flowing to the previous step
- *   dhp    B*G       GRU: gradient of the recurrent products of one step
- *   st_h, st_c B*H   carried state for nn_predict_stateful */
+ *   st_h, st_c B*H   carried state for nn_predict_stateful
+ *   hprev  B*T*(F+H) rows [x | h_{t-1}] for the weight gradients
+ *   pwh, pwht        W_h and W_h^T packed once per pass */
 enum { NN__RNN = 1, NN__LSTM, NN__GRU };
 static size_t nn__rnn_gw(const nn__layer *L) {
     return (size_t)L->units * (L->cell == NN__LSTM ? 4 : L->cell == NN__GRU ? 3 : 1);
 }
 static size_t nn__rnn_scratch(const nn__layer *L, size_t B) {
     size_t T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
-    return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + B * T * ((size_t)L->in.d[1] + H) + 2 * B * H + B * G +
-           2 * B * H +
+    return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + B * T * ((size_t)L->in.d[1] + H) + 2 * B * H + 2 * B * H +
            nn__gemm_prepack_floats((int)G, (int)H) + nn__gemm_prepack_floats((int)H, (int)G) + 64;
 }
 typedef struct nn__rnn_buf {
-    float *gates, *hs, *cs, *tc, *hp, *dg, *dh, *dc, *dhp, *st_h, *st_c, *pwh, *pwht, *hprev;
+    float *gates, *hs, *cs, *tc, *hp, *dg, *dh, *dc, *st_h, *st_c, *pwh, *pwht, *hprev;
 } nn__rnn_buf;
 static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
     size_t B = (size_t)m->arena_batch, T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
@@ -3064,7 +3065,6 @@ static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
     r.hprev = p, p += B * T * ((size_t)L->in.d[1] + H); /* [x | h_{t-1}] of every (b, t), in x's row order */
     r.dh = p, p += B * H;
     r.dc = p, p += B * H;
-    r.dhp = p, p += B * G;
     r.st_h = p, p += B * H;
     r.st_c = p, p += B * H;
     r.pwh = p, p += nn__gemm_prepack_floats((int)G, (int)H); /* W_h packed for h W_h      */
@@ -4548,14 +4548,11 @@ NN__API void nn_reset_state(nn_model *m) {
 }
 NN__API nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float *out) {
     nn_status s;
-    int old_batch;
     if (!m || !x || !out || n <= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_stateful: need model, x, out, n > 0");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_stateful before nn_compile");
     if (!nn__all_finite(x, (size_t)n * m->in_dim))
         return nn__fail(m, NN_ERR_NONFINITE, "nn_predict_stateful: input contains NaN or Inf");
-    old_batch = m->arena_batch;
-    (void)old_batch;
     if ((s = nn__plan(m, n)) != NN_OK) return s;
     if (n != m->state_n || m->arena_gen != m->state_gen) { /* new streams, or a new arena */
         nn_reset_state(m);
