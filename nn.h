@@ -772,6 +772,12 @@ typedef struct nn__ktab {
     void (*lstm_bwd)(size_t, const float *, const float *, const float *, const float *, float *, float *);
     /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */
     void (*tr8)(const float *src, size_t lds, float *dst, size_t ldd);
+    /* Winograd F(2x2,3x3) transforms (see nn__s_wg_in) */
+    void (*wg_in)(size_t c, const float *const *p, float *v, size_t vs);
+    void (*wg_out)(size_t f, const float *m, size_t ms, const float *bias, int relu, float *const *y);
+    void (*wg_dy)(size_t f, const float *const *g, float *u, size_t us);
+    void (*wg_w)(size_t f, const float *const *g, float *u, size_t us);
+    void (*wg_wout)(size_t f, const float *m, size_t ms, float *const *dw);
     int MR, NR, MC, KC, NC;
 } nn__ktab;
 
@@ -1019,6 +1025,123 @@ static void nn__s_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
         for (j = 0; j < 8; j++) dst[p * ldd + j] = src[j * lds + p];
 }
 
+/* Winograd F(2x2,3x3) transforms (Lavin & Gray 2015), per channel; the
+ * layers (section 5, nn__wg_*) lay the 16 points of a tile out with a
+ * stride, so a transform reads or writes 16 rows of channels.
+ *   data:    V = B^T d B,  B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   filter:  U = G g G^T,  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+ *   output:  Y = A^T M A,  A^T = [1 1 1 0; 0 1 -1 -1]
+ * The weight gradient is the F(3x3,2x2) correlation of the input with dy
+ * over 2x2 tiles of dy: it reuses B^T, with G' = [1 0; .5 .5; .5 -.5; 0 -1]
+ * for dy (the -1 absorbs the sign by which its B^T differs from F(2,3)'s)
+ * and A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1] to return to 3x3.  The SIMD
+ * twins do the same operations in the same order (bit-identical). */
+static void nn__s_wg_in(size_t c, const float *const *p, float *v, size_t vs) {
+    size_t ch;
+    int i;
+    for (ch = 0; ch < c; ch++) {
+        float d[16], t[16];
+        for (i = 0; i < 16; i++) d[i] = p[i][ch];
+        for (i = 0; i < 4; i++) { /* rows of B^T d */
+            t[i] = d[i] - d[8 + i];
+            t[4 + i] = d[4 + i] + d[8 + i];
+            t[8 + i] = d[8 + i] - d[4 + i];
+            t[12 + i] = d[4 + i] - d[12 + i];
+        }
+        for (i = 0; i < 4; i++) { /* times B */
+            const float *r = t + 4 * i;
+            v[(size_t)(4 * i) * vs + ch] = r[0] - r[2];
+            v[(size_t)(4 * i + 1) * vs + ch] = r[1] + r[2];
+            v[(size_t)(4 * i + 2) * vs + ch] = r[2] - r[1];
+            v[(size_t)(4 * i + 3) * vs + ch] = r[1] - r[3];
+        }
+    }
+}
+/* y[0..3] = the 2x2 outputs (row-major; NULL: outside the image, skipped),
+ * plus bias, then ReLU (x < 0 -> 0, NaN and -0 kept, as x86 max(0, x)) */
+static void nn__s_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu, float *const *y) {
+    size_t ch;
+    int r, j;
+    for (ch = 0; ch < f; ch++) {
+        float s[2][4], o[4];
+        for (j = 0; j < 4; j++) {
+            float m0 = m[(size_t)j * ms + ch], m1 = m[(size_t)(4 + j) * ms + ch];
+            float m2 = m[(size_t)(8 + j) * ms + ch], m3 = m[(size_t)(12 + j) * ms + ch];
+            s[0][j] = (m0 + m1) + m2;
+            s[1][j] = (m1 - m2) - m3;
+        }
+        for (r = 0; r < 2; r++) {
+            o[2 * r] = (s[r][0] + s[r][1]) + s[r][2];
+            o[2 * r + 1] = (s[r][1] - s[r][2]) - s[r][3];
+        }
+        for (j = 0; j < 4; j++) {
+            float v = o[j];
+            if (bias) v += bias[ch];
+            if (relu && v < 0.0f) v = 0.0f;
+            if (y[j]) y[j][ch] = v;
+        }
+    }
+}
+/* U = G' g G'^T of a 2x2 tile of dy (g: 4 pointers, row-major) */
+static void nn__s_wg_dy(size_t f, const float *const *g, float *u, size_t us) {
+    size_t ch;
+    int r;
+    for (ch = 0; ch < f; ch++) {
+        float g00 = g[0][ch], g01 = g[1][ch], g10 = g[2][ch], g11 = g[3][ch], q[4][2];
+        q[0][0] = g00, q[0][1] = g01;
+        q[1][0] = (g00 + g10) * 0.5f, q[1][1] = (g01 + g11) * 0.5f;
+        q[2][0] = (g00 - g10) * 0.5f, q[2][1] = (g01 - g11) * 0.5f;
+        q[3][0] = 0.0f - g10, q[3][1] = 0.0f - g11;
+        for (r = 0; r < 4; r++) {
+            u[(size_t)(4 * r) * us + ch] = q[r][0];
+            u[(size_t)(4 * r + 1) * us + ch] = (q[r][0] + q[r][1]) * 0.5f;
+            u[(size_t)(4 * r + 2) * us + ch] = (q[r][0] - q[r][1]) * 0.5f;
+            u[(size_t)(4 * r + 3) * us + ch] = 0.0f - q[r][1];
+        }
+    }
+}
+/* U = G g G^T of a 3x3 filter (g: 9 pointers, row-major) */
+static void nn__s_wg_w(size_t f, const float *const *g, float *u, size_t us) {
+    size_t ch;
+    int r, j;
+    for (ch = 0; ch < f; ch++) {
+        float q[4][3];
+        for (j = 0; j < 3; j++) {
+            float a = g[j][ch], b = g[3 + j][ch], c = g[6 + j][ch];
+            q[0][j] = a;
+            q[1][j] = ((a + b) + c) * 0.5f;
+            q[2][j] = ((a - b) + c) * 0.5f;
+            q[3][j] = c;
+        }
+        for (r = 0; r < 4; r++) {
+            u[(size_t)(4 * r) * us + ch] = q[r][0];
+            u[(size_t)(4 * r + 1) * us + ch] = ((q[r][0] + q[r][1]) + q[r][2]) * 0.5f;
+            u[(size_t)(4 * r + 2) * us + ch] = ((q[r][0] - q[r][1]) + q[r][2]) * 0.5f;
+            u[(size_t)(4 * r + 3) * us + ch] = q[r][2];
+        }
+    }
+}
+/* dw[0..8] (row-major 3x3) = A'^T M A' of the summed weight-gradient tile */
+static void nn__s_wg_wout(size_t f, const float *m, size_t ms, float *const *dw) {
+    size_t ch;
+    int r;
+    for (ch = 0; ch < f; ch++) {
+        float s[3][4];
+        for (r = 0; r < 4; r++) {
+            float m0 = m[(size_t)r * ms + ch], m1 = m[(size_t)(4 + r) * ms + ch];
+            float m2 = m[(size_t)(8 + r) * ms + ch], m3 = m[(size_t)(12 + r) * ms + ch];
+            s[0][r] = (m0 + m1) + m2;
+            s[1][r] = m1 - m2;
+            s[2][r] = (m1 + m2) + m3;
+        }
+        for (r = 0; r < 3; r++) {
+            dw[3 * r][ch] = (s[r][0] + s[r][1]) + s[r][2];
+            dw[3 * r + 1][ch] = s[r][1] - s[r][2];
+            dw[3 * r + 2][ch] = (s[r][1] + s[r][2]) + s[r][3];
+        }
+    }
+}
+
 /* Scalar SGEMM micro-kernel, 4x8: the same blocked algorithm as the SIMD
  * backends, so the SIMD/scalar ratio measures the instruction set, not
  * the algorithm.  Fixed trip counts let the compiler keep c[][] in
@@ -1122,6 +1245,132 @@ static void nn__s_ukr(const nn__uk *u) {
         return NN__SEL_GT(NN__SET1(0.0004f), ax, x0, NN__DIV(p, q));                                         \
     }
 
+/* Winograd F(2x2,3x3) transforms (section 5, nn__wg_*), one vector of
+ * channels at a time (t lanes).  The same additions in the same order as
+ * the scalar twins, so every backend gives bit-identical transforms. */
+#define NN__DEF_WG(pfx)                                                                                     \
+    NN__ATTR static inline void nn__##pfx##_wg_bt(NN__VF r0, NN__VF r1, NN__VF r2, NN__VF r3, float *v,     \
+                                                  size_t vs, size_t t) {                                    \
+        NN__STT(v, NN__SUB(r0, r2), t);                                                                     \
+        NN__STT(v + vs, NN__ADD(r1, r2), t);                                                                \
+        NN__STT(v + 2 * vs, NN__SUB(r2, r1), t);                                                            \
+        NN__STT(v + 3 * vs, NN__SUB(r1, r3), t);                                                            \
+    }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_wg_in(size_t c, const float *const *p, float *v, size_t vs) {          \
+        size_t o, t;                                                                                        \
+        for (o = 0; o < c; o += NN__W) {                                                                    \
+            NN__VF a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3;                          \
+            t = c - o < (size_t)NN__W ? c - o : (size_t)NN__W;                                              \
+            a0 = NN__LDT(p[0] + o, t), a1 = NN__LDT(p[1] + o, t), a2 = NN__LDT(p[2] + o, t);                \
+            a3 = NN__LDT(p[3] + o, t), b0 = NN__LDT(p[4] + o, t), b1 = NN__LDT(p[5] + o, t);                \
+            b2 = NN__LDT(p[6] + o, t), b3 = NN__LDT(p[7] + o, t), c0 = NN__LDT(p[8] + o, t);                \
+            c1 = NN__LDT(p[9] + o, t), c2 = NN__LDT(p[10] + o, t), c3 = NN__LDT(p[11] + o, t);              \
+            d0 = NN__LDT(p[12] + o, t), d1 = NN__LDT(p[13] + o, t), d2 = NN__LDT(p[14] + o, t);             \
+            d3 = NN__LDT(p[15] + o, t);                                                                     \
+            nn__##pfx##_wg_bt(NN__SUB(a0, c0), NN__SUB(a1, c1), NN__SUB(a2, c2), NN__SUB(a3, c3), v + o, vs, t); \
+            nn__##pfx##_wg_bt(NN__ADD(b0, c0), NN__ADD(b1, c1), NN__ADD(b2, c2), NN__ADD(b3, c3), v + 4 * vs + o, \
+                              vs, t);                                                                       \
+            nn__##pfx##_wg_bt(NN__SUB(c0, b0), NN__SUB(c1, b1), NN__SUB(c2, b2), NN__SUB(c3, b3), v + 8 * vs + o, \
+                              vs, t);                                                                       \
+            nn__##pfx##_wg_bt(NN__SUB(b0, d0), NN__SUB(b1, d1), NN__SUB(b2, d2), NN__SUB(b3, d3),           \
+                              v + 12 * vs + o, vs, t);                                                      \
+        }                                                                                                   \
+    }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu, \
+                                            float *const *y) {                                              \
+        size_t o, t;                                                                                        \
+        int r;                                                                                              \
+        for (o = 0; o < f; o += NN__W) {                                                                    \
+            NN__VF s[2][4], bv = NN__SET1(0.0f);                                                            \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
+            if (bias) bv = NN__LDT(bias + o, t);                                                            \
+            for (r = 0; r < 4; r++) {                                                                       \
+                NN__VF m0 = NN__LDT(m + (size_t)r * ms + o, t), m1 = NN__LDT(m + (size_t)(4 + r) * ms + o, t); \
+                NN__VF m2 = NN__LDT(m + (size_t)(8 + r) * ms + o, t), m3 = NN__LDT(m + (size_t)(12 + r) * ms + o, t); \
+                s[0][r] = NN__ADD(NN__ADD(m0, m1), m2);                                                     \
+                s[1][r] = NN__SUB(NN__SUB(m1, m2), m3);                                                     \
+            }                                                                                               \
+            for (r = 0; r < 2; r++) {                                                                       \
+                NN__VF y0 = NN__ADD(NN__ADD(s[r][0], s[r][1]), s[r][2]);                                    \
+                NN__VF y1 = NN__SUB(NN__SUB(s[r][1], s[r][2]), s[r][3]);                                    \
+                if (bias) {                                                                                 \
+                    y0 = NN__ADD(y0, bv);                                                                   \
+                    y1 = NN__ADD(y1, bv);                                                                   \
+                }                                                                                           \
+                if (relu) {                                                                                 \
+                    y0 = NN__MAX(NN__SET1(0.0f), y0);                                                       \
+                    y1 = NN__MAX(NN__SET1(0.0f), y1);                                                       \
+                }                                                                                           \
+                if (y[2 * r]) NN__STT(y[2 * r] + o, y0, t);                                                 \
+                if (y[2 * r + 1]) NN__STT(y[2 * r + 1] + o, y1, t);                                         \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_wg_dy(size_t f, const float *const *g, float *u, size_t us) {          \
+        size_t o, t;                                                                                        \
+        int r;                                                                                              \
+        NN__VF h = NN__SET1(0.5f), z = NN__SET1(0.0f);                                                      \
+        for (o = 0; o < f; o += NN__W) {                                                                    \
+            NN__VF g00, g01, g10, g11, q[4][2];                                                             \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
+            g00 = NN__LDT(g[0] + o, t), g01 = NN__LDT(g[1] + o, t);                                         \
+            g10 = NN__LDT(g[2] + o, t), g11 = NN__LDT(g[3] + o, t);                                         \
+            q[0][0] = g00, q[0][1] = g01;                                                                   \
+            q[1][0] = NN__MUL(NN__ADD(g00, g10), h), q[1][1] = NN__MUL(NN__ADD(g01, g11), h);               \
+            q[2][0] = NN__MUL(NN__SUB(g00, g10), h), q[2][1] = NN__MUL(NN__SUB(g01, g11), h);               \
+            q[3][0] = NN__SUB(z, g10), q[3][1] = NN__SUB(z, g11);                                           \
+            for (r = 0; r < 4; r++) {                                                                       \
+                NN__STT(u + (size_t)(4 * r) * us + o, q[r][0], t);                                          \
+                NN__STT(u + (size_t)(4 * r + 1) * us + o, NN__MUL(NN__ADD(q[r][0], q[r][1]), h), t);        \
+                NN__STT(u + (size_t)(4 * r + 2) * us + o, NN__MUL(NN__SUB(q[r][0], q[r][1]), h), t);        \
+                NN__STT(u + (size_t)(4 * r + 3) * us + o, NN__SUB(z, q[r][1]), t);                          \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_wg_w(size_t f, const float *const *g, float *u, size_t us) {           \
+        size_t o, t;                                                                                        \
+        int r, j;                                                                                           \
+        NN__VF h = NN__SET1(0.5f);                                                                          \
+        for (o = 0; o < f; o += NN__W) {                                                                    \
+            NN__VF q[4][3];                                                                                 \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
+            for (j = 0; j < 3; j++) {                                                                       \
+                NN__VF a = NN__LDT(g[j] + o, t), b = NN__LDT(g[3 + j] + o, t), c = NN__LDT(g[6 + j] + o, t); \
+                q[0][j] = a;                                                                                \
+                q[1][j] = NN__MUL(NN__ADD(NN__ADD(a, b), c), h);                                            \
+                q[2][j] = NN__MUL(NN__ADD(NN__SUB(a, b), c), h);                                            \
+                q[3][j] = c;                                                                                \
+            }                                                                                               \
+            for (r = 0; r < 4; r++) {                                                                       \
+                NN__STT(u + (size_t)(4 * r) * us + o, q[r][0], t);                                          \
+                NN__STT(u + (size_t)(4 * r + 1) * us + o, NN__MUL(NN__ADD(NN__ADD(q[r][0], q[r][1]), q[r][2]), h), t); \
+                NN__STT(u + (size_t)(4 * r + 2) * us + o, NN__MUL(NN__ADD(NN__SUB(q[r][0], q[r][1]), q[r][2]), h), t); \
+                NN__STT(u + (size_t)(4 * r + 3) * us + o, q[r][2], t);                                      \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_wg_wout(size_t f, const float *m, size_t ms, float *const *dw) {       \
+        size_t o, t;                                                                                        \
+        int r;                                                                                              \
+        for (o = 0; o < f; o += NN__W) {                                                                    \
+            NN__VF s[3][4];                                                                                 \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
+            for (r = 0; r < 4; r++) {                                                                       \
+                NN__VF m0 = NN__LDT(m + (size_t)r * ms + o, t), m1 = NN__LDT(m + (size_t)(4 + r) * ms + o, t); \
+                NN__VF m2 = NN__LDT(m + (size_t)(8 + r) * ms + o, t), m3 = NN__LDT(m + (size_t)(12 + r) * ms + o, t); \
+                s[0][r] = NN__ADD(NN__ADD(m0, m1), m2);                                                     \
+                s[1][r] = NN__SUB(m1, m2);                                                                  \
+                s[2][r] = NN__ADD(NN__ADD(m1, m2), m3);                                                     \
+            }                                                                                               \
+            for (r = 0; r < 3; r++) {                                                                       \
+                NN__STT(dw[3 * r] + o, NN__ADD(NN__ADD(s[r][0], s[r][1]), s[r][2]), t);                     \
+                NN__STT(dw[3 * r + 1] + o, NN__SUB(s[r][1], s[r][2]), t);                                   \
+                NN__STT(dw[3 * r + 2] + o, NN__ADD(NN__ADD(s[r][1], s[r][2]), s[r][3]), t);                 \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+
+
 /* Map kernels: full vectors, then one masked vector for the tail so the
  * tail gets exactly the same arithmetic as the body. */
 #define NN__MAP1(name, EXPR)                                                                                 \
@@ -1166,6 +1415,7 @@ static void nn__s_ukr(const nn__uk *u) {
 #define NN__SIMD_KERNELS(pfx)                                                                                \
     NN__DEF_VEXP(pfx)                                                                                        \
     NN__DEF_VTANH(pfx)                                                                                       \
+    NN__DEF_WG(pfx)                                                                                          \
     NN__MAP2(nn__##pfx##_add, NN__ADD(u, v))                                                                 \
     NN__MAP2(nn__##pfx##_sub, NN__SUB(u, v))                                                                 \
     NN__MAP2(nn__##pfx##_mul, NN__MUL(u, v))                                                                 \
@@ -1963,7 +2213,8 @@ static const nn__ktab nn__tab_scalar = {
     NN_BACKEND_SCALAR, nn__s_add, nn__s_sub, nn__s_mul, nn__s_scale, nn__s_axpy, nn__s_dot, nn__s_sum, nn__s_max,
     nn__s_exp, nn__s_relu, nn__s_sigmoid, nn__s_tanh, nn__s_relu_bwd, nn__s_sigmoid_bwd, nn__s_tanh_bwd,
     nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
-    nn__s_u8f, nn__s_lstm_fwd, nn__s_lstm_bwd, nn__s_tr8, NN__S_MR, NN__S_NR, 128, 256, 2048};
+    nn__s_u8f, nn__s_lstm_fwd, nn__s_lstm_bwd, nn__s_tr8, 
+    nn__s_wg_in, nn__s_wg_out, nn__s_wg_dy, nn__s_wg_w, nn__s_wg_wout, NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
     nn__softmax_with(&nn__tab_scalar, rows, cols, x, y);
 }
@@ -1975,20 +2226,23 @@ static const nn__ktab nn__tab_avx2 = {
     NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
     nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
     nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_fwd, nn__avx2_lstm_bwd, nn__avx2_tr8, 6, 16, 144, 768, 2048};
+    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_fwd, nn__avx2_lstm_bwd, nn__avx2_tr8, 
+    nn__avx2_wg_in, nn__avx2_wg_out, nn__avx2_wg_dy, nn__avx2_wg_w, nn__avx2_wg_wout, 6, 16, 144, 768, 2048};
 static const nn__ktab nn__tab_avx512 = {
     NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
     nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
     nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
     nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
-    nn__avx512_ukr, nn__avx512_u8f, nn__avx512_lstm_fwd, nn__avx512_lstm_bwd, nn__avx2_tr8, 12, 32, 192, 512, 2048};
+    nn__avx512_ukr, nn__avx512_u8f, nn__avx512_lstm_fwd, nn__avx512_lstm_bwd, nn__avx2_tr8, 
+    nn__avx512_wg_in, nn__avx512_wg_out, nn__avx512_wg_dy, nn__avx512_wg_w, nn__avx512_wg_wout, 12, 32, 192, 512, 2048};
 #endif
 #if NN__HAVE_NEON
 static const nn__ktab nn__tab_neon = {
     NN_BACKEND_NEON, nn__neon_add, nn__neon_sub, nn__neon_mul, nn__neon_scale, nn__neon_axpy, nn__neon_dot,
     nn__neon_sum, nn__neon_max, nn__neon_exp, nn__neon_relu, nn__neon_sigmoid, nn__neon_tanh,
     nn__neon_relu_bwd, nn__neon_sigmoid_bwd, nn__neon_tanh_bwd, nn__neon_softmax, nn__neon_softmax_bwd,
-    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_fwd, nn__neon_lstm_bwd, nn__s_tr8, 8, 12, 128, 256, 2048};
+    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_fwd, nn__neon_lstm_bwd, nn__s_tr8, 
+    nn__neon_wg_in, nn__neon_wg_out, nn__neon_wg_dy, nn__neon_wg_w, nn__neon_wg_wout, 8, 12, 128, 256, 2048};
 #endif
 
 /* THE documented global: the current kernel table (NULL until first use,
@@ -2622,8 +2876,9 @@ typedef struct nn__layer {
     size_t bufoff;                         /* batch norm running stats in bufs */
     int frozen;
     float *y;       /* output activations, B x out_dim (arena) */
-    float *scratch; /* conv: 2 im2col tiles; dropout: mask; bn: xhat + stats */
-    size_t tile_rows;
+    float *scratch; /* conv: 2 im2col tiles or the Winograd buffers; dropout: mask; bn: xhat + stats */
+    size_t tile_rows; /* conv: rows of an im2col tile, or tiles of a Winograd chunk */
+    int wino;         /* conv: 3x3 stride 1 with enough channels runs as Winograd F(2x2,3x3) */
 } nn__layer;
 
 enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
@@ -2795,6 +3050,168 @@ static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
     if (dx) nn_sgemm_ws(0, 1, R, in, L->units, 1.0f, dy, L->units, W, L->units, 0.0f, dx, in, m->ws);
 }
 
+/* ---- conv2d as Winograd F(2x2,3x3) --------------------------------------
+ * A 3x3 stride-1 convolution with at least NN__WG_MIN channels in and out
+ * runs as 16 small SGEMMs per chunk of 2x2 output tiles instead of one
+ * im2col SGEMM: 16 multiplies per 4 outputs instead of 36, so the second
+ * conv of the Fashion CNN does 1.9x fewer flops (tile padding included)
+ * and needs no im2col.  The data gradient is the same algorithm (a full
+ * correlation of dy with the flipped, transposed filter, whose transform
+ * is U with rows and columns 0 and 3 swapped); the weight gradient is
+ * F(3x3,2x2) over the same tiles (transforms: nn__s_wg_in).  The
+ * transforms only add, subtract and halve, so results differ from the
+ * direct sum by rounding alone (tests: test_conv.c).
+ * Layer scratch: zeros | U (16 C F) | 16 packed B | dW^ (16 C F) | chunk
+ * V (16 T cin) | chunk M (16 T cout), T = tile_rows tiles per chunk. */
+#define NN__WG_MIN 8
+static int nn__wg_eligible(const nn__layer *L) {
+    return L->kh == 3 && L->kw == 3 && L->stride == 1 && L->in.d[2] >= NN__WG_MIN && L->units >= NN__WG_MIN;
+}
+static size_t nn__r16(size_t n) { return (n + 15) & ~(size_t)15; }
+static size_t nn__wg_pkf(const nn__layer *L) {
+    size_t a = nn__gemm_prepack_floats(L->units, L->in.d[2]), b = nn__gemm_prepack_floats(L->in.d[2], L->units);
+    return nn__r16(a > b ? a : b);
+}
+/* tiles per chunk: V and M of a chunk (~512 KiB) stay in L2 between the
+ * transforms and the 16 SGEMMs; a multiple of 24 rows (every MR) */
+static size_t nn__wg_chunk(const nn__layer *L, int B) {
+    size_t C = (size_t)L->in.d[2], F = (size_t)L->units, T = (size_t)131072 / (16 * (C + F));
+    size_t to = (size_t)((L->g.oh + 1) / 2) * ((L->g.ow + 1) / 2);
+    size_t ti = (size_t)((L->in.d[0] + 1) / 2) * ((L->in.d[1] + 1) / 2);
+    size_t tiles = (size_t)B * (to > ti ? to : ti);
+    T = T / 24 * 24;
+    if (T < 24) T = 24;
+    return T < tiles ? T : tiles;
+}
+static size_t nn__wg_scratch(const nn__layer *L, size_t T) {
+    size_t C = (size_t)L->in.d[2], F = (size_t)L->units;
+    return nn__r16(C > F ? C : F) + 32 * C * F + 16 * nn__wg_pkf(L) + 16 * T * (C + F);
+}
+/* y (n,OH,OW,cout) = x (n,H,W,cin) zero-padded by (pt,pl), correlated with
+ * the 3x3 filter whose transform for point xi is the (cin x cout) matrix
+ * op(Bm + xmap[xi] cin cout) (tb: stored transposed), or its packed copy
+ * pk + xi pkf when pk_ok; then bias and ReLU.  vm: 16 T (cin + cout). */
+static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, const float *zeros, const float *x,
+                        int n, int H, int W, int cin, int pt, int pl, float *y, int OH, int OW, int cout, int tb,
+                        const float *Bm, const int *xmap, const float *pk, size_t pkf, int pk_ok, const float *bias,
+                        int relu) {
+    size_t th = (size_t)(OH + 1) / 2, tw = (size_t)(OW + 1) / 2, nt = (size_t)n * th * tw, t0, t, cf;
+    float *V = vm, *M = vm + 16 * Tmax * (size_t)cin;
+    cf = (size_t)cin * cout;
+    for (t0 = 0; t0 < nt; t0 += Tmax) {
+        size_t T = nt - t0 < Tmax ? nt - t0 : Tmax;
+        int xi;
+        for (t = 0; t < T; t++) {
+            size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
+            int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
+            const float *p[16];
+            for (i = 0; i < 4; i++)
+                for (j = 0; j < 4; j++) {
+                    int iy = 2 * ty - pt + i, ix = 2 * tx - pl + j;
+                    p[4 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < W
+                                       ? x + ((b * (size_t)H + (size_t)iy) * (size_t)W + (size_t)ix) * (size_t)cin
+                                       : zeros;
+                }
+            k->wg_in((size_t)cin, p, V + t * (size_t)cin, T * (size_t)cin);
+        }
+        for (xi = 0; xi < 16; xi++) {
+            float *Mx = M + (size_t)xi * T * cout;
+            const float *Vx = V + (size_t)xi * T * cin;
+            if (pk_ok && !nn__gemm_single_tile(k, (int)T, cout))
+                nn__sgemm_packed((int)T, cout, cin, Vx, cin, pk + (size_t)xi * pkf, 0.0f, Mx, cout, NULL, ws);
+            else
+                nn_sgemm_ws(0, tb, (int)T, cout, cin, 1.0f, Vx, cin, Bm + (size_t)xmap[xi] * cf, tb ? cin : cout,
+                            0.0f, Mx, cout, ws);
+        }
+        for (t = 0; t < T; t++) {
+            size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
+            int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
+            float *q[4];
+            for (i = 0; i < 2; i++)
+                for (j = 0; j < 2; j++) {
+                    int oy = 2 * ty + i, ox = 2 * tx + j;
+                    q[2 * i + j] = oy < OH && ox < OW
+                                       ? y + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)cout
+                                       : NULL;
+                }
+            k->wg_out((size_t)cout, M + t * (size_t)cout, T * (size_t)cout, bias, relu, q);
+        }
+    }
+}
+static const int nn__wg_id[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+/* the flipped filter's transform: G J = S G with S swapping points 0 and 3 */
+static const int nn__wg_flip[16] = {15, 13, 14, 12, 7, 5, 6, 4, 11, 9, 10, 8, 3, 1, 2, 0};
+static void nn__conv_fwd_wg(nn_model *m, nn__layer *L, const float *x, int B) {
+    const nn__ktab *k = nn__k();
+    int C = L->in.d[2], F = L->units, xi, ci, tap, ok = 1;
+    size_t CF = (size_t)C * F, pkf = nn__wg_pkf(L), T = L->tile_rows;
+    float *zeros = L->scratch, *U = zeros + nn__r16((size_t)(C > F ? C : F)), *pk = U + 16 * CF;
+    float *vm = pk + 16 * pkf + 16 * CF;
+    const float *W = m->params + L->woff;
+    for (ci = 0; ci < C; ci++) { /* U[xi] = G g G^T for every (ci, f): (C x F) per point */
+        const float *g[9];
+        for (tap = 0; tap < 9; tap++) g[tap] = W + ((size_t)tap * C + ci) * F;
+        k->wg_w((size_t)F, g, U + (size_t)ci * F, CF);
+    }
+    for (xi = 0; xi < 16; xi++) ok &= nn__gemm_prepack(0, (int)T, F, C, U + xi * CF, F, pk + xi * pkf);
+    nn__wg_conv(k, m->ws, vm, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->g.pt, L->g.pl, L->y, L->g.oh, L->g.ow,
+                F, 0, U, nn__wg_id, pk, pkf, ok, W + 9 * CF, L->act == NN_RELU);
+    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)B * L->g.oh * L->g.ow, (size_t)F, L->y);
+}
+/* dW (9 C x F, then the bias row) from the U of the forward (the weights
+ * have not changed since: the optimizer runs after this backward) */
+static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const float *dy, float *dx, int B) {
+    const nn__ktab *k = nn__k();
+    int C = L->in.d[2], F = L->units, H = L->in.d[0], Wd = L->in.d[1], OH = L->g.oh, OW = L->g.ow, xi, ci, tap;
+    size_t CF = (size_t)C * F, pkf = nn__wg_pkf(L), Tmax = L->tile_rows;
+    float *zeros = L->scratch, *U = zeros + nn__r16((size_t)(C > F ? C : F)), *pk = U + 16 * CF;
+    float *dWh = pk + 16 * pkf, *vm = dWh + 16 * CF, *dW = m->grads + L->woff;
+    if (!L->frozen) {
+        size_t th = (size_t)(OH + 1) / 2, tw = (size_t)(OW + 1) / 2, nt = (size_t)B * th * tw, t0, t;
+        float *V = vm, *G = vm + 16 * Tmax * (size_t)C;
+        for (t0 = 0; t0 < nt; t0 += Tmax) {
+            size_t T = nt - t0 < Tmax ? nt - t0 : Tmax;
+            for (t = 0; t < T; t++) {
+                size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
+                int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
+                const float *p[16], *g[4];
+                for (i = 0; i < 4; i++)
+                    for (j = 0; j < 4; j++) {
+                        int iy = 2 * ty - L->g.pt + i, ix = 2 * tx - L->g.pl + j;
+                        p[4 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < Wd
+                                           ? x + ((b * (size_t)H + (size_t)iy) * (size_t)Wd + (size_t)ix) * (size_t)C
+                                           : zeros;
+                    }
+                for (i = 0; i < 2; i++)
+                    for (j = 0; j < 2; j++) {
+                        int oy = 2 * ty + i, ox = 2 * tx + j;
+                        g[2 * i + j] = oy < OH && ox < OW
+                                           ? dy + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)F
+                                           : zeros;
+                    }
+                k->wg_in((size_t)C, p, V + t * (size_t)C, T * (size_t)C);
+                k->wg_dy((size_t)F, g, G + t * (size_t)F, T * (size_t)F);
+            }
+            for (xi = 0; xi < 16; xi++)
+                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * T * C, C, G + (size_t)xi * T * F, F,
+                            t0 ? 1.0f : 0.0f, dWh + xi * CF, F, m->ws);
+        }
+        for (ci = 0; ci < C; ci++) {
+            float *o[9];
+            for (tap = 0; tap < 9; tap++) o[tap] = dW + ((size_t)tap * C + ci) * F;
+            k->wg_wout((size_t)F, dWh + (size_t)ci * F, CF, o);
+        }
+        nn__col_sums((size_t)B * OH * OW, (size_t)F, dy, dW + 9 * CF);
+    }
+    if (dx) {
+        int ok = 1;
+        for (xi = 0; xi < 16; xi++)
+            ok &= nn__gemm_prepack(1, (int)Tmax, C, F, U + (size_t)nn__wg_flip[xi] * CF, F, pk + xi * pkf);
+        nn__wg_conv(k, m->ws, vm, Tmax, zeros, dy, B, OH, OW, F, 2 - L->g.pt, 2 - L->g.pl, dx, H, Wd, C, 1, U,
+                    nn__wg_flip, pk, pkf, ok, NULL, 0);
+    }
+}
+
 /* conv2d (NHWC): x (B,H,W,C), W (KH,KW,C,F), b (F) -> y (B,OH,OW,F) as
  * im2col tiles times W: rows of the col matrix are output pixels, so the
  * whole batch is one tall SGEMM, tiled to keep the col tile in L2. */
@@ -2807,6 +3224,10 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     const float *W = m->params + L->woff; /* (K+1) x F with the bias as row K */
     int F = L->units;
     (void)training;
+    if (L->wino) {
+        nn__conv_fwd_wg(m, L, x, B);
+        return;
+    }
     g.n = B;
     for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
@@ -2824,6 +3245,10 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
     int F = L->units;
     g.n = B;
     nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
+    if (L->wino) {
+        nn__conv_bwd_wg(m, L, x, dy, dx, B);
+        return;
+    }
     if (dx) memset(dx, 0, (size_t)B * L->in_dim * sizeof(float));
     for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
@@ -3565,6 +3990,7 @@ static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
         L->out = nn_shape3(L->g.oh, L->g.ow, L->units);
         L->nw = (size_t)L->kh * L->kw * in.d[2] * L->units;
         L->nb = (size_t)L->units;
+        L->wino = nn__wg_eligible(L);
         break;
     }
     case NN__L_MAXPOOL:
@@ -3853,6 +4279,16 @@ static nn_status nn__plan(nn_model *m, int B) {
             size_t tr = nn__conv_tile_rows(L, B);
             (void)rows;
             sc = 2 * tr * K;
+            if (L->wino) { /* Winograd: 16 products per chunk, three shapes */
+                int T = (int)nn__wg_chunk(L, B), C = L->in.d[2], F = L->units;
+                sc = nn__wg_scratch(L, (size_t)T);
+                w = nn_sgemm_ws_size(T, F, C);
+                if (w > ws) ws = w;
+                w = nn_sgemm_ws_size(T, C, F);
+                if (w > ws) ws = w;
+                w = nn_sgemm_ws_size(C, F, T);
+                if (w > ws) ws = w;
+            }
             w = nn_sgemm_ws_size((int)tr, L->units, (int)K);
             if (w > ws) ws = w;
             w = nn_sgemm_ws_size((int)K, L->units, (int)tr);
@@ -3919,7 +4355,10 @@ static nn_status nn__plan(nn_model *m, int B) {
         nn__layer *L = &m->L[i];
         size_t sc = 0;
         NN__GIVE(L->y, (size_t)B * L->out_dim);
-        if (L->kind == NN__L_CONV) {
+        if (L->kind == NN__L_CONV && L->wino) {
+            L->tile_rows = nn__wg_chunk(L, B);
+            sc = nn__wg_scratch(L, L->tile_rows);
+        } else if (L->kind == NN__L_CONV) {
             L->tile_rows = nn__conv_tile_rows(L, B);
             sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
         }
