@@ -2457,10 +2457,13 @@ static void nn__pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, 
             for (i = mr; i < MR; i++)
                 for (p = 0; p < kc; p++) pa[(size_t)p * MR + i] = 0.0f;
         } else {
+            /* one memset for the padding, then runs of mr floats (a select
+             * per element here was 5% of a Winograd CNN step) */
+            if (mr < MR) memset(pa, 0, (size_t)MR * kc * sizeof(float));
             for (p = 0; p < kc; p++) {
                 const float *src = a + (size_t)(p0 + p) * lda + i0 + ir;
                 float *d = pa + (size_t)p * MR;
-                for (i = 0; i < MR; i++) d[i] = i < mr ? src[i] : 0.0f;
+                for (i = 0; i < mr; i++) d[i] = src[i] + 0.0f; /* "+ 0": no memcpy call per step */
             }
         }
         pa += (size_t)MR * kc;
@@ -2735,51 +2738,70 @@ NN__API nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c,
     }
     return NN_OK;
 }
-/* Small copies are written out: a memcpy call per 4-byte pixel (C = 1, the
- * first conv layer) cost more than the whole convolution's FMAs. */
-static void nn__copy_small(float *d, const float *s, size_t n) {
-    if (n == 1) d[0] = s[0];
-    else if (n <= 4) {
-        size_t j;
-        for (j = 0; j < n; j++) d[j] = s[j] + 0.0f; /* "+ 0" keeps gcc from turning this into memcpy */
-    } else memcpy(d, s, n * sizeof(float));
+/* Copies of a few floats are written out: a memcpy call per 4-byte pixel
+ * (C = 1, the first conv layer) cost more than the convolution's FMAs. */
+static inline void nn__copy_small(float *d, const float *s, size_t n) {
+    size_t j;
+    if (n > 16) {
+        memcpy(d, s, n * sizeof(float));
+        return;
+    }
+    for (j = 0; j < n; j++) d[j] = s[j] + 0.0f; /* "+ 0" keeps gcc from turning this into memcpy */
 }
 /* im2col with a row stride ldc >= kh*kw*c; ones != 0 also writes 1.0 in
  * column kh*kw*c, so that the layers fold the bias into the GEMM (weights
- * (KH*KW*C, F) followed by the bias row are one (K+1, F) matrix).  The
- * output pixel is advanced incrementally: two 64-bit divisions per row
- * cost more than copying the 9 floats of a 3x3x1 patch. */
+ * (KH*KW*C, F) followed by the bias row are one (K+1, F) matrix).  Rows
+ * are taken one output-image row at a time, kernel row by kernel row, so
+ * the inner loop is a run of kw*C floats per output pixel with no index
+ * arithmetic; pixels whose window leaves the image go through the slow
+ * per-pixel path. */
 static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col, size_t ldc,
                        int ones) {
-    size_t r, ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, K = (size_t)g->kh * g->kw * C;
-    size_t run = (size_t)g->kw * C, b = row0 / ohw, rem = row0 % ohw;
-    int oy = (int)(rem / g->ow), ox = (int)(rem % g->ow), ky, kx;
-    for (r = 0; r < rows; r++) {
-        int ix0 = ox * g->sw - g->pl;
-        float *dst = col + r * ldc;
-        for (ky = 0; ky < g->kh; ky++, dst += run) {
-            int iy = oy * g->sh - g->pt + ky;
-            /* pointers are formed only for pixels inside the image */
-            const float *row = x + (b * g->h + (size_t)(iy < 0 ? 0 : iy)) * g->w * C;
-            if (iy < 0 || iy >= g->h) {
-                memset(dst, 0, run * sizeof(float));
-            } else if (ix0 >= 0 && ix0 + g->kw <= g->w) {
-                nn__copy_small(dst, row + (size_t)ix0 * C, run); /* kw adjacent pixels in NHWC */
-            } else {
-                for (kx = 0; kx < g->kw; kx++) {
-                    int ix = ix0 + kx;
-                    if (ix < 0 || ix >= g->w) memset(dst + kx * C, 0, C * sizeof(float));
-                    else nn__copy_small(dst + kx * C, row + (size_t)ix * C, C);
+    size_t ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, K = (size_t)g->kh * g->kw * C;
+    size_t run = (size_t)g->kw * C, r = 0, b = row0 / ohw, rem = row0 % ohw;
+    int oy = (int)(rem / g->ow), ox0 = (int)(rem % g->ow), ky, kx, ox;
+    /* output columns [lo, hi) have their whole window inside the row */
+    int lo = (g->pl + g->sw - 1) / g->sw, hi = (g->w - g->kw + g->pl) / g->sw + 1;
+    if (g->w - g->kw + g->pl < 0) hi = 0; /* (the division truncates toward 0) */
+    if (hi > g->ow) hi = g->ow;
+    if (lo > hi) lo = hi;
+    while (r < rows) {
+        int n = g->ow - ox0; /* pixels of this output row in the block */
+        if ((size_t)n > rows - r) n = (int)(rows - r);
+        const float *img = x + b * g->h * g->w * C;
+        int iy0 = oy * g->sh - g->pt;
+        for (ox = ox0; ox < ox0 + n; ox++) {
+            int ix0 = ox * g->sw - g->pl, inside = ox >= lo && ox < hi;
+            float *dst = col + (r + (size_t)(ox - ox0)) * ldc;
+            for (ky = 0; ky < g->kh; ky++, dst += run) {
+                int iy = iy0 + ky; /* pointers are formed only for rows inside the image */
+                const float *row = iy < 0 || iy >= g->h ? NULL : img + (size_t)iy * g->w * C;
+                if (!row) {
+                    memset(dst, 0, run * sizeof(float));
+                } else if (inside) { /* kw adjacent pixels in NHWC */
+                    const float *s = row + (size_t)ix0 * C;
+                    if (run == 3) { /* 3x3 on one channel: written out, the loop was the cost */
+                        dst[0] = s[0];
+                        dst[1] = s[1];
+                        dst[2] = s[2];
+                    } else {
+                        nn__copy_small(dst, s, run);
+                    }
+                } else {
+                    for (kx = 0; kx < g->kw; kx++) {
+                        int ix = ix0 + kx;
+                        if (ix < 0 || ix >= g->w) memset(dst + kx * C, 0, C * sizeof(float));
+                        else nn__copy_small(dst + kx * C, row + (size_t)ix * C, C);
+                    }
                 }
             }
+            if (ones) col[(r + (size_t)(ox - ox0)) * ldc + K] = 1.0f;
         }
-        if (ones) col[r * ldc + K] = 1.0f;
-        if (++ox == g->ow) {
-            ox = 0;
-            if (++oy == g->oh) {
-                oy = 0;
-                b++;
-            }
+        r += (size_t)n;
+        ox0 = 0;
+        if (++oy == g->oh) {
+            oy = 0;
+            b++;
         }
     }
 }
@@ -2879,6 +2901,7 @@ typedef struct nn__layer {
     float *scratch; /* conv: 2 im2col tiles or the Winograd buffers; dropout: mask; bn: xhat + stats */
     size_t tile_rows; /* conv: rows of an im2col tile, or tiles of a Winograd chunk */
     int wino;         /* conv: 3x3 stride 1 with enough channels runs as Winograd F(2x2,3x3) */
+    int relu_by_pool; /* conv with ReLU before a max-pool (the pool's backward applies ReLU') */
 } nn__layer;
 
 enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
@@ -3075,7 +3098,7 @@ static size_t nn__wg_pkf(const nn__layer *L) {
 /* tiles per chunk: V and M of a chunk (~512 KiB) stay in L2 between the
  * transforms and the 16 SGEMMs; a multiple of 24 rows (every MR) */
 static size_t nn__wg_chunk(const nn__layer *L, int B) {
-    size_t C = (size_t)L->in.d[2], F = (size_t)L->units, T = (size_t)131072 / (16 * (C + F));
+    size_t C = (size_t)L->in.d[2], F = (size_t)L->units, T = (size_t)221184 / (16 * (C + F));
     size_t to = (size_t)((L->g.oh + 1) / 2) * ((L->g.ow + 1) / 2);
     size_t ti = (size_t)((L->in.d[0] + 1) / 2) * ((L->in.d[1] + 1) / 2);
     size_t tiles = (size_t)B * (to > ti ? to : ti);
@@ -3083,10 +3106,18 @@ static size_t nn__wg_chunk(const nn__layer *L, int B) {
     if (T < 24) T = 24;
     return T < tiles ? T : tiles;
 }
+/* The weight gradient takes chunks of NN__WG_DW chunks: its 16 products
+ * are (C x T)(T x F), and a deeper T amortises loading and storing the
+ * C x F accumulators (its V and dy^ stream from L3 once either way). */
+#define NN__WG_DW 1
 static size_t nn__wg_scratch(const nn__layer *L, size_t T) {
     size_t C = (size_t)L->in.d[2], F = (size_t)L->units;
-    return nn__r16(C > F ? C : F) + 32 * C * F + 16 * nn__wg_pkf(L) + 16 * T * (C + F);
+    return nn__r16(C > F ? C : F) + 32 * C * F + 16 * nn__wg_pkf(L) + 16 * (NN__WG_DW * T * (C + F) + 32);
 }
+/* floats between the 16 points of a chunk: 64 bytes past the T x c rows,
+ * so that the 16 streams of a transform never sit 4 KiB apart (T = 96
+ * with 32 or 64 channels: every stream in one L1 set, 25% slower) */
+static size_t nn__wg_st(size_t T, size_t c) { return T * c + 16; }
 /* y (n,OH,OW,cout) = x (n,H,W,cin) zero-padded by (pt,pl), correlated with
  * the 3x3 filter whose transform for point xi is the (cin x cout) matrix
  * op(Bm + xmap[xi] cin cout) (tb: stored transposed), or its packed copy
@@ -3096,7 +3127,7 @@ static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, con
                         const float *Bm, const int *xmap, const float *pk, size_t pkf, int pk_ok, const float *bias,
                         int relu) {
     size_t th = (size_t)(OH + 1) / 2, tw = (size_t)(OW + 1) / 2, nt = (size_t)n * th * tw, t0, t, cf;
-    float *V = vm, *M = vm + 16 * Tmax * (size_t)cin;
+    float *V = vm, *M = vm + 16 * nn__wg_st(Tmax, (size_t)cin);
     cf = (size_t)cin * cout;
     for (t0 = 0; t0 < nt; t0 += Tmax) {
         size_t T = nt - t0 < Tmax ? nt - t0 : Tmax;
@@ -3112,11 +3143,11 @@ static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, con
                                        ? x + ((b * (size_t)H + (size_t)iy) * (size_t)W + (size_t)ix) * (size_t)cin
                                        : zeros;
                 }
-            k->wg_in((size_t)cin, p, V + t * (size_t)cin, T * (size_t)cin);
+            k->wg_in((size_t)cin, p, V + t * (size_t)cin, nn__wg_st(T, (size_t)cin));
         }
         for (xi = 0; xi < 16; xi++) {
-            float *Mx = M + (size_t)xi * T * cout;
-            const float *Vx = V + (size_t)xi * T * cin;
+            float *Mx = M + (size_t)xi * nn__wg_st(T, (size_t)cout);
+            const float *Vx = V + (size_t)xi * nn__wg_st(T, (size_t)cin);
             if (pk_ok && !nn__gemm_single_tile(k, (int)T, cout))
                 nn__sgemm_packed((int)T, cout, cin, Vx, cin, pk + (size_t)xi * pkf, 0.0f, Mx, cout, NULL, ws);
             else
@@ -3134,7 +3165,7 @@ static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, con
                                        ? y + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)cout
                                        : NULL;
                 }
-            k->wg_out((size_t)cout, M + t * (size_t)cout, T * (size_t)cout, bias, relu, q);
+            k->wg_out((size_t)cout, M + t * (size_t)cout, nn__wg_st(T, (size_t)cout), bias, relu, q);
         }
     }
 }
@@ -3168,9 +3199,10 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
     float *dWh = pk + 16 * pkf, *vm = dWh + 16 * CF, *dW = m->grads + L->woff;
     if (!L->frozen) {
         size_t th = (size_t)(OH + 1) / 2, tw = (size_t)(OW + 1) / 2, nt = (size_t)B * th * tw, t0, t;
-        float *V = vm, *G = vm + 16 * Tmax * (size_t)C;
-        for (t0 = 0; t0 < nt; t0 += Tmax) {
-            size_t T = nt - t0 < Tmax ? nt - t0 : Tmax;
+        size_t Tdw = NN__WG_DW * Tmax;
+        float *V = vm, *G = vm + 16 * nn__wg_st(Tdw, (size_t)C);
+        for (t0 = 0; t0 < nt; t0 += Tdw) {
+            size_t T = nt - t0 < Tdw ? nt - t0 : Tdw;
             for (t = 0; t < T; t++) {
                 size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
                 int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
@@ -3189,11 +3221,12 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
                                            ? dy + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)F
                                            : zeros;
                     }
-                k->wg_in((size_t)C, p, V + t * (size_t)C, T * (size_t)C);
-                k->wg_dy((size_t)F, g, G + t * (size_t)F, T * (size_t)F);
+                k->wg_in((size_t)C, p, V + t * (size_t)C, nn__wg_st(T, (size_t)C));
+                k->wg_dy((size_t)F, g, G + t * (size_t)F, nn__wg_st(T, (size_t)F));
             }
             for (xi = 0; xi < 16; xi++)
-                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * T * C, C, G + (size_t)xi * T * F, F,
+                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * nn__wg_st(T, (size_t)C), C,
+                            G + (size_t)xi * nn__wg_st(T, (size_t)F), F,
                             t0 ? 1.0f : 0.0f, dWh + xi * CF, F, m->ws);
         }
         for (ci = 0; ci < C; ci++) {
@@ -3244,7 +3277,7 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
     float *col = L->scratch, *dcol = L->scratch + L->tile_rows * K1;
     int F = L->units;
     g.n = B;
-    nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
+    if (!L->relu_by_pool) nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
     if (L->wino) {
         nn__conv_bwd_wg(m, L, x, dy, dx, B);
         return;
@@ -3254,7 +3287,7 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
         const float *dyt = dy + r0 * F;
         if (!L->frozen) {
-            nn__im2col(&g, r0, nr, x, col, K1, 1);
+            if (nr < rows) nn__im2col(&g, r0, nr, x, col, K1, 1); /* else the forward's col is still here */
             nn_sgemm_ws(1, 0, (int)K1, F, (int)nr, 1.0f, col, (int)K1, dyt, F, r0 == 0 ? 0.0f : 1.0f,
                         m->grads + L->woff, F, m->ws);
         }
@@ -3295,8 +3328,8 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
 static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, float *dxv, int B) {
     int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool, oh = L->out.d[0], ow = L->out.d[1];
     int b, i, j, dy, dx, c;
-    (void)m;
     if (!dxv) return;
+    if (L > m->L && L[-1].relu_by_pool) nn__k()->relu_bwd((size_t)B * L->out_dim, L->y, dyv, dyv);
     if (L->kind == NN__L_MAXPOOL && p == 2) {
         nn_maxpool2x2_backward(B, H, Wd, C, x, L->y, dyv, dxv);
         return;
@@ -4179,6 +4212,13 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     if (nn__loss_is_ce(loss) && (last->out.ndim == 3 || nn__channels(last->out) < 2))
         return nn__fail(m, NN_ERR_SHAPE,
                         "cross-entropy needs an output of (k) or (t, k) with at least 2 classes (flatten images)");
+    /* ReLU then max-pool: the window's max is the ReLU of the max, and the
+     * pool routes the gradient to the argmax only, so applying ReLU' to
+     * the pooled gradient (a quarter of the size for 2x2) is the same as
+     * applying it to the conv output's gradient: one full pass fewer. */
+    for (i = 0; i + 1 < m->n; i++)
+        m->L[i].relu_by_pool = m->L[i].kind == NN__L_CONV && m->L[i].act == NN_RELU &&
+                               m->L[i + 1].kind == NN__L_MAXPOOL;
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
     for (i = 0; i < m->n; i++) {
@@ -4251,6 +4291,9 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
 static size_t nn__conv_tile_rows(const nn__layer *L, int B) {
     size_t K = (size_t)L->kh * L->kw * L->in.d[2] + 1, rows = (size_t)B * L->g.oh * L->g.ow;
     size_t tr = (size_t)131072 / K;
+    /* up to 1 MiB: one tile for the whole batch, which the backward then
+     * reuses instead of repeating im2col (the first conv of an MNIST CNN) */
+    if (rows * K <= (size_t)262144) return rows;
     if (tr < 16) tr = 16;
     if (tr > rows) tr = rows;
     return tr;
@@ -4286,7 +4329,7 @@ static nn_status nn__plan(nn_model *m, int B) {
                 if (w > ws) ws = w;
                 w = nn_sgemm_ws_size(T, C, F);
                 if (w > ws) ws = w;
-                w = nn_sgemm_ws_size(C, F, T);
+                w = nn_sgemm_ws_size(C, F, NN__WG_DW * T);
                 if (w > ws) ws = w;
             }
             w = nn_sgemm_ws_size((int)tr, L->units, (int)K);
