@@ -189,6 +189,23 @@ NNDEF void nn_maxpool2x2(int n, int h, int w, int c, const float *x, float *y);
 NNDEF void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, const float *y,
                                   const float *dy, float *dx);
 
+/* Winograd F(2x2,3x3) transforms, the kernels of 3x3 stride-1 conv2d layers
+ * (see nn_conv_winograd).  Each works on c (or f) channels of the 16 points
+ * of a 4x4 tile, point i at offset i*stride of the output (or input):
+ *   input   v = B^T d B of the tile's 16 pixels p[0..15] (row-major)
+ *   output  the 2x2 result A^T m A (+ bias[c] if bias, then ReLU if relu)
+ *           into y[0..3] (a NULL pointer skips that pixel)
+ *   filter  u = G g G^T of a 3x3 filter g[0..8]
+ *   dy      u = G' g G'^T of a 2x2 tile of the output gradient g[0..3]
+ *   wgrad   the 3x3 weight gradient dw[0..8] = A'^T m A' of a summed tile
+ * The matrices are listed at nn__s_wg_in in the implementation. */
+NNDEF void nn_winograd_input(size_t c, const float *const *p, float *v, size_t vstride);
+NNDEF void nn_winograd_output(size_t f, const float *m, size_t mstride, const float *bias, int relu,
+                              float *const *y);
+NNDEF void nn_winograd_filter(size_t f, const float *const *g, float *u, size_t ustride);
+NNDEF void nn_winograd_dy(size_t f, const float *const *g, float *u, size_t ustride);
+NNDEF void nn_winograd_wgrad(size_t f, const float *m, size_t mstride, float *const *dw);
+
 /* Optimizer updates over a flat parameter buffer (PyTorch's formulas).
  * SGD:  g' = g + wd*w;  v = mu*v + g';  step = nesterov ? g' + mu*v : v
  *       (mu == 0: step = g', v untouched and may be NULL);  w -= lr*step  */
@@ -359,6 +376,12 @@ NNDEF float *nn_layer_bias(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count);
 NNDEF nn_status nn_layer_freeze(nn_model *m, int layer, int frozen);
+/* 3x3 stride-1 conv2d layers with at least 8 input channels and 8 filters
+ * run as Winograd F(2x2,3x3) (forward and both gradients: 2.25x fewer
+ * multiplies, rounding differs from the direct sum in the last bits);
+ * enable = 0 switches layer `layer` to im2col + SGEMM, 1 back (if eligible).
+ * Any time; the next step re-plans the activation arena. */
+NNDEF nn_status nn_conv_winograd(nn_model *m, int layer, int enable);
 NNDEF float *nn_model_params(nn_model *m, size_t *count); /* all parameters, one buffer */
 NNDEF float *nn_model_grads(nn_model *m, size_t *count);
 
@@ -2359,6 +2382,22 @@ NN__API void nn_maxpool2x2(int n, int h, int w, int c, const float *x, float *y)
 NN__API void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, const float *y, const float *dy,
                                     float *dx) {
     nn__k()->maxpool_bwd(n, h, w, c, x, y, dy, dx);
+}
+NN__API void nn_winograd_input(size_t c, const float *const *p, float *v, size_t vstride) {
+    nn__k()->wg_in(c, p, v, vstride);
+}
+NN__API void nn_winograd_output(size_t f, const float *m, size_t mstride, const float *bias, int relu,
+                                float *const *y) {
+    nn__k()->wg_out(f, m, mstride, bias, relu, y);
+}
+NN__API void nn_winograd_filter(size_t f, const float *const *g, float *u, size_t ustride) {
+    nn__k()->wg_w(f, g, u, ustride);
+}
+NN__API void nn_winograd_dy(size_t f, const float *const *g, float *u, size_t ustride) {
+    nn__k()->wg_dy(f, g, u, ustride);
+}
+NN__API void nn_winograd_wgrad(size_t f, const float *m, size_t mstride, float *const *dw) {
+    nn__k()->wg_wout(f, m, mstride, dw);
 }
 /* Optimizer state of parameters whose gradient stays 0 (say, weights of an
  * always-black border pixel) decays geometrically into subnormal floats,
@@ -4558,6 +4597,23 @@ NN__API nn_status nn_layer_freeze(nn_model *m, int layer, int frozen) {
     if (!L) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_layer_freeze: no layer %d", layer);
     L->frozen = frozen != 0;
     if (L->frozen && m->grads && L->nw + L->nb) memset(m->grads + L->woff, 0, (L->nw + L->nb) * sizeof(float));
+    return NN_OK;
+}
+NN__API nn_status nn_conv_winograd(nn_model *m, int layer, int enable) {
+    nn__layer *L = nn__layer_at(m, layer);
+    int on;
+    if (!L || L->kind != NN__L_CONV)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_conv_winograd: layer %d is not a conv2d layer", layer);
+    on = enable && nn__wg_eligible(L);
+    if (enable && !on)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_conv_winograd: layer %d (conv2d %dx%d, stride %d, %d -> %d channels) is not 3x3 "
+                        "stride 1 with at least %d channels in and out",
+                        layer, L->kh, L->kw, L->stride, L->in.d[2], L->units, NN__WG_MIN);
+    if (on != L->wino) {
+        L->wino = on;
+        m->arena_batch = 0; /* scratch sizes change: plan again at the next step */
+    }
     return NN_OK;
 }
 NN__API float *nn_model_params(nn_model *m, size_t *count) {

@@ -1,7 +1,10 @@
 /* Convolution geometry, im2col / col2im (NHWC, weights KH,KW,C,F).
  * Forward: im2col + nn_sgemm against a naive direct convolution in double.
  * Backward: col2im is the adjoint of im2col, <im2col(x), y> == <x, col2im(y)>.
- * Tiling by rows gives the same result as one call. */
+ * Tiling by rows gives the same result as one call.
+ * Winograd layers (3x3 stride 1, >= 8 channels) against the same model on
+ * im2col (nn_conv_winograd off): outputs and every gradient agree; the
+ * switch refuses layers it does not apply to. */
 #include "nn.h"
 #include "tt.h"
 
@@ -233,6 +236,92 @@ static void test_geom_errors(void) {
     }
 }
 
+
+/* conv2d layers that run as Winograd F(2x2,3x3) against the same model
+ * switched to im2col + SGEMM (nn_conv_winograd): outputs, loss and every
+ * gradient agree to rounding, under every backend; odd sizes, both
+ * paddings, channel counts off the vector width, a batch of one. */
+static void winograd_vs_direct(nn_backend b) {
+    static const int shapes[][6] = {/* h, w, c, filters, same, batch */
+                                    {7, 5, 9, 8, 0, 3},  {7, 5, 9, 8, 1, 3},  {13, 13, 32, 64, 0, 4},
+                                    {6, 6, 17, 33, 1, 2}, {3, 3, 8, 8, 1, 1}, {4, 9, 8, 12, 1, 5}};
+    size_t s;
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int H = shapes[s][0], W = shapes[s][1], C = shapes[s][2], F = shapes[s][3], same = shapes[s][4];
+        int B = shapes[s][5], v, i;
+        nn_model *mm[2];
+        size_t n = (size_t)B * H * W * C, np = 0, no = 0, j;
+        float *x = (float *)malloc(n * sizeof(float)), *y = (float *)malloc((size_t)B * sizeof(float));
+        float loss[2], *out[2], *g[2];
+        nn_rng r;
+        tt_ctx("conv[%s] winograd vs im2col h=%d w=%d c=%d f=%d %s batch %d", nn_backend_name(b), H, W, C, F,
+               same ? "same" : "valid", B);
+        nn_rng_seed(&r, 900 + s);
+        for (j = 0; j < n; j++) x[j] = nn_rng_uniform(&r) * 2.0f - 0.7f;
+        for (i = 0; i < B; i++) y[i] = (float)(i % 3);
+        for (v = 0; v < 2; v++) {
+            nn_model *m = nn_model_new(nn_shape3(H, W, C));
+            nn_model_seed(m, 5);
+            nn_conv2d_ex(m, F, 3, 3, 1, same, NN_RELU);
+            nn_conv2d_ex(m, F + 3, 3, 3, 1, same, NN_TANH);
+            nn_flatten(m);
+            nn_dense(m, 3, NN_SOFTMAX);
+            TT_EQ_INT(nn_compile(m, nn_sgd(0.0f), NN_LOSS_SPARSE_CATEGORICAL_CE), NN_OK);
+            if (v) {
+                TT_EQ_INT(nn_conv_winograd(m, 0, 0), NN_OK);
+                TT_EQ_INT(nn_conv_winograd(m, 1, 0), NN_OK);
+            }
+            TT_EQ_INT(nn_forward(m, x, B, 1), NN_OK);
+            TT_EQ_INT(nn_backward(m, y, &loss[v], NULL), NN_OK);
+            out[v] = (float *)malloc((size_t)B * 3 * sizeof(float));
+            memcpy(out[v], nn_output(m), (size_t)B * 3 * sizeof(float));
+            g[v] = nn_model_grads(m, &np);
+            mm[v] = m;
+            no = (size_t)B * 3;
+        }
+        TT_CLOSE(loss[0], loss[1], 1e-5);
+        TT_CMP_ARR("probabilities: Winograd vs im2col", out[0], out[1], NULL, no, 1e-5, 1e-6);
+        {
+            float gmax = 0.0f;
+            for (j = 0; j < np; j++) gmax = fabsf(g[1][j]) > gmax ? fabsf(g[1][j]) : gmax;
+            TT_CMP_ARR("every gradient: Winograd vs im2col", g[0], g[1], NULL, np, 1e-4, 1e-5 * gmax);
+        }
+        for (v = 0; v < 2; v++) {
+            nn_model_free(mm[v]);
+            free(out[v]);
+        }
+        free(x);
+        free(y);
+    }
+}
+static void winograd_switch(void) {
+    nn_model *m = nn_model_new(nn_shape3(8, 8, 8));
+    tt_ctx("conv: nn_conv_winograd");
+    nn_conv2d(m, 8, 3, NN_RELU);        /* 0: eligible */
+    nn_conv2d_ex(m, 8, 5, 5, 1, 1, NN_RELU); /* 1: 5x5 */
+    nn_conv2d_ex(m, 8, 3, 3, 2, 1, NN_RELU); /* 2: stride 2 */
+    nn_flatten(m);                      /* 3 */
+    nn_dense(m, 2, NN_SOFTMAX);
+    TT_EQ_INT(nn_compile(m, nn_adam(1e-3f), NN_LOSS_SPARSE_CATEGORICAL_CE), NN_OK);
+    TT_EQ_INT(nn_conv_winograd(m, 0, 0), NN_OK);
+    TT_EQ_INT(nn_conv_winograd(m, 0, 1), NN_OK);
+    TT_EQ_INT(nn_conv_winograd(m, 1, 1), NN_ERR_INVALID_ARGUMENT);
+    TT_CHECK(strstr(nn_model_error(m), "not 3x3") != NULL, "message: %s", nn_model_error(m));
+    TT_EQ_INT(nn_conv_winograd(m, 2, 1), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_winograd(m, 1, 0), NN_OK); /* off is always allowed */
+    TT_EQ_INT(nn_conv_winograd(m, 3, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_CHECK(strstr(nn_model_error(m), "not a conv2d") != NULL, "message: %s", nn_model_error(m));
+    TT_EQ_INT(nn_conv_winograd(m, 9, 0), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_conv_winograd(NULL, 0, 0), NN_ERR_INVALID_ARGUMENT);
+    {
+        float x[2 * 8 * 8 * 8] = {0}, y[2] = {0, 1}, loss;
+        TT_EQ_INT(nn_train_on_batch(m, x, y, 2, &loss, NULL), NN_OK); /* the model still trains */
+        TT_EQ_INT(nn_conv_winograd(m, 0, 0), NN_OK);                  /* switching re-plans */
+        TT_EQ_INT(nn_train_on_batch(m, x, y, 2, &loss, NULL), NN_OK);
+    }
+    nn_model_free(m);
+}
+
 void test_conv(void) {
     static const nn_backend all[] = {NN_BACKEND_SCALAR, NN_BACKEND_AVX2, NN_BACKEND_AVX512, NN_BACKEND_NEON};
     size_t bi, k;
@@ -240,5 +329,9 @@ void test_conv(void) {
     for (bi = 0; bi < sizeof all / sizeof all[0]; bi++) {
         if (!tt_use_backend("conv", all[bi])) continue;
         for (k = 0; k < sizeof cases / sizeof cases[0]; k++) run_case(all[bi], &cases[k], 500 + (unsigned)k, bi == 0);
+        tt_set_backend(all[bi]);
+        winograd_vs_direct(all[bi]);
     }
+    (void)nn_set_backend(NN_BACKEND_AUTO);
+    winograd_switch();
 }

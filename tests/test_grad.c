@@ -123,6 +123,12 @@ static const gcase cases[] = {
     {"conv 4x4 same stride 2 (even kernel)",
      {5, 6, 2, 2, NN_LOSS_MSE, G_NONE, 0},
      {CONV(2, 1, 1, 1, 0, NN_TANH), CONV(3, 4, 4, 2, 1, NN_LINEAR), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"conv 3x3 valid stride 1, Winograd (8 -> 9 channels)",
+     {5, 6, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(8, 1, 1, 1, 0, NN_LINEAR), CONV(9, 3, 3, 1, 0, NN_TANH), FLATTEN, DENSE(3, NN_LINEAR), END}},
+    {"conv 3x3 same stride 1, Winograd (8 -> 8, odd sizes)",
+     {5, 3, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(8, 1, 1, 1, 0, NN_LINEAR), CONV(8, 3, 3, 1, 1, NN_TANH), FLATTEN, DENSE(2, NN_LINEAR), END}},
     {"conv relu (first layer)",
      {5, 5, 2, 2, NN_LOSS_MSE, G_RELU, 0},
      {CONV(3, 3, 3, 1, 1, NN_RELU), FLATTEN, DENSE(2, NN_LINEAR), END}},
@@ -133,6 +139,9 @@ static const gcase cases[] = {
     {"maxpool 2",
      {6, 6, 2, 2, NN_LOSS_MSE, G_POOL, 0},
      {CONV(3, 3, 3, 1, 1, NN_LINEAR), MAXPOOL(2), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"conv relu then maxpool 2 (the pool applies ReLU')",
+     {6, 6, 2, 2, NN_LOSS_MSE, G_POOL, 0},
+     {CONV(3, 3, 3, 1, 1, NN_RELU), MAXPOOL(2), FLATTEN, DENSE(2, NN_LINEAR), END}},
     {"maxpool 2, odd input (floor)",
      {5, 7, 2, 2, NN_LOSS_MSE, G_POOL, 0},
      {CONV(2, 3, 3, 1, 1, NN_TANH), MAXPOOL(2), FLATTEN, DENSE(2, NN_LINEAR), END}},
@@ -303,7 +312,8 @@ static int guard_relu(nn_model *m, const gcase *gc, const float *x, double *z, d
 }
 
 /* Every max-pool window of the first conv's output (after an optional
- * monotone activation layer) has a unique maximum by at least margin. */
+ * monotone activation layer) has a unique maximum by at least margin; with
+ * a ReLU, that maximum is also at least margin away from 0. */
 static int guard_pool(nn_model *m, const gcase *gc, const float *x, double *z, double margin) {
     int rows, cols, p, b, i, j, dy, dx, c, li = 1;
     nn_conv_geom g;
@@ -320,7 +330,7 @@ static int guard_pool(nn_model *m, const gcase *gc, const float *x, double *z, d
             z[i] = tanh(z[i]);
         else if (a == NN_SIGMOID)
             z[i] = 1.0 / (1.0 + exp(-z[i]));
-        else if (a != NN_LINEAR)
+        else if (a != NN_LINEAR && a != NN_RELU)
             return 0;
     }
     for (b = 0; b < gc->k.B; b++)
@@ -338,6 +348,8 @@ static int guard_pool(nn_model *m, const gcase *gc, const float *x, double *z, d
                                 t2 = v;
                         }
                     if (t1 - t2 < margin) return 0;
+                    /* ReLU (on the pre-activations): the max also keeps clear of the kink */
+                    if (a == NN_RELU && fabs(t1) < margin) return 0;
                 }
     return 1;
 }

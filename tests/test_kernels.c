@@ -394,6 +394,7 @@ static void sem_optim(void) {
     }
 }
 
+static void sem_winograd(void);
 static void semantics(nn_backend b) {
     tt_set_backend(b);
     tt_ctx("kernels/semantics[%s]", nn_backend_name(b));
@@ -403,6 +404,7 @@ static void semantics(nn_backend b) {
     sem_softmax();
     sem_maxpool();
     sem_optim();
+    sem_winograd();
 }
 
 /* ======================================================================== */
@@ -880,6 +882,149 @@ static void cross_u8(nn_backend b) {
     }
 }
 
+
+/* Winograd transforms: SIMD == scalar bit for bit (same operations in the
+ * same order) at every channel count, tails included; and, per backend, a
+ * whole F(2x2,3x3) tile (input, filter, product, output) and a whole
+ * F(3x3,2x2) weight-gradient tile against the direct sums in double. */
+static float *wg_ptrs(nn_rng *r, const float **p, int npts, size_t c, const float *zeros) {
+    float *buf = tt_xalloc((size_t)npts * c + 1);
+    int i;
+    tt_fill_normal(r, buf, (size_t)npts * c + 1, 1.0f);
+    for (i = 0; i < npts; i++) p[i] = nn_rng_below(r, 7) == 0 ? zeros : buf + (size_t)i * c;
+    return buf;
+}
+static void cross_winograd(nn_backend b) {
+    static const size_t cs[] = {1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 65};
+    size_t s, i;
+    nn_rng r;
+    for (s = 0; s < sizeof cs / sizeof cs[0]; s++) {
+        size_t c = cs[s], st = c + 5, n16 = 16 * st;
+        const float *p[16];
+        float *zeros = tt_xalloc(c), *in, *ref = tt_galloc(n16), *got = tt_galloc(n16), *m = tt_xalloc(n16);
+        float *bias = tt_xalloc(c), *yr[9], *yg[9];
+        int relu, q;
+        for (i = 0; i < c; i++) zeros[i] = 0.0f;
+        nn_rng_seed(&r, 12000 + s);
+        tt_ctx("kernels[%s] winograd c=%lu", nn_backend_name(b), (unsigned long)c);
+        /* input transform */
+        in = wg_ptrs(&r, p, 16, c, zeros);
+        for (i = 0; i < n16; i++) ref[i] = got[i] = 777.0f; /* the gaps between points stay untouched */
+        tt_set_backend(NN_BACKEND_SCALAR);
+        nn_winograd_input(c, p, ref, st);
+        tt_set_backend(b);
+        nn_winograd_input(c, p, got, st);
+        TT_SAME_ARR("input transform == scalar", got, ref, n16);
+        TT_GUARDS_OK(got);
+        tt_xfree(in);
+        /* filter and dy transforms */
+        in = wg_ptrs(&r, p, 9, c, zeros);
+        tt_set_backend(NN_BACKEND_SCALAR);
+        nn_winograd_filter(c, p, ref, st);
+        tt_set_backend(b);
+        nn_winograd_filter(c, p, got, st);
+        TT_SAME_ARR("filter transform == scalar", got, ref, n16);
+        TT_GUARDS_OK(got);
+        tt_set_backend(NN_BACKEND_SCALAR);
+        nn_winograd_dy(c, p, ref, st);
+        tt_set_backend(b);
+        nn_winograd_dy(c, p, got, st);
+        TT_SAME_ARR("dy transform == scalar", got, ref, n16);
+        TT_GUARDS_OK(got);
+        tt_xfree(in);
+        /* output transform (bias, ReLU, a skipped pixel) and weight-gradient output */
+        tt_fill_normal(&r, m, n16, 1.0f);
+        tt_fill_normal(&r, bias, c, 1.0f);
+        for (q = 0; q < 9; q++) {
+            yr[q] = tt_galloc(c);
+            yg[q] = tt_galloc(c);
+        }
+        for (relu = 0; relu < 4; relu++) {
+            float *pr[4], *pg[4];
+            for (q = 0; q < 4; q++) {
+                for (i = 0; i < c; i++) yr[q][i] = yg[q][i] = 12345.0f;
+                pr[q] = q == relu ? NULL : yr[q];
+                pg[q] = q == relu ? NULL : yg[q];
+            }
+            tt_set_backend(NN_BACKEND_SCALAR);
+            nn_winograd_output(c, m, st, relu & 2 ? bias : NULL, relu & 1, pr);
+            tt_set_backend(b);
+            nn_winograd_output(c, m, st, relu & 2 ? bias : NULL, relu & 1, pg);
+            for (q = 0; q < 4; q++) {
+                TT_SAME_ARR("output transform == scalar", yg[q], yr[q], c);
+                TT_GUARDS_OK(yg[q]);
+                if (q == relu) TT_CHECK(yg[q][0] == 12345.0f, "a NULL output pixel was written");
+            }
+        }
+        tt_set_backend(NN_BACKEND_SCALAR);
+        nn_winograd_wgrad(c, m, st, yr);
+        tt_set_backend(b);
+        nn_winograd_wgrad(c, m, st, yg);
+        for (q = 0; q < 9; q++) {
+            TT_SAME_ARR("weight-gradient output == scalar", yg[q], yr[q], c);
+            TT_GUARDS_OK(yg[q]);
+            tt_gfree(yr[q]);
+            tt_gfree(yg[q]);
+        }
+        tt_xfree(zeros);
+        tt_xfree(m);
+        tt_xfree(bias);
+        tt_gfree(ref);
+        tt_gfree(got);
+    }
+}
+/* one tile, c = 5 channels: the transforms compose to the direct sums */
+static void sem_winograd(void) {
+    enum { C = 5 };
+    float d[16][C], g[9][C], h[4][C], v[16 * C], u[16 * C], w[16 * C], out[9][C];
+    const float *pd[16], *pg[9], *ph[4];
+    float *po[9];
+    double maxerr = 0.0, maxerr2 = 0.0;
+    int i, j, a, bb, ch;
+    nn_rng r;
+    nn_rng_seed(&r, 12500);
+    for (i = 0; i < 16; i++) {
+        for (ch = 0; ch < C; ch++) d[i][ch] = nn_rng_uniform(&r) * 2.0f - 1.0f;
+        pd[i] = d[i];
+    }
+    for (i = 0; i < 9; i++) {
+        for (ch = 0; ch < C; ch++) g[i][ch] = nn_rng_uniform(&r) * 2.0f - 1.0f;
+        pg[i] = g[i];
+        po[i] = out[i];
+    }
+    for (i = 0; i < 4; i++) {
+        for (ch = 0; ch < C; ch++) h[i][ch] = nn_rng_uniform(&r) * 2.0f - 1.0f;
+        ph[i] = h[i];
+    }
+    tt_ctx("kernels[%s] winograd tile vs direct sums", nn_backend_name(nn_get_backend()));
+    nn_winograd_input(C, pd, v, C);
+    nn_winograd_filter(C, pg, u, C);
+    for (i = 0; i < 16 * C; i++) w[i] = v[i] * u[i];
+    nn_winograd_output(C, w, C, NULL, 0, po);
+    for (i = 0; i < 2; i++)
+        for (j = 0; j < 2; j++)
+            for (ch = 0; ch < C; ch++) {
+                double s = 0.0;
+                for (a = 0; a < 3; a++)
+                    for (bb = 0; bb < 3; bb++) s += (double)d[(i + a) * 4 + j + bb][ch] * g[a * 3 + bb][ch];
+                if (fabs(s - out[i * 2 + j][ch]) > maxerr) maxerr = fabs(s - out[i * 2 + j][ch]);
+            }
+    TT_CHECK(maxerr < 1e-5, "F(2x2,3x3) tile differs from the direct 3x3 correlation by %g", maxerr);
+    nn_winograd_dy(C, ph, u, C);
+    for (i = 0; i < 16 * C; i++) w[i] = v[i] * u[i];
+    nn_winograd_wgrad(C, w, C, po);
+    for (i = 0; i < 3; i++)
+        for (j = 0; j < 3; j++)
+            for (ch = 0; ch < C; ch++) {
+                double s = 0.0;
+                for (a = 0; a < 2; a++)
+                    for (bb = 0; bb < 2; bb++) s += (double)d[(i + a) * 4 + j + bb][ch] * h[a * 2 + bb][ch];
+                if (fabs(s - out[i * 3 + j][ch]) > maxerr2) maxerr2 = fabs(s - out[i * 3 + j][ch]);
+            }
+    TT_CHECK(maxerr2 < 1e-5, "F(3x3,2x2) weight-gradient tile differs from the direct 2x2 correlation by %g",
+             maxerr2);
+}
+
 void test_kernels(void) {
     size_t i;
     semantics(NN_BACKEND_SCALAR);
@@ -893,6 +1038,7 @@ void test_kernels(void) {
         cross_reductions(b);
         cross_softmax(b);
         cross_maxpool(b);
+        cross_winograd(b);
         cross_sgd(b);
         cross_adam(b);
         cross_u8(b);
