@@ -1299,100 +1299,109 @@ static void nn__s_ukr(const nn__uk *u) {
                               v + 12 * vs + o, vs, t);                                                      \
         }                                                                                                   \
     }                                                                                                       \
+    /* named vectors throughout: small arrays of vectors stayed on the                                      \
+     * stack (TRAPS: an accumulator array spills), 2x slower */                                             \
+    NN__ATTR static inline void nn__##pfx##_wg_out1(NN__VF y, const float *bias, int relu, float *p, size_t o, \
+                                                    size_t t) {                                             \
+        if (bias) y = NN__ADD(y, NN__LDT(bias + o, t));                                                     \
+        if (relu) y = NN__MAX(NN__SET1(0.0f), y);                                                           \
+        if (p) NN__STT(p + o, y, t);                                                                        \
+    }                                                                                                       \
     NN__ATTR static void nn__##pfx##_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu, \
                                             float *const *y) {                                              \
         size_t o, t;                                                                                        \
-        int r;                                                                                              \
         for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF s[2][4], bv = NN__SET1(0.0f);                                                            \
+            NN__VF p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15;                    \
+            NN__VF s00, s01, s02, s03, s10, s11, s12, s13;                                                  \
             t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            if (bias) bv = NN__LDT(bias + o, t);                                                            \
-            for (r = 0; r < 4; r++) {                                                                       \
-                NN__VF m0 = NN__LDT(m + (size_t)r * ms + o, t), m1 = NN__LDT(m + (size_t)(4 + r) * ms + o, t); \
-                NN__VF m2 = NN__LDT(m + (size_t)(8 + r) * ms + o, t), m3 = NN__LDT(m + (size_t)(12 + r) * ms + o, t); \
-                s[0][r] = NN__ADD(NN__ADD(m0, m1), m2);                                                     \
-                s[1][r] = NN__SUB(NN__SUB(m1, m2), m3);                                                     \
-            }                                                                                               \
-            for (r = 0; r < 2; r++) {                                                                       \
-                NN__VF y0 = NN__ADD(NN__ADD(s[r][0], s[r][1]), s[r][2]);                                    \
-                NN__VF y1 = NN__SUB(NN__SUB(s[r][1], s[r][2]), s[r][3]);                                    \
-                if (bias) {                                                                                 \
-                    y0 = NN__ADD(y0, bv);                                                                   \
-                    y1 = NN__ADD(y1, bv);                                                                   \
-                }                                                                                           \
-                if (relu) {                                                                                 \
-                    y0 = NN__MAX(NN__SET1(0.0f), y0);                                                       \
-                    y1 = NN__MAX(NN__SET1(0.0f), y1);                                                       \
-                }                                                                                           \
-                if (y[2 * r]) NN__STT(y[2 * r] + o, y0, t);                                                 \
-                if (y[2 * r + 1]) NN__STT(y[2 * r + 1] + o, y1, t);                                         \
-            }                                                                                               \
+            p0 = NN__LDT(m + o, t), p1 = NN__LDT(m + ms + o, t), p2 = NN__LDT(m + 2 * ms + o, t);           \
+            p3 = NN__LDT(m + 3 * ms + o, t), p4 = NN__LDT(m + 4 * ms + o, t), p5 = NN__LDT(m + 5 * ms + o, t); \
+            p6 = NN__LDT(m + 6 * ms + o, t), p7 = NN__LDT(m + 7 * ms + o, t), p8 = NN__LDT(m + 8 * ms + o, t); \
+            p9 = NN__LDT(m + 9 * ms + o, t), p10 = NN__LDT(m + 10 * ms + o, t), p11 = NN__LDT(m + 11 * ms + o, t); \
+            p12 = NN__LDT(m + 12 * ms + o, t), p13 = NN__LDT(m + 13 * ms + o, t);                           \
+            p14 = NN__LDT(m + 14 * ms + o, t), p15 = NN__LDT(m + 15 * ms + o, t);                           \
+            s00 = NN__ADD(NN__ADD(p0, p4), p8), s01 = NN__ADD(NN__ADD(p1, p5), p9);                         \
+            s02 = NN__ADD(NN__ADD(p2, p6), p10), s03 = NN__ADD(NN__ADD(p3, p7), p11);                       \
+            s10 = NN__SUB(NN__SUB(p4, p8), p12), s11 = NN__SUB(NN__SUB(p5, p9), p13);                       \
+            s12 = NN__SUB(NN__SUB(p6, p10), p14), s13 = NN__SUB(NN__SUB(p7, p11), p15);                     \
+            nn__##pfx##_wg_out1(NN__ADD(NN__ADD(s00, s01), s02), bias, relu, y[0], o, t);                   \
+            nn__##pfx##_wg_out1(NN__SUB(NN__SUB(s01, s02), s03), bias, relu, y[1], o, t);                   \
+            nn__##pfx##_wg_out1(NN__ADD(NN__ADD(s10, s11), s12), bias, relu, y[2], o, t);                   \
+            nn__##pfx##_wg_out1(NN__SUB(NN__SUB(s11, s12), s13), bias, relu, y[3], o, t);                   \
         }                                                                                                   \
+    }                                                                                                       \
+    /* one row (a, b) of G' g -> the row's 4 points */                                                      \
+    NN__ATTR static inline void nn__##pfx##_wg_dyrow(NN__VF a, NN__VF b, float *u, size_t us, size_t t) {   \
+        NN__VF h = NN__SET1(0.5f);                                                                          \
+        NN__STT(u, a, t);                                                                                   \
+        NN__STT(u + us, NN__MUL(NN__ADD(a, b), h), t);                                                      \
+        NN__STT(u + 2 * us, NN__MUL(NN__SUB(a, b), h), t);                                                  \
+        NN__STT(u + 3 * us, NN__SUB(NN__SET1(0.0f), b), t);                                                 \
     }                                                                                                       \
     NN__ATTR static void nn__##pfx##_wg_dy(size_t f, const float *const *g, float *u, size_t us) {          \
         size_t o, t;                                                                                        \
-        int r;                                                                                              \
         NN__VF h = NN__SET1(0.5f), z = NN__SET1(0.0f);                                                      \
         for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF g00, g01, g10, g11, q[4][2];                                                             \
+            NN__VF g00, g01, g10, g11;                                                                      \
             t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
             g00 = NN__LDT(g[0] + o, t), g01 = NN__LDT(g[1] + o, t);                                         \
             g10 = NN__LDT(g[2] + o, t), g11 = NN__LDT(g[3] + o, t);                                         \
-            q[0][0] = g00, q[0][1] = g01;                                                                   \
-            q[1][0] = NN__MUL(NN__ADD(g00, g10), h), q[1][1] = NN__MUL(NN__ADD(g01, g11), h);               \
-            q[2][0] = NN__MUL(NN__SUB(g00, g10), h), q[2][1] = NN__MUL(NN__SUB(g01, g11), h);               \
-            q[3][0] = NN__SUB(z, g10), q[3][1] = NN__SUB(z, g11);                                           \
-            for (r = 0; r < 4; r++) {                                                                       \
-                NN__STT(u + (size_t)(4 * r) * us + o, q[r][0], t);                                          \
-                NN__STT(u + (size_t)(4 * r + 1) * us + o, NN__MUL(NN__ADD(q[r][0], q[r][1]), h), t);        \
-                NN__STT(u + (size_t)(4 * r + 2) * us + o, NN__MUL(NN__SUB(q[r][0], q[r][1]), h), t);        \
-                NN__STT(u + (size_t)(4 * r + 3) * us + o, NN__SUB(z, q[r][1]), t);                          \
-            }                                                                                               \
+            nn__##pfx##_wg_dyrow(g00, g01, u + o, us, t);                                                   \
+            nn__##pfx##_wg_dyrow(NN__MUL(NN__ADD(g00, g10), h), NN__MUL(NN__ADD(g01, g11), h), u + 4 * us + o, us, t); \
+            nn__##pfx##_wg_dyrow(NN__MUL(NN__SUB(g00, g10), h), NN__MUL(NN__SUB(g01, g11), h), u + 8 * us + o, us, t); \
+            nn__##pfx##_wg_dyrow(NN__SUB(z, g10), NN__SUB(z, g11), u + 12 * us + o, us, t);                 \
         }                                                                                                   \
+    }                                                                                                       \
+    /* one row (a, b, c) of G g -> the row's 4 points */                                                    \
+    NN__ATTR static inline void nn__##pfx##_wg_wrow(NN__VF a, NN__VF b, NN__VF c, float *u, size_t us, size_t t) { \
+        NN__VF h = NN__SET1(0.5f);                                                                          \
+        NN__STT(u, a, t);                                                                                   \
+        NN__STT(u + us, NN__MUL(NN__ADD(NN__ADD(a, b), c), h), t);                                          \
+        NN__STT(u + 2 * us, NN__MUL(NN__ADD(NN__SUB(a, b), c), h), t);                                      \
+        NN__STT(u + 3 * us, c, t);                                                                          \
     }                                                                                                       \
     NN__ATTR static void nn__##pfx##_wg_w(size_t f, const float *const *g, float *u, size_t us) {           \
         size_t o, t;                                                                                        \
-        int r, j;                                                                                           \
         NN__VF h = NN__SET1(0.5f);                                                                          \
         for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF q[4][3];                                                                                 \
+            NN__VF a0, a1, a2, b0, b1, b2, c0, c1, c2;                                                      \
             t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            for (j = 0; j < 3; j++) {                                                                       \
-                NN__VF a = NN__LDT(g[j] + o, t), b = NN__LDT(g[3 + j] + o, t), c = NN__LDT(g[6 + j] + o, t); \
-                q[0][j] = a;                                                                                \
-                q[1][j] = NN__MUL(NN__ADD(NN__ADD(a, b), c), h);                                            \
-                q[2][j] = NN__MUL(NN__ADD(NN__SUB(a, b), c), h);                                            \
-                q[3][j] = c;                                                                                \
-            }                                                                                               \
-            for (r = 0; r < 4; r++) {                                                                       \
-                NN__STT(u + (size_t)(4 * r) * us + o, q[r][0], t);                                          \
-                NN__STT(u + (size_t)(4 * r + 1) * us + o, NN__MUL(NN__ADD(NN__ADD(q[r][0], q[r][1]), q[r][2]), h), t); \
-                NN__STT(u + (size_t)(4 * r + 2) * us + o, NN__MUL(NN__ADD(NN__SUB(q[r][0], q[r][1]), q[r][2]), h), t); \
-                NN__STT(u + (size_t)(4 * r + 3) * us + o, q[r][2], t);                                      \
-            }                                                                                               \
+            a0 = NN__LDT(g[0] + o, t), a1 = NN__LDT(g[1] + o, t), a2 = NN__LDT(g[2] + o, t);                \
+            b0 = NN__LDT(g[3] + o, t), b1 = NN__LDT(g[4] + o, t), b2 = NN__LDT(g[5] + o, t);                \
+            c0 = NN__LDT(g[6] + o, t), c1 = NN__LDT(g[7] + o, t), c2 = NN__LDT(g[8] + o, t);                \
+            nn__##pfx##_wg_wrow(a0, a1, a2, u + o, us, t);                                                  \
+            nn__##pfx##_wg_wrow(NN__MUL(NN__ADD(NN__ADD(a0, b0), c0), h), NN__MUL(NN__ADD(NN__ADD(a1, b1), c1), h), \
+                                NN__MUL(NN__ADD(NN__ADD(a2, b2), c2), h), u + 4 * us + o, us, t);           \
+            nn__##pfx##_wg_wrow(NN__MUL(NN__ADD(NN__SUB(a0, b0), c0), h), NN__MUL(NN__ADD(NN__SUB(a1, b1), c1), h), \
+                                NN__MUL(NN__ADD(NN__SUB(a2, b2), c2), h), u + 8 * us + o, us, t);           \
+            nn__##pfx##_wg_wrow(c0, c1, c2, u + 12 * us + o, us, t);                                        \
         }                                                                                                   \
+    }                                                                                                       \
+    /* one row (a, b, c, d) of A'^T M -> 3 outputs */                                                       \
+    NN__ATTR static inline void nn__##pfx##_wg_worow(NN__VF a, NN__VF b, NN__VF c, NN__VF d, float *const *dw, \
+                                                     size_t o, size_t t) {                                  \
+        NN__STT(dw[0] + o, NN__ADD(NN__ADD(a, b), c), t);                                                   \
+        NN__STT(dw[1] + o, NN__SUB(b, c), t);                                                               \
+        NN__STT(dw[2] + o, NN__ADD(NN__ADD(b, c), d), t);                                                   \
     }                                                                                                       \
     NN__ATTR static void nn__##pfx##_wg_wout(size_t f, const float *m, size_t ms, float *const *dw) {       \
         size_t o, t;                                                                                        \
-        int r;                                                                                              \
         for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF s[3][4];                                                                                 \
+            NN__VF p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15;                    \
             t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            for (r = 0; r < 4; r++) {                                                                       \
-                NN__VF m0 = NN__LDT(m + (size_t)r * ms + o, t), m1 = NN__LDT(m + (size_t)(4 + r) * ms + o, t); \
-                NN__VF m2 = NN__LDT(m + (size_t)(8 + r) * ms + o, t), m3 = NN__LDT(m + (size_t)(12 + r) * ms + o, t); \
-                s[0][r] = NN__ADD(NN__ADD(m0, m1), m2);                                                     \
-                s[1][r] = NN__SUB(m1, m2);                                                                  \
-                s[2][r] = NN__ADD(NN__ADD(m1, m2), m3);                                                     \
-            }                                                                                               \
-            for (r = 0; r < 3; r++) {                                                                       \
-                NN__STT(dw[3 * r] + o, NN__ADD(NN__ADD(s[r][0], s[r][1]), s[r][2]), t);                     \
-                NN__STT(dw[3 * r + 1] + o, NN__SUB(s[r][1], s[r][2]), t);                                   \
-                NN__STT(dw[3 * r + 2] + o, NN__ADD(NN__ADD(s[r][1], s[r][2]), s[r][3]), t);                 \
-            }                                                                                               \
+            p0 = NN__LDT(m + o, t), p1 = NN__LDT(m + ms + o, t), p2 = NN__LDT(m + 2 * ms + o, t);           \
+            p3 = NN__LDT(m + 3 * ms + o, t), p4 = NN__LDT(m + 4 * ms + o, t), p5 = NN__LDT(m + 5 * ms + o, t); \
+            p6 = NN__LDT(m + 6 * ms + o, t), p7 = NN__LDT(m + 7 * ms + o, t), p8 = NN__LDT(m + 8 * ms + o, t); \
+            p9 = NN__LDT(m + 9 * ms + o, t), p10 = NN__LDT(m + 10 * ms + o, t), p11 = NN__LDT(m + 11 * ms + o, t); \
+            p12 = NN__LDT(m + 12 * ms + o, t), p13 = NN__LDT(m + 13 * ms + o, t);                           \
+            p14 = NN__LDT(m + 14 * ms + o, t), p15 = NN__LDT(m + 15 * ms + o, t);                           \
+            nn__##pfx##_wg_worow(NN__ADD(NN__ADD(p0, p4), p8), NN__ADD(NN__ADD(p1, p5), p9),                \
+                                 NN__ADD(NN__ADD(p2, p6), p10), NN__ADD(NN__ADD(p3, p7), p11), dw, o, t);   \
+            nn__##pfx##_wg_worow(NN__SUB(p4, p8), NN__SUB(p5, p9), NN__SUB(p6, p10), NN__SUB(p7, p11), dw + 3, o, t); \
+            nn__##pfx##_wg_worow(NN__ADD(NN__ADD(p4, p8), p12), NN__ADD(NN__ADD(p5, p9), p13),              \
+                                 NN__ADD(NN__ADD(p6, p10), p14), NN__ADD(NN__ADD(p7, p11), p15), dw + 6, o, t); \
         }                                                                                                   \
     }
-
 
 /* Map kernels: full vectors, then one masked vector for the tail so the
  * tail gets exactly the same arithmetic as the body. */
