@@ -189,16 +189,17 @@ NNDEF void nn_maxpool2x2(int n, int h, int w, int c, const float *x, float *y);
 NNDEF void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, const float *y,
                                   const float *dy, float *dx);
 
-/* Winograd F(2x2,3x3) transforms, the kernels of 3x3 stride-1 conv2d layers
- * (see nn_conv_winograd).  Each works on c (or f) channels of the 16 points
- * of a 4x4 tile, point i at offset i*stride of the output (or input):
- *   input   v = B^T d B of the tile's 16 pixels p[0..15] (row-major)
- *   output  the 2x2 result A^T m A (+ bias[c] if bias, then ReLU if relu)
- *           into y[0..3] (a NULL pointer skips that pixel)
- *   filter  u = G g G^T of a 3x3 filter g[0..8]
- *   dy      u = G' g G'^T of a 2x2 tile of the output gradient g[0..3]
- *   wgrad   the 3x3 weight gradient dw[0..8] = A'^T m A' of a summed tile
- * The matrices are listed at nn__s_wg_in in the implementation. */
+/* Winograd F(4x4,3x3) transforms, the kernels of 3x3 stride-1 conv2d layers
+ * (see nn_conv_winograd).  Each works on c (or f) channels of each point
+ * of a tile, point i at offset i*stride of the output (or input):
+ *   input   v (36 points) = B^T d B of the 6x6 tile of pixels p[0..35]
+ *   output  the 4x4 result A^T m A of 36 points (+ bias[c] if bias, then
+ *           ReLU if relu) into y[0..15] (a NULL pointer skips that pixel)
+ *   filter  u (36 points) = G g G^T of a 3x3 filter g[0..8]
+ *   dy      u (36 points) = A g A^T of a 4x4 tile of the output gradient
+ *   wgrad   the 3x3 weight gradient dw[0..8] = G^T m G of a summed tile
+ * (all row-major; the matrices are listed at nn__s_bt6 in the
+ * implementation). */
 NNDEF void nn_winograd_input(size_t c, const float *const *p, float *v, size_t vstride);
 NNDEF void nn_winograd_output(size_t f, const float *m, size_t mstride, const float *bias, int relu,
                               float *const *y);
@@ -377,8 +378,8 @@ NNDEF float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count);
 NNDEF nn_status nn_layer_freeze(nn_model *m, int layer, int frozen);
 /* 3x3 stride-1 conv2d layers with at least 8 input channels and 8 filters
- * run as Winograd F(2x2,3x3) (forward and both gradients: 2.25x fewer
- * multiplies, rounding differs from the direct sum in the last bits);
+ * run as Winograd F(4x4,3x3) (forward and both gradients: 4x fewer
+ * multiplies; rounding differs from the direct sum by ~1e-6 relative);
  * enable = 0 switches layer `layer` to im2col + SGEMM, 1 back (if eligible).
  * Any time; the next step re-plans the activation arena. */
 NNDEF nn_status nn_conv_winograd(nn_model *m, int layer, int enable);
@@ -795,7 +796,7 @@ typedef struct nn__ktab {
     void (*lstm_bwd)(size_t, const float *, const float *, const float *, const float *, float *, float *);
     /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */
     void (*tr8)(const float *src, size_t lds, float *dst, size_t ldd);
-    /* Winograd F(2x2,3x3) transforms (see nn__s_wg_in) */
+    /* Winograd F(4x4,3x3) transforms (see nn__s_bt6) */
     void (*wg_in)(size_t c, const float *const *p, float *v, size_t vs);
     void (*wg_out)(size_t f, const float *m, size_t ms, const float *bias, int relu, float *const *y);
     void (*wg_dy)(size_t f, const float *const *g, float *u, size_t us);
@@ -1048,119 +1049,139 @@ static void nn__s_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
         for (j = 0; j < 8; j++) dst[p * ldd + j] = src[j * lds + p];
 }
 
-/* Winograd F(2x2,3x3) transforms (Lavin & Gray 2015), per channel; the
- * layers (section 5, nn__wg_*) lay the 16 points of a tile out with a
- * stride, so a transform reads or writes 16 rows of channels.
- *   data:    V = B^T d B,  B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
- *   filter:  U = G g G^T,  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
- *   output:  Y = A^T M A,  A^T = [1 1 1 0; 0 1 -1 -1]
- * The weight gradient is the F(3x3,2x2) correlation of the input with dy
- * over 2x2 tiles of dy: it reuses B^T, with G' = [1 0; .5 .5; .5 -.5; 0 -1]
- * for dy (the -1 absorbs the sign by which its B^T differs from F(2,3)'s)
- * and A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1] to return to 3x3.  The SIMD
- * twins do the same operations in the same order (bit-identical). */
+/* Winograd F(4x4,3x3) (Lavin & Gray 2015), points 0, 1, -1, 2, -2, inf:
+ * 36 multiplies per 16 outputs instead of 144 (section 5, nn__wg_*).
+ *   data    V = B^T d B  (6x6 tile d)
+ *   filter  U = G g G^T  (3x3 filter g)
+ *   output  Y = A^T M A  (4x4 outputs)
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *          0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ *          1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * The weight gradient dW = sum over tiles of d (6x6) correlated with dy
+ * (4x4) is the transpose of that algorithm (F(3x3,4x4)): the same V, dy
+ * transformed by A dy A^T, and dW = G^T M G.
+ * Every product here is exact (by 2, 4, 8, 0.25, 0.5) or the rounding of
+ * the last step (by 1/6, an explicit fmaf where an add follows), so a
+ * compiler contracting a*b+c into an FMA cannot change a result and the
+ * SIMD twins are bit-identical on every target.  2-D transforms: the 1-D
+ * one down the columns, then along the rows. */
+static void nn__s_bt6(const float *x, size_t xs, float *y, size_t ys) {
+    float x0 = x[0], x1 = x[xs], x2 = x[2 * xs], x3 = x[3 * xs], x4 = x[4 * xs], x5 = x[5 * xs];
+    float t1 = x4 - 4.0f * x2, t2 = x3 - 4.0f * x1, t3 = x4 - x2, t4 = (x3 - x1) * 2.0f;
+    y[0] = ((4.0f * x0 - 4.0f * x2) - x2) + x4;
+    y[ys] = t1 + t2;
+    y[2 * ys] = t1 - t2;
+    y[3 * ys] = t3 + t4;
+    y[4 * ys] = t3 - t4;
+    y[5 * ys] = ((4.0f * x1 - 4.0f * x3) - x3) + x5;
+}
+static void nn__s_at6(const float *m, size_t ms, float *y, size_t ys) {
+    float a = m[ms] + m[2 * ms], b = m[ms] - m[2 * ms], c = m[3 * ms] + m[4 * ms], d = m[3 * ms] - m[4 * ms];
+    y[0] = (m[0] + a) + c;
+    y[ys] = b + 2.0f * d;
+    y[2 * ys] = a + 4.0f * c;
+    y[3 * ys] = (b + 8.0f * d) + m[5 * ms];
+}
+static void nn__s_g3(const float *g, size_t gs, float *u, size_t us) {
+    float g0 = g[0], g1 = g[gs], g2 = g[2 * gs], q = 0.25f * g0, h = 0.5f * g1;
+    u[0] = q;
+    u[us] = ((g0 + g1) + g2) * -(1.0f / 6.0f);
+    u[2 * us] = ((g0 - g1) + g2) * -(1.0f / 6.0f);
+    u[3 * us] = ((q + h) + g2) * (1.0f / 6.0f);
+    u[4 * us] = ((q - h) + g2) * (1.0f / 6.0f);
+    u[5 * us] = g2;
+}
+static void nn__s_a4(const float *g, size_t gs, float *u, size_t us) { /* A (6x4) g */
+    float g0 = g[0], g1 = g[gs], g2 = g[2 * gs], g3 = g[3 * gs];
+    float a = g0 + g2, b = g1 + g3, c = g0 + 4.0f * g2, d = (g1 + 4.0f * g3) * 2.0f;
+    u[0] = g0;
+    u[us] = a + b;
+    u[2 * us] = a - b;
+    u[3 * us] = c + d;
+    u[4 * us] = c - d;
+    u[5 * us] = g3;
+}
+static void nn__s_gt6(const float *m, size_t ms, float *o, size_t os) { /* G^T (3x6) m */
+    float s = m[ms] + m[2 * ms], p = m[3 * ms] + m[4 * ms];
+    o[0] = fmaf(0.25f * p - s, 1.0f / 6.0f, 0.25f * m[0]);
+    o[os] = ((m[2 * ms] - m[ms]) + 0.5f * (m[3 * ms] - m[4 * ms])) * (1.0f / 6.0f);
+    o[2 * os] = fmaf(p - s, 1.0f / 6.0f, m[5 * ms]);
+}
+/* v[i*vs] = B^T d B of the 6x6 tile of pixels p[0..35] (row-major) */
 static void nn__s_wg_in(size_t c, const float *const *p, float *v, size_t vs) {
     size_t ch;
-    int i;
+    int i, j;
     for (ch = 0; ch < c; ch++) {
-        float d[16], t[16];
-        for (i = 0; i < 16; i++) d[i] = p[i][ch];
-        for (i = 0; i < 4; i++) { /* rows of B^T d */
-            t[i] = d[i] - d[8 + i];
-            t[4 + i] = d[4 + i] + d[8 + i];
-            t[8 + i] = d[8 + i] - d[4 + i];
-            t[12 + i] = d[4 + i] - d[12 + i];
-        }
-        for (i = 0; i < 4; i++) { /* times B */
-            const float *r = t + 4 * i;
-            v[(size_t)(4 * i) * vs + ch] = r[0] - r[2];
-            v[(size_t)(4 * i + 1) * vs + ch] = r[1] + r[2];
-            v[(size_t)(4 * i + 2) * vs + ch] = r[2] - r[1];
-            v[(size_t)(4 * i + 3) * vs + ch] = r[1] - r[3];
+        float d[36], t[36], r[6];
+        for (i = 0; i < 36; i++) d[i] = p[i][ch];
+        for (j = 0; j < 6; j++) nn__s_bt6(d + j, 6, t + j, 6);
+        for (i = 0; i < 6; i++) {
+            nn__s_bt6(t + 6 * i, 1, r, 1);
+            for (j = 0; j < 6; j++) v[(size_t)(6 * i + j) * vs + ch] = r[j];
         }
     }
 }
-/* y[0..3] = the 2x2 outputs (row-major; NULL: outside the image, skipped),
+/* the 4x4 outputs y[0..15] (NULL: outside the image, skipped) = A^T m A,
  * plus bias, then ReLU (x < 0 -> 0, NaN and -0 kept, as x86 max(0, x)) */
 static void nn__s_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu, float *const *y) {
     size_t ch;
-    int r, j;
+    int i, j;
     for (ch = 0; ch < f; ch++) {
-        float s[2][4], o[4];
-        for (j = 0; j < 4; j++) {
-            float m0 = m[(size_t)j * ms + ch], m1 = m[(size_t)(4 + j) * ms + ch];
-            float m2 = m[(size_t)(8 + j) * ms + ch], m3 = m[(size_t)(12 + j) * ms + ch];
-            s[0][j] = (m0 + m1) + m2;
-            s[1][j] = (m1 - m2) - m3;
-        }
-        for (r = 0; r < 2; r++) {
-            o[2 * r] = (s[r][0] + s[r][1]) + s[r][2];
-            o[2 * r + 1] = (s[r][1] - s[r][2]) - s[r][3];
-        }
-        for (j = 0; j < 4; j++) {
-            float v = o[j];
-            if (bias) v += bias[ch];
-            if (relu && v < 0.0f) v = 0.0f;
-            if (y[j]) y[j][ch] = v;
+        float a[36], s[24], o[4];
+        for (i = 0; i < 36; i++) a[i] = m[(size_t)i * ms + ch];
+        for (j = 0; j < 6; j++) nn__s_at6(a + j, 6, s + j, 6);
+        for (i = 0; i < 4; i++) {
+            nn__s_at6(s + 6 * i, 1, o, 1);
+            for (j = 0; j < 4; j++) {
+                float v = o[j];
+                if (bias) v += bias[ch];
+                if (relu && v < 0.0f) v = 0.0f;
+                if (y[4 * i + j]) y[4 * i + j][ch] = v;
+            }
         }
     }
 }
-/* U = G' g G'^T of a 2x2 tile of dy (g: 4 pointers, row-major) */
-static void nn__s_wg_dy(size_t f, const float *const *g, float *u, size_t us) {
-    size_t ch;
-    int r;
-    for (ch = 0; ch < f; ch++) {
-        float g00 = g[0][ch], g01 = g[1][ch], g10 = g[2][ch], g11 = g[3][ch], q[4][2];
-        q[0][0] = g00, q[0][1] = g01;
-        q[1][0] = (g00 + g10) * 0.5f, q[1][1] = (g01 + g11) * 0.5f;
-        q[2][0] = (g00 - g10) * 0.5f, q[2][1] = (g01 - g11) * 0.5f;
-        q[3][0] = 0.0f - g10, q[3][1] = 0.0f - g11;
-        for (r = 0; r < 4; r++) {
-            u[(size_t)(4 * r) * us + ch] = q[r][0];
-            u[(size_t)(4 * r + 1) * us + ch] = (q[r][0] + q[r][1]) * 0.5f;
-            u[(size_t)(4 * r + 2) * us + ch] = (q[r][0] - q[r][1]) * 0.5f;
-            u[(size_t)(4 * r + 3) * us + ch] = 0.0f - q[r][1];
-        }
-    }
-}
-/* U = G g G^T of a 3x3 filter (g: 9 pointers, row-major) */
+/* u[i*us] = G g G^T of the 3x3 filter g[0..8] */
 static void nn__s_wg_w(size_t f, const float *const *g, float *u, size_t us) {
     size_t ch;
-    int r, j;
+    int i, j;
     for (ch = 0; ch < f; ch++) {
-        float q[4][3];
-        for (j = 0; j < 3; j++) {
-            float a = g[j][ch], b = g[3 + j][ch], c = g[6 + j][ch];
-            q[0][j] = a;
-            q[1][j] = ((a + b) + c) * 0.5f;
-            q[2][j] = ((a - b) + c) * 0.5f;
-            q[3][j] = c;
-        }
-        for (r = 0; r < 4; r++) {
-            u[(size_t)(4 * r) * us + ch] = q[r][0];
-            u[(size_t)(4 * r + 1) * us + ch] = ((q[r][0] + q[r][1]) + q[r][2]) * 0.5f;
-            u[(size_t)(4 * r + 2) * us + ch] = ((q[r][0] - q[r][1]) + q[r][2]) * 0.5f;
-            u[(size_t)(4 * r + 3) * us + ch] = q[r][2];
+        float a[9], q[18], r[6];
+        for (i = 0; i < 9; i++) a[i] = g[i][ch];
+        for (j = 0; j < 3; j++) nn__s_g3(a + j, 3, q + j, 3);
+        for (i = 0; i < 6; i++) {
+            nn__s_g3(q + 3 * i, 1, r, 1);
+            for (j = 0; j < 6; j++) u[(size_t)(6 * i + j) * us + ch] = r[j];
         }
     }
 }
-/* dw[0..8] (row-major 3x3) = A'^T M A' of the summed weight-gradient tile */
+/* u[i*us] = A g A^T of a 4x4 tile of the output gradient g[0..15] */
+static void nn__s_wg_dy(size_t f, const float *const *g, float *u, size_t us) {
+    size_t ch;
+    int i, j;
+    for (ch = 0; ch < f; ch++) {
+        float a[16], q[24], r[6];
+        for (i = 0; i < 16; i++) a[i] = g[i][ch];
+        for (j = 0; j < 4; j++) nn__s_a4(a + j, 4, q + j, 4);
+        for (i = 0; i < 6; i++) {
+            nn__s_a4(q + 4 * i, 1, r, 1);
+            for (j = 0; j < 6; j++) u[(size_t)(6 * i + j) * us + ch] = r[j];
+        }
+    }
+}
+/* dw[0..8] (row-major 3x3) = G^T m G of a tile summed over the batch */
 static void nn__s_wg_wout(size_t f, const float *m, size_t ms, float *const *dw) {
     size_t ch;
-    int r;
+    int i, j;
     for (ch = 0; ch < f; ch++) {
-        float s[3][4];
-        for (r = 0; r < 4; r++) {
-            float m0 = m[(size_t)r * ms + ch], m1 = m[(size_t)(4 + r) * ms + ch];
-            float m2 = m[(size_t)(8 + r) * ms + ch], m3 = m[(size_t)(12 + r) * ms + ch];
-            s[0][r] = (m0 + m1) + m2;
-            s[1][r] = m1 - m2;
-            s[2][r] = (m1 + m2) + m3;
-        }
-        for (r = 0; r < 3; r++) {
-            dw[3 * r][ch] = (s[r][0] + s[r][1]) + s[r][2];
-            dw[3 * r + 1][ch] = s[r][1] - s[r][2];
-            dw[3 * r + 2][ch] = (s[r][1] + s[r][2]) + s[r][3];
+        float a[36], s[18], o[3];
+        for (i = 0; i < 36; i++) a[i] = m[(size_t)i * ms + ch];
+        for (j = 0; j < 6; j++) nn__s_gt6(a + j, 6, s + j, 6);
+        for (i = 0; i < 3; i++) {
+            nn__s_gt6(s + 6 * i, 1, o, 1);
+            for (j = 0; j < 3; j++) dw[3 * i + j][ch] = o[j];
         }
     }
 }
@@ -1268,138 +1289,144 @@ static void nn__s_ukr(const nn__uk *u) {
         return NN__SEL_GT(NN__SET1(0.0004f), ax, x0, NN__DIV(p, q));                                         \
     }
 
-/* Winograd F(2x2,3x3) transforms (section 5, nn__wg_*), one vector of
- * channels at a time (t lanes).  The same additions in the same order as
- * the scalar twins, so every backend gives bit-identical transforms. */
+/* The Winograd transforms (nn__s_wg_in and below), a vector of channels at
+ * a time (t lanes): the same operations in the same order as the scalar
+ * twins.  Columns are read straight from the pixels (points); the rows go
+ * through a small stack tile, as 36 points do not fit in registers. */
 #define NN__DEF_WG(pfx)                                                                                     \
-    NN__ATTR static inline void nn__##pfx##_wg_bt(NN__VF r0, NN__VF r1, NN__VF r2, NN__VF r3, float *v,     \
-                                                  size_t vs, size_t t) {                                    \
-        NN__STT(v, NN__SUB(r0, r2), t);                                                                     \
-        NN__STT(v + vs, NN__ADD(r1, r2), t);                                                                \
-        NN__STT(v + 2 * vs, NN__SUB(r2, r1), t);                                                            \
-        NN__STT(v + 3 * vs, NN__SUB(r1, r3), t);                                                            \
+    NN__ATTR static inline void nn__##pfx##_bt6(NN__VF x0, NN__VF x1, NN__VF x2, NN__VF x3, NN__VF x4, NN__VF x5, \
+                                                NN__VF *y, size_t ys) {                                     \
+        NN__VF k4 = NN__SET1(4.0f), t1 = NN__FNMA(k4, x2, x4), t2 = NN__FNMA(k4, x1, x3);                   \
+        NN__VF t3 = NN__SUB(x4, x2), t4 = NN__MUL(NN__SUB(x3, x1), NN__SET1(2.0f));                         \
+        y[0] = NN__ADD(NN__SUB(NN__FNMA(k4, x2, NN__MUL(k4, x0)), x2), x4);                                 \
+        y[ys] = NN__ADD(t1, t2);                                                                            \
+        y[2 * ys] = NN__SUB(t1, t2);                                                                        \
+        y[3 * ys] = NN__ADD(t3, t4);                                                                        \
+        y[4 * ys] = NN__SUB(t3, t4);                                                                        \
+        y[5 * ys] = NN__ADD(NN__SUB(NN__FNMA(k4, x3, NN__MUL(k4, x1)), x3), x5);                            \
     }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_wg_in(size_t c, const float *const *p, float *v, size_t vs) {          \
-        size_t o, t;                                                                                        \
-        for (o = 0; o < c; o += NN__W) {                                                                    \
-            NN__VF a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3;                          \
-            t = c - o < (size_t)NN__W ? c - o : (size_t)NN__W;                                              \
-            a0 = NN__LDT(p[0] + o, t), a1 = NN__LDT(p[1] + o, t), a2 = NN__LDT(p[2] + o, t);                \
-            a3 = NN__LDT(p[3] + o, t), b0 = NN__LDT(p[4] + o, t), b1 = NN__LDT(p[5] + o, t);                \
-            b2 = NN__LDT(p[6] + o, t), b3 = NN__LDT(p[7] + o, t), c0 = NN__LDT(p[8] + o, t);                \
-            c1 = NN__LDT(p[9] + o, t), c2 = NN__LDT(p[10] + o, t), c3 = NN__LDT(p[11] + o, t);              \
-            d0 = NN__LDT(p[12] + o, t), d1 = NN__LDT(p[13] + o, t), d2 = NN__LDT(p[14] + o, t);             \
-            d3 = NN__LDT(p[15] + o, t);                                                                     \
-            nn__##pfx##_wg_bt(NN__SUB(a0, c0), NN__SUB(a1, c1), NN__SUB(a2, c2), NN__SUB(a3, c3), v + o, vs, t); \
-            nn__##pfx##_wg_bt(NN__ADD(b0, c0), NN__ADD(b1, c1), NN__ADD(b2, c2), NN__ADD(b3, c3), v + 4 * vs + o, \
-                              vs, t);                                                                       \
-            nn__##pfx##_wg_bt(NN__SUB(c0, b0), NN__SUB(c1, b1), NN__SUB(c2, b2), NN__SUB(c3, b3), v + 8 * vs + o, \
-                              vs, t);                                                                       \
-            nn__##pfx##_wg_bt(NN__SUB(b0, d0), NN__SUB(b1, d1), NN__SUB(b2, d2), NN__SUB(b3, d3),           \
-                              v + 12 * vs + o, vs, t);                                                      \
-        }                                                                                                   \
+    NN__ATTR static inline void nn__##pfx##_at6(NN__VF m0, NN__VF m1, NN__VF m2, NN__VF m3, NN__VF m4, NN__VF m5, \
+                                                NN__VF *y, size_t ys) {                                     \
+        NN__VF a = NN__ADD(m1, m2), b = NN__SUB(m1, m2), c = NN__ADD(m3, m4), d = NN__SUB(m3, m4);          \
+        y[0] = NN__ADD(NN__ADD(m0, a), c);                                                                  \
+        y[ys] = NN__FMA(NN__SET1(2.0f), d, b);                                                              \
+        y[2 * ys] = NN__FMA(NN__SET1(4.0f), c, a);                                                          \
+        y[3 * ys] = NN__ADD(NN__FMA(NN__SET1(8.0f), d, b), m5);                                             \
     }                                                                                                       \
-    /* named vectors throughout: small arrays of vectors stayed on the                                      \
-     * stack (TRAPS: an accumulator array spills), 2x slower */                                             \
+    NN__ATTR static inline void nn__##pfx##_g3(NN__VF g0, NN__VF g1, NN__VF g2, NN__VF *u, size_t us) {     \
+        NN__VF q = NN__MUL(NN__SET1(0.25f), g0), h = NN__MUL(NN__SET1(0.5f), g1);                           \
+        NN__VF s6 = NN__SET1(1.0f / 6.0f), n6 = NN__SET1(-(1.0f / 6.0f));                                   \
+        u[0] = q;                                                                                           \
+        u[us] = NN__MUL(NN__ADD(NN__ADD(g0, g1), g2), n6);                                                  \
+        u[2 * us] = NN__MUL(NN__ADD(NN__SUB(g0, g1), g2), n6);                                              \
+        u[3 * us] = NN__MUL(NN__ADD(NN__ADD(q, h), g2), s6);                                                \
+        u[4 * us] = NN__MUL(NN__ADD(NN__SUB(q, h), g2), s6);                                                \
+        u[5 * us] = g2;                                                                                     \
+    }                                                                                                       \
+    NN__ATTR static inline void nn__##pfx##_a4(NN__VF g0, NN__VF g1, NN__VF g2, NN__VF g3, NN__VF *u, size_t us) { \
+        NN__VF k4 = NN__SET1(4.0f), a = NN__ADD(g0, g2), b = NN__ADD(g1, g3), c = NN__FMA(k4, g2, g0);      \
+        NN__VF d = NN__MUL(NN__FMA(k4, g3, g1), NN__SET1(2.0f));                                            \
+        u[0] = g0;                                                                                          \
+        u[us] = NN__ADD(a, b);                                                                              \
+        u[2 * us] = NN__SUB(a, b);                                                                          \
+        u[3 * us] = NN__ADD(c, d);                                                                          \
+        u[4 * us] = NN__SUB(c, d);                                                                          \
+        u[5 * us] = g3;                                                                                     \
+    }                                                                                                       \
+    NN__ATTR static inline void nn__##pfx##_gt6(NN__VF m0, NN__VF m1, NN__VF m2, NN__VF m3, NN__VF m4, NN__VF m5, \
+                                                NN__VF *o, size_t os) {                                     \
+        NN__VF s = NN__ADD(m1, m2), p = NN__ADD(m3, m4), q = NN__SET1(0.25f), s6 = NN__SET1(1.0f / 6.0f);   \
+        o[0] = NN__FMA(NN__SUB(NN__MUL(q, p), s), s6, NN__MUL(q, m0));                                      \
+        o[os] = NN__MUL(NN__ADD(NN__SUB(m2, m1), NN__MUL(NN__SET1(0.5f), NN__SUB(m3, m4))), s6);            \
+        o[2 * os] = NN__FMA(NN__SUB(p, s), s6, m5);                                                         \
+    }                                                                                                       \
     NN__ATTR static inline void nn__##pfx##_wg_out1(NN__VF y, const float *bias, int relu, float *p, size_t o, \
                                                     size_t t) {                                             \
         if (bias) y = NN__ADD(y, NN__LDT(bias + o, t));                                                     \
         if (relu) y = NN__MAX(NN__SET1(0.0f), y);                                                           \
         if (p) NN__STT(p + o, y, t);                                                                        \
     }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_wg_in(size_t c, const float *const *p, float *v, size_t vs) {          \
+        size_t o, t;                                                                                        \
+        int i, j;                                                                                           \
+        NN__VF tm[36], r[6];                                                                                \
+        for (o = 0; o < c; o += NN__W) {                                                                    \
+            t = c - o < (size_t)NN__W ? c - o : (size_t)NN__W;                                              \
+            for (j = 0; j < 6; j++)                                                                         \
+                nn__##pfx##_bt6(NN__LDT(p[j] + o, t), NN__LDT(p[6 + j] + o, t), NN__LDT(p[12 + j] + o, t),  \
+                                NN__LDT(p[18 + j] + o, t), NN__LDT(p[24 + j] + o, t), NN__LDT(p[30 + j] + o, t), \
+                                tm + j, 6);                                                                 \
+            for (i = 0; i < 6; i++) {                                                                       \
+                const NN__VF *q = tm + 6 * i;                                                               \
+                nn__##pfx##_bt6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                                  \
+                for (j = 0; j < 6; j++) NN__STT(v + (size_t)(6 * i + j) * vs + o, r[j], t);                 \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
     NN__ATTR static void nn__##pfx##_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu, \
                                             float *const *y) {                                              \
         size_t o, t;                                                                                        \
+        int i, j;                                                                                           \
+        NN__VF s[24], r[4];                                                                                 \
         for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15;                    \
-            NN__VF s00, s01, s02, s03, s10, s11, s12, s13;                                                  \
             t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            p0 = NN__LDT(m + o, t), p1 = NN__LDT(m + ms + o, t), p2 = NN__LDT(m + 2 * ms + o, t);           \
-            p3 = NN__LDT(m + 3 * ms + o, t), p4 = NN__LDT(m + 4 * ms + o, t), p5 = NN__LDT(m + 5 * ms + o, t); \
-            p6 = NN__LDT(m + 6 * ms + o, t), p7 = NN__LDT(m + 7 * ms + o, t), p8 = NN__LDT(m + 8 * ms + o, t); \
-            p9 = NN__LDT(m + 9 * ms + o, t), p10 = NN__LDT(m + 10 * ms + o, t), p11 = NN__LDT(m + 11 * ms + o, t); \
-            p12 = NN__LDT(m + 12 * ms + o, t), p13 = NN__LDT(m + 13 * ms + o, t);                           \
-            p14 = NN__LDT(m + 14 * ms + o, t), p15 = NN__LDT(m + 15 * ms + o, t);                           \
-            s00 = NN__ADD(NN__ADD(p0, p4), p8), s01 = NN__ADD(NN__ADD(p1, p5), p9);                         \
-            s02 = NN__ADD(NN__ADD(p2, p6), p10), s03 = NN__ADD(NN__ADD(p3, p7), p11);                       \
-            s10 = NN__SUB(NN__SUB(p4, p8), p12), s11 = NN__SUB(NN__SUB(p5, p9), p13);                       \
-            s12 = NN__SUB(NN__SUB(p6, p10), p14), s13 = NN__SUB(NN__SUB(p7, p11), p15);                     \
-            nn__##pfx##_wg_out1(NN__ADD(NN__ADD(s00, s01), s02), bias, relu, y[0], o, t);                   \
-            nn__##pfx##_wg_out1(NN__SUB(NN__SUB(s01, s02), s03), bias, relu, y[1], o, t);                   \
-            nn__##pfx##_wg_out1(NN__ADD(NN__ADD(s10, s11), s12), bias, relu, y[2], o, t);                   \
-            nn__##pfx##_wg_out1(NN__SUB(NN__SUB(s11, s12), s13), bias, relu, y[3], o, t);                   \
+            for (j = 0; j < 6; j++)                                                                         \
+                nn__##pfx##_at6(NN__LDT(m + (size_t)j * ms + o, t), NN__LDT(m + (size_t)(6 + j) * ms + o, t), \
+                                NN__LDT(m + (size_t)(12 + j) * ms + o, t), NN__LDT(m + (size_t)(18 + j) * ms + o, t), \
+                                NN__LDT(m + (size_t)(24 + j) * ms + o, t), NN__LDT(m + (size_t)(30 + j) * ms + o, t), \
+                                s + j, 6);                                                                  \
+            for (i = 0; i < 4; i++) {                                                                       \
+                const NN__VF *q = s + 6 * i;                                                                \
+                nn__##pfx##_at6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                                  \
+                for (j = 0; j < 4; j++) nn__##pfx##_wg_out1(r[j], bias, relu, y[4 * i + j], o, t);          \
+            }                                                                                               \
         }                                                                                                   \
-    }                                                                                                       \
-    /* one row (a, b) of G' g -> the row's 4 points */                                                      \
-    NN__ATTR static inline void nn__##pfx##_wg_dyrow(NN__VF a, NN__VF b, float *u, size_t us, size_t t) {   \
-        NN__VF h = NN__SET1(0.5f);                                                                          \
-        NN__STT(u, a, t);                                                                                   \
-        NN__STT(u + us, NN__MUL(NN__ADD(a, b), h), t);                                                      \
-        NN__STT(u + 2 * us, NN__MUL(NN__SUB(a, b), h), t);                                                  \
-        NN__STT(u + 3 * us, NN__SUB(NN__SET1(0.0f), b), t);                                                 \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_wg_dy(size_t f, const float *const *g, float *u, size_t us) {          \
-        size_t o, t;                                                                                        \
-        NN__VF h = NN__SET1(0.5f), z = NN__SET1(0.0f);                                                      \
-        for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF g00, g01, g10, g11;                                                                      \
-            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            g00 = NN__LDT(g[0] + o, t), g01 = NN__LDT(g[1] + o, t);                                         \
-            g10 = NN__LDT(g[2] + o, t), g11 = NN__LDT(g[3] + o, t);                                         \
-            nn__##pfx##_wg_dyrow(g00, g01, u + o, us, t);                                                   \
-            nn__##pfx##_wg_dyrow(NN__MUL(NN__ADD(g00, g10), h), NN__MUL(NN__ADD(g01, g11), h), u + 4 * us + o, us, t); \
-            nn__##pfx##_wg_dyrow(NN__MUL(NN__SUB(g00, g10), h), NN__MUL(NN__SUB(g01, g11), h), u + 8 * us + o, us, t); \
-            nn__##pfx##_wg_dyrow(NN__SUB(z, g10), NN__SUB(z, g11), u + 12 * us + o, us, t);                 \
-        }                                                                                                   \
-    }                                                                                                       \
-    /* one row (a, b, c) of G g -> the row's 4 points */                                                    \
-    NN__ATTR static inline void nn__##pfx##_wg_wrow(NN__VF a, NN__VF b, NN__VF c, float *u, size_t us, size_t t) { \
-        NN__VF h = NN__SET1(0.5f);                                                                          \
-        NN__STT(u, a, t);                                                                                   \
-        NN__STT(u + us, NN__MUL(NN__ADD(NN__ADD(a, b), c), h), t);                                          \
-        NN__STT(u + 2 * us, NN__MUL(NN__ADD(NN__SUB(a, b), c), h), t);                                      \
-        NN__STT(u + 3 * us, c, t);                                                                          \
     }                                                                                                       \
     NN__ATTR static void nn__##pfx##_wg_w(size_t f, const float *const *g, float *u, size_t us) {           \
         size_t o, t;                                                                                        \
-        NN__VF h = NN__SET1(0.5f);                                                                          \
+        int i, j;                                                                                           \
+        NN__VF q[18], r[6];                                                                                 \
         for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF a0, a1, a2, b0, b1, b2, c0, c1, c2;                                                      \
             t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            a0 = NN__LDT(g[0] + o, t), a1 = NN__LDT(g[1] + o, t), a2 = NN__LDT(g[2] + o, t);                \
-            b0 = NN__LDT(g[3] + o, t), b1 = NN__LDT(g[4] + o, t), b2 = NN__LDT(g[5] + o, t);                \
-            c0 = NN__LDT(g[6] + o, t), c1 = NN__LDT(g[7] + o, t), c2 = NN__LDT(g[8] + o, t);                \
-            nn__##pfx##_wg_wrow(a0, a1, a2, u + o, us, t);                                                  \
-            nn__##pfx##_wg_wrow(NN__MUL(NN__ADD(NN__ADD(a0, b0), c0), h), NN__MUL(NN__ADD(NN__ADD(a1, b1), c1), h), \
-                                NN__MUL(NN__ADD(NN__ADD(a2, b2), c2), h), u + 4 * us + o, us, t);           \
-            nn__##pfx##_wg_wrow(NN__MUL(NN__ADD(NN__SUB(a0, b0), c0), h), NN__MUL(NN__ADD(NN__SUB(a1, b1), c1), h), \
-                                NN__MUL(NN__ADD(NN__SUB(a2, b2), c2), h), u + 8 * us + o, us, t);           \
-            nn__##pfx##_wg_wrow(c0, c1, c2, u + 12 * us + o, us, t);                                        \
+            for (j = 0; j < 3; j++)                                                                         \
+                nn__##pfx##_g3(NN__LDT(g[j] + o, t), NN__LDT(g[3 + j] + o, t), NN__LDT(g[6 + j] + o, t), q + j, 3); \
+            for (i = 0; i < 6; i++) {                                                                       \
+                nn__##pfx##_g3(q[3 * i], q[3 * i + 1], q[3 * i + 2], r, 1);                                 \
+                for (j = 0; j < 6; j++) NN__STT(u + (size_t)(6 * i + j) * us + o, r[j], t);                 \
+            }                                                                                               \
         }                                                                                                   \
     }                                                                                                       \
-    /* one row (a, b, c, d) of A'^T M -> 3 outputs */                                                       \
-    NN__ATTR static inline void nn__##pfx##_wg_worow(NN__VF a, NN__VF b, NN__VF c, NN__VF d, float *const *dw, \
-                                                     size_t o, size_t t) {                                  \
-        NN__STT(dw[0] + o, NN__ADD(NN__ADD(a, b), c), t);                                                   \
-        NN__STT(dw[1] + o, NN__SUB(b, c), t);                                                               \
-        NN__STT(dw[2] + o, NN__ADD(NN__ADD(b, c), d), t);                                                   \
+    NN__ATTR static void nn__##pfx##_wg_dy(size_t f, const float *const *g, float *u, size_t us) {          \
+        size_t o, t;                                                                                        \
+        int i, j;                                                                                           \
+        NN__VF q[24], r[6];                                                                                 \
+        for (o = 0; o < f; o += NN__W) {                                                                    \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
+            for (j = 0; j < 4; j++)                                                                         \
+                nn__##pfx##_a4(NN__LDT(g[j] + o, t), NN__LDT(g[4 + j] + o, t), NN__LDT(g[8 + j] + o, t),    \
+                               NN__LDT(g[12 + j] + o, t), q + j, 4);                                        \
+            for (i = 0; i < 6; i++) {                                                                       \
+                nn__##pfx##_a4(q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3], r, 1);                   \
+                for (j = 0; j < 6; j++) NN__STT(u + (size_t)(6 * i + j) * us + o, r[j], t);                 \
+            }                                                                                               \
+        }                                                                                                   \
     }                                                                                                       \
     NN__ATTR static void nn__##pfx##_wg_wout(size_t f, const float *m, size_t ms, float *const *dw) {       \
         size_t o, t;                                                                                        \
+        int i, j;                                                                                           \
+        NN__VF s[18], r[3];                                                                                 \
         for (o = 0; o < f; o += NN__W) {                                                                    \
-            NN__VF p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15;                    \
             t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            p0 = NN__LDT(m + o, t), p1 = NN__LDT(m + ms + o, t), p2 = NN__LDT(m + 2 * ms + o, t);           \
-            p3 = NN__LDT(m + 3 * ms + o, t), p4 = NN__LDT(m + 4 * ms + o, t), p5 = NN__LDT(m + 5 * ms + o, t); \
-            p6 = NN__LDT(m + 6 * ms + o, t), p7 = NN__LDT(m + 7 * ms + o, t), p8 = NN__LDT(m + 8 * ms + o, t); \
-            p9 = NN__LDT(m + 9 * ms + o, t), p10 = NN__LDT(m + 10 * ms + o, t), p11 = NN__LDT(m + 11 * ms + o, t); \
-            p12 = NN__LDT(m + 12 * ms + o, t), p13 = NN__LDT(m + 13 * ms + o, t);                           \
-            p14 = NN__LDT(m + 14 * ms + o, t), p15 = NN__LDT(m + 15 * ms + o, t);                           \
-            nn__##pfx##_wg_worow(NN__ADD(NN__ADD(p0, p4), p8), NN__ADD(NN__ADD(p1, p5), p9),                \
-                                 NN__ADD(NN__ADD(p2, p6), p10), NN__ADD(NN__ADD(p3, p7), p11), dw, o, t);   \
-            nn__##pfx##_wg_worow(NN__SUB(p4, p8), NN__SUB(p5, p9), NN__SUB(p6, p10), NN__SUB(p7, p11), dw + 3, o, t); \
-            nn__##pfx##_wg_worow(NN__ADD(NN__ADD(p4, p8), p12), NN__ADD(NN__ADD(p5, p9), p13),              \
-                                 NN__ADD(NN__ADD(p6, p10), p14), NN__ADD(NN__ADD(p7, p11), p15), dw + 6, o, t); \
+            for (j = 0; j < 6; j++)                                                                         \
+                nn__##pfx##_gt6(NN__LDT(m + (size_t)j * ms + o, t), NN__LDT(m + (size_t)(6 + j) * ms + o, t), \
+                                NN__LDT(m + (size_t)(12 + j) * ms + o, t), NN__LDT(m + (size_t)(18 + j) * ms + o, t), \
+                                NN__LDT(m + (size_t)(24 + j) * ms + o, t), NN__LDT(m + (size_t)(30 + j) * ms + o, t), \
+                                s + j, 6);                                                                  \
+            for (i = 0; i < 3; i++) {                                                                       \
+                const NN__VF *q = s + 6 * i;                                                                \
+                nn__##pfx##_gt6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                                  \
+                for (j = 0; j < 3; j++) NN__STT(dw[3 * i + j] + o, r[j], t);                                \
+            }                                                                                               \
         }                                                                                                   \
     }
 
@@ -2511,7 +2538,10 @@ static void nn__pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, 
             for (p = 0; p < kc; p++) {
                 const float *src = a + (size_t)(p0 + p) * lda + i0 + ir;
                 float *d = pa + (size_t)p * MR;
-                for (i = 0; i < mr; i++) d[i] = src[i] + 0.0f; /* "+ 0": no memcpy call per step */
+                if (mr == 8) memcpy(d, src, 8 * sizeof(float)); /* constant sizes: inlined moves */
+                else if (mr == 4) memcpy(d, src, 4 * sizeof(float));
+                else
+                    for (i = 0; i < mr; i++) d[i] = src[i] + 0.0f; /* "+ 0": no memcpy call per step */
             }
         }
         pa += (size_t)MR * kc;
@@ -2948,7 +2978,7 @@ typedef struct nn__layer {
     float *y;       /* output activations, B x out_dim (arena) */
     float *scratch; /* conv: 2 im2col tiles or the Winograd buffers; dropout: mask; bn: xhat + stats */
     size_t tile_rows; /* conv: rows of an im2col tile, or tiles of a Winograd chunk */
-    int wino;         /* conv: 3x3 stride 1 with enough channels runs as Winograd F(2x2,3x3) */
+    int wino;         /* conv: 3x3 stride 1 with enough channels runs as Winograd F(4x4,3x3) */
     int relu_by_pool; /* conv with ReLU before a max-pool (the pool's backward applies ReLU') */
 } nn__layer;
 
@@ -3121,19 +3151,25 @@ static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
     if (dx) nn_sgemm_ws(0, 1, R, in, L->units, 1.0f, dy, L->units, W, L->units, 0.0f, dx, in, m->ws);
 }
 
-/* ---- conv2d as Winograd F(2x2,3x3) --------------------------------------
+/* ---- conv2d as Winograd -------------------------------------------------
  * A 3x3 stride-1 convolution with at least NN__WG_MIN channels in and out
- * runs as 16 small SGEMMs per chunk of 2x2 output tiles instead of one
- * im2col SGEMM: 16 multiplies per 4 outputs instead of 36, so the second
- * conv of the Fashion CNN does 1.9x fewer flops (tile padding included)
- * and needs no im2col.  The data gradient is the same algorithm (a full
- * correlation of dy with the flipped, transposed filter, whose transform
- * is U with rows and columns 0 and 3 swapped); the weight gradient is
- * F(3x3,2x2) over the same tiles (transforms: nn__s_wg_in).  The
- * transforms only add, subtract and halve, so results differ from the
- * direct sum by rounding alone (tests: test_conv.c).
- * Layer scratch: zeros | U (16 C F) | 16 packed B | dW^ (16 C F) | chunk
- * V (16 T cin) | chunk M (16 T cout), T = tile_rows tiles per chunk. */
+ * runs on Winograd F(4x4,3x3) tiles instead of one im2col SGEMM (and so
+ * needs no im2col): per chunk of tiles, 36 SGEMMs, one per point of the
+ * 6x6 transformed tile (transforms: nn__s_bt6).
+ *  - forward: (tiles x cin)(cin x cout) with U = G g G^T of the filter;
+ *  - data gradient: the same on dy, with the filter flipped and its
+ *    channels swapped (the full correlation);
+ *  - weight gradient: the transposed algorithm F(3x3,4x4), (cin x tiles)
+ *    (tiles x cout) summed over the batch, then G^T . G per filter tap.
+ * 36 multiplies per 16 outputs instead of 144: on the Fashion CNN's second
+ * conv (13x13x32 -> 11x11x64, batch 32) the three products do 3.4x fewer
+ * multiplies than im2col's, tile padding included.  Rounding differs from
+ * the direct sum (factors up to 8 and 1/6): within 1e-5 of the output's
+ * scale in the tests (test_conv.c), as with cuDNN's and oneDNN's Winograd.
+ * Layer scratch (floats; the points of U and dW^ are C F + 16 apart, off
+ * 4 KiB multiples): zeros (max(C,F)) | U (36 points) | U of the flipped
+ * filter (36) | W flipped and transposed (9 C F) | 36 packed B | dW^ (36
+ * points) | chunk: 36 (T (C+F) + 32), T = tile_rows tiles. */
 #define NN__WG_MIN 8
 static int nn__wg_eligible(const nn__layer *L) {
     return L->kh == 3 && L->kw == 3 && L->stride == 1 && L->in.d[2] >= NN__WG_MIN && L->units >= NN__WG_MIN;
@@ -3143,153 +3179,158 @@ static size_t nn__wg_pkf(const nn__layer *L) {
     size_t a = nn__gemm_prepack_floats(L->units, L->in.d[2]), b = nn__gemm_prepack_floats(L->in.d[2], L->units);
     return nn__r16(a > b ? a : b);
 }
-/* tiles per chunk: V and M of a chunk (~512 KiB) stay in L2 between the
- * transforms and the 16 SGEMMs; a multiple of 24 rows (every MR) */
+/* Tiles per chunk: the chunk's transformed tiles (~NN__WG_CHUNK floats)
+ * stay in L2 between the transforms and the SGEMMs; a multiple of 12 rows
+ * (whole panels for MR 6 and 12).  Measured on Zen 5: 512 KiB as good as
+ * 0.75-1.5 MiB. */
+#define NN__WG_CHUNK 131072
 static size_t nn__wg_chunk(const nn__layer *L, int B) {
-    size_t C = (size_t)L->in.d[2], F = (size_t)L->units, T = (size_t)221184 / (16 * (C + F));
-    size_t to = (size_t)((L->g.oh + 1) / 2) * ((L->g.ow + 1) / 2);
-    size_t ti = (size_t)((L->in.d[0] + 1) / 2) * ((L->in.d[1] + 1) / 2);
+    size_t C = (size_t)L->in.d[2], F = (size_t)L->units;
+    size_t T = (size_t)NN__WG_CHUNK / (36 * (C + F));
+    size_t to = (size_t)((L->g.oh + 3) / 4) * ((L->g.ow + 3) / 4);
+    size_t ti = (size_t)((L->in.d[0] + 3) / 4) * ((L->in.d[1] + 3) / 4);
     size_t tiles = (size_t)B * (to > ti ? to : ti);
-    T = T / 24 * 24;
-    if (T < 24) T = 24;
+    T = T / 12 * 12;
+    if (T < 12) T = 12;
     return T < tiles ? T : tiles;
 }
-/* The weight gradient takes chunks of NN__WG_DW chunks: its 16 products
- * are (C x T)(T x F), and a deeper T amortises loading and storing the
- * C x F accumulators (its V and dy^ stream from L3 once either way). */
-#define NN__WG_DW 1
 static size_t nn__wg_scratch(const nn__layer *L, size_t T) {
     size_t C = (size_t)L->in.d[2], F = (size_t)L->units;
-    return nn__r16(C > F ? C : F) + 32 * C * F + 16 * nn__wg_pkf(L) + 16 * (NN__WG_DW * T * (C + F) + 32);
+    return nn__r16(C > F ? C : F) + 117 * C * F + 108 * 16 + 36 * nn__wg_pkf(L) + 36 * (T * (C + F) + 32);
 }
-/* floats between the 16 points of a chunk: 64 bytes past the T x c rows,
- * so that the 16 streams of a transform never sit 4 KiB apart (T = 96
- * with 32 or 64 channels: every stream in one L1 set, 25% slower) */
+/* floats between the points of a chunk: 64 bytes past the T x c rows, so
+ * that the streams of a transform never sit 4 KiB apart (T = 96 with 32 or
+ * 64 channels put every stream in one L1 set: 25% slower) */
 static size_t nn__wg_st(size_t T, size_t c) { return T * c + 16; }
 /* y (n,OH,OW,cout) = x (n,H,W,cin) zero-padded by (pt,pl), correlated with
- * the 3x3 filter whose transform for point xi is the (cin x cout) matrix
- * op(Bm + xmap[xi] cin cout) (tb: stored transposed), or its packed copy
- * pk + xi pkf when pk_ok; then bias and ReLU.  vm: 16 T (cin + cout). */
+ * the 3x3 filter whose F(4x4,3x3) transform at point xi is the (cin x
+ * cout) matrix Bm + xi bs, or its packed copy pk + xi pkf when pk_ok;
+ * then bias and ReLU.  vm: 36 (Tmax (cin + cout) + 32) floats. */
 static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, const float *zeros, const float *x,
-                        int n, int H, int W, int cin, int pt, int pl, float *y, int OH, int OW, int cout, int tb,
-                        const float *Bm, const int *xmap, const float *pk, size_t pkf, int pk_ok, const float *bias,
+                        int n, int H, int W, int cin, int pt, int pl, float *y, int OH, int OW, int cout,
+                        const float *Bm, size_t bs, const float *pk, size_t pkf, int pk_ok, const float *bias,
                         int relu) {
-    size_t th = (size_t)(OH + 1) / 2, tw = (size_t)(OW + 1) / 2, nt = (size_t)n * th * tw, t0, t, cf;
-    float *V = vm, *M = vm + 16 * nn__wg_st(Tmax, (size_t)cin);
-    cf = (size_t)cin * cout;
+    size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)n * th * tw, t0, t;
+    float *V = vm, *M = vm + 36 * nn__wg_st(Tmax, (size_t)cin);
     for (t0 = 0; t0 < nt; t0 += Tmax) {
-        size_t T = nt - t0 < Tmax ? nt - t0 : Tmax;
+        size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)cin), sm = nn__wg_st(T, (size_t)cout);
         int xi;
         for (t = 0; t < T; t++) {
             size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
             int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
-            const float *p[16];
-            for (i = 0; i < 4; i++)
-                for (j = 0; j < 4; j++) {
-                    int iy = 2 * ty - pt + i, ix = 2 * tx - pl + j;
-                    p[4 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < W
-                                       ? x + ((b * (size_t)H + (size_t)iy) * (size_t)W + (size_t)ix) * (size_t)cin
-                                       : zeros;
+            const float *p[36];
+            for (i = 0; i < 6; i++) {
+                int iy = 4 * ty - pt + i;
+                const float *row = x + (b * (size_t)H + (size_t)(iy < 0 ? 0 : iy)) * (size_t)W * (size_t)cin;
+                for (j = 0; j < 6; j++) {
+                    int ix = 4 * tx - pl + j;
+                    p[6 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < W ? row + (size_t)ix * (size_t)cin : zeros;
                 }
-            k->wg_in((size_t)cin, p, V + t * (size_t)cin, nn__wg_st(T, (size_t)cin));
+            }
+            k->wg_in((size_t)cin, p, V + t * (size_t)cin, sv);
         }
-        for (xi = 0; xi < 16; xi++) {
-            float *Mx = M + (size_t)xi * nn__wg_st(T, (size_t)cout);
-            const float *Vx = V + (size_t)xi * nn__wg_st(T, (size_t)cin);
+        for (xi = 0; xi < 36; xi++) {
+            float *Mx = M + (size_t)xi * sm;
+            const float *Vx = V + (size_t)xi * sv;
             if (pk_ok && !nn__gemm_single_tile(k, (int)T, cout))
                 nn__sgemm_packed((int)T, cout, cin, Vx, cin, pk + (size_t)xi * pkf, 0.0f, Mx, cout, NULL, ws);
             else
-                nn_sgemm_ws(0, tb, (int)T, cout, cin, 1.0f, Vx, cin, Bm + (size_t)xmap[xi] * cf, tb ? cin : cout,
-                            0.0f, Mx, cout, ws);
+                nn_sgemm_ws(0, 0, (int)T, cout, cin, 1.0f, Vx, cin, Bm + (size_t)xi * bs, cout, 0.0f, Mx, cout, ws);
         }
         for (t = 0; t < T; t++) {
             size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
             int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
-            float *q[4];
-            for (i = 0; i < 2; i++)
-                for (j = 0; j < 2; j++) {
-                    int oy = 2 * ty + i, ox = 2 * tx + j;
-                    q[2 * i + j] = oy < OH && ox < OW
+            float *q[16];
+            for (i = 0; i < 4; i++)
+                for (j = 0; j < 4; j++) {
+                    int oy = 4 * ty + i, ox = 4 * tx + j;
+                    q[4 * i + j] = oy < OH && ox < OW
                                        ? y + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)cout
                                        : NULL;
                 }
-            k->wg_out((size_t)cout, M + t * (size_t)cout, nn__wg_st(T, (size_t)cout), bias, relu, q);
+            k->wg_out((size_t)cout, M + t * (size_t)cout, sm, bias, relu, q);
         }
     }
 }
-static const int nn__wg_id[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-/* the flipped filter's transform: G J = S G with S swapping points 0 and 3 */
-static const int nn__wg_flip[16] = {15, 13, 14, 12, 7, 5, 6, 4, 11, 9, 10, 8, 3, 1, 2, 0};
+/* U (36 points of cin x cout, us floats apart) of the filter w (3x3 taps of
+ * cin x cout, row-major), one 3x3 of a (ci, vector of co) at a time */
+static void nn__wg_filter(const nn__ktab *k, const float *w, int cin, int cout, float *U, size_t us) {
+    int ci, tap;
+    for (ci = 0; ci < cin; ci++) {
+        const float *g[9];
+        for (tap = 0; tap < 9; tap++) g[tap] = w + ((size_t)tap * cin + ci) * cout;
+        k->wg_w((size_t)cout, g, U + (size_t)ci * cout, us);
+    }
+}
 static void nn__conv_fwd_wg(nn_model *m, nn__layer *L, const float *x, int B) {
     const nn__ktab *k = nn__k();
-    int C = L->in.d[2], F = L->units, xi, ci, tap, ok = 1;
-    size_t CF = (size_t)C * F, pkf = nn__wg_pkf(L), T = L->tile_rows;
-    float *zeros = L->scratch, *U = zeros + nn__r16((size_t)(C > F ? C : F)), *pk = U + 16 * CF;
-    float *vm = pk + 16 * pkf + 16 * CF;
+    int C = L->in.d[2], F = L->units, xi, ok = 1;
+    size_t CF = (size_t)C * F, us = CF + 16, pkf = nn__wg_pkf(L), T = L->tile_rows;
+    float *zeros = L->scratch, *U = zeros + nn__r16((size_t)(C > F ? C : F)), *pk = U + 72 * us + 9 * CF;
+    float *vm = pk + 36 * pkf + 36 * us;
     const float *W = m->params + L->woff;
-    for (ci = 0; ci < C; ci++) { /* U[xi] = G g G^T for every (ci, f): (C x F) per point */
-        const float *g[9];
-        for (tap = 0; tap < 9; tap++) g[tap] = W + ((size_t)tap * C + ci) * F;
-        k->wg_w((size_t)F, g, U + (size_t)ci * F, CF);
-    }
-    for (xi = 0; xi < 16; xi++) ok &= nn__gemm_prepack(0, (int)T, F, C, U + xi * CF, F, pk + xi * pkf);
+    nn__wg_filter(k, W, C, F, U, us);
+    for (xi = 0; xi < 36; xi++) ok &= nn__gemm_prepack(0, (int)T, F, C, U + xi * us, F, pk + xi * pkf);
     nn__wg_conv(k, m->ws, vm, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->g.pt, L->g.pl, L->y, L->g.oh, L->g.ow,
-                F, 0, U, nn__wg_id, pk, pkf, ok, W + 9 * CF, L->act == NN_RELU);
+                F, U, us, pk, pkf, ok, W + 9 * CF, L->act == NN_RELU);
     if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)B * L->g.oh * L->g.ow, (size_t)F, L->y);
 }
-/* dW (9 C x F, then the bias row) from the U of the forward (the weights
- * have not changed since: the optimizer runs after this backward) */
+/* dW (9 C x F, then the bias row) by F(3x3,4x4) on the forward's tiles;
+ * dx by F(4x4,3x3) with the filter flipped and its channels swapped */
 static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const float *dy, float *dx, int B) {
     const nn__ktab *k = nn__k();
     int C = L->in.d[2], F = L->units, H = L->in.d[0], Wd = L->in.d[1], OH = L->g.oh, OW = L->g.ow, xi, ci, tap;
-    size_t CF = (size_t)C * F, pkf = nn__wg_pkf(L), Tmax = L->tile_rows;
-    float *zeros = L->scratch, *U = zeros + nn__r16((size_t)(C > F ? C : F)), *pk = U + 16 * CF;
-    float *dWh = pk + 16 * pkf, *vm = dWh + 16 * CF, *dW = m->grads + L->woff;
+    size_t CF = (size_t)C * F, us = CF + 16, pkf = nn__wg_pkf(L), Tmax = L->tile_rows;
+    float *zeros = L->scratch, *Ud = zeros + nn__r16((size_t)(C > F ? C : F)) + 36 * us, *Wt = Ud + 36 * us;
+    float *pk = Wt + 9 * CF, *dWh = pk + 36 * pkf, *vm = dWh + 36 * us, *dW = m->grads + L->woff;
+    const float *W = m->params + L->woff;
     if (!L->frozen) {
-        size_t th = (size_t)(OH + 1) / 2, tw = (size_t)(OW + 1) / 2, nt = (size_t)B * th * tw, t0, t;
-        size_t Tdw = NN__WG_DW * Tmax;
-        float *V = vm, *G = vm + 16 * nn__wg_st(Tdw, (size_t)C);
-        for (t0 = 0; t0 < nt; t0 += Tdw) {
-            size_t T = nt - t0 < Tdw ? nt - t0 : Tdw;
+        size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)B * th * tw, t0, t;
+        float *V = vm, *G = vm + 36 * nn__wg_st(Tmax, (size_t)C);
+        for (t0 = 0; t0 < nt; t0 += Tmax) {
+            size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)C), sg = nn__wg_st(T, (size_t)F);
             for (t = 0; t < T; t++) {
                 size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
                 int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
-                const float *p[16], *g[4];
-                for (i = 0; i < 4; i++)
-                    for (j = 0; j < 4; j++) {
-                        int iy = 2 * ty - L->g.pt + i, ix = 2 * tx - L->g.pl + j;
-                        p[4 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < Wd
+                const float *p[36], *g[16];
+                for (i = 0; i < 6; i++)
+                    for (j = 0; j < 6; j++) {
+                        int iy = 4 * ty - L->g.pt + i, ix = 4 * tx - L->g.pl + j;
+                        p[6 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < Wd
                                            ? x + ((b * (size_t)H + (size_t)iy) * (size_t)Wd + (size_t)ix) * (size_t)C
                                            : zeros;
                     }
-                for (i = 0; i < 2; i++)
-                    for (j = 0; j < 2; j++) {
-                        int oy = 2 * ty + i, ox = 2 * tx + j;
-                        g[2 * i + j] = oy < OH && ox < OW
+                for (i = 0; i < 4; i++)
+                    for (j = 0; j < 4; j++) {
+                        int oy = 4 * ty + i, ox = 4 * tx + j;
+                        g[4 * i + j] = oy < OH && ox < OW
                                            ? dy + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)F
                                            : zeros;
                     }
-                k->wg_in((size_t)C, p, V + t * (size_t)C, nn__wg_st(T, (size_t)C));
-                k->wg_dy((size_t)F, g, G + t * (size_t)F, nn__wg_st(T, (size_t)F));
+                k->wg_in((size_t)C, p, V + t * (size_t)C, sv);
+                k->wg_dy((size_t)F, g, G + t * (size_t)F, sg);
             }
-            for (xi = 0; xi < 16; xi++)
-                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * nn__wg_st(T, (size_t)C), C,
-                            G + (size_t)xi * nn__wg_st(T, (size_t)F), F,
-                            t0 ? 1.0f : 0.0f, dWh + xi * CF, F, m->ws);
+            for (xi = 0; xi < 36; xi++)
+                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * sv, C, G + (size_t)xi * sg, F,
+                            t0 ? 1.0f : 0.0f, dWh + xi * us, F, m->ws);
         }
         for (ci = 0; ci < C; ci++) {
             float *o[9];
             for (tap = 0; tap < 9; tap++) o[tap] = dW + ((size_t)tap * C + ci) * F;
-            k->wg_wout((size_t)F, dWh + (size_t)ci * F, CF, o);
+            k->wg_wout((size_t)F, dWh + (size_t)ci * F, us, o);
         }
         nn__col_sums((size_t)B * OH * OW, (size_t)F, dy, dW + 9 * CF);
     }
     if (dx) {
-        int ok = 1;
-        for (xi = 0; xi < 16; xi++)
-            ok &= nn__gemm_prepack(1, (int)Tmax, C, F, U + (size_t)nn__wg_flip[xi] * CF, F, pk + xi * pkf);
-        nn__wg_conv(k, m->ws, vm, Tmax, zeros, dy, B, OH, OW, F, 2 - L->g.pt, 2 - L->g.pl, dx, H, Wd, C, 1, U,
-                    nn__wg_flip, pk, pkf, ok, NULL, 0);
+        int ok = 1, f;
+        size_t T = Tmax;
+        for (tap = 0; tap < 9; tap++) /* Wt[tap] (F x C) = W[8 - tap]^T */
+            for (ci = 0; ci < C; ci++)
+                for (f = 0; f < F; f++) Wt[((size_t)tap * F + f) * C + ci] = W[((size_t)(8 - tap) * C + ci) * F + f];
+        nn__wg_filter(k, Wt, F, C, Ud, us);
+        for (xi = 0; xi < 36; xi++) ok &= nn__gemm_prepack(0, (int)T, C, F, Ud + xi * us, C, pk + xi * pkf);
+        nn__wg_conv(k, m->ws, vm, T, zeros, dy, B, OH, OW, F, 2 - L->g.pt, 2 - L->g.pl, dx, H, Wd, C, Ud, us, pk, pkf,
+                    ok, NULL, 0);
     }
 }
 
@@ -4370,14 +4411,14 @@ static nn_status nn__plan(nn_model *m, int B) {
             size_t tr = nn__conv_tile_rows(L, B);
             (void)rows;
             sc = 2 * tr * K;
-            if (L->wino) { /* Winograd: 16 products per chunk, three shapes */
+            if (L->wino) { /* Winograd: 36 products per chunk, three shapes */
                 int T = (int)nn__wg_chunk(L, B), C = L->in.d[2], F = L->units;
                 sc = nn__wg_scratch(L, (size_t)T);
                 w = nn_sgemm_ws_size(T, F, C);
                 if (w > ws) ws = w;
                 w = nn_sgemm_ws_size(T, C, F);
                 if (w > ws) ws = w;
-                w = nn_sgemm_ws_size(C, F, NN__WG_DW * T);
+                w = nn_sgemm_ws_size(C, F, T);
                 if (w > ws) ws = w;
             }
             w = nn_sgemm_ws_size((int)tr, L->units, (int)K);
