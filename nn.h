@@ -188,6 +188,11 @@ NNDEF void nn_softmax_backward_rows(size_t rows, size_t cols, const float *y, co
 NNDEF void nn_maxpool2x2(int n, int h, int w, int c, const float *x, float *y);
 NNDEF void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, const float *y,
                                   const float *dy, float *dx);
+/* The same forward also writing idx (n,h/2,w/2,c): the window position of
+ * each maximum as a float, 0..3 row-major (4: none, a NaN window); and the
+ * backward from idx, which does not read x. */
+NNDEF void nn_maxpool2x2_argmax(int n, int h, int w, int c, const float *x, float *y, float *idx);
+NNDEF void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx, const float *dy, float *dx);
 
 /* Winograd F(4x4,3x3) transforms, the kernels of 3x3 stride-1 conv2d layers
  * (see nn_conv_winograd).  Each works on c (or f) channels of each point
@@ -785,6 +790,8 @@ typedef struct nn__ktab {
     void (*softmax_bwd)(size_t, size_t, const float *, const float *, float *);
     void (*maxpool)(int, int, int, int, const float *, float *);
     void (*maxpool_bwd)(int, int, int, int, const float *, const float *, const float *, float *);
+    void (*maxpool_fi)(int, int, int, int, const float *, float *, float *);  /* + window index */
+    void (*maxpool_bi)(int, int, int, int, const float *, const float *, float *); /* from the index */
     void (*sgd)(size_t, float *, const float *, float *, float, float, float, int);
     void (*adam)(size_t, float *, const float *, float *, float *, float, float, float, float, float, float,
                  float, int);
@@ -973,6 +980,43 @@ static void nn__s_maxpool_bwd(int n, int h, int w, int c, const float *x, const 
                     else if (x[i1 + ch] == m) dx[i1 + ch] = g;
                     else if (x[i1 + c + ch] == m) dx[i1 + c + ch] = g;
                 }
+            }
+}
+/* The same pooling keeping the window position of each maximum (0..3 in
+ * row-major order, the first that equals it; 4 when none does, a NaN
+ * window), as floats: the backward then scatters dy without reading x
+ * again (in a CNN, x is the first conv's output: the largest tensor). */
+static void nn__s_maxpool_fi(int n, int h, int w, int c, const float *x, float *y, float *idx) {
+    int b, i, j, ch, oh = h / 2, ow = w / 2;
+    for (b = 0; b < n; b++)
+        for (i = 0; i < oh; i++)
+            for (j = 0; j < ow; j++) {
+                const float *p0 = x + (((size_t)b * h + 2 * i) * w + 2 * j) * c;
+                const float *p1 = p0 + (size_t)w * c;
+                size_t o = (((size_t)b * oh + i) * ow + j) * c;
+                for (ch = 0; ch < c; ch++) {
+                    float m = p0[ch];
+                    if (p0[c + ch] > m || p0[c + ch] != p0[c + ch]) m = p0[c + ch];
+                    if (p1[ch] > m || p1[ch] != p1[ch]) m = p1[ch];
+                    if (p1[c + ch] > m || p1[c + ch] != p1[c + ch]) m = p1[c + ch];
+                    y[o + ch] = m;
+                    idx[o + ch] = p0[ch] == m ? 0.0f : p0[c + ch] == m ? 1.0f : p1[ch] == m ? 2.0f
+                                                    : p1[c + ch] == m ? 3.0f : 4.0f;
+                }
+            }
+}
+static void nn__s_maxpool_bi(int n, int h, int w, int c, const float *idx, const float *dy, float *dx) {
+    int b, i, j, ch, q, oh = h / 2, ow = w / 2;
+    if ((h | w) & 1) memset(dx, 0, (size_t)n * h * w * c * sizeof(float));
+    for (b = 0; b < n; b++)
+        for (i = 0; i < oh; i++)
+            for (j = 0; j < ow; j++) {
+                size_t o = (((size_t)b * oh + i) * ow + j) * c;
+                size_t i0 = (((size_t)b * h + 2 * i) * w + 2 * j) * c, i1 = i0 + (size_t)w * c;
+                size_t pos[4];
+                pos[0] = i0, pos[1] = i0 + c, pos[2] = i1, pos[3] = i1 + c;
+                for (q = 0; q < 4; q++)
+                    for (ch = 0; ch < c; ch++) dx[pos[q] + ch] = idx[o + ch] == (float)q ? dy[o + ch] : 0.0f;
             }
 }
 static void nn__s_sgd(size_t n, float *w, const float *g, float *v, float lr, float mu, float wd, int nesterov) {
@@ -1648,6 +1692,52 @@ static void nn__s_ukr(const nn__uk *u) {
                     }                                                                                        \
                 }                                                                                            \
     }                                                                                                        \
+    NN__ATTR static inline void nn__##pfx##_pool_fi1(const float *p0, const float *p1, size_t c, float *o,  \
+                                                     float *ix, size_t t) {                                 \
+        NN__VF x0 = NN__LDT(p0, t), x1 = NN__LDT(p0 + c, t), x2 = NN__LDT(p1, t), x3 = NN__LDT(p1 + c, t), m, q; \
+        m = nn__##pfx##_pmax(nn__##pfx##_pmax(nn__##pfx##_pmax(x0, x1), x2), x3);                           \
+        q = NN__SEL_EQ(x3, m, NN__SET1(3.0f), NN__SET1(4.0f));                                              \
+        q = NN__SEL_EQ(x2, m, NN__SET1(2.0f), q);                                                           \
+        q = NN__SEL_EQ(x1, m, NN__SET1(1.0f), q);                                                           \
+        q = NN__SEL_EQ(x0, m, NN__SET1(0.0f), q);                                                           \
+        NN__STT(o, m, t);                                                                                   \
+        NN__STT(ix, q, t);                                                                                  \
+    }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_maxpool_fi(int n, int h, int w, int c, const float *x, float *y, float *idx) { \
+        int b, i, j, oh = h / 2, ow = w / 2;                                                                \
+        size_t ch, t;                                                                                       \
+        for (b = 0; b < n; b++)                                                                             \
+            for (i = 0; i < oh; i++)                                                                        \
+                for (j = 0; j < ow; j++) {                                                                  \
+                    const float *p0 = x + (((size_t)b * h + 2 * i) * w + 2 * j) * c, *p1 = p0 + (size_t)w * c; \
+                    size_t o = (((size_t)b * oh + i) * ow + j) * c;                                         \
+                    for (ch = 0; ch < (size_t)c; ch += t) {                                                 \
+                        t = (size_t)c - ch < (size_t)NN__W ? (size_t)c - ch : (size_t)NN__W;                \
+                        nn__##pfx##_pool_fi1(p0 + ch, p1 + ch, (size_t)c, y + o + ch, idx + o + ch, t);     \
+                    }                                                                                       \
+                }                                                                                           \
+    }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_maxpool_bi(int n, int h, int w, int c, const float *idx, const float *dy, \
+                                                float *dx) {                                                \
+        int b, i, j, q, oh = h / 2, ow = w / 2;                                                             \
+        size_t ch, t;                                                                                       \
+        NN__VF z = NN__SET1(0.0f);                                                                          \
+        if ((h | w) & 1) memset(dx, 0, (size_t)n * h * w * c * sizeof(float));                              \
+        for (b = 0; b < n; b++)                                                                             \
+            for (i = 0; i < oh; i++)                                                                        \
+                for (j = 0; j < ow; j++) {                                                                  \
+                    size_t o = (((size_t)b * oh + i) * ow + j) * c;                                         \
+                    size_t i0 = (((size_t)b * h + 2 * i) * w + 2 * j) * c, i1 = i0 + (size_t)w * c, pos[4]; \
+                    pos[0] = i0, pos[1] = i0 + c, pos[2] = i1, pos[3] = i1 + c;                             \
+                    for (ch = 0; ch < (size_t)c; ch += t) {                                                 \
+                        NN__VF qv, g;                                                                       \
+                        t = (size_t)c - ch < (size_t)NN__W ? (size_t)c - ch : (size_t)NN__W;                \
+                        qv = NN__LDT(idx + o + ch, t);                                                      \
+                        g = NN__LDT(dy + o + ch, t);                                                        \
+                        for (q = 0; q < 4; q++) NN__STT(dx + pos[q] + ch, NN__SEL_EQ(qv, NN__SET1((float)q), g, z), t); \
+                    }                                                                                       \
+                }                                                                                           \
+    }                                                                                                       \
     /* the same gate arithmetic as the scalar twin, one pass per row */                                     \
     NN__ATTR static void nn__##pfx##_lstm_fwd(size_t H, float *g, const float *cp, float *c, float *tc,        \
                                               float *h) {                                                    \
@@ -2271,7 +2361,7 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
 static const nn__ktab nn__tab_scalar = {
     NN_BACKEND_SCALAR, nn__s_add, nn__s_sub, nn__s_mul, nn__s_scale, nn__s_axpy, nn__s_dot, nn__s_sum, nn__s_max,
     nn__s_exp, nn__s_relu, nn__s_sigmoid, nn__s_tanh, nn__s_relu_bwd, nn__s_sigmoid_bwd, nn__s_tanh_bwd,
-    nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
+    nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_maxpool_fi, nn__s_maxpool_bi, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
     nn__s_u8f, nn__s_lstm_fwd, nn__s_lstm_bwd, nn__s_tr8, 
     nn__s_wg_in, nn__s_wg_out, nn__s_wg_dy, nn__s_wg_w, nn__s_wg_wout, NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
@@ -2285,13 +2375,13 @@ static const nn__ktab nn__tab_avx2 = {
     NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
     nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
     nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_fwd, nn__avx2_lstm_bwd, nn__avx2_tr8, 
+    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_maxpool_fi, nn__avx2_maxpool_bi, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_fwd, nn__avx2_lstm_bwd, nn__avx2_tr8, 
     nn__avx2_wg_in, nn__avx2_wg_out, nn__avx2_wg_dy, nn__avx2_wg_w, nn__avx2_wg_wout, 6, 16, 144, 768, 2048};
 static const nn__ktab nn__tab_avx512 = {
     NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
     nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
     nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
-    nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
+    nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_maxpool_fi, nn__avx512_maxpool_bi, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
     nn__avx512_ukr, nn__avx512_u8f, nn__avx512_lstm_fwd, nn__avx512_lstm_bwd, nn__avx2_tr8, 
     nn__avx512_wg_in, nn__avx512_wg_out, nn__avx512_wg_dy, nn__avx512_wg_w, nn__avx512_wg_wout, 12, 32, 192, 512, 2048};
 #endif
@@ -2300,7 +2390,7 @@ static const nn__ktab nn__tab_neon = {
     NN_BACKEND_NEON, nn__neon_add, nn__neon_sub, nn__neon_mul, nn__neon_scale, nn__neon_axpy, nn__neon_dot,
     nn__neon_sum, nn__neon_max, nn__neon_exp, nn__neon_relu, nn__neon_sigmoid, nn__neon_tanh,
     nn__neon_relu_bwd, nn__neon_sigmoid_bwd, nn__neon_tanh_bwd, nn__neon_softmax, nn__neon_softmax_bwd,
-    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_fwd, nn__neon_lstm_bwd, nn__s_tr8, 
+    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_maxpool_fi, nn__neon_maxpool_bi, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_fwd, nn__neon_lstm_bwd, nn__s_tr8, 
     nn__neon_wg_in, nn__neon_wg_out, nn__neon_wg_dy, nn__neon_wg_w, nn__neon_wg_wout, 8, 12, 128, 256, 2048};
 #endif
 
@@ -2418,6 +2508,13 @@ NN__API void nn_maxpool2x2(int n, int h, int w, int c, const float *x, float *y)
 NN__API void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, const float *y, const float *dy,
                                     float *dx) {
     nn__k()->maxpool_bwd(n, h, w, c, x, y, dy, dx);
+}
+NN__API void nn_maxpool2x2_argmax(int n, int h, int w, int c, const float *x, float *y, float *idx) {
+    nn__k()->maxpool_fi(n, h, w, c, x, y, idx);
+}
+NN__API void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx, const float *dy,
+                                           float *dx) {
+    nn__k()->maxpool_bi(n, h, w, c, idx, dy, dx);
 }
 NN__API void nn_winograd_input(size_t c, const float *const *p, float *v, size_t vstride) {
     nn__k()->wg_in(c, p, v, vstride);
@@ -2976,10 +3073,11 @@ typedef struct nn__layer {
     size_t bufoff;                         /* batch norm running stats in bufs */
     int frozen;
     float *y;       /* output activations, B x out_dim (arena) */
-    float *scratch; /* conv: 2 im2col tiles or the Winograd buffers; dropout: mask; bn: xhat + stats */
+    float *scratch; /* conv: im2col tiles or Winograd buffers; dropout: mask; maxpool: argmax; bn: xhat */
     size_t tile_rows; /* conv: rows of an im2col tile, or tiles of a Winograd chunk */
     int wino;         /* conv: 3x3 stride 1 with enough channels runs as Winograd F(4x4,3x3) */
     int relu_by_pool; /* conv with ReLU before a max-pool (the pool's backward applies ReLU') */
+    int idx_valid;    /* maxpool 2x2: scratch holds the argmax of the last forward (training) */
 } nn__layer;
 
 enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
@@ -3394,7 +3492,9 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     (void)m;
     (void)training;
     if (L->kind == NN__L_MAXPOOL && p == 2) {
-        nn_maxpool2x2(B, H, Wd, C, x, L->y);
+        L->idx_valid = training && L->scratch;
+        if (L->idx_valid) nn__k()->maxpool_fi(B, H, Wd, C, x, L->y, L->scratch);
+        else nn_maxpool2x2(B, H, Wd, C, x, L->y);
         return;
     }
     for (b = 0; b < B; b++)
@@ -3420,7 +3520,8 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
     if (!dxv) return;
     if (L > m->L && L[-1].relu_by_pool) nn__k()->relu_bwd((size_t)B * L->out_dim, L->y, dyv, dyv);
     if (L->kind == NN__L_MAXPOOL && p == 2) {
-        nn_maxpool2x2_backward(B, H, Wd, C, x, L->y, dyv, dxv);
+        if (L->idx_valid) nn__k()->maxpool_bi(B, H, Wd, C, L->scratch, dyv, dxv);
+        else nn_maxpool2x2_backward(B, H, Wd, C, x, L->y, dyv, dxv);
         return;
     }
     memset(dxv, 0, (size_t)B * L->in_dim * sizeof(float));
@@ -4449,8 +4550,8 @@ static nn_status nn__plan(nn_model *m, int B) {
                 w = nn_sgemm_ws_size(shapes[q][0], shapes[q][1], shapes[q][2]);
                 if (w > ws) ws = w;
             }
-        } else if (L->kind == NN__L_DROPOUT) {
-            sc = (size_t)B * L->out_dim;
+        } else if (L->kind == NN__L_DROPOUT || (L->kind == NN__L_MAXPOOL && L->pool == 2)) {
+            sc = (size_t)B * L->out_dim; /* dropout: mask; maxpool: argmax */
         } else if (L->kind == NN__L_BN) {
             sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
         }
@@ -4494,7 +4595,7 @@ static nn_status nn__plan(nn_model *m, int B) {
             L->tile_rows = nn__conv_tile_rows(L, B);
             sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
         }
-        else if (L->kind == NN__L_DROPOUT) sc = (size_t)B * L->out_dim;
+        else if (L->kind == NN__L_DROPOUT || (L->kind == NN__L_MAXPOOL && L->pool == 2)) sc = (size_t)B * L->out_dim;
         else if (L->kind == NN__L_BN) sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
         else if (L->kind == NN__L_RECURRENT) sc = nn__rnn_scratch(L, (size_t)B);
         NN__GIVE(L->scratch, sc);

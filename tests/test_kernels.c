@@ -721,6 +721,30 @@ static void cross_maxpool(nn_backend b) {
                 for (i = 0; i < nx; i++) all &= dgot[i] != 12345.0f;
                 TT_CHECK(all, "backward left elements of dx unwritten");
             }
+            { /* the argmax variant: same y; idx == scalar; its backward == the backward from x */
+                float *ia = tt_galloc(ny), *ib = tt_galloc(ny), *ya = tt_galloc(ny), *da = tt_galloc(nx);
+                for (i = 0; i < nx; i++) da[i] = 12345.0f;
+                tt_set_backend(NN_BACKEND_SCALAR);
+                nn_maxpool2x2_argmax(n, h, w, c, x, ya, ia);
+                tt_set_backend(b);
+                nn_maxpool2x2_argmax(n, h, w, c, x, ygot, ib);
+                TT_SAME_ARR("argmax forward: y == plain forward", ygot, yref, ny);
+                TT_SAME_ARR("argmax forward: idx == scalar", ib, ia, ny);
+                TT_GUARDS_OK(ygot);
+                TT_GUARDS_OK(ib);
+                nn_maxpool2x2_backward_argmax(n, h, w, c, ia, dy, da);
+                TT_SAME_ARR("backward from idx == backward from x", da, dref, nx);
+                TT_GUARDS_OK(da);
+                tt_set_backend(NN_BACKEND_SCALAR);
+                for (i = 0; i < nx; i++) da[i] = 12345.0f;
+                nn_maxpool2x2_backward_argmax(n, h, w, c, ia, dy, da);
+                TT_SAME_ARR("scalar backward from idx == backward from x", da, dref, nx);
+                tt_set_backend(b);
+                tt_gfree(ia);
+                tt_gfree(ib);
+                tt_gfree(ya);
+                tt_gfree(da);
+            }
             tt_xfree(x);
             tt_xfree(dy);
             tt_gfree(yref);
