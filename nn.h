@@ -3078,6 +3078,7 @@ typedef struct nn__layer {
     int wino;         /* conv: 3x3 stride 1 with enough channels runs as Winograd F(4x4,3x3) */
     int relu_by_pool; /* conv with ReLU before a max-pool (the pool's backward applies ReLU') */
     int idx_valid;    /* maxpool 2x2: scratch holds the argmax of the last forward (training) */
+    int fuse_pool;    /* conv (im2col) + ReLU + maxpool 2x2 run image by image (nn__conv_pool_fwd) */
 } nn__layer;
 
 enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
@@ -3544,6 +3545,32 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
             }
 }
 
+/* conv (im2col, ReLU) then max-pool 2x2, image by image: the conv output
+ * of one image (in the first image's slot of its y) is pooled while it is
+ * in L2, so the largest tensor of an MNIST CNN (the first conv's output,
+ * 2.8 MB at batch 32) is never written out; the col matrix is still kept
+ * whole for the backward, which needs neither the conv output (the pool
+ * applies ReLU' and keeps the argmax) nor any other.  The conv layer's y
+ * then holds no batch (nn__first_nonfinite_layer skips it).  0 when the
+ * layer does not qualify (Winograd, col not kept, big images). */
+static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    nn__layer *P = L + 1;
+    nn_conv_geom g = L->g;
+    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
+    const float *W = m->params + L->woff;
+    int F = L->units;
+    if (L->wino || L->tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
+    g.n = B;
+    P->idx_valid = training && P->scratch;
+    for (b = 0; b < (size_t)B; b++) {
+        float *col = L->scratch + b * ohw * K1, *py = P->y + b * P->out_dim;
+        nn__im2col(&g, b * ohw, ohw, x, col, K1, 1);
+        nn__sgemm_bias_act((int)ohw, F, (int)K1, col, (int)K1, W, F, L->y, F, NULL, 1, m->ws);
+        if (P->idx_valid) nn__k()->maxpool_fi(1, g.oh, g.ow, F, L->y, py, P->scratch + b * P->out_dim);
+        else nn_maxpool2x2(1, g.oh, g.ow, F, L->y, py);
+    }
+    return 1;
+}
 static void nn__copy_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     (void)m;
     (void)training;
@@ -4406,9 +4433,11 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
      * pool routes the gradient to the argmax only, so applying ReLU' to
      * the pooled gradient (a quarter of the size for 2x2) is the same as
      * applying it to the conv output's gradient: one full pass fewer. */
-    for (i = 0; i + 1 < m->n; i++)
+    for (i = 0; i + 1 < m->n; i++) {
         m->L[i].relu_by_pool = m->L[i].kind == NN__L_CONV && m->L[i].act == NN_RELU &&
                                m->L[i + 1].kind == NN__L_MAXPOOL;
+        m->L[i].fuse_pool = m->L[i].relu_by_pool && m->L[i + 1].pool == 2;
+    }
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
     for (i = 0; i < m->n; i++) {
@@ -4612,6 +4641,7 @@ static int nn__first_nonfinite_layer(const nn_model *m, int B) {
     size_t j;
     for (i = 0; i < m->n; i++) {
         const float *y = m->L[i].y;
+        if (m->L[i].fuse_pool) continue; /* not materialised: its max-pool tells */
         for (j = 0; j < (size_t)B * m->L[i].out_dim; j++)
             if (!(y[j] - y[j] == 0.0f)) return i;
     }
@@ -4629,6 +4659,10 @@ static void nn__forward_batch(nn_model *m, const float *x, int B, int training) 
     const float *in = x;
     m->bad_token_layer = -1;
     for (i = 0; i < m->n; i++) {
+        if (m->L[i].fuse_pool && i + 1 < m->n && nn__conv_pool_fwd(m, &m->L[i], in, B, training)) {
+            in = m->L[++i].y;
+            continue;
+        }
         nn__lk[m->L[i].kind].fwd(m, &m->L[i], in, B, training);
         in = m->L[i].y;
     }

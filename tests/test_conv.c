@@ -294,6 +294,31 @@ static void winograd_vs_direct(nn_backend b) {
         free(y);
     }
 }
+/* conv + ReLU + max-pool 2x2 runs fused, image by image (the conv output
+ * is never stored): the model's forward must equal the layers run one by
+ * one (nn_predict_layers does not fuse), pooled outputs bit for bit. */
+static void fused_conv_pool(void) {
+    nn_model *m = nn_model_new(nn_shape3(11, 9, 1));
+    enum { B = 3 };
+    float x[B * 11 * 9], pa[B * 4], pb[B * 4];
+    size_t i;
+    nn_rng r;
+    tt_ctx("conv: fused conv+ReLU+max-pool vs layer by layer");
+    nn_rng_seed(&r, 77);
+    for (i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = nn_rng_uniform(&r);
+    nn_model_seed(m, 3);
+    nn_conv2d(m, 6, 3, NN_RELU); /* 9x7x6, pooled to 4x3x6 (odd sizes: a row and a column dropped) */
+    nn_maxpool2d(m, 2);
+    nn_flatten(m);
+    nn_dense(m, 4, NN_SOFTMAX);
+    TT_EQ_INT(nn_compile(m, nn_adam(1e-3f), NN_LOSS_SPARSE_CATEGORICAL_CE), NN_OK);
+    TT_EQ_INT(nn_predict(m, x, B, pa), NN_OK);
+    TT_EQ_INT(nn_predict_layers(m, 0, 4, x, B, pb), NN_OK);
+    TT_SAME_ARR("probabilities: fused forward == layer by layer", pa, pb, B * 4);
+    TT_EQ_INT(nn_forward(m, x, B, 1), NN_OK); /* fused, training mode (keeps the argmax) */
+    TT_SAME_ARR("probabilities: fused training forward == layer by layer", nn_output(m), pb, B * 4);
+    nn_model_free(m);
+}
 static void winograd_switch(void) {
     nn_model *m = nn_model_new(nn_shape3(8, 8, 8));
     tt_ctx("conv: nn_conv_winograd");
@@ -334,4 +359,5 @@ void test_conv(void) {
     }
     (void)nn_set_backend(NN_BACKEND_AUTO);
     winograd_switch();
+    fused_conv_pool();
 }
