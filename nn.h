@@ -3571,6 +3571,26 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, i
     }
     return 1;
 }
+/* The backward of that pair when the conv is the first layer (no dx):
+ * image by image, the pool's gradient is scattered into the conv output's
+ * slot (L2) and multiplied with the kept col rows at once, so the conv
+ * output's gradient (as big as the output) is never stored either. */
+static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dyp, int B) {
+    nn__layer *P = L + 1;
+    nn_conv_geom g = L->g;
+    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
+    int F = L->units;
+    (void)x;
+    if (!P->idx_valid || L->wino || L->tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
+    nn__k()->relu_bwd((size_t)B * P->out_dim, P->y, dyp, dyp); /* ReLU' on the pooled gradient */
+    if (L->frozen) return 1;
+    for (b = 0; b < (size_t)B; b++) {
+        nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, dyp + b * P->out_dim, L->y);
+        nn_sgemm_ws(1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1, L->y, F, b ? 1.0f : 0.0f,
+                    m->grads + L->woff, F, m->ws);
+    }
+    return 1;
+}
 static void nn__copy_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     (void)m;
     (void)training;
@@ -4689,6 +4709,10 @@ static void nn__backward_batch(nn_model *m, int B, int fused_step) {
     for (i = m->n - 1; i >= 0; i--) {
         nn__layer *L = &m->L[i];
         const float *x = i ? m->L[i - 1].y : m->cur_x;
+        if (i == 1 && m->L[0].fuse_pool && nn__pool_conv_bwd(m, &m->L[0], m->cur_x, dy, B)) {
+            if (fused_step) nn__opt_layer(m, &m->L[0]);
+            break; /* both layers done */
+        }
         nn__lk[L->kind].bwd(m, L, x, dy, i ? dx : NULL, B);
         if (fused_step) nn__opt_layer(m, L);
         t = dy;
