@@ -2843,6 +2843,7 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
     nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL, 0, NULL);
     return NN_OK;
 }
+static float *nn__ws_align(void *workspace) { return (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63); }
 /* C = A B + bias (per column), then ReLU if asked: the layers' forward.
  * Sizes are trusted (planned at compile); k > 0. */
 static void nn__sgemm_bias_act(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
@@ -2983,6 +2984,54 @@ static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
 NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col) {
     nn__im2col(g, row0, rows, x, col, (size_t)g->kh * g->kw * g->c, 0);
 }
+/* The transposed layout for layers with few input channels (C < 4, the
+ * first conv of an image model): colT (K+1 rows of ldt floats) holds output
+ * pixels [row0, row0+rows) in columns, and its row k is one kernel tap
+ * (ky,kx,ci) over those pixels, a shifted copy of image rows: with C == 1
+ * and stride 1 a memcpy per output row, where the row layout wrote 3
+ * floats at a time (9 KiB of a 3x3x1 col cost 2.5x its GEMM).  Row K is
+ * the ones of the bias.  The SGEMMs read it as op(A) = colT^T. */
+static void nn__im2colT(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *ct, size_t ldt) {
+    size_t ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, K = (size_t)g->kh * g->kw * C, k, r;
+    for (k = 0; k < K; k++) {
+        int ky = (int)(k / ((size_t)g->kw * C)), kx = (int)((k / C) % (size_t)g->kw), ox, ox0;
+        size_t ci = k % C, b = row0 / ohw, rem = row0 % ohw;
+        float *dst = ct + k * ldt + row0;
+        int oy = (int)(rem / g->ow);
+        ox0 = (int)(rem % g->ow);
+        for (r = 0; r < rows;) {
+            int n = g->ow - ox0, iy = oy * g->sh - g->pt + ky;
+            if ((size_t)n > rows - r) n = (int)(rows - r);
+            if (iy < 0 || iy >= g->h) {
+                memset(dst + r, 0, (size_t)n * sizeof(float));
+            } else {
+                const float *src = x + ((b * g->h + (size_t)iy) * g->w) * C + ci;
+                float *d = dst + r - ox0; /* d[ox] for ox in [ox0, ox0 + n) */
+                if (C == 1 && g->sw == 1) { /* [lo, hi): ix = ox - pl + kx inside the row */
+                    int lo = g->pl - kx, hi = g->w + g->pl - kx;
+                    if (lo < ox0) lo = ox0;
+                    if (hi > ox0 + n) hi = ox0 + n;
+                    if (hi < lo) hi = lo;
+                    for (ox = ox0; ox < lo; ox++) d[ox] = 0.0f;
+                    memcpy(d + lo, src + (lo - g->pl + kx), (size_t)(hi - lo) * sizeof(float));
+                    for (ox = hi; ox < ox0 + n; ox++) d[ox] = 0.0f;
+                } else {
+                    for (ox = ox0; ox < ox0 + n; ox++) {
+                        int ix = ox * g->sw - g->pl + kx;
+                        d[ox] = ix >= 0 && ix < g->w ? src[(size_t)ix * C] : 0.0f;
+                    }
+                }
+            }
+            r += (size_t)n;
+            ox0 = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+    for (r = 0; r < rows; r++) ct[K * ldt + row0 + r] = 1.0f;
+}
 static void nn__col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col, size_t ldc, float *dx) {
     const nn__ktab *t = nn__k();
     size_t r, ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, b = row0 / ohw, rem = row0 % ohw;
@@ -3079,6 +3128,7 @@ typedef struct nn__layer {
     int relu_by_pool; /* conv with ReLU before a max-pool (the pool's backward applies ReLU') */
     int idx_valid;    /* maxpool 2x2: scratch holds the argmax of the last forward (training) */
     int fuse_pool;    /* conv (im2col) + ReLU + maxpool 2x2 run image by image (nn__conv_pool_fwd) */
+    int colT;         /* conv: the whole batch's col kept transposed (nn__im2colT) */
 } nn__layer;
 
 enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
@@ -3450,6 +3500,13 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
         return;
     }
     g.n = B;
+    if (L->colT) {
+        nn__im2colT(&g, 0, rows, x, L->scratch, rows);
+        nn__gemm_run(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f, L->y, F,
+                     nn__ws_align(m->ws), NULL, L->act == NN_RELU, NULL);
+        if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
+        return;
+    }
     for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
         nn__im2col(&g, r0, nr, x, L->scratch, K1, 1);
@@ -3474,7 +3531,10 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
     for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
         size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
         const float *dyt = dy + r0 * F;
-        if (!L->frozen) {
+        if (!L->frozen && L->colT) { /* one tile: the forward's colT (K1 x rows) */
+            nn_sgemm_ws(0, 0, (int)K1, F, (int)rows, 1.0f, col, (int)rows, dyt, F, 0.0f, m->grads + L->woff, F,
+                        m->ws);
+        } else if (!L->frozen) {
             if (nr < rows) nn__im2col(&g, r0, nr, x, col, K1, 1); /* else the forward's col is still here */
             nn_sgemm_ws(1, 0, (int)K1, F, (int)nr, 1.0f, col, (int)K1, dyt, F, r0 == 0 ? 0.0f : 1.0f,
                         m->grads + L->woff, F, m->ws);
@@ -3564,8 +3624,14 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, i
     P->idx_valid = training && P->scratch;
     for (b = 0; b < (size_t)B; b++) {
         float *col = L->scratch + b * ohw * K1, *py = P->y + b * P->out_dim;
-        nn__im2col(&g, b * ohw, ohw, x, col, K1, 1);
-        nn__sgemm_bias_act((int)ohw, F, (int)K1, col, (int)K1, W, F, L->y, F, NULL, 1, m->ws);
+        if (L->colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
+            nn__im2colT(&g, b * ohw, ohw, x, L->scratch, (size_t)B * ohw);
+            nn__gemm_run(nn__k(), 1, 0, (int)ohw, F, (int)K1, 1.0f, L->scratch + b * ohw, B * (int)ohw, W, F, 0.0f,
+                         L->y, F, nn__ws_align(m->ws), NULL, 1, NULL);
+        } else {
+            nn__im2col(&g, b * ohw, ohw, x, col, K1, 1);
+            nn__sgemm_bias_act((int)ohw, F, (int)K1, col, (int)K1, W, F, L->y, F, NULL, 1, m->ws);
+        }
         if (P->idx_valid) nn__k()->maxpool_fi(1, g.oh, g.ow, F, L->y, py, P->scratch + b * P->out_dim);
         else nn_maxpool2x2(1, g.oh, g.ow, F, L->y, py);
     }
@@ -3586,8 +3652,12 @@ static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, const float *x, float *d
     if (L->frozen) return 1;
     for (b = 0; b < (size_t)B; b++) {
         nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, dyp + b * P->out_dim, L->y);
-        nn_sgemm_ws(1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1, L->y, F, b ? 1.0f : 0.0f,
-                    m->grads + L->woff, F, m->ws);
+        if (L->colT)
+            nn_sgemm_ws(0, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw, B * (int)ohw, L->y, F,
+                        b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
+        else
+            nn_sgemm_ws(1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1, L->y, F,
+                        b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
     }
     return 1;
 }
@@ -4642,6 +4712,7 @@ static nn_status nn__plan(nn_model *m, int B) {
             sc = nn__wg_scratch(L, L->tile_rows);
         } else if (L->kind == NN__L_CONV) {
             L->tile_rows = nn__conv_tile_rows(L, B);
+            L->colT = L->tile_rows >= (size_t)B * L->g.oh * L->g.ow && L->in.d[2] < 4;
             sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
         }
         else if (L->kind == NN__L_DROPOUT || (L->kind == NN__L_MAXPOOL && L->pool == 2)) sc = (size_t)B * L->out_dim;
