@@ -319,6 +319,63 @@ static void fused_conv_pool(void) {
     TT_SAME_ARR("probabilities: fused training forward == layer by layer", nn_output(m), pb, B * 4);
     nn_model_free(m);
 }
+/* A conv2d layer's output (nn_predict_layers: the layer alone) against the
+ * direct sum in double from its own weights and bias, for each way the
+ * layer can run: the transposed col of few-channel inputs (C < 4: C = 1 at
+ * stride 1 takes a memcpy path), the row col (C >= 4), and Winograd. */
+static void layer_vs_direct(nn_backend be) {
+    static const int cs[][8] = {/* h, w, c, f, k, stride, same, batch */
+                                {9, 7, 1, 5, 3, 1, 0, 3}, {9, 7, 1, 5, 3, 1, 1, 2}, {8, 9, 1, 4, 3, 2, 1, 2},
+                                {6, 5, 3, 4, 3, 1, 1, 2}, {7, 6, 2, 3, 5, 2, 0, 2}, {6, 7, 5, 6, 3, 1, 0, 2},
+                                {9, 8, 8, 9, 3, 1, 1, 2}, {5, 5, 1, 3, 1, 1, 0, 2}};
+    size_t s;
+    for (s = 0; s < sizeof cs / sizeof cs[0]; s++) {
+        int H = cs[s][0], W = cs[s][1], C = cs[s][2], F = cs[s][3], k = cs[s][4], st = cs[s][5], same = cs[s][6];
+        int B = cs[s][7], oh, ow, pt, pl, b, oy, ox, f, ky, kx, ch, bad = 0;
+        conv_case cc;
+        nn_model *m = nn_model_new(nn_shape3(H, W, C));
+        size_t nx = (size_t)B * H * W * C, ny, i, nw, nb;
+        float *x = (float *)malloc(nx * sizeof(float)), *y, *wt, *bias;
+        double worst = 0.0;
+        nn_rng r;
+        cc.n = B, cc.h = H, cc.w = W, cc.c = C, cc.kh = k, cc.kw = k, cc.stride = st, cc.same = same;
+        expected_geom(&cc, &oh, &ow, &pt, &pl);
+        ny = (size_t)B * oh * ow * F;
+        y = (float *)malloc(ny * sizeof(float));
+        tt_ctx("conv[%s] layer vs direct sum h=%d w=%d c=%d f=%d k=%d stride=%d %s", nn_backend_name(be), H, W, C,
+               F, k, st, same ? "same" : "valid");
+        nn_rng_seed(&r, 300 + s);
+        for (i = 0; i < nx; i++) x[i] = nn_rng_uniform(&r) * 2.0f - 1.0f;
+        nn_model_seed(m, 9);
+        nn_conv2d_ex(m, F, k, k, st, same, NN_LINEAR);
+        TT_EQ_INT(nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE), NN_OK);
+        wt = nn_layer_weights(m, 0, &nw);
+        bias = nn_layer_bias(m, 0, &nb);
+        for (i = 0; i < nb; i++) bias[i] = 0.1f * (float)(i + 1); /* non-zero bias */
+        TT_EQ_INT(nn_predict_layers(m, 0, 1, x, B, y), NN_OK);
+        for (b = 0; b < B; b++)
+            for (oy = 0; oy < oh; oy++)
+                for (ox = 0; ox < ow; ox++)
+                    for (f = 0; f < F; f++) {
+                        double sum = bias[f], d;
+                        for (ky = 0; ky < k; ky++)
+                            for (kx = 0; kx < k; kx++)
+                                for (ch = 0; ch < C; ch++) {
+                                    int iy = oy * st - pt + ky, ix = ox * st - pl + kx;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                    sum += (double)x[(((size_t)b * H + iy) * W + ix) * C + ch] *
+                                           wt[(((size_t)ky * k + kx) * C + ch) * F + f];
+                                }
+                        d = fabs(sum - y[(((size_t)b * oh + oy) * ow + ox) * F + f]);
+                        if (d > worst) worst = d;
+                        bad += d > 1e-5 * (1.0 + fabs(sum));
+                    }
+        TT_CHECK(bad == 0, "%d of %lu outputs differ from the direct sum (worst %g)", bad, (unsigned long)ny, worst);
+        nn_model_free(m);
+        free(x);
+        free(y);
+    }
+}
 static void winograd_switch(void) {
     nn_model *m = nn_model_new(nn_shape3(8, 8, 8));
     tt_ctx("conv: nn_conv_winograd");
@@ -356,6 +413,7 @@ void test_conv(void) {
         for (k = 0; k < sizeof cases / sizeof cases[0]; k++) run_case(all[bi], &cases[k], 500 + (unsigned)k, bi == 0);
         tt_set_backend(all[bi]);
         winograd_vs_direct(all[bi]);
+        layer_vs_direct(all[bi]);
     }
     (void)nn_set_backend(NN_BACKEND_AUTO);
     winograd_switch();
