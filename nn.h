@@ -765,6 +765,7 @@ typedef struct nn__uk {
     float *c;
     float alpha, beta;
     int mr, nr;
+    int relu; /* ReLU on the stored values (the last K slice of a product without bias) */
 } nn__uk;
 
 /* One table of function pointers per backend.  Everything above this
@@ -1257,6 +1258,7 @@ static void nn__s_ukr(const nn__uk *u) {
             for (j = 0; j < u->nr; j++) cr[j] = u->alpha * acc[i][j];
         else
             for (j = 0; j < u->nr; j++) cr[j] = u->beta * cr[j] + u->alpha * acc[i][j];
+        if (u->relu) nn__s_relu((size_t)u->nr, cr, cr);
     }
 }
 
@@ -1919,6 +1921,10 @@ NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, c
             c0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), c0);
             c1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), c1);
         }
+        if (u->relu) {
+            c0 = _mm256_max_ps(_mm256_setzero_ps(), c0);
+            c1 = _mm256_max_ps(_mm256_setzero_ps(), c1);
+        }
         _mm256_storeu_ps(c, c0);
         _mm256_storeu_ps(c + 8, c1);
         return;
@@ -1927,6 +1933,10 @@ NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, c
         __m256 vb = _mm256_set1_ps(u->beta);
         c0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), c0);
         c1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), c1);
+    }
+    if (u->relu) {
+        c0 = _mm256_max_ps(_mm256_setzero_ps(), c0);
+        c1 = _mm256_max_ps(_mm256_setzero_ps(), c1);
     }
     _mm256_maskstore_ps(c, m0, c0);
     _mm256_maskstore_ps(c + 8, m1, c1);
@@ -2110,6 +2120,10 @@ NN__ATTR static inline void nn__avx512_store_row(float *c, __m512 c0, __m512 c1,
         __m512 vb = _mm512_set1_ps(u->beta);
         c0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), c0);
         c1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), c1);
+    }
+    if (u->relu) {
+        c0 = _mm512_max_ps(_mm512_setzero_ps(), c0);
+        c1 = _mm512_max_ps(_mm512_setzero_ps(), c1);
     }
     _mm512_mask_storeu_ps(c, m0, c0);
     _mm512_mask_storeu_ps(c + 16, m1, c1);
@@ -2306,6 +2320,8 @@ static inline void nn__neon_store_row(float *c, float32x4_t c0, float32x4_t c1, 
         for (j = 0; j < u->nr; j++) c[j] = t[j];
     else
         for (j = 0; j < u->nr; j++) c[j] = u->beta * c[j] + t[j];
+    if (u->relu) /* max(0, x) as NN__MAX: NaN and -0 kept */
+        for (j = 0; j < u->nr; j++) c[j] = 0.0f > c[j] ? 0.0f : c[j];
 }
 static void nn__neon_ukr(const nn__uk *u) {
     float32x4_t z = vdupq_n_f32(0.0f);
@@ -2744,6 +2760,7 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
      * benchmark, squares included.  Only partial panels are packed. */
     u.ldc = (size_t)ldc;
     u.alpha = alpha;
+    u.relu = 0;
     for (jc = 0; jc < n; jc += t->NC) {
         int nc = n - jc < t->NC ? n - jc : t->NC;
         for (pc = 0; pc < k; pc += kblk) {
@@ -2777,9 +2794,12 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
                             u.rsa = 1;
                             u.csa = (size_t)lda;
                         }
+                        /* ReLU alone goes into the micro-kernel's store (a call
+                         * per row here was 2% of a CNN step); with a bias, after it */
+                        u.relu = relu && !bias && pc + kc == k;
                         t->ukr(&u);
-                        if ((bias || relu) && pc + kc == k)
-                            nn__tile_epilogue(t, u.c, u.ldc, u.mr, u.nr, bias ? bias + jc + jr : NULL, relu);
+                        if (bias && pc + kc == k)
+                            nn__tile_epilogue(t, u.c, u.ldc, u.mr, u.nr, bias + jc + jr, relu);
                     }
                 }
             }

@@ -342,12 +342,12 @@ static void layer_vs_direct(nn_backend be) {
         expected_geom(&cc, &oh, &ow, &pt, &pl);
         ny = (size_t)B * oh * ow * F;
         y = (float *)malloc(ny * sizeof(float));
-        tt_ctx("conv[%s] layer vs direct sum h=%d w=%d c=%d f=%d k=%d stride=%d %s", nn_backend_name(be), H, W, C,
-               F, k, st, same ? "same" : "valid");
+        tt_ctx("conv[%s] layer vs direct sum h=%d w=%d c=%d f=%d k=%d stride=%d %s%s", nn_backend_name(be), H, W,
+               C, F, k, st, same ? "same" : "valid", s % 2 ? " relu" : "");
         nn_rng_seed(&r, 300 + s);
         for (i = 0; i < nx; i++) x[i] = nn_rng_uniform(&r) * 2.0f - 1.0f;
         nn_model_seed(m, 9);
-        nn_conv2d_ex(m, F, k, k, st, same, NN_LINEAR);
+        nn_conv2d_ex(m, F, k, k, st, same, s % 2 ? NN_RELU : NN_LINEAR); /* ReLU: in the SGEMM's store */
         TT_EQ_INT(nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE), NN_OK);
         wt = nn_layer_weights(m, 0, &nw);
         bias = nn_layer_bias(m, 0, &nb);
@@ -366,6 +366,7 @@ static void layer_vs_direct(nn_backend be) {
                                     sum += (double)x[(((size_t)b * H + iy) * W + ix) * C + ch] *
                                            wt[(((size_t)ky * k + kx) * C + ch) * F + f];
                                 }
+                        if (s % 2 && sum < 0.0) sum = 0.0;
                         d = fabs(sum - y[(((size_t)b * oh + oy) * ow + ox) * F + f]);
                         if (d > worst) worst = d;
                         bad += d > 1e-5 * (1.0 + fabs(sum));
