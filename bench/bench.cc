@@ -180,6 +180,79 @@ std::vector<Kern> Kernels() {
                     return Call([=] { nn_maxpool2x2_backward(N, H, W, C, x, y, dy, dx); });
                   }});
   }
+  {  // the same max-pool keeping the argmax (training), and the backward from it (no read of x)
+    const int N = 32, H = 26, W = 26, C = 32;
+    const size_t xin = size_t(N) * H * W * C, yout = size_t(N) * (H / 2) * (W / 2) * C;
+    ks.push_back({"maxpool_argmax_32x26x26x32", F * double(xin + 2 * yout), double(xin), [=](Arena& a) {
+                    float *x = a.get(xin), *y = a.get(yout), *ix = a.get(yout);
+                    return Call([=] { nn_maxpool2x2_argmax(N, H, W, C, x, y, ix); });
+                  }});
+    ks.push_back({"maxpool_bwd_argmax_32x26x26x32", F * double(xin + 2 * yout), double(xin), [=](Arena& a) {
+                    float *x = a.get(xin), *y = a.get(yout), *ix = a.get(yout), *dy = a.get(yout), *dx = a.get(xin);
+                    nn_maxpool2x2_argmax(N, H, W, C, x, y, ix);
+                    return Call([=] { nn_maxpool2x2_backward_argmax(N, H, W, C, ix, dy, dx); });
+                  }});
+  }
+  {  // Winograd F(4x4,3x3) transforms of the seed CNN's conv2 at batch 32: 288 tiles of 6x6
+     // pixels (13x13x32 input, 11x11 output in 3x3 tiles of 4x4), 36 points each
+    const size_t T = 288, C = 32, Fo = 64, sv = T * C + 16, sm = T * Fo + 16;
+    ks.push_back({"winograd_input_288x32ch", F * double(2 * 36 * T * C), double(36 * T * C), [=](Arena& a) {
+                    float *x = a.get(32 * 13 * 13 * C), *z = a.get(C, 0, 0), *v = a.get(36 * sv);
+                    std::vector<const float*> p(36 * T);
+                    for (size_t t = 0; t < T; t++)
+                      for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 6; j++) {
+                          size_t b = t / 9, ty = t % 9 / 3, tx = t % 3, iy = 4 * ty + i, ix = 4 * tx + j;
+                          p[t * 36 + i * 6 + j] = iy < 13 && ix < 13 ? x + ((b * 13 + iy) * 13 + ix) * C : z;
+                        }
+                    return Call([=] {
+                      for (size_t t = 0; t < T; t++) nn_winograd_input(C, p.data() + t * 36, v + t * C, sv);
+                    });
+                  }});
+    ks.push_back({"winograd_output_288x64ch", F * double(36 * T * Fo + 16 * T * Fo), double(16 * T * Fo),
+                  [=](Arena& a) {
+                    float *m = a.get(36 * sm), *y = a.get(32 * 12 * 12 * Fo), *bias = a.get(Fo);
+                    std::vector<float*> q(16 * T);
+                    for (size_t t = 0; t < T; t++)
+                      for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) {
+                          size_t b = t / 9, oy = 4 * (t % 9 / 3) + i, ox = 4 * (t % 3) + j;
+                          q[t * 16 + i * 4 + j] = oy < 11 && ox < 11 ? y + ((b * 12 + oy) * 12 + ox) * Fo : nullptr;
+                        }
+                    return Call([=] {
+                      for (size_t t = 0; t < T; t++) nn_winograd_output(Fo, m + t * Fo, sm, bias, 1, q.data() + t * 16);
+                    });
+                  }});
+    ks.push_back({"winograd_dy_288x64ch", F * double(16 * T * Fo + 36 * T * Fo), double(36 * T * Fo), [=](Arena& a) {
+                    float *dy = a.get(32 * 12 * 12 * Fo), *u = a.get(36 * sm);
+                    std::vector<const float*> g(16 * T);
+                    for (size_t t = 0; t < T; t++)
+                      for (int i = 0; i < 16; i++) g[t * 16 + i] = dy + (t * 16 + i) % (32 * 144) * Fo;
+                    return Call([=] {
+                      for (size_t t = 0; t < T; t++) nn_winograd_dy(Fo, g.data() + t * 16, u + t * Fo, sm);
+                    });
+                  }});
+    ks.push_back({"winograd_filter_32x64", F * double(9 * C * Fo + 36 * C * Fo), double(36 * C * Fo), [=](Arena& a) {
+                    float *w = a.get(9 * C * Fo), *u = a.get(36 * (C * Fo + 16));
+                    return Call([=] {
+                      for (size_t ci = 0; ci < C; ci++) {
+                        const float* g[9];
+                        for (int k = 0; k < 9; k++) g[k] = w + (k * C + ci) * Fo;
+                        nn_winograd_filter(Fo, g, u + ci * Fo, C * Fo + 16);
+                      }
+                    });
+                  }});
+    ks.push_back({"winograd_wgrad_32x64", F * double(36 * C * Fo + 9 * C * Fo), double(9 * C * Fo), [=](Arena& a) {
+                    float *m = a.get(36 * (C * Fo + 16)), *dw = a.get(9 * C * Fo);
+                    return Call([=] {
+                      for (size_t ci = 0; ci < C; ci++) {
+                        float* o[9];
+                        for (int k = 0; k < 9; k++) o[k] = dw + (k * C + ci) * Fo;
+                        nn_winograd_wgrad(Fo, m + ci * Fo, C * Fo + 16, o);
+                      }
+                    });
+                  }});
+  }
   {  // Adam over 100k parameters: reads w g m v, writes w m v
     const size_t P = 100000;
     ks.push_back({"adam_100k", 7 * F * double(P), double(P), [=](Arena& a) {
