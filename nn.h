@@ -386,7 +386,8 @@ NNDEF nn_status nn_layer_freeze(nn_model *m, int layer, int frozen);
  * run as Winograd F(4x4,3x3) (forward and both gradients: 4x fewer
  * multiplies; rounding differs from the direct sum by ~1e-6 relative);
  * enable = 0 switches layer `layer` to im2col + SGEMM, 1 back (if eligible).
- * Any time; the next step re-plans the activation arena. */
+ * Any time; the next forward re-plans the activation arena (so a backward
+ * needs a forward after the switch: NN_ERR_STATE otherwise). */
 NNDEF nn_status nn_conv_winograd(nn_model *m, int layer, int enable);
 NNDEF float *nn_model_params(nn_model *m, size_t *count); /* all parameters, one buffer */
 NNDEF float *nn_model_grads(nn_model *m, size_t *count);
@@ -2967,10 +2968,9 @@ static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
     if (hi > g->ow) hi = g->ow;
     if (lo > hi) lo = hi;
     while (r < rows) {
-        int n = g->ow - ox0; /* pixels of this output row in the block */
-        if ((size_t)n > rows - r) n = (int)(rows - r);
+        int n = g->ow - ox0, iy0 = oy * g->sh - g->pt; /* n: pixels of this output row in the block */
         const float *img = x + b * g->h * g->w * C;
-        int iy0 = oy * g->sh - g->pt;
+        if ((size_t)n > rows - r) n = (int)(rows - r);
         for (ox = ox0; ox < ox0 + n; ox++) {
             int ix0 = ox * g->sw - g->pl, inside = ox >= lo && ox < hi;
             float *dst = col + (r + (size_t)(ox - ox0)) * ldc;
@@ -3153,6 +3153,7 @@ typedef struct nn__layer {
     int relu_by_pool; /* conv with ReLU before a max-pool (the pool's backward applies ReLU') */
     int idx_valid;    /* maxpool 2x2: scratch holds the argmax of the last forward (training) */
     int fuse_pool;    /* conv (im2col) + ReLU + maxpool 2x2 run image by image (nn__conv_pool_fwd) */
+    int fused_now;    /* ... and the last forward did (the conv's y holds no batch) */
     int colT;         /* conv: the whole batch's col kept transposed (nn__im2colT) */
 } nn__layer;
 
@@ -3646,7 +3647,10 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, i
     int F = L->units;
     if (L->wino || L->tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
     g.n = B;
-    P->idx_valid = training && P->scratch;
+    (void)training;
+    /* the argmax even when not training: the conv output is gone, and a
+     * backward after an inference-mode forward must still find the max */
+    P->idx_valid = P->scratch != NULL;
     for (b = 0; b < (size_t)B; b++) {
         float *col = L->scratch + b * ohw * K1, *py = P->y + b * P->out_dim;
         if (L->colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
@@ -4757,7 +4761,7 @@ static int nn__first_nonfinite_layer(const nn_model *m, int B) {
     size_t j;
     for (i = 0; i < m->n; i++) {
         const float *y = m->L[i].y;
-        if (m->L[i].fuse_pool) continue; /* not materialised: its max-pool tells */
+        if (m->L[i].fused_now) continue; /* not materialised: its max-pool tells */
         for (j = 0; j < (size_t)B * m->L[i].out_dim; j++)
             if (!(y[j] - y[j] == 0.0f)) return i;
     }
@@ -4775,7 +4779,8 @@ static void nn__forward_batch(nn_model *m, const float *x, int B, int training) 
     const float *in = x;
     m->bad_token_layer = -1;
     for (i = 0; i < m->n; i++) {
-        if (m->L[i].fuse_pool && i + 1 < m->n && nn__conv_pool_fwd(m, &m->L[i], in, B, training)) {
+        m->L[i].fused_now = m->L[i].fuse_pool && i + 1 < m->n && nn__conv_pool_fwd(m, &m->L[i], in, B, training);
+        if (m->L[i].fused_now) {
             in = m->L[++i].y;
             continue;
         }
@@ -4805,7 +4810,7 @@ static void nn__backward_batch(nn_model *m, int B, int fused_step) {
     for (i = m->n - 1; i >= 0; i--) {
         nn__layer *L = &m->L[i];
         const float *x = i ? m->L[i - 1].y : m->cur_x;
-        if (i == 1 && m->L[0].fuse_pool && nn__pool_conv_bwd(m, &m->L[0], m->cur_x, dy, B)) {
+        if (i == 1 && m->L[0].fused_now && nn__pool_conv_bwd(m, &m->L[0], m->cur_x, dy, B)) {
             if (fused_step) nn__opt_layer(m, &m->L[0]);
             break; /* both layers done */
         }
@@ -4918,6 +4923,7 @@ NN__API nn_status nn_conv_winograd(nn_model *m, int layer, int enable) {
     if (on != L->wino) {
         L->wino = on;
         m->arena_batch = 0; /* scratch sizes change: plan again at the next step */
+        m->cur_n = 0;       /* and the last forward's buffers no longer fit a backward */
     }
     return NN_OK;
 }

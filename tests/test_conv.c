@@ -377,6 +377,71 @@ static void layer_vs_direct(nn_backend be) {
         free(y);
     }
 }
+/* The same pair with an activation layer between conv and ReLU (never
+ * fused) must give the same gradients, after a training-mode and after an
+ * inference-mode forward (the fused forward keeps the argmax either way),
+ * with the conv first (fused backward) or second. */
+static void fused_vs_unfused_grads(void) {
+    enum { B = 3, H = 10, W = 9 };
+    int lead, training;
+    for (lead = 0; lead < 2; lead++)
+        for (training = 0; training < 2; training++) {
+            nn_model *m[2];
+            float x[B * H * W], y[B] = {0, 1, 2}, loss[2], *g[2];
+            size_t i, n[2];
+            int v, conv = lead, dense[2];
+            nn_rng r;
+            tt_ctx("conv: fused conv+ReLU+max-pool gradients vs unfused (conv at layer %d, %s forward)", lead,
+                   training ? "training" : "inference");
+            nn_rng_seed(&r, 78);
+            for (i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = nn_rng_uniform(&r);
+            for (v = 0; v < 2; v++) {
+                m[v] = nn_model_new(nn_shape3(H, W, 1));
+                nn_model_seed(m[v], 4);
+                if (lead) nn_conv2d_ex(m[v], 2, 1, 1, 1, 0, NN_LINEAR);
+                nn_conv2d(m[v], 5, 3, v ? NN_LINEAR : NN_RELU);
+                if (v) nn_activation_layer(m[v], NN_RELU);
+                nn_maxpool2d(m[v], 2);
+                nn_flatten(m[v]);
+                nn_dense(m[v], 3, NN_SOFTMAX);
+                dense[v] = nn_model_num_layers(m[v]) - 1;
+                TT_EQ_INT(nn_compile(m[v], nn_sgd(0.0f), NN_LOSS_SPARSE_CATEGORICAL_CE), NN_OK);
+            }
+            /* same parameters in both */
+            for (i = 0; i < 2; i++) {
+                int la = i ? dense[0] : conv, lb = i ? dense[1] : conv;
+                size_t na, nb;
+                float *wa = nn_layer_weights(m[0], la, &na), *wb = nn_layer_weights(m[1], lb, &nb);
+                if (wa && wb && na == nb) memcpy(wb, wa, na * sizeof(float));
+                wa = nn_layer_bias(m[0], la, &na), wb = nn_layer_bias(m[1], lb, &nb);
+                if (wa && wb && na == nb) memcpy(wb, wa, na * sizeof(float));
+            }
+            if (lead) {
+                size_t na, nb;
+                float *wa = nn_layer_weights(m[0], 0, &na), *wb = nn_layer_weights(m[1], 0, &nb);
+                memcpy(wb, wa, na * sizeof(float));
+                (void)nb;
+            }
+            for (v = 0; v < 2; v++) {
+                TT_EQ_INT(nn_forward(m[v], x, B, training), NN_OK);
+                TT_EQ_INT(nn_backward(m[v], y, &loss[v], NULL), NN_OK);
+            }
+            TT_CLOSE(loss[0], loss[1], 1e-6);
+            g[0] = nn_layer_weight_grads(m[0], conv, &n[0]);
+            g[1] = nn_layer_weight_grads(m[1], conv, &n[1]);
+            TT_CMP_ARR("conv weight gradients: fused vs unfused", g[0], g[1], NULL, n[0], 1e-5, 1e-6);
+            g[0] = nn_layer_bias_grads(m[0], conv, &n[0]);
+            g[1] = nn_layer_bias_grads(m[1], conv, &n[1]);
+            TT_CMP_ARR("conv bias gradients: fused vs unfused", g[0], g[1], NULL, n[0], 1e-5, 1e-6);
+            if (lead) {
+                g[0] = nn_layer_weight_grads(m[0], 0, &n[0]);
+                g[1] = nn_layer_weight_grads(m[1], 0, &n[1]);
+                TT_CMP_ARR("first (1x1) conv gradients: fused vs unfused", g[0], g[1], NULL, n[0], 1e-5, 1e-6);
+            }
+            nn_model_free(m[0]);
+            nn_model_free(m[1]);
+        }
+}
 static void winograd_switch(void) {
     nn_model *m = nn_model_new(nn_shape3(8, 8, 8));
     tt_ctx("conv: nn_conv_winograd");
@@ -399,7 +464,13 @@ static void winograd_switch(void) {
     {
         float x[2 * 8 * 8 * 8] = {0}, y[2] = {0, 1}, loss;
         TT_EQ_INT(nn_train_on_batch(m, x, y, 2, &loss, NULL), NN_OK); /* the model still trains */
-        TT_EQ_INT(nn_conv_winograd(m, 0, 0), NN_OK);                  /* switching re-plans */
+        TT_EQ_INT(nn_forward(m, x, 2, 1), NN_OK);
+        TT_EQ_INT(nn_conv_winograd(m, 0, 0), NN_OK); /* switching re-plans at the next forward... */
+        TT_EQ_INT(nn_backward(m, y, &loss, NULL), NN_ERR_STATE); /* ...so no backward of the old one */
+        TT_EQ_INT(nn_train_on_batch(m, x, y, 2, &loss, NULL), NN_OK);
+        TT_EQ_INT(nn_forward(m, x, 2, 1), NN_OK);
+        TT_EQ_INT(nn_conv_winograd(m, 0, 1), NN_OK);
+        TT_EQ_INT(nn_backward(m, y, &loss, NULL), NN_ERR_STATE);
         TT_EQ_INT(nn_train_on_batch(m, x, y, 2, &loss, NULL), NN_OK);
     }
     nn_model_free(m);
@@ -419,4 +490,5 @@ void test_conv(void) {
     (void)nn_set_backend(NN_BACKEND_AUTO);
     winograd_switch();
     fused_conv_pool();
+    fused_vs_unfused_grads();
 }
