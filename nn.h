@@ -383,7 +383,7 @@ NNDEF float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count);
 NNDEF nn_status nn_layer_freeze(nn_model *m, int layer, int frozen);
 /* 3x3 stride-1 conv2d layers with at least 8 input channels and 8 filters
- * run as Winograd F(4x4,3x3) (forward and both gradients: 4x fewer
+ * run as Winograd F(4x4,3x3) (forward and both gradients: up to 4x fewer
  * multiplies; rounding differs from the direct sum by ~1e-6 relative);
  * enable = 0 switches layer `layer` to im2col + SGEMM, 1 back (if eligible).
  * Any time; the next forward re-plans the activation arena (so a backward
@@ -3337,8 +3337,9 @@ static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
  *  - weight gradient: the transposed algorithm F(3x3,4x4), (cin x tiles)
  *    (tiles x cout) summed over the batch, then G^T . G per filter tap.
  * 36 multiplies per 16 outputs instead of 144: on the Fashion CNN's second
- * conv (13x13x32 -> 11x11x64, batch 32) the three products do 3.4x fewer
- * multiplies than im2col's, tile padding included.  Rounding differs from
+ * conv (13x13x32 -> 11x11x64, batch 32) the three products do 2.7x fewer
+ * multiplies than im2col's (161 vs 428 MFLOP per batch), tile padding
+ * included (the data gradient's 13x13 output pads to 16x16).  Rounding differs from
  * the direct sum (factors up to 8 and 1/6): within 1e-5 of the output's
  * scale in the tests (test_conv.c), as with cuDNN's and oneDNN's Winograd.
  * Layer scratch (floats; the points of U and dW^ are C F + 16 apart, off
