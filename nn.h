@@ -4172,7 +4172,7 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
         }
         L /= (double)R;
     } else if (nn__loss_is_bce(m->loss)) {
-        size_t n = (size_t)B * K;
+        size_t n = (size_t)B * m->L[m->n - 1].out_dim; /* every output of a sample: images, sequences */
         float invn = 1.0f / (float)n;
         k->sigmoid(n, z, m->prob);
         for (j = 0; j < n; j++) {
@@ -4183,7 +4183,7 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
         }
         L /= (double)n;
     } else { /* MSE */
-        size_t n = (size_t)B * K;
+        size_t n = (size_t)B * m->L[m->n - 1].out_dim;
         float s = 2.0f / (float)n;
         for (j = 0; j < n; j++) {
             float d = z[j] - t[j];

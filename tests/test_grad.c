@@ -203,6 +203,12 @@ static const gcase cases[] = {
     {"sparse categorical CE from logits",
      {4, 0, 0, 4, NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS, G_NONE, 0},
      {DENSE(4, NN_TANH), DENSE(3, NN_LINEAR), END}},
+    {"MSE on an image output (conv autoencoder)",
+     {5, 4, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(2, 1, 1, 1, 0, NN_LINEAR), CONV(3, 3, 3, 1, 1, NN_TANH), END}},
+    {"binary CE on an image output (sigmoid, fused)",
+     {4, 5, 2, 2, NN_LOSS_BINARY_CE, G_NONE, 0},
+     {CONV(2, 1, 1, 1, 0, NN_TANH), CONV(2, 3, 3, 1, 1, NN_SIGMOID), END}},
     {"sparse categorical CE after conv/pool/flatten",
      {6, 6, 1, 3, NN_LOSS_SPARSE_CATEGORICAL_CE, G_NONE, 0},
      {CONV(2, 3, 3, 1, 0, NN_TANH), AVGPOOL(2), FLATTEN, DENSE(3, NN_SOFTMAX), END}},
@@ -364,6 +370,10 @@ static float eval_loss(nn_model *m, const float *x, int B, const float *y, nn_st
 
 /* The loss recomputed in double from nn_output (probabilities for a fused
  * or _FROM_LOGITS head, the last layer's output for MSE). */
+static int is_ce_loss(nn_loss l) {
+    return l == NN_LOSS_CATEGORICAL_CE || l == NN_LOSS_CATEGORICAL_CE_FROM_LOGITS || l == NN_LOSS_SPARSE_CATEGORICAL_CE ||
+           l == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS;
+}
 static double ref_loss(const gcase *gc, const float *out, const float *y, int K) {
     int B = gc->k.B, r, j;
     double s = 0;
@@ -417,7 +427,13 @@ static void run_case(const gcase *gc) {
             TT_CHECK(0, "building the model: %s (%s)", nn_strerror(st), nn_model_error(m));
             goto done;
         }
-        K = (int)(nn_model_output_shape(m).ndim == 1 ? nn_model_output_shape(m).d[0] : 0);
+        { /* outputs per sample: MSE and binary CE also take images (a conv autoencoder's output) */
+            nn_shape os = nn_model_output_shape(m);
+            int d;
+            K = os.ndim >= 1 ? 1 : 0;
+            for (d = 0; d < os.ndim; d++) K *= os.d[d];
+            if (os.ndim > 1 && is_ce_loss(gc->k.loss)) K = 0;
+        }
         if (nn_model_num_layers(m) != nl || K <= 0) {
             TT_CHECK(0, "model has %d layers (expected %d) and %d outputs", nn_model_num_layers(m), nl, K);
             goto done;
