@@ -947,22 +947,9 @@ static void nn__softmax_bwd_with(const nn__ktab *k, size_t rows, size_t cols, co
 
 /* 2x2 max-pool: the scalar twin defines the tie rule (first max in
  * row-major window order wins, NaN wins over numbers). */
+static void nn__s_maxpool_fi(int n, int h, int w, int c, const float *x, float *y, float *idx);
 static void nn__s_maxpool(int n, int h, int w, int c, const float *x, float *y) {
-    int b, i, j, ch, oh = h / 2, ow = w / 2;
-    for (b = 0; b < n; b++)
-        for (i = 0; i < oh; i++)
-            for (j = 0; j < ow; j++) {
-                const float *p0 = x + (((size_t)b * h + 2 * i) * w + 2 * j) * c;
-                const float *p1 = p0 + (size_t)w * c;
-                float *o = y + (((size_t)b * oh + i) * ow + j) * c;
-                for (ch = 0; ch < c; ch++) {
-                    float m = p0[ch];
-                    if (p0[c + ch] > m || p0[c + ch] != p0[c + ch]) m = p0[c + ch];
-                    if (p1[ch] > m || p1[ch] != p1[ch]) m = p1[ch];
-                    if (p1[c + ch] > m || p1[c + ch] != p1[c + ch]) m = p1[c + ch];
-                    o[ch] = m;
-                }
-            }
+    nn__s_maxpool_fi(n, h, w, c, x, y, NULL);
 }
 /* Scatter dy to the first window position equal to y (NaN == NaN here via
  * bit comparison would be overkill: a NaN window already poisons training). */
@@ -986,8 +973,9 @@ static void nn__s_maxpool_bwd(int n, int h, int w, int c, const float *x, const 
 }
 /* The same pooling keeping the window position of each maximum (0..3 in
  * row-major order, the first that equals it; 4 when none does, a NaN
- * window), as floats: the backward then scatters dy without reading x
- * again (in a CNN, x is the first conv's output: the largest tensor). */
+ * window; idx NULL: not kept), as floats: the backward then scatters dy
+ * without reading x again (in a CNN, x is the first conv's output: the
+ * largest tensor). */
 static void nn__s_maxpool_fi(int n, int h, int w, int c, const float *x, float *y, float *idx) {
     int b, i, j, ch, oh = h / 2, ow = w / 2;
     for (b = 0; b < n; b++)
@@ -1002,8 +990,9 @@ static void nn__s_maxpool_fi(int n, int h, int w, int c, const float *x, float *
                     if (p1[ch] > m || p1[ch] != p1[ch]) m = p1[ch];
                     if (p1[c + ch] > m || p1[c + ch] != p1[c + ch]) m = p1[c + ch];
                     y[o + ch] = m;
-                    idx[o + ch] = p0[ch] == m ? 0.0f : p0[c + ch] == m ? 1.0f : p1[ch] == m ? 2.0f
-                                                    : p1[c + ch] == m ? 3.0f : 4.0f;
+                    if (idx)
+                        idx[o + ch] = p0[ch] == m ? 0.0f : p0[c + ch] == m ? 1.0f : p1[ch] == m ? 2.0f
+                                                        : p1[c + ch] == m ? 3.0f : 4.0f;
                 }
             }
 }
@@ -2980,14 +2969,7 @@ static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
                 if (!row) {
                     memset(dst, 0, run * sizeof(float));
                 } else if (inside) { /* kw adjacent pixels in NHWC */
-                    const float *s = row + (size_t)ix0 * C;
-                    if (run == 3) { /* 3x3 on one channel: written out, the loop was the cost */
-                        dst[0] = s[0];
-                        dst[1] = s[1];
-                        dst[2] = s[2];
-                    } else {
-                        nn__copy_small(dst, s, run);
-                    }
+                    nn__copy_small(dst, row + (size_t)ix0 * C, run);
                 } else {
                     for (kx = 0; kx < g->kw; kx++) {
                         int ix = ix0 + kx;
@@ -3038,7 +3020,7 @@ static void nn__im2colT(const nn_conv_geom *g, size_t row0, size_t rows, const f
                     if (hi > ox0 + n) hi = ox0 + n;
                     if (hi < lo) hi = lo;
                     for (ox = ox0; ox < lo; ox++) d[ox] = 0.0f;
-                    memcpy(d + lo, src + (lo - g->pl + kx), (size_t)(hi - lo) * sizeof(float));
+                    if (hi > lo) memcpy(d + lo, src + (lo - g->pl + kx), (size_t)(hi - lo) * sizeof(float));
                     for (ox = hi; ox < ox0 + n; ox++) d[ox] = 0.0f;
                 } else {
                     for (ox = ox0; ox < ox0 + n; ox++) {
@@ -3378,6 +3360,19 @@ static size_t nn__wg_scratch(const nn__layer *L, size_t T) {
  * that the streams of a transform never sit 4 KiB apart (T = 96 with 32 or
  * 64 channels put every stream in one L1 set: 25% slower) */
 static size_t nn__wg_st(size_t T, size_t c) { return T * c + 16; }
+/* p[s*i + j] (i, j < s) = pixel (y0 + i, x0 + j) of image b of x (H,W,c),
+ * or pad outside the image: a tile for a transform */
+static void nn__wg_ptrs(const float *x, size_t b, int H, int W, int c, int y0, int x0, int s, const float *pad,
+                        const float **p) {
+    int i, j;
+    for (i = 0; i < s; i++)
+        for (j = 0; j < s; j++) {
+            int iy = y0 + i, ix = x0 + j;
+            p[s * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < W
+                               ? x + ((b * (size_t)H + (size_t)iy) * (size_t)W + (size_t)ix) * (size_t)c
+                               : pad;
+        }
+}
 /* y (n,OH,OW,cout) = x (n,H,W,cin) zero-padded by (pt,pl), correlated with
  * the 3x3 filter whose F(4x4,3x3) transform at point xi is the (cin x
  * cout) matrix Bm + xi bs, or its packed copy pk + xi pkf when pk_ok;
@@ -3393,16 +3388,8 @@ static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, con
         int xi;
         for (t = 0; t < T; t++) {
             size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
-            int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
             const float *p[36];
-            for (i = 0; i < 6; i++) {
-                int iy = 4 * ty - pt + i;
-                const float *row = x + (b * (size_t)H + (size_t)(iy < 0 ? 0 : iy)) * (size_t)W * (size_t)cin;
-                for (j = 0; j < 6; j++) {
-                    int ix = 4 * tx - pl + j;
-                    p[6 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < W ? row + (size_t)ix * (size_t)cin : zeros;
-                }
-            }
+            nn__wg_ptrs(x, b, H, W, cin, 4 * (int)(r / tw) - pt, 4 * (int)(r % tw) - pl, 6, zeros, p);
             k->wg_in((size_t)cin, p, V + t * (size_t)cin, sv);
         }
         for (xi = 0; xi < 36; xi++) {
@@ -3467,22 +3454,10 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
             size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)C), sg = nn__wg_st(T, (size_t)F);
             for (t = 0; t < T; t++) {
                 size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
-                int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
+                int ty = (int)(r / tw), tx = (int)(r % tw);
                 const float *p[36], *g[16];
-                for (i = 0; i < 6; i++)
-                    for (j = 0; j < 6; j++) {
-                        int iy = 4 * ty - L->g.pt + i, ix = 4 * tx - L->g.pl + j;
-                        p[6 * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < Wd
-                                           ? x + ((b * (size_t)H + (size_t)iy) * (size_t)Wd + (size_t)ix) * (size_t)C
-                                           : zeros;
-                    }
-                for (i = 0; i < 4; i++)
-                    for (j = 0; j < 4; j++) {
-                        int oy = 4 * ty + i, ox = 4 * tx + j;
-                        g[4 * i + j] = oy < OH && ox < OW
-                                           ? dy + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)F
-                                           : zeros;
-                    }
+                nn__wg_ptrs(x, b, H, Wd, C, 4 * ty - L->g.pt, 4 * tx - L->g.pl, 6, zeros, p);
+                nn__wg_ptrs(dy, b, OH, OW, F, 4 * ty, 4 * tx, 4, zeros, g);
                 k->wg_in((size_t)C, p, V + t * (size_t)C, sv);
                 k->wg_dy((size_t)F, g, G + t * (size_t)F, sg);
             }
@@ -3640,7 +3615,7 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
  * applies ReLU' and keeps the argmax) nor any other.  The conv layer's y
  * then holds no batch (nn__first_nonfinite_layer skips it).  0 when the
  * layer does not qualify (Winograd, col not kept, big images). */
-static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B) {
     nn__layer *P = L + 1;
     nn_conv_geom g = L->g;
     size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
@@ -3648,17 +3623,17 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, i
     int F = L->units;
     if (L->wino || L->tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
     g.n = B;
-    (void)training;
     /* the argmax even when not training: the conv output is gone, and a
      * backward after an inference-mode forward must still find the max */
     P->idx_valid = P->scratch != NULL;
     for (b = 0; b < (size_t)B; b++) {
-        float *col = L->scratch + b * ohw * K1, *py = P->y + b * P->out_dim;
+        float *py = P->y + b * P->out_dim;
         if (L->colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
             nn__im2colT(&g, b * ohw, ohw, x, L->scratch, (size_t)B * ohw);
             nn__gemm_run(nn__k(), 1, 0, (int)ohw, F, (int)K1, 1.0f, L->scratch + b * ohw, B * (int)ohw, W, F, 0.0f,
                          L->y, F, nn__ws_align(m->ws), NULL, 1, NULL);
         } else {
+            float *col = L->scratch + b * ohw * K1;
             nn__im2col(&g, b * ohw, ohw, x, col, K1, 1);
             nn__sgemm_bias_act((int)ohw, F, (int)K1, col, (int)K1, W, F, L->y, F, NULL, 1, m->ws);
         }
@@ -3671,12 +3646,11 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, i
  * image by image, the pool's gradient is scattered into the conv output's
  * slot (L2) and multiplied with the kept col rows at once, so the conv
  * output's gradient (as big as the output) is never stored either. */
-static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dyp, int B) {
+static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, float *dyp, int B) {
     nn__layer *P = L + 1;
     nn_conv_geom g = L->g;
     size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
     int F = L->units;
-    (void)x;
     if (!P->idx_valid || L->wino || L->tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
     nn__k()->relu_bwd((size_t)B * P->out_dim, P->y, dyp, dyp); /* ReLU' on the pooled gradient */
     if (L->frozen) return 1;
@@ -4780,7 +4754,7 @@ static void nn__forward_batch(nn_model *m, const float *x, int B, int training) 
     const float *in = x;
     m->bad_token_layer = -1;
     for (i = 0; i < m->n; i++) {
-        m->L[i].fused_now = m->L[i].fuse_pool && i + 1 < m->n && nn__conv_pool_fwd(m, &m->L[i], in, B, training);
+        m->L[i].fused_now = m->L[i].fuse_pool && i + 1 < m->n && nn__conv_pool_fwd(m, &m->L[i], in, B);
         if (m->L[i].fused_now) {
             in = m->L[++i].y;
             continue;
@@ -4811,7 +4785,7 @@ static void nn__backward_batch(nn_model *m, int B, int fused_step) {
     for (i = m->n - 1; i >= 0; i--) {
         nn__layer *L = &m->L[i];
         const float *x = i ? m->L[i - 1].y : m->cur_x;
-        if (i == 1 && m->L[0].fused_now && nn__pool_conv_bwd(m, &m->L[0], m->cur_x, dy, B)) {
+        if (i == 1 && m->L[0].fused_now && nn__pool_conv_bwd(m, &m->L[0], dy, B)) {
             if (fused_step) nn__opt_layer(m, &m->L[0]);
             break; /* both layers done */
         }
