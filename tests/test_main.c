@@ -3,7 +3,8 @@
  *   build/run_tests                       run every group
  *   build/run_tests --only NAME           run one group (platform, backend,
  *                                         kernels, activations, sgemm, conv,
- *                                         grad, optim, train, errors, io, alloc)
+ *                                         grad, optim, train, errors, io, seq,
+ *                                         alloc, compat)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
@@ -52,6 +53,7 @@ void test_errors(void);
 void test_alloc(void);
 void test_seq(void);
 void test_io(void);
+void test_compat(void); /* tests/test_compat.c: format-v1 files from tests/fixtures/v1 */
 
 static nn_backend best_available(void) {
     static const nn_backend order[] = {NN_BACKEND_AVX512, NN_BACKEND_AVX2, NN_BACKEND_NEON};
@@ -87,7 +89,7 @@ int main(int argc, char **argv) {
                                    {"grad", test_grad},         {"optim", test_optim},
                                    {"train", test_train},       {"errors", test_errors},
                                    {"io", test_io},             {"seq", test_seq},
-                                   {"alloc", test_alloc}};
+                                   {"alloc", test_alloc},       {"compat", test_compat}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
