@@ -99,12 +99,19 @@ typedef enum nn_status {
 NNDEF const char *nn_strerror(nn_status s);
 
 /* ---- kernel backends (the one piece of global state) -------------------- */
+/* Every backend, in increasing order of preference (AUTO picks the last
+ * one available): X(ID, name).  This one list generates the enum, the
+ * names, the availability checks and the tables (section 4.6); programs
+ * and tests may expand it too.  Values are stable: new backends go last.
+ *   scalar  always present, the reference
+ *   avx2    AVX2 + FMA
+ *   avx512  AVX-512F (Zen 4/5, Skylake-X ...)
+ *   neon    aarch64 Advanced SIMD */
+#define NN_BACKEND_LIST(X) X(SCALAR, scalar) X(AVX2, avx2) X(AVX512, avx512) X(NEON, neon)
+#define NN__BACKEND_ENUM(id, name) NN_BACKEND_##id,
 typedef enum nn_backend {
     NN_BACKEND_AUTO = 0,
-    NN_BACKEND_SCALAR,
-    NN_BACKEND_AVX2,   /* AVX2 + FMA                         */
-    NN_BACKEND_AVX512, /* AVX-512F (Zen 4/5, Skylake-X ...)   */
-    NN_BACKEND_NEON    /* aarch64 Advanced SIMD              */
+    NN_BACKEND_LIST(NN__BACKEND_ENUM) NN_BACKEND_COUNT /* one past the last */
 } nn_backend;
 
 /* Select the kernels.  AUTO honours the NN_BACKEND environment variable
@@ -335,6 +342,9 @@ NNDEF nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int strid
                              nn_activation act);
 NNDEF nn_status nn_maxpool2d(nn_model *m, int size); /* stride = size, floor */
 NNDEF nn_status nn_avgpool2d(nn_model *m, int size);
+/* (h,w,c) -> (c): the mean of each channel over the image (Keras
+ * GlobalAveragePooling2D; PyTorch AdaptiveAvgPool2d(1) then flatten) */
+NNDEF nn_status nn_global_avgpool2d(nn_model *m);
 NNDEF nn_status nn_flatten(nn_model *m);
 /* nearest-neighbour upsampling by an integer factor: (h,w,c) -> (h*f,w*f,c)
  * (the decoder half of a convolutional autoencoder) */
@@ -365,6 +375,11 @@ NNDEF void nn_reset_state(nn_model *m);
 NNDEF nn_status nn_activation_layer(nn_model *m, nn_activation act);
 NNDEF nn_status nn_dropout(nn_model *m, float rate);      /* inverted dropout, train only */
 NNDEF nn_status nn_batchnorm(nn_model *m);                /* momentum 0.1, eps 1e-5 (PyTorch) */
+/* Keras Normalization: y = (x - mean) / max(sqrt(var), 1e-7) per feature
+ * (the last dimension of the input: features, channels of an image, or
+ * of every step of a sequence).  mean 0 and var 1 until
+ * nn_normalization_adapt sets them from data; saved with the model. */
+NNDEF nn_status nn_normalization(nn_model *m);
 NNDEF nn_status nn_leaky_relu_slope(nn_model *m, float slope); /* for the last layer */
 
 /* Plans memory, initialises weights (He uniform before ReLU-family
@@ -422,6 +437,15 @@ NNDEF void nn_dataset_free(nn_dataset *ds);
 NNDEF nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first, nn_dataset *second);
 /* Copy sample i's features as floats into out (x_dim floats). */
 NNDEF void nn_dataset_get_x(const nn_dataset *ds, int i, float *out);
+/* Shuffle the samples (x and y rows together) in place with a seeded
+ * PCG32 Fisher-Yates: a file sorted by class can then be split fairly.
+ * A view (nn_dataset_split) shuffles the memory it shares. */
+NNDEF nn_status nn_dataset_shuffle(nn_dataset *ds, uint64_t seed);
+/* Set normalization layer `layer`'s mean and (biased) variance from the
+ * samples of ds, as they reach that layer (the layers before it run in
+ * inference mode).  After nn_compile; allocates a little scratch. */
+NNDEF nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_dataset *ds);
+
 
 /* ---- training ------------------------------------------------------------ */
 typedef enum nn_schedule { NN_SCHEDULE_CONSTANT = 0, NN_SCHEDULE_STEP, NN_SCHEDULE_COSINE } nn_schedule;
@@ -502,9 +526,15 @@ NNDEF double nn_time_seconds(void);
 
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#define NN__HAVE_ISATTY 1
+#endif
 
 #if defined(NN_MALLOC) != defined(NN_FREE)
 #error "nn.h: define both NN_MALLOC and NN_FREE, or neither"
@@ -678,6 +708,17 @@ NN__API void nn_tensor_fill(nn_tensor *t, float v) {
     for (i = 0; i < t->size; i++) t->data[i] = v;
 }
 
+/* ---- time ---- */
+NN__API double nn_time_seconds(void) {
+#if defined(CLOCK_MONOTONIC)
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#endif
+    /* strict C99 builds: processor time, which equals wall time for this
+     * single-threaded library while it computes */
+    return (double)clock() / (double)CLOCKS_PER_SEC;
+}
+
 /* ---- CPU features ---- */
 enum { NN__CPU_AVX2 = 1, NN__CPU_AVX512 = 2, NN__CPU_NEON = 4 };
 
@@ -770,48 +811,64 @@ typedef struct nn__uk {
 } nn__uk;
 
 /* One table of function pointers per backend.  Everything above this
- * section calls kernels only through nn__k (the current table). */
+ * section calls kernels only through nn__k (the current table).  The slots
+ * are one list, X(P, slot, return type, argument types): it declares the
+ * struct's members and fills every backend's table with P_slot in the same
+ * order (section 4.6), so a table is filled by name: a kernel cannot land
+ * in another slot of the same signature, and a missing one does not
+ * compile.  Adding a kernel: one line here, its scalar twin nn__s_NAME and
+ * its SIMD version in NN__SIMD_KERNELS (or an alias, see 4.6). */
+#define NN__KSLOTS(X, P)                                                                         \
+    X(P, add, void, (size_t, const float *, const float *, float *))                             \
+    X(P, sub, void, (size_t, const float *, const float *, float *))                             \
+    X(P, mul, void, (size_t, const float *, const float *, float *))                             \
+    X(P, scale, void, (size_t, float, const float *, float *))                                   \
+    X(P, axpy, void, (size_t, float, const float *, float *))                                    \
+    X(P, dot, float, (size_t, const float *, const float *))                                     \
+    X(P, sum, float, (size_t, const float *))                                                    \
+    X(P, max, float, (size_t, const float *))                                                    \
+    X(P, exp, void, (size_t, const float *, float *))                                            \
+    X(P, relu, void, (size_t, const float *, float *))                                           \
+    X(P, sigmoid, void, (size_t, const float *, float *))                                        \
+    X(P, tanh, void, (size_t, const float *, float *))                                           \
+    X(P, relu_bwd, void, (size_t, const float *, const float *, float *))                        \
+    X(P, sigmoid_bwd, void, (size_t, const float *, const float *, float *))                     \
+    X(P, tanh_bwd, void, (size_t, const float *, const float *, float *))                        \
+    X(P, softmax, void, (size_t, size_t, const float *, float *))                                \
+    X(P, softmax_bwd, void, (size_t, size_t, const float *, const float *, float *))             \
+    X(P, maxpool, void, (int, int, int, int, const float *, float *))                            \
+    X(P, maxpool_bwd, void, (int, int, int, int, const float *, const float *, const float *,    \
+                             float *))                                                           \
+    /* + window index, and the backward from it */                                             \
+    X(P, maxpool_fi, void, (int, int, int, int, const float *, float *, float *))                \
+    X(P, maxpool_bi, void, (int, int, int, int, const float *, const float *, float *))          \
+    /* global average pool: y[c] = mean over hw pixels (see nn__s_gap) */                        \
+    X(P, gap, void, (size_t, size_t, size_t, const float *, float *))                            \
+    X(P, gap_bwd, void, (size_t, size_t, size_t, const float *, float *))                        \
+    X(P, sgd, void, (size_t, float *, const float *, float *, float, float, float, int))         \
+    X(P, adam, void, (size_t, float *, const float *, float *, float *, float, float, float,      \
+                      float, float, float, float, int))                                          \
+    X(P, rmsprop, void, (size_t, float *, const float *, float *, float, float, float, float))   \
+    X(P, ukr, void, (const struct nn__uk *)) /* SGEMM micro-kernel, see nn__uk */               \
+    X(P, u8f, void, (size_t, const unsigned char *, float, float *))                             \
+    /* one LSTM row of one step, forward and backward (see nn__s_lstm_fwd) */                   \
+    X(P, lstm_fwd, void, (size_t, float *, const float *, float *, float *, float *))            \
+    X(P, lstm_bwd, void, (size_t, const float *, const float *, const float *, const float *,   \
+                          float *, float *))                                                     \
+    /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */                  \
+    X(P, tr8, void, (const float *, size_t, float *, size_t))                                    \
+    /* Winograd F(4x4,3x3) transforms (see nn__s_bt6) */                                        \
+    X(P, wg_in, void, (size_t, const float *const *, float *, size_t))                           \
+    X(P, wg_out, void, (size_t, const float *, size_t, const float *, int, float *const *))      \
+    X(P, wg_dy, void, (size_t, const float *const *, float *, size_t))                           \
+    X(P, wg_w, void, (size_t, const float *const *, float *, size_t))                            \
+    X(P, wg_wout, void, (size_t, const float *, size_t, float *const *))
+#define NN__KSLOT_DECL(P, slot, ret, args) ret(*slot) args;
+#define NN__KSLOT_INIT(P, slot, ret, args) P##_##slot,
 typedef struct nn__ktab {
     nn_backend id;
-    void (*add)(size_t, const float *, const float *, float *);
-    void (*sub)(size_t, const float *, const float *, float *);
-    void (*mul)(size_t, const float *, const float *, float *);
-    void (*scale)(size_t, float, const float *, float *);
-    void (*axpy)(size_t, float, const float *, float *);
-    float (*dot)(size_t, const float *, const float *);
-    float (*sum)(size_t, const float *);
-    float (*max)(size_t, const float *);
-    void (*exp)(size_t, const float *, float *);
-    void (*relu)(size_t, const float *, float *);
-    void (*sigmoid)(size_t, const float *, float *);
-    void (*tanh)(size_t, const float *, float *);
-    void (*relu_bwd)(size_t, const float *, const float *, float *);
-    void (*sigmoid_bwd)(size_t, const float *, const float *, float *);
-    void (*tanh_bwd)(size_t, const float *, const float *, float *);
-    void (*softmax)(size_t, size_t, const float *, float *);
-    void (*softmax_bwd)(size_t, size_t, const float *, const float *, float *);
-    void (*maxpool)(int, int, int, int, const float *, float *);
-    void (*maxpool_bwd)(int, int, int, int, const float *, const float *, const float *, float *);
-    void (*maxpool_fi)(int, int, int, int, const float *, float *, float *);  /* + window index */
-    void (*maxpool_bi)(int, int, int, int, const float *, const float *, float *); /* from the index */
-    void (*sgd)(size_t, float *, const float *, float *, float, float, float, int);
-    void (*adam)(size_t, float *, const float *, float *, float *, float, float, float, float, float, float,
-                 float, int);
-    void (*rmsprop)(size_t, float *, const float *, float *, float, float, float, float);
-    void (*ukr)(const struct nn__uk *u); /* SGEMM micro-kernel, see nn__uk */
-    void (*u8f)(size_t, const unsigned char *, float, float *);
-    /* one LSTM row of one step, forward and backward (see nn__s_lstm_fwd) */
-    void (*lstm_fwd)(size_t, float *, const float *, float *, float *, float *);
-    void (*lstm_bwd)(size_t, const float *, const float *, const float *, const float *, float *, float *);
-    /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */
-    void (*tr8)(const float *src, size_t lds, float *dst, size_t ldd);
-    /* Winograd F(4x4,3x3) transforms (see nn__s_bt6) */
-    void (*wg_in)(size_t c, const float *const *p, float *v, size_t vs);
-    void (*wg_out)(size_t f, const float *m, size_t ms, const float *bias, int relu, float *const *y);
-    void (*wg_dy)(size_t f, const float *const *g, float *u, size_t us);
-    void (*wg_w)(size_t f, const float *const *g, float *u, size_t us);
-    void (*wg_wout)(size_t f, const float *m, size_t ms, float *const *dw);
-    int MR, NR, MC, KC, NC;
+    NN__KSLOTS(NN__KSLOT_DECL, _)
+    int MR, NR, MC, KC, NC; /* SGEMM register tile and cache blocks (see 4.6) */
 } nn__ktab;
 
 /* ---- 4.1 scalar backend: the reference every SIMD kernel is tested
@@ -1009,6 +1066,30 @@ static void nn__s_maxpool_bi(int n, int h, int w, int c, const float *idx, const
                 for (q = 0; q < 4; q++)
                     for (ch = 0; ch < c; ch++) dx[pos[q] + ch] = idx[o + ch] == (float)q ? dy[o + ch] : 0.0f;
             }
+}
+/* global average pool, NHWC: x (n, hw, c) -> y (n, c), y = (sum of the hw
+ * pixels in order) / hw, PyTorch's AdaptiveAvgPool2d(1) arithmetic; the
+ * SIMD twins sum the same pixels in the same order (lanes are channels),
+ * so they agree bit for bit.  Backward: dx = dy / hw at every pixel. */
+static void nn__s_gap(size_t n, size_t hw, size_t c, const float *x, float *y) {
+    size_t b, p, ch;
+    for (b = 0; b < n; b++) {
+        const float *xb = x + b * hw * c;
+        float *yb = y + b * c;
+        for (ch = 0; ch < c; ch++) {
+            float s = xb[ch];
+            for (p = 1; p < hw; p++) s += xb[p * c + ch];
+            yb[ch] = s / (float)hw;
+        }
+    }
+}
+static void nn__s_gap_bwd(size_t n, size_t hw, size_t c, const float *dy, float *dx) {
+    size_t b, p, ch;
+    for (b = 0; b < n; b++)
+        for (ch = 0; ch < c; ch++) {
+            float g = dy[b * c + ch] / (float)hw;
+            for (p = 0; p < hw; p++) dx[(b * hw + p) * c + ch] = g;
+        }
 }
 static void nn__s_sgd(size_t n, float *w, const float *g, float *v, float lr, float mu, float wd, int nesterov) {
     size_t i;
@@ -1730,6 +1811,30 @@ static void nn__s_ukr(const nn__uk *u) {
                     }                                                                                       \
                 }                                                                                           \
     }                                                                                                       \
+    NN__ATTR static void nn__##pfx##_gap(size_t n, size_t hw, size_t c, const float *x, float *y) {        \
+        size_t b, p, ch, t;                                                                                  \
+        NN__VF d = NN__SET1((float)hw);                                                                      \
+        for (b = 0; b < n; b++)                                                                              \
+            for (ch = 0; ch < c; ch += t) {                                                                  \
+                const float *xb = x + b * hw * c + ch;                                                       \
+                NN__VF s;                                                                                    \
+                t = c - ch < (size_t)NN__W ? c - ch : (size_t)NN__W;                                         \
+                s = NN__LDT(xb, t);                                                                          \
+                for (p = 1; p < hw; p++) s = NN__ADD(s, NN__LDT(xb + p * c, t));                             \
+                NN__STT(y + b * c + ch, NN__DIV(s, d), t);                                                   \
+            }                                                                                                \
+    }                                                                                                        \
+    NN__ATTR static void nn__##pfx##_gap_bwd(size_t n, size_t hw, size_t c, const float *dy, float *dx) {  \
+        size_t b, p, ch, t;                                                                                  \
+        NN__VF d = NN__SET1((float)hw);                                                                      \
+        for (b = 0; b < n; b++)                                                                              \
+            for (ch = 0; ch < c; ch += t) {                                                                  \
+                NN__VF g;                                                                                    \
+                t = c - ch < (size_t)NN__W ? c - ch : (size_t)NN__W;                                         \
+                g = NN__DIV(NN__LDT(dy + b * c + ch, t), d);                                                 \
+                for (p = 0; p < hw; p++) NN__STT(dx + (b * hw + p) * c + ch, g, t);                          \
+            }                                                                                                \
+    }                                                                                                        \
     /* the same gate arithmetic as the scalar twin, one pass per row */                                     \
     NN__ATTR static void nn__##pfx##_lstm_fwd(size_t H, float *g, const float *cp, float *c, float *tc,        \
                                               float *h) {                                                    \
@@ -2361,15 +2466,18 @@ static void nn__neon_ukr(const nn__uk *u) {
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y);
 static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const float *dy, float *dx);
 
+/* Slots a backend fills with another backend's kernel (the tables are
+ * filled by name, nn__<backend>_<slot>; scalar softmax is defined below,
+ * once its table exists). */
+#define nn__avx512_tr8 nn__avx2_tr8
+#define nn__neon_tr8 nn__s_tr8
+
 /* Block sizes: KC x NR of packed B stays in L1 (32 KiB on Zen 4) while the
  * MC x KC block of A streams from L2 (1 MiB); NC bounds the packed B panel
- * (L2/L3).  Tuned with bench/ on Zen 4 and Zen 5. */
+ * (L2/L3).  Tuned with bench/ on Zen 4 and Zen 5.  Each table: the id, the
+ * slots by name, then MR, NR, MC, KC, NC. */
 static const nn__ktab nn__tab_scalar = {
-    NN_BACKEND_SCALAR, nn__s_add, nn__s_sub, nn__s_mul, nn__s_scale, nn__s_axpy, nn__s_dot, nn__s_sum, nn__s_max,
-    nn__s_exp, nn__s_relu, nn__s_sigmoid, nn__s_tanh, nn__s_relu_bwd, nn__s_sigmoid_bwd, nn__s_tanh_bwd,
-    nn__s_softmax, nn__s_softmax_bwd, nn__s_maxpool, nn__s_maxpool_bwd, nn__s_maxpool_fi, nn__s_maxpool_bi, nn__s_sgd, nn__s_adam, nn__s_rmsprop, nn__s_ukr,
-    nn__s_u8f, nn__s_lstm_fwd, nn__s_lstm_bwd, nn__s_tr8, 
-    nn__s_wg_in, nn__s_wg_out, nn__s_wg_dy, nn__s_wg_w, nn__s_wg_wout, NN__S_MR, NN__S_NR, 128, 256, 2048};
+    NN_BACKEND_SCALAR, NN__KSLOTS(NN__KSLOT_INIT, nn__s) NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
     nn__softmax_with(&nn__tab_scalar, rows, cols, x, y);
 }
@@ -2378,79 +2486,97 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
 }
 #if NN__HAVE_X86
 static const nn__ktab nn__tab_avx2 = {
-    NN_BACKEND_AVX2, nn__avx2_add, nn__avx2_sub, nn__avx2_mul, nn__avx2_scale, nn__avx2_axpy, nn__avx2_dot,
-    nn__avx2_sum, nn__avx2_max, nn__avx2_exp, nn__avx2_relu, nn__avx2_sigmoid, nn__avx2_tanh,
-    nn__avx2_relu_bwd, nn__avx2_sigmoid_bwd, nn__avx2_tanh_bwd, nn__avx2_softmax, nn__avx2_softmax_bwd,
-    nn__avx2_maxpool, nn__avx2_maxpool_bwd, nn__avx2_maxpool_fi, nn__avx2_maxpool_bi, nn__avx2_sgd, nn__avx2_adam, nn__avx2_rmsprop, nn__avx2_ukr, nn__avx2_u8f, nn__avx2_lstm_fwd, nn__avx2_lstm_bwd, nn__avx2_tr8, 
-    nn__avx2_wg_in, nn__avx2_wg_out, nn__avx2_wg_dy, nn__avx2_wg_w, nn__avx2_wg_wout, 6, 16, 144, 768, 2048};
+    NN_BACKEND_AVX2, NN__KSLOTS(NN__KSLOT_INIT, nn__avx2) 6, 16, 144, 768, 2048};
 static const nn__ktab nn__tab_avx512 = {
-    NN_BACKEND_AVX512, nn__avx512_add, nn__avx512_sub, nn__avx512_mul, nn__avx512_scale, nn__avx512_axpy,
-    nn__avx512_dot, nn__avx512_sum, nn__avx512_max, nn__avx512_exp, nn__avx512_relu, nn__avx512_sigmoid,
-    nn__avx512_tanh, nn__avx512_relu_bwd, nn__avx512_sigmoid_bwd, nn__avx512_tanh_bwd, nn__avx512_softmax,
-    nn__avx512_softmax_bwd, nn__avx512_maxpool, nn__avx512_maxpool_bwd, nn__avx512_maxpool_fi, nn__avx512_maxpool_bi, nn__avx512_sgd, nn__avx512_adam, nn__avx512_rmsprop,
-    nn__avx512_ukr, nn__avx512_u8f, nn__avx512_lstm_fwd, nn__avx512_lstm_bwd, nn__avx2_tr8, 
-    nn__avx512_wg_in, nn__avx512_wg_out, nn__avx512_wg_dy, nn__avx512_wg_w, nn__avx512_wg_wout, 12, 32, 192, 512, 2048};
+    NN_BACKEND_AVX512, NN__KSLOTS(NN__KSLOT_INIT, nn__avx512) 12, 32, 192, 512, 2048};
+#define NN__TAB_AVX2 (&nn__tab_avx2)
+#define NN__TAB_AVX512 (&nn__tab_avx512)
+#else
+#define NN__TAB_AVX2 NULL
+#define NN__TAB_AVX512 NULL
 #endif
 #if NN__HAVE_NEON
 static const nn__ktab nn__tab_neon = {
-    NN_BACKEND_NEON, nn__neon_add, nn__neon_sub, nn__neon_mul, nn__neon_scale, nn__neon_axpy, nn__neon_dot,
-    nn__neon_sum, nn__neon_max, nn__neon_exp, nn__neon_relu, nn__neon_sigmoid, nn__neon_tanh,
-    nn__neon_relu_bwd, nn__neon_sigmoid_bwd, nn__neon_tanh_bwd, nn__neon_softmax, nn__neon_softmax_bwd,
-    nn__neon_maxpool, nn__neon_maxpool_bwd, nn__neon_maxpool_fi, nn__neon_maxpool_bi, nn__neon_sgd, nn__neon_adam, nn__neon_rmsprop, nn__neon_ukr, nn__neon_u8f, nn__neon_lstm_fwd, nn__neon_lstm_bwd, nn__s_tr8, 
-    nn__neon_wg_in, nn__neon_wg_out, nn__neon_wg_dy, nn__neon_wg_w, nn__neon_wg_wout, 8, 12, 128, 256, 2048};
+    NN_BACKEND_NEON, NN__KSLOTS(NN__KSLOT_INIT, nn__neon) 8, 12, 128, 256, 2048};
+#define NN__TAB_NEON (&nn__tab_neon)
+#else
+#define NN__TAB_NEON NULL
 #endif
+#define NN__TAB_SCALAR (&nn__tab_scalar)
+/* what each backend needs of the CPU (nn__cpu_features bits; NEON is
+ * baseline on aarch64) */
+#define NN__NEEDS_SCALAR 0u
+#define NN__NEEDS_AVX2 ((unsigned)NN__CPU_AVX2)
+#define NN__NEEDS_AVX512 ((unsigned)NN__CPU_AVX512)
+#define NN__NEEDS_NEON 0u
 
 /* THE documented global: the current kernel table (NULL until first use,
- * then set by nn_set_backend or the first kernel call, which runs AUTO). */
+ * then set by nn_set_backend or the first kernel call, which runs AUTO).
+ * Read and written atomically (gcc/clang builtins, usable in C99): two
+ * threads that make the first call at once both compute the same table. */
 static const nn__ktab *nn__k_cur = NULL;
+#if defined(__GNUC__) || defined(__clang__)
+#define NN__LOAD_ACQ(v) __atomic_load_n(&(v), __ATOMIC_ACQUIRE)
+#define NN__STORE_REL(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELEASE)
+#else /* MSVC: aligned pointer loads and stores are atomic on x86 and ARM64 */
+#define NN__LOAD_ACQ(v) (v)
+#define NN__STORE_REL(v, x) ((v) = (x))
+#endif
 
-static const nn__ktab *nn__table_for(nn_backend b) {
-    unsigned f = nn__cpu_features();
-    (void)f;
+/* the table of backend b if it is compiled in (whatever the CPU) */
+static const nn__ktab *nn__table_built(nn_backend b) {
+#define NN__BACKEND_TAB(id, name)                                                                \
+    case NN_BACKEND_##id: return NN__TAB_##id;
     switch (b) {
-    case NN_BACKEND_SCALAR: return &nn__tab_scalar;
-#if NN__HAVE_X86
-    case NN_BACKEND_AVX2: return (f & NN__CPU_AVX2) ? &nn__tab_avx2 : NULL;
-    case NN_BACKEND_AVX512: return (f & NN__CPU_AVX512) ? &nn__tab_avx512 : NULL;
-#endif
-#if NN__HAVE_NEON
-    case NN_BACKEND_NEON: return &nn__tab_neon;
-#endif
+        NN_BACKEND_LIST(NN__BACKEND_TAB)
     default: return NULL;
     }
+#undef NN__BACKEND_TAB
 }
+/* ... and only if the CPU and OS can run it */
+static const nn__ktab *nn__table_for(nn_backend b) {
+    unsigned need = 0;
+#define NN__BACKEND_NEED(id, name)                                                               \
+    case NN_BACKEND_##id: need = NN__NEEDS_##id; break;
+    switch (b) {
+        NN_BACKEND_LIST(NN__BACKEND_NEED)
+    default: return NULL;
+    }
+#undef NN__BACKEND_NEED
+    return (nn__cpu_features() & need) == need ? nn__table_built(b) : NULL;
+}
+/* the last available backend of the list (it is in increasing preference) */
 static const nn__ktab *nn__best_table(void) {
-    static const nn_backend order[] = {NN_BACKEND_AVX512, NN_BACKEND_AVX2, NN_BACKEND_NEON, NN_BACKEND_SCALAR};
-    size_t i;
-    for (i = 0; i < sizeof order / sizeof order[0]; i++) {
-        const nn__ktab *t = nn__table_for(order[i]);
+    int b;
+    for (b = (int)NN_BACKEND_COUNT - 1; b > (int)NN_BACKEND_AUTO; b--) {
+        const nn__ktab *t = nn__table_for((nn_backend)b);
         if (t) return t;
     }
     return &nn__tab_scalar;
 }
 static const nn__ktab *nn__k(void) {
-    if (!nn__k_cur) (void)nn_set_backend(NN_BACKEND_AUTO);
-    return nn__k_cur;
+    const nn__ktab *t = NN__LOAD_ACQ(nn__k_cur);
+    if (t) return t;
+    (void)nn_set_backend(NN_BACKEND_AUTO);
+    return NN__LOAD_ACQ(nn__k_cur);
 }
 
 NN__API const char *nn_backend_name(nn_backend b) {
+#define NN__BACKEND_NAME(id, name)                                                               \
+    case NN_BACKEND_##id: return #name;
     switch (b) {
     case NN_BACKEND_AUTO: return "auto";
-    case NN_BACKEND_SCALAR: return "scalar";
-    case NN_BACKEND_AVX2: return "avx2";
-    case NN_BACKEND_AVX512: return "avx512";
-    case NN_BACKEND_NEON: return "neon";
+        NN_BACKEND_LIST(NN__BACKEND_NAME)
+    default: return "unknown";
     }
-    return "unknown";
+#undef NN__BACKEND_NAME
 }
 NN__API nn_status nn_backend_from_name(const char *name, nn_backend *out) {
-    static const nn_backend all[] = {NN_BACKEND_AUTO, NN_BACKEND_SCALAR, NN_BACKEND_AVX2, NN_BACKEND_AVX512,
-                                     NN_BACKEND_NEON};
-    size_t i;
+    int b;
     if (!name || !out) return NN_ERR_INVALID_ARGUMENT;
-    for (i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(name, nn_backend_name(all[i])) == 0) {
-            *out = all[i];
+    for (b = (int)NN_BACKEND_AUTO; b < (int)NN_BACKEND_COUNT; b++)
+        if (strcmp(name, nn_backend_name((nn_backend)b)) == 0) {
+            *out = (nn_backend)b;
             return NN_OK;
         }
     return NN_ERR_INVALID_ARGUMENT;
@@ -2461,7 +2587,7 @@ NN__API int nn_backend_available(nn_backend b) {
 }
 NN__API nn_status nn_set_backend(nn_backend b) {
     const nn__ktab *t;
-    if ((int)b < (int)NN_BACKEND_AUTO || (int)b > (int)NN_BACKEND_NEON) return NN_ERR_INVALID_ARGUMENT;
+    if ((int)b < (int)NN_BACKEND_AUTO || (int)b >= (int)NN_BACKEND_COUNT) return NN_ERR_INVALID_ARGUMENT;
     if (b == NN_BACKEND_AUTO) {
         const char *env = getenv("NN_BACKEND");
         nn_backend eb;
@@ -2474,7 +2600,7 @@ NN__API nn_status nn_set_backend(nn_backend b) {
         t = nn__table_for(b);
         if (!t) return NN_ERR_UNSUPPORTED;
     }
-    nn__k_cur = t;
+    NN__STORE_REL(nn__k_cur, t);
     return NN_OK;
 }
 NN__API nn_backend nn_get_backend(void) { return nn__k()->id; }
@@ -2825,22 +2951,14 @@ static size_t nn__gemm_ws_floats(const nn__ktab *t, int m, int n, int k) {
 /* Workspace for the largest block of any compiled-in backend, so switching
  * backends after planning memory stays safe. */
 NN__API size_t nn_sgemm_ws_size(int m, int n, int k) {
-    size_t best;
+    size_t best = 0;
+    int b;
     if (m < 0 || n < 0 || k < 0) return 0;
-    best = nn__gemm_ws_floats(&nn__tab_scalar, m, n, k);
-#if NN__HAVE_X86
-    {
-        size_t s2 = nn__gemm_ws_floats(&nn__tab_avx2, m, n, k), s5 = nn__gemm_ws_floats(&nn__tab_avx512, m, n, k);
-        if (s2 > best) best = s2;
-        if (s5 > best) best = s5;
-    }
-#endif
-#if NN__HAVE_NEON
-    {
-        size_t s = nn__gemm_ws_floats(&nn__tab_neon, m, n, k);
+    for (b = (int)NN_BACKEND_AUTO + 1; b < (int)NN_BACKEND_COUNT; b++) { /* every backend built in */
+        const nn__ktab *t = nn__table_built((nn_backend)b);
+        size_t s = t ? nn__gemm_ws_floats(t, m, n, k) : 0;
         if (s > best) best = s;
     }
-#endif
     return best * sizeof(float) + 64;
 }
 NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -3082,64 +3200,84 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
 /* ========================================================================= */
 /* ==== 5. Layers                                                             */
 /* ========================================================================= */
-/* Every layer kind is one row in nn__lk (name, forward, backward) plus its
- * shape rule in nn__add_layer.  Shapes in comments are per batch of B. */
+/* A layer kind is one row of the table of kinds (nn__lkind, at the end of
+ * this section): its name, shape rule, initialisation, scratch rule,
+ * forward, backward, settings in a model file, summary text and PyTorch
+ * parameter names.  A layer (nn__layer) points at its row and keeps its
+ * kind's settings in a named member.  Layers never read their neighbours:
+ * what crosses a layer boundary (conv + ReLU + max-pool run image by image,
+ * ReLU' applied by the pool, the initialiser picked by the next activation)
+ * is decided once by nn__fuse at compile and recorded in the plan (the
+ * layers' fz members and the model's ops).  Shapes in comments are per
+ * batch of B.
+ *
+ * Adding a layer:
+ *   1. its settings: a named member of nn__layer (if it has any);
+ *   2. its functions here: shape, forward, backward (+ init, plan, reset
+ *      when it has parameters, scratch or state), save/load of the
+ *      settings, describe; kernels in section 4 with scalar twins;
+ *   3. its row (nn__row_NAME) and one line in NN__KINDS;
+ *   4. its builder (section 7) and declaration (section 2);
+ *   5. tests: gradient check (tests/test_grad.c), save/load, summary.
+ * The file format, the arena plan, compile and the summary need no edit:
+ * they read the row. */
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
-#define NN__HAVE_ISATTY 1
-#endif
-#include <time.h>
+typedef struct nn__lkind nn__lkind;
 
-NN__API double nn_time_seconds(void) {
-#if defined(CLOCK_MONOTONIC)
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-#endif
-    /* strict C99 builds: processor time, which equals wall time for this
-     * single-threaded library while it computes */
-    return (double)clock() / (double)CLOCKS_PER_SEC;
-}
-
-enum {
-    NN__L_DENSE = 1,
-    NN__L_CONV,
-    NN__L_MAXPOOL,
-    NN__L_AVGPOOL,
-    NN__L_FLATTEN,
-    NN__L_ACT,
-    NN__L_DROPOUT,
-    NN__L_BN,
-    NN__L_UPSAMPLE,
-    NN__L_EMBED,
-    NN__L_RECURRENT
-};
+/* the memory plan of one layer at the arena's batch (nn__plan) */
+typedef struct nn__lplan {
+    size_t scratch;   /* floats of scratch in the arena */
+    size_t tile_rows; /* conv: rows of an im2col tile, or tiles of a Winograd chunk */
+    int colT;         /* conv: the whole batch's col kept transposed (nn__im2colT) */
+} nn__lplan;
 
 typedef struct nn__layer {
-    int kind;
-    nn_activation act; /* fused activation on the output */
-    float slope;       /* leaky ReLU slope */
+    const nn__lkind *k; /* its kind: the row of the table */
+    nn_activation act;  /* fused activation on the output */
+    float slope;        /* leaky ReLU slope */
     nn_shape in, out;
     size_t in_dim, out_dim;
-    int units, kh, kw, stride, same, pool; /* units = dense units or conv filters */
-    int cell;                              /* recurrent: NN__RNN, NN__LSTM, NN__GRU */
-    float rate;                            /* dropout */
-    nn_conv_geom g;                        /* conv geometry for one sample */
-    size_t nw, nb, woff, boff;             /* parameter counts and offsets */
-    size_t bufoff;                         /* batch norm running stats in bufs */
+    size_t nw, nb, nbuf;      /* weights, biases (trained); buffers (statistics: saved, not trained) */
+    size_t woff, boff, bufoff; /* their offsets in params / bufs */
     int frozen;
-    float *y;       /* output activations, B x out_dim (arena) */
-    float *scratch; /* conv: im2col tiles or Winograd buffers; dropout: mask; maxpool: argmax; bn: xhat */
-    size_t tile_rows; /* conv: rows of an im2col tile, or tiles of a Winograd chunk */
-    int wino;         /* conv: 3x3 stride 1 with enough channels runs as Winograd F(4x4,3x3) */
-    int relu_by_pool; /* conv with ReLU before a max-pool (the pool's backward applies ReLU') */
-    int idx_valid;    /* maxpool 2x2: scratch holds the argmax of the last forward (training) */
-    int fuse_pool;    /* conv (im2col) + ReLU + maxpool 2x2 run image by image (nn__conv_pool_fwd) */
-    int fused_now;    /* ... and the last forward did (the conv's y holds no batch) */
-    int colT;         /* conv: the whole batch's col kept transposed (nn__im2colT) */
+    /* the settings of its kind (only its own member is used) */
+    struct { int units; } dense;
+    struct {
+        int filters, kh, kw, stride, same;
+        int wino;       /* 3x3 stride 1 with enough channels: Winograd F(4x4,3x3) */
+        nn_conv_geom g; /* geometry of one sample */
+    } conv;
+    struct { int size, max; } pool; /* window = stride; max 1: max-pool, 0: average */
+    struct { int factor; } up;
+    struct { float rate; } drop;
+    struct { int vocab, dim; } embed;
+    struct { int cell, units, seqs; } rnn; /* cell NN__RNN / LSTM / GRU; seqs: return_sequences */
+    /* the fusion plan (nn__fuse, at compile) */
+    struct {
+        int act_by_next;         /* its ReLU' is applied by the next layer (a max-pool) */
+        int relu_first;          /* a max-pool after such a conv: ReLU' on dy first */
+        nn_activation init_act;  /* the activation that picks its initialiser */
+    } fz;
+    /* the memory plan (nn__plan) and the state of the last forward */
+    nn__lplan lp, lp_next; /* in force, and computed by a plan not yet allocated */
+    float *y;              /* output activations, B x out_dim (arena) */
+    float *scratch;        /* lp.scratch floats (arena) */
+    int idx_valid;         /* maxpool 2x2: scratch holds the argmax of the last forward */
 } nn__layer;
 
+/* A step of forward and backward (the plan nn__fuse writes): one layer, or
+ * a fused group of count layers from first. */
+enum { NN__OP_LAYER = 0, NN__OP_CONV_POOL };
+typedef struct nn__op {
+    int kind, first, count;
+    int fused_now; /* CONV_POOL: the last forward ran fused (the conv's y holds no batch) */
+} nn__op;
+
 enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
+
+/* Workers-to-be: each has its own SGEMM workspace (packing buffers), so
+ * that no two workers write the same scratch.  One today. */
+#define NN__MAX_WORKERS 1
 
 struct nn_model {
     nn_status status;
@@ -3153,6 +3291,8 @@ struct nn_model {
     float lr_now;
     nn_loss loss;
     int head;                  /* fused output activation (computed inside the loss) */
+    nn__op *ops;               /* the plan: steps of the forward (nn__fuse) */
+    int nops;
     size_t nparams, nbufs;
     float *params, *grads, *om, *ov, *bufs;
     long step;
@@ -3161,7 +3301,9 @@ struct nn_model {
     size_t arena_floats;
     int arena_batch;
     float *xin, *ybuf, *g0, *g1, *prob;
-    void *ws;
+    void *ws;                        /* SGEMM workspace: nworkers blocks of ws_bytes */
+    void *wk_ws[NN__MAX_WORKERS];    /* worker w's block */
+    int nworkers;
     size_t ws_bytes;
     int cur_n;
     const float *cur_x;
@@ -3173,8 +3315,30 @@ struct nn_model {
     nn_rng rng;
 };
 
-static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...);
-#include <stdarg.h>
+/* The row of a layer kind.  Every function-pointer slot has its own
+ * signature, so rows written positionally cannot swap two slots. */
+struct nn__lkind {
+    const char *name; /* stable: model files (format 2) and the summary name the kind by it */
+    int nset;         /* settings it writes to a model file (int32 each) */
+    /* from L->in (and its settings): L->out, nw, nb, nbuf, or an error naming layer idx
+     * (in_str: the input shape as text) */
+    nn_status (*shape)(nn_model *m, nn__layer *L, int idx, const char *in_str);
+    /* parameters w (nw then nb, zeroed) and buffers buf (nbuf); NULL: all zero */
+    void (*init)(const nn__layer *L, float *w, float *buf, nn_rng *rng);
+    /* scratch floats (and conv tiling) at batch B into lp; raises *ws to the
+     * largest SGEMM workspace its forward and backward use; NULL: none */
+    void (*plan)(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws);
+    void (*fwd)(nn_model *m, nn__layer *L, const float *x, int B, int training);
+    /* dx NULL: the first layer (no input gradient needed) */
+    void (*bwd)(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B);
+    void (*save)(const nn__layer *L, int32_t *set);                     /* nset settings */
+    nn_status (*load)(nn_model *m, const int32_t *set, nn_activation act); /* its builder */
+    void (*describe)(const nn__layer *L, nn_activation act, char *buf, size_t len);
+    void (*reset)(const nn_model *m, const nn__layer *L); /* zero carried state; NULL: none */
+    const char *wname, *bname; /* PyTorch names of its weights and bias ("" if none) */
+};
+#define NN__MAX_SET 8 /* settings of one kind, at most */
+
 static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...) {
     va_list ap;
     if (!m) return s;
@@ -3195,22 +3359,6 @@ static const char *nn__act_name(nn_activation a) {
     case NN_SIGMOID: return "sigmoid";
     case NN_TANH: return "tanh";
     case NN_SOFTMAX: return "softmax";
-    }
-    return "?";
-}
-static const char *nn__kind_name(int k) {
-    switch (k) {
-    case NN__L_DENSE: return "dense";
-    case NN__L_CONV: return "conv2d";
-    case NN__L_MAXPOOL: return "maxpool2d";
-    case NN__L_AVGPOOL: return "avgpool2d";
-    case NN__L_FLATTEN: return "flatten";
-    case NN__L_ACT: return "activation";
-    case NN__L_DROPOUT: return "dropout";
-    case NN__L_BN: return "batchnorm";
-    case NN__L_UPSAMPLE: return "upsample2d";
-    case NN__L_EMBED: return "embedding";
-    case NN__L_RECURRENT: return "recurrent";
     }
     return "?";
 }
@@ -3245,7 +3393,8 @@ NN__API nn_shape nn_shape3(int h, int w, int c) {
     return s;
 }
 
-/* ---- activations applied in place on a B x dim block ---- */
+/* ---- 5.1 helpers shared by the layers ---- */
+/* activations applied in place on a rows x cols block */
 static void nn__act_forward(nn_activation a, float slope, size_t rows, size_t cols, float *y) {
     const nn__ktab *k = nn__k();
     size_t n = rows * cols, i;
@@ -3286,27 +3435,80 @@ static void nn__col_sums(size_t rows, size_t cols, const float *dy, float *db) {
 }
 /* the last dimension: channels of an image, features of a vector */
 static size_t nn__channels(nn_shape s) { return (size_t)s.d[s.ndim - 1]; }
+/* raise *ws to the workspace of an SGEMM of m x n x k */
+static void nn__ws_need(size_t *ws, int m, int n, int k) {
+    size_t w = nn_sgemm_ws_size(m, n, k);
+    if (w > *ws) *ws = w;
+}
+/* uniform in +-lim: He (sqrt(6 / fan_in)) before a ReLU-family activation,
+ * Glorot (sqrt(6 / (fan_in + fan_out)), Keras' default) otherwise */
+static void nn__init_fan(const nn__layer *L, float *w, double fan_in, double fan_out, nn_rng *rng) {
+    nn_activation a = L->fz.init_act;
+    double lim = (a == NN_RELU || a == NN_LEAKY_RELU) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
+    size_t j;
+    for (j = 0; j < L->nw; j++) w[j] = (float)((2.0 * nn_rng_uniform(rng) - 1.0) * lim);
+}
+/* summary text: the kind's name, then the activation (always, or only
+ * when it is not linear) */
+static void nn__desc_act(const nn__layer *L, nn_activation a, char *buf, size_t len);
+static void nn__desc_plain(const nn__layer *L, nn_activation a, char *buf, size_t len);
 
+/* ---- 5.2 the layers, forward and backward side by side ---- */
 /* dense: x (R,in) W (in,units) b (units) -> y (R,units); R = B rows, or
  * B*T for a sequence (the same dense at every step) */
 static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     const float *W = m->params + L->woff, *b = m->params + L->boff;
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     (void)training;
-    nn__sgemm_bias_act(R, L->units, in, x, in, W, L->units, L->y, L->units, b, L->act == NN_RELU, m->ws);
-    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)R, (size_t)L->units, L->y);
+    nn__sgemm_bias_act(R, L->dense.units, in, x, in, W, L->dense.units, L->y, L->dense.units, b, L->act == NN_RELU, m->ws);
+    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y);
 }
 /* dW = x^T dy, db = colsum dy, dx = dy W^T */
 static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     const float *W = m->params + L->woff;
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
-    nn__act_backward(L->act, L->slope, (size_t)R, (size_t)L->units, L->y, dy);
+    nn__act_backward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y, dy);
     if (!L->frozen) {
-        nn_sgemm_ws(1, 0, in, L->units, R, 1.0f, x, in, dy, L->units, 0.0f, m->grads + L->woff, L->units, m->ws);
-        nn__col_sums((size_t)R, (size_t)L->units, dy, m->grads + L->boff);
+        nn_sgemm_ws(1, 0, in, L->dense.units, R, 1.0f, x, in, dy, L->dense.units, 0.0f, m->grads + L->woff, L->dense.units, m->ws);
+        nn__col_sums((size_t)R, (size_t)L->dense.units, dy, m->grads + L->boff);
     }
-    if (dx) nn_sgemm_ws(0, 1, R, in, L->units, 1.0f, dy, L->units, W, L->units, 0.0f, dx, in, m->ws);
+    if (dx) nn_sgemm_ws(0, 1, R, in, L->dense.units, 1.0f, dy, L->dense.units, W, L->dense.units, 0.0f, dx, in, m->ws);
 }
+
+static nn_status nn__dense_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    nn_shape in = L->in;
+    if (in.ndim == 3)
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "layer %d (dense %d): input %s is an image; add nn_flatten before a dense layer", idx,
+                        L->dense.units, sb);
+    if (L->dense.units <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dense): units must be > 0", idx);
+    L->out = in.ndim == 2 ? nn_shape2(in.d[0], L->dense.units) : nn_shape1(L->dense.units);
+    L->nw = nn__channels(in) * (size_t)L->dense.units;
+    L->nb = (size_t)L->dense.units;
+    return NN_OK;
+}
+/* fan-in is the whole input (t * f for a sequence: 0.1.0's rule, kept so
+ * that trained weights do not change) */
+static void nn__dense_init(const nn__layer *L, float *w, float *buf, nn_rng *rng) {
+    (void)buf;
+    nn__init_fan(L, w, (double)L->in_dim, (double)L->dense.units, rng);
+}
+static void nn__dense_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+    int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
+    (void)m;
+    (void)lp;
+    nn__ws_need(ws, R, L->dense.units, in);
+    nn__ws_need(ws, in, L->dense.units, R);
+    nn__ws_need(ws, R, in, L->dense.units);
+}
+static void nn__dense_save(const nn__layer *L, int32_t *set) { set[0] = L->dense.units; }
+static nn_status nn__dense_load(nn_model *m, const int32_t *set, nn_activation act) {
+    return nn_dense(m, set[0], act);
+}
+static const nn__lkind nn__row_dense = {
+    "dense", 1, nn__dense_shape, nn__dense_init, nn__dense_plan, nn__dense_fwd, nn__dense_bwd, nn__dense_save,
+    nn__dense_load, nn__desc_act, NULL, "weight", "bias"};
 
 /* ---- conv2d as Winograd -------------------------------------------------
  * A 3x3 stride-1 convolution with at least NN__WG_MIN channels in and out
@@ -3324,17 +3526,15 @@ static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
  * included (the data gradient's 13x13 output pads to 16x16).  Rounding differs from
  * the direct sum (factors up to 8 and 1/6): within 1e-5 of the output's
  * scale in the tests (test_conv.c), as with cuDNN's and oneDNN's Winograd.
- * Layer scratch (floats; the points of U and dW^ are C F + 16 apart, off
- * 4 KiB multiples): zeros (max(C,F)) | U (36 points) | U of the flipped
- * filter (36) | W flipped and transposed (9 C F) | 36 packed B | dW^ (36
- * points) | chunk: 36 (T (C+F) + 32), T = tile_rows tiles. */
+ * Layer scratch: the regions of nn__wg_mem, laid out by nn__wg_regions
+ * (the one place that knows the offsets). */
 #define NN__WG_MIN 8
 static int nn__wg_eligible(const nn__layer *L) {
-    return L->kh == 3 && L->kw == 3 && L->stride == 1 && L->in.d[2] >= NN__WG_MIN && L->units >= NN__WG_MIN;
+    return L->conv.kh == 3 && L->conv.kw == 3 && L->conv.stride == 1 && L->in.d[2] >= NN__WG_MIN && L->conv.filters >= NN__WG_MIN;
 }
 static size_t nn__r16(size_t n) { return (n + 15) & ~(size_t)15; }
 static size_t nn__wg_pkf(const nn__layer *L) {
-    size_t a = nn__gemm_prepack_floats(L->units, L->in.d[2]), b = nn__gemm_prepack_floats(L->in.d[2], L->units);
+    size_t a = nn__gemm_prepack_floats(L->conv.filters, L->in.d[2]), b = nn__gemm_prepack_floats(L->in.d[2], L->conv.filters);
     return nn__r16(a > b ? a : b);
 }
 /* Tiles per chunk: the chunk's transformed tiles (~NN__WG_CHUNK floats)
@@ -3343,18 +3543,45 @@ static size_t nn__wg_pkf(const nn__layer *L) {
  * 0.75-1.5 MiB. */
 #define NN__WG_CHUNK 131072
 static size_t nn__wg_chunk(const nn__layer *L, int B) {
-    size_t C = (size_t)L->in.d[2], F = (size_t)L->units;
+    size_t C = (size_t)L->in.d[2], F = (size_t)L->conv.filters;
     size_t T = (size_t)NN__WG_CHUNK / (36 * (C + F));
-    size_t to = (size_t)((L->g.oh + 3) / 4) * ((L->g.ow + 3) / 4);
+    size_t to = (size_t)((L->conv.g.oh + 3) / 4) * ((L->conv.g.ow + 3) / 4);
     size_t ti = (size_t)((L->in.d[0] + 3) / 4) * ((L->in.d[1] + 3) / 4);
     size_t tiles = (size_t)B * (to > ti ? to : ti);
     T = T / 12 * 12;
     if (T < 12) T = 12;
     return T < tiles ? T : tiles;
 }
-static size_t nn__wg_scratch(const nn__layer *L, size_t T) {
-    size_t C = (size_t)L->in.d[2], F = (size_t)L->units;
-    return nn__r16(C > F ? C : F) + 117 * C * F + 108 * 16 + 36 * nn__wg_pkf(L) + 36 * (T * (C + F) + 32);
+/* A Winograd layer's scratch, in floats (the points of U, Ud and dWh are
+ * us = C F + 16 apart, off 4 KiB multiples) */
+typedef struct nn__wg_mem {
+    float *zeros; /* max(C, F): the padding outside an image                */
+    float *U;     /* 36 points of C x F: the filter's transform            */
+    float *Ud;    /* 36 points of F x C: the flipped filter's (data grad.) */
+    float *Wt;    /* 9 C F: the filter flipped, channels swapped            */
+    float *pk;    /* 36 packed B operands (pkf floats each)                 */
+    float *dWh;   /* 36 points of C x F: the weight gradient's transform   */
+    float *vm;    /* a chunk: 36 (T (C+F) + 32), T = tile_rows tiles        */
+    size_t us, pkf, total;
+} nn__wg_mem;
+/* the regions of a layer's scratch at base (NULL: only the sizes) for T
+ * tiles per chunk */
+static nn__wg_mem nn__wg_regions(const nn__layer *L, float *base, size_t T) {
+    size_t C = (size_t)L->in.d[2], F = (size_t)L->conv.filters, o = 0;
+    nn__wg_mem r;
+    r.us = C * F + 16;
+    r.pkf = nn__wg_pkf(L);
+#define NN__WG_AT(p, n) (r.p = base ? base + o : NULL, o += (n))
+    NN__WG_AT(zeros, nn__r16(C > F ? C : F));
+    NN__WG_AT(U, 36 * r.us);
+    NN__WG_AT(Ud, 36 * r.us);
+    NN__WG_AT(Wt, 9 * C * F);
+    NN__WG_AT(pk, 36 * r.pkf);
+    NN__WG_AT(dWh, 36 * r.us);
+    NN__WG_AT(vm, 36 * (T * (C + F) + 32));
+#undef NN__WG_AT
+    r.total = o;
+    return r;
 }
 /* floats between the points of a chunk: 64 bytes past the T x c rows, so
  * that the streams of a transform never sit 4 KiB apart (T = 96 with 32 or
@@ -3427,25 +3654,27 @@ static void nn__wg_filter(const nn__ktab *k, const float *w, int cin, int cout, 
 }
 static void nn__conv_fwd_wg(nn_model *m, nn__layer *L, const float *x, int B) {
     const nn__ktab *k = nn__k();
-    int C = L->in.d[2], F = L->units, xi, ok = 1;
-    size_t CF = (size_t)C * F, us = CF + 16, pkf = nn__wg_pkf(L), T = L->tile_rows;
-    float *zeros = L->scratch, *U = zeros + nn__r16((size_t)(C > F ? C : F)), *pk = U + 72 * us + 9 * CF;
-    float *vm = pk + 36 * pkf + 36 * us;
+    int C = L->in.d[2], F = L->conv.filters, xi, ok = 1;
+    size_t CF = (size_t)C * F, T = L->lp.tile_rows;
+    nn__wg_mem r = nn__wg_regions(L, L->scratch, T);
+    size_t us = r.us, pkf = r.pkf;
+    float *zeros = r.zeros, *U = r.U, *pk = r.pk, *vm = r.vm;
     const float *W = m->params + L->woff;
     nn__wg_filter(k, W, C, F, U, us);
     for (xi = 0; xi < 36; xi++) ok &= nn__gemm_prepack(0, (int)T, F, C, U + xi * us, F, pk + xi * pkf);
-    nn__wg_conv(k, m->ws, vm, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->g.pt, L->g.pl, L->y, L->g.oh, L->g.ow,
+    nn__wg_conv(k, m->ws, vm, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->conv.g.pt, L->conv.g.pl, L->y, L->conv.g.oh, L->conv.g.ow,
                 F, U, us, pk, pkf, ok, W + 9 * CF, L->act == NN_RELU);
-    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)B * L->g.oh * L->g.ow, (size_t)F, L->y);
+    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)B * L->conv.g.oh * L->conv.g.ow, (size_t)F, L->y);
 }
 /* dW (9 C x F, then the bias row) by F(3x3,4x4) on the forward's tiles;
  * dx by F(4x4,3x3) with the filter flipped and its channels swapped */
 static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const float *dy, float *dx, int B) {
     const nn__ktab *k = nn__k();
-    int C = L->in.d[2], F = L->units, H = L->in.d[0], Wd = L->in.d[1], OH = L->g.oh, OW = L->g.ow, xi, ci, tap;
-    size_t CF = (size_t)C * F, us = CF + 16, pkf = nn__wg_pkf(L), Tmax = L->tile_rows;
-    float *zeros = L->scratch, *Ud = zeros + nn__r16((size_t)(C > F ? C : F)) + 36 * us, *Wt = Ud + 36 * us;
-    float *pk = Wt + 9 * CF, *dWh = pk + 36 * pkf, *vm = dWh + 36 * us, *dW = m->grads + L->woff;
+    int C = L->in.d[2], F = L->conv.filters, H = L->in.d[0], Wd = L->in.d[1], OH = L->conv.g.oh, OW = L->conv.g.ow, xi, ci, tap;
+    size_t CF = (size_t)C * F, Tmax = L->lp.tile_rows;
+    nn__wg_mem r = nn__wg_regions(L, L->scratch, Tmax);
+    size_t us = r.us, pkf = r.pkf;
+    float *zeros = r.zeros, *Ud = r.Ud, *Wt = r.Wt, *pk = r.pk, *dWh = r.dWh, *vm = r.vm, *dW = m->grads + L->woff;
     const float *W = m->params + L->woff;
     if (!L->frozen) {
         size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)B * th * tw, t0, t;
@@ -3456,7 +3685,7 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
                 size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
                 int ty = (int)(r / tw), tx = (int)(r % tw);
                 const float *p[36], *g[16];
-                nn__wg_ptrs(x, b, H, Wd, C, 4 * ty - L->g.pt, 4 * tx - L->g.pl, 6, zeros, p);
+                nn__wg_ptrs(x, b, H, Wd, C, 4 * ty - L->conv.g.pt, 4 * tx - L->conv.g.pl, 6, zeros, p);
                 nn__wg_ptrs(dy, b, OH, OW, F, 4 * ty, 4 * tx, 4, zeros, g);
                 k->wg_in((size_t)C, p, V + t * (size_t)C, sv);
                 k->wg_dy((size_t)F, g, G + t * (size_t)F, sg);
@@ -3480,7 +3709,7 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
                 for (f = 0; f < F; f++) Wt[((size_t)tap * F + f) * C + ci] = W[((size_t)(8 - tap) * C + ci) * F + f];
         nn__wg_filter(k, Wt, F, C, Ud, us);
         for (xi = 0; xi < 36; xi++) ok &= nn__gemm_prepack(0, (int)T, C, F, Ud + xi * us, C, pk + xi * pkf);
-        nn__wg_conv(k, m->ws, vm, T, zeros, dy, B, OH, OW, F, 2 - L->g.pt, 2 - L->g.pl, dx, H, Wd, C, Ud, us, pk, pkf,
+        nn__wg_conv(k, m->ws, vm, T, zeros, dy, B, OH, OW, F, 2 - L->conv.g.pt, 2 - L->conv.g.pl, dx, H, Wd, C, Ud, us, pk, pkf,
                     ok, NULL, 0);
     }
 }
@@ -3492,25 +3721,25 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
  * the bias row, so y = col' W' adds the bias and dW' = col'^T dy yields
  * the bias gradient as its last row: no separate bias or column-sum pass. */
 static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
-    nn_conv_geom g = L->g;
+    nn_conv_geom g = L->conv.g;
     size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, K1 = K + 1, r0;
     const float *W = m->params + L->woff; /* (K+1) x F with the bias as row K */
-    int F = L->units;
+    int F = L->conv.filters;
     (void)training;
-    if (L->wino) {
+    if (L->conv.wino) {
         nn__conv_fwd_wg(m, L, x, B);
         return;
     }
     g.n = B;
-    if (L->colT) {
+    if (L->lp.colT) {
         nn__im2colT(&g, 0, rows, x, L->scratch, rows);
         nn__gemm_run(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f, L->y, F,
                      nn__ws_align(m->ws), NULL, L->act == NN_RELU, NULL);
         if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
         return;
     }
-    for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
-        size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
+    for (r0 = 0; r0 < rows; r0 += L->lp.tile_rows) {
+        size_t nr = rows - r0 < L->lp.tile_rows ? rows - r0 : L->lp.tile_rows;
         nn__im2col(&g, r0, nr, x, L->scratch, K1, 1);
         nn__sgemm_bias_act((int)nr, F, (int)K1, L->scratch, (int)K1, W, F, L->y + r0 * F, F, NULL,
                            L->act == NN_RELU, m->ws);
@@ -3518,22 +3747,22 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
 }
 static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
-    nn_conv_geom g = L->g;
+    nn_conv_geom g = L->conv.g;
     size_t rows = (size_t)B * g.oh * g.ow, K = (size_t)g.kh * g.kw * g.c, K1 = K + 1, r0;
     const float *W = m->params + L->woff;
-    float *col = L->scratch, *dcol = L->scratch + L->tile_rows * K1;
-    int F = L->units;
+    float *col = L->scratch, *dcol = L->scratch + L->lp.tile_rows * K1;
+    int F = L->conv.filters;
     g.n = B;
-    if (!L->relu_by_pool) nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
-    if (L->wino) {
+    if (!L->fz.act_by_next) nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
+    if (L->conv.wino) {
         nn__conv_bwd_wg(m, L, x, dy, dx, B);
         return;
     }
     if (dx) memset(dx, 0, (size_t)B * L->in_dim * sizeof(float));
-    for (r0 = 0; r0 < rows; r0 += L->tile_rows) {
-        size_t nr = rows - r0 < L->tile_rows ? rows - r0 : L->tile_rows;
+    for (r0 = 0; r0 < rows; r0 += L->lp.tile_rows) {
+        size_t nr = rows - r0 < L->lp.tile_rows ? rows - r0 : L->lp.tile_rows;
         const float *dyt = dy + r0 * F;
-        if (!L->frozen && L->colT) { /* one tile: the forward's colT (K1 x rows) */
+        if (!L->frozen && L->lp.colT) { /* one tile: the forward's colT (K1 x rows) */
             nn_sgemm_ws(0, 0, (int)K1, F, (int)rows, 1.0f, col, (int)rows, dyt, F, 0.0f, m->grads + L->woff, F,
                         m->ws);
         } else if (!L->frozen) {
@@ -3548,13 +3777,89 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
     }
 }
 
+static nn_status nn__conv_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    nn_shape in = L->in;
+    nn_status s;
+    if (in.ndim != 3)
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (conv2d): input %s is not an image (h,w,c)", idx, sb);
+    if (L->conv.filters <= 0 || L->conv.kh <= 0 || L->conv.kw <= 0 || L->conv.stride <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (conv2d): filters, kernel and stride must be > 0",
+                        idx);
+    s = nn_conv_geom_init(&L->conv.g, 1, in.d[0], in.d[1], in.d[2], L->conv.kh, L->conv.kw, L->conv.stride,
+                          L->conv.same);
+    if (s != NN_OK)
+        return nn__fail(m, s, "layer %d (conv2d %dx%d): kernel larger than its input %s with 'valid' padding",
+                        idx, L->conv.kh, L->conv.kw, sb);
+    L->out = nn_shape3(L->conv.g.oh, L->conv.g.ow, L->conv.filters);
+    L->nw = (size_t)L->conv.kh * L->conv.kw * in.d[2] * L->conv.filters;
+    L->nb = (size_t)L->conv.filters;
+    L->conv.wino = nn__wg_eligible(L);
+    return NN_OK;
+}
+static void nn__conv_init(const nn__layer *L, float *w, float *buf, nn_rng *rng) {
+    double taps = (double)L->conv.kh * L->conv.kw;
+    (void)buf;
+    nn__init_fan(L, w, taps * L->in.d[2], taps * L->conv.filters, rng);
+}
+/* Rows of a conv layer's im2col tile at batch B: ~512 KiB of col stays in
+ * L2 while the SGEMM reuses it. */
+static size_t nn__conv_tile_rows(const nn__layer *L, int B) {
+    size_t K = (size_t)L->conv.kh * L->conv.kw * L->in.d[2] + 1, rows = (size_t)B * L->conv.g.oh * L->conv.g.ow;
+    size_t tr = (size_t)131072 / K;
+    /* up to 1 MiB: one tile for the whole batch, which the backward then
+     * reuses instead of repeating im2col (the first conv of an MNIST CNN) */
+    if (rows * K <= (size_t)262144) return rows;
+    if (tr < 16) tr = 16;
+    if (tr > rows) tr = rows;
+    return tr;
+}
+/* im2col: two col tiles (col and its gradient); Winograd: nn__wg_mem.
+ * The workspace covers both ways (nn_conv_winograd re-plans anyway). */
+static void nn__conv_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+    size_t K = (size_t)L->conv.kh * L->conv.kw * L->in.d[2] + 1, tr = nn__conv_tile_rows(L, B);
+    int F = L->conv.filters;
+    (void)m;
+    if (L->conv.wino) {
+        int T = (int)nn__wg_chunk(L, B), C = L->in.d[2];
+        lp->tile_rows = (size_t)T;
+        lp->scratch = nn__wg_regions(L, NULL, (size_t)T).total;
+        nn__ws_need(ws, T, F, C);
+        nn__ws_need(ws, T, C, F);
+        nn__ws_need(ws, C, F, T);
+    } else {
+        lp->tile_rows = tr;
+        lp->colT = tr >= (size_t)B * L->conv.g.oh * L->conv.g.ow && L->in.d[2] < 4;
+        lp->scratch = 2 * tr * K;
+    }
+    nn__ws_need(ws, (int)tr, F, (int)K);
+    nn__ws_need(ws, (int)K, F, (int)tr);
+    nn__ws_need(ws, (int)tr, (int)K, F);
+}
+static void nn__conv_save(const nn__layer *L, int32_t *set) {
+    set[0] = L->conv.filters;
+    set[1] = L->conv.kh;
+    set[2] = L->conv.kw;
+    set[3] = L->conv.stride;
+    set[4] = L->conv.same;
+}
+static nn_status nn__conv_load(nn_model *m, const int32_t *set, nn_activation act) {
+    return nn_conv2d_ex(m, set[0], set[1], set[2], set[3], set[4], act);
+}
+static void nn__conv_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    snprintf(buf, len, "conv2d %dx%d/%d%s %s", L->conv.kh, L->conv.kw, L->conv.stride,
+             L->conv.same ? " same" : "", nn__act_name(a));
+}
+static const nn__lkind nn__row_conv = {
+    "conv2d", 5, nn__conv_shape, nn__conv_init, nn__conv_plan, nn__conv_fwd, nn__conv_bwd, nn__conv_save,
+    nn__conv_load, nn__conv_describe, NULL, "weight", "bias"};
+
 /* pooling, window = stride = pool, floor: x (B,H,W,C) -> y (B,H/p,W/p,C) */
 static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
-    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool, oh = L->out.d[0], ow = L->out.d[1];
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0], ow = L->out.d[1];
     int b, i, j, dy, dx, c;
     (void)m;
     (void)training;
-    if (L->kind == NN__L_MAXPOOL && p == 2) {
+    if (L->pool.max && p == 2) {
         L->idx_valid = training && L->scratch;
         if (L->idx_valid) nn__k()->maxpool_fi(B, H, Wd, C, x, L->y, L->scratch);
         else nn_maxpool2x2(B, H, Wd, C, x, L->y);
@@ -3564,25 +3869,26 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
         for (i = 0; i < oh; i++)
             for (j = 0; j < ow; j++) {
                 float *o = L->y + (((size_t)b * oh + i) * ow + j) * C;
-                for (c = 0; c < C; c++) o[c] = L->kind == NN__L_MAXPOOL ? -INFINITY : 0.0f;
+                for (c = 0; c < C; c++) o[c] = L->pool.max ? -INFINITY : 0.0f;
                 for (dy = 0; dy < p; dy++)
                     for (dx = 0; dx < p; dx++) {
                         const float *s = x + (((size_t)b * H + i * p + dy) * Wd + j * p + dx) * C;
                         for (c = 0; c < C; c++) {
-                            if (L->kind == NN__L_AVGPOOL) o[c] += s[c];
+                            if (!L->pool.max) o[c] += s[c];
                             else if (s[c] > o[c] || s[c] != s[c]) o[c] = s[c];
                         }
                     }
-                if (L->kind == NN__L_AVGPOOL)
+                if (!L->pool.max)
                     for (c = 0; c < C; c++) o[c] /= (float)(p * p);
             }
 }
 static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, float *dxv, int B) {
-    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool, oh = L->out.d[0], ow = L->out.d[1];
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0], ow = L->out.d[1];
     int b, i, j, dy, dx, c;
+    (void)m;
     if (!dxv) return;
-    if (L > m->L && L[-1].relu_by_pool) nn__k()->relu_bwd((size_t)B * L->out_dim, L->y, dyv, dyv);
-    if (L->kind == NN__L_MAXPOOL && p == 2) {
+    if (L->fz.relu_first) nn__k()->relu_bwd((size_t)B * L->out_dim, L->y, dyv, dyv);
+    if (L->pool.max && p == 2) {
         if (L->idx_valid) nn__k()->maxpool_bi(B, H, Wd, C, L->scratch, dyv, dxv);
         else nn_maxpool2x2_backward(B, H, Wd, C, x, L->y, dyv, dxv);
         return;
@@ -3597,7 +3903,7 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
                     for (dy = 0; dy < p && !done; dy++)
                         for (dx = 0; dx < p && !done; dx++) {
                             size_t s = (((size_t)b * H + i * p + dy) * Wd + j * p + dx) * C + c;
-                            if (L->kind == NN__L_AVGPOOL) dxv[s] = dyv[o + c] / (float)(p * p);
+                            if (!L->pool.max) dxv[s] = dyv[o + c] / (float)(p * p);
                             else if (x[s] == L->y[o + c]) {
                                 dxv[s] = dyv[o + c];
                                 done = 1;
@@ -3607,6 +3913,73 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
             }
 }
 
+static nn_status nn__pool_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    nn_shape in = L->in;
+    if (in.ndim != 3)
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s): input %s is not an image (h,w,c)", idx, L->k->name, sb);
+    if (L->pool.size <= 0 || L->pool.size > in.d[0] || L->pool.size > in.d[1])
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d): pool size does not fit input %s", idx, L->k->name,
+                        L->pool.size, sb);
+    L->out = nn_shape3(in.d[0] / L->pool.size, in.d[1] / L->pool.size, in.d[2]);
+    return NN_OK;
+}
+/* max-pool 2x2: the argmax of each window (its backward reads no input) */
+static void nn__pool_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+    (void)m;
+    (void)ws;
+    if (L->pool.max && L->pool.size == 2) lp->scratch = (size_t)B * L->out_dim;
+}
+static void nn__pool_save(const nn__layer *L, int32_t *set) { set[0] = L->pool.size; }
+static nn_status nn__maxpool_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)act;
+    return nn_maxpool2d(m, set[0]);
+}
+static nn_status nn__avgpool_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)act;
+    return nn_avgpool2d(m, set[0]);
+}
+static void nn__pool_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    (void)a;
+    snprintf(buf, len, "%s %d", L->k->name, L->pool.size);
+}
+static const nn__lkind nn__row_maxpool = {
+    "maxpool2d", 1, nn__pool_shape, NULL, nn__pool_plan, nn__pool_fwd, nn__pool_bwd, nn__pool_save,
+    nn__maxpool_load, nn__pool_describe, NULL, "", ""};
+static const nn__lkind nn__row_avgpool = {
+    "avgpool2d", 1, nn__pool_shape, NULL, nn__pool_plan, nn__pool_fwd, nn__pool_bwd, nn__pool_save,
+    nn__avgpool_load, nn__pool_describe, NULL, "", ""};
+
+/* global average pooling (Keras GlobalAveragePooling2D, PyTorch
+ * AdaptiveAvgPool2d(1) + flatten): x (B,H,W,C) -> y (B,C) */
+static nn_status nn__gap_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    if (L->in.ndim != 3)
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (global_avgpool2d): input %s is not an image (h,w,c)", idx, sb);
+    L->out = nn_shape1(L->in.d[2]);
+    return NN_OK;
+}
+static void nn__gap_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    (void)m;
+    (void)training;
+    nn__k()->gap((size_t)B, (size_t)L->in.d[0] * L->in.d[1], (size_t)L->in.d[2], x, L->y);
+}
+static void nn__gap_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    (void)m;
+    (void)x;
+    if (dx) nn__k()->gap_bwd((size_t)B, (size_t)L->in.d[0] * L->in.d[1], (size_t)L->in.d[2], dy, dx);
+}
+static void nn__none_save(const nn__layer *L, int32_t *set) {
+    (void)L;
+    (void)set;
+}
+static nn_status nn__gap_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)set;
+    (void)act;
+    return nn_global_avgpool2d(m);
+}
+static const nn__lkind nn__row_gap = {
+    "global_avgpool2d", 0, nn__gap_shape, NULL, NULL, nn__gap_fwd, nn__gap_bwd, nn__none_save, nn__gap_load,
+    nn__desc_plain, NULL, "", ""};
+
 /* conv (im2col, ReLU) then max-pool 2x2, image by image: the conv output
  * of one image (in the first image's slot of its y) is pooled while it is
  * in L2, so the largest tensor of an MNIST CNN (the first conv's output,
@@ -3615,20 +3988,19 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
  * applies ReLU' and keeps the argmax) nor any other.  The conv layer's y
  * then holds no batch (nn__first_nonfinite_layer skips it).  0 when the
  * layer does not qualify (Winograd, col not kept, big images). */
-static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B) {
-    nn__layer *P = L + 1;
-    nn_conv_geom g = L->g;
+static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, nn__layer *P, const float *x, int B) {
+    nn_conv_geom g = L->conv.g;
     size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
     const float *W = m->params + L->woff;
-    int F = L->units;
-    if (L->wino || L->tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
+    int F = L->conv.filters;
+    if (L->conv.wino || L->lp.tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
     g.n = B;
     /* the argmax even when not training: the conv output is gone, and a
      * backward after an inference-mode forward must still find the max */
     P->idx_valid = P->scratch != NULL;
     for (b = 0; b < (size_t)B; b++) {
         float *py = P->y + b * P->out_dim;
-        if (L->colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
+        if (L->lp.colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
             nn__im2colT(&g, b * ohw, ohw, x, L->scratch, (size_t)B * ohw);
             nn__gemm_run(nn__k(), 1, 0, (int)ohw, F, (int)K1, 1.0f, L->scratch + b * ohw, B * (int)ohw, W, F, 0.0f,
                          L->y, F, nn__ws_align(m->ws), NULL, 1, NULL);
@@ -3646,17 +4018,16 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, const float *x, int B) {
  * image by image, the pool's gradient is scattered into the conv output's
  * slot (L2) and multiplied with the kept col rows at once, so the conv
  * output's gradient (as big as the output) is never stored either. */
-static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, float *dyp, int B) {
-    nn__layer *P = L + 1;
-    nn_conv_geom g = L->g;
+static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp, int B) {
+    nn_conv_geom g = L->conv.g;
     size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
-    int F = L->units;
-    if (!P->idx_valid || L->wino || L->tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
+    int F = L->conv.filters;
+    if (!P->idx_valid || L->conv.wino || L->lp.tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
     nn__k()->relu_bwd((size_t)B * P->out_dim, P->y, dyp, dyp); /* ReLU' on the pooled gradient */
     if (L->frozen) return 1;
     for (b = 0; b < (size_t)B; b++) {
         nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, dyp + b * P->out_dim, L->y);
-        if (L->colT)
+        if (L->lp.colT)
             nn_sgemm_ws(0, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw, B * (int)ohw, L->y, F,
                         b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
         else
@@ -3679,16 +4050,46 @@ static void nn__copy_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
     if (dx) memcpy(dx, dy, (size_t)B * L->in_dim * sizeof(float));
 }
 
+static nn_status nn__flatten_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    (void)m;
+    (void)idx;
+    (void)sb;
+    L->out = nn_shape1((int)L->in_dim);
+    return NN_OK;
+}
+static nn_status nn__same_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    (void)m;
+    (void)idx;
+    (void)sb;
+    L->out = L->in;
+    return NN_OK;
+}
+static nn_status nn__flatten_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)set;
+    (void)act;
+    return nn_flatten(m);
+}
+static nn_status nn__act_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)set;
+    return nn_activation_layer(m, act);
+}
+static const nn__lkind nn__row_flatten = {
+    "flatten", 0, nn__flatten_shape, NULL, NULL, nn__copy_fwd, nn__copy_bwd, nn__none_save, nn__flatten_load,
+    nn__desc_plain, NULL, "", ""};
+static const nn__lkind nn__row_act = {
+    "activation", 0, nn__same_shape, NULL, NULL, nn__copy_fwd, nn__copy_bwd, nn__none_save, nn__act_load,
+    nn__desc_act, NULL, "", ""};
+
 /* inverted dropout: y = x * mask / (1 - rate) in training, y = x otherwise */
 static void nn__dropout_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     size_t n = (size_t)B * L->out_dim, i;
-    float keep = 1.0f - L->rate, inv = keep > 0.0f ? 1.0f / keep : 0.0f;
-    if (!training || L->rate <= 0.0f) {
+    float keep = 1.0f - L->drop.rate, inv = keep > 0.0f ? 1.0f / keep : 0.0f;
+    if (!training || L->drop.rate <= 0.0f) {
         memcpy(L->y, x, n * sizeof(float));
         for (i = 0; i < n; i++) L->scratch[i] = 1.0f;
         return;
     }
-    for (i = 0; i < n; i++) L->scratch[i] = nn_rng_uniform(&m->rng) < L->rate ? 0.0f : inv;
+    for (i = 0; i < n; i++) L->scratch[i] = nn_rng_uniform(&m->rng) < L->drop.rate ? 0.0f : inv;
     nn__k()->mul(n, x, L->scratch, L->y);
 }
 static void nn__dropout_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
@@ -3696,6 +4097,26 @@ static void nn__dropout_bwd(nn_model *m, nn__layer *L, const float *x, float *dy
     (void)x;
     if (dx) nn__k()->mul((size_t)B * L->out_dim, dy, L->scratch, dx);
 }
+
+static void nn__dropout_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+    (void)m;
+    (void)ws;
+    lp->scratch = (size_t)B * L->out_dim; /* the mask */
+}
+static void nn__dropout_save(const nn__layer *L, int32_t *set) { memcpy(&set[0], &L->drop.rate, 4); }
+static nn_status nn__dropout_load(nn_model *m, const int32_t *set, nn_activation act) {
+    float rate;
+    (void)act;
+    memcpy(&rate, &set[0], 4);
+    return nn_dropout(m, rate);
+}
+static void nn__dropout_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    (void)a;
+    snprintf(buf, len, "dropout %.2f", (double)L->drop.rate);
+}
+static const nn__lkind nn__row_dropout = {
+    "dropout", 1, nn__same_shape, NULL, nn__dropout_plan, nn__dropout_fwd, nn__dropout_bwd, nn__dropout_save,
+    nn__dropout_load, nn__dropout_describe, NULL, "", ""};
 
 /* batch norm over the last dimension (features, or channels of NHWC):
  * rows = B * spatial.  scratch: xhat (rows x C), mean (C), invstd (C). */
@@ -3761,10 +4182,102 @@ static void nn__bn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
     }
 }
 
+static nn_status nn__bn_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    (void)m;
+    (void)idx;
+    (void)sb;
+    L->out = L->in;
+    L->nw = L->nb = nn__channels(L->in);
+    L->nbuf = 2 * L->nb; /* running mean, running variance */
+    return NN_OK;
+}
+/* gamma 1, beta 0; running mean 0, running variance 1 */
+static void nn__bn_init(const nn__layer *L, float *w, float *buf, nn_rng *rng) {
+    size_t j;
+    (void)rng;
+    for (j = 0; j < L->nw; j++) {
+        w[j] = 1.0f;
+        buf[j] = 0.0f;
+        buf[L->nw + j] = 1.0f;
+    }
+}
+static void nn__bn_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+    (void)m;
+    (void)ws;
+    lp->scratch = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
+}
+static nn_status nn__bn_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)set;
+    (void)act;
+    return nn_batchnorm(m);
+}
+static const nn__lkind nn__row_bn = {
+    "batchnorm", 0, nn__bn_shape, nn__bn_init, nn__bn_plan, nn__bn_fwd, nn__bn_bwd, nn__none_save, nn__bn_load,
+    nn__desc_plain, NULL, "weight", "bias"};
+
+/* Keras Normalization: y = (x - mean) / max(sqrt(var), 1e-7) per feature
+ * (the last dimension), mean and var set by nn_normalization_adapt and
+ * saved with the model; dx = dy / max(sqrt(var), 1e-7).  Scratch: the C
+ * denominators of the last forward. */
+#define NN__NORM_EPS 1e-7f
+static nn_status nn__norm_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    (void)m;
+    (void)idx;
+    (void)sb;
+    L->out = L->in;
+    L->nbuf = 2 * nn__channels(L->in); /* mean, variance */
+    return NN_OK;
+}
+static void nn__norm_init(const nn__layer *L, float *w, float *buf, nn_rng *rng) {
+    size_t j, C = L->nbuf / 2;
+    (void)w;
+    (void)rng;
+    for (j = 0; j < C; j++) {
+        buf[j] = 0.0f;
+        buf[C + j] = 1.0f;
+    }
+}
+static void nn__norm_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+    (void)m;
+    (void)B;
+    (void)ws;
+    lp->scratch = nn__channels(L->in);
+}
+static void nn__norm_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
+    size_t C = nn__channels(L->in), rows = (size_t)B * (L->in_dim / C), r, c;
+    const float *mean = m->bufs + L->bufoff, *var = mean + C;
+    float *d = L->scratch;
+    (void)training;
+    for (c = 0; c < C; c++) {
+        d[c] = sqrtf(var[c]);
+        if (!(d[c] >= NN__NORM_EPS)) d[c] = NN__NORM_EPS;
+    }
+    for (r = 0; r < rows; r++)
+        for (c = 0; c < C; c++) L->y[r * C + c] = (x[r * C + c] - mean[c]) / d[c];
+    nn__act_forward(L->act, L->slope, rows, C, L->y);
+}
+static void nn__norm_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+    size_t C = nn__channels(L->in), rows = (size_t)B * (L->in_dim / C), r, c;
+    (void)m;
+    (void)x;
+    nn__act_backward(L->act, L->slope, rows, C, L->y, dy);
+    if (!dx) return;
+    for (r = 0; r < rows; r++)
+        for (c = 0; c < C; c++) dx[r * C + c] = dy[r * C + c] / L->scratch[c];
+}
+static nn_status nn__norm_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)set;
+    (void)act;
+    return nn_normalization(m);
+}
+static const nn__lkind nn__row_norm = {
+    "normalization", 0, nn__norm_shape, nn__norm_init, nn__norm_plan, nn__norm_fwd, nn__norm_bwd, nn__none_save,
+    nn__norm_load, nn__desc_plain, NULL, "", ""};
+
 /* upsampling: x (B,H,W,C) -> y (B,H*f,W*f,C), each pixel copied to an
  * f x f block; backward sums the block */
 static void nn__up_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
-    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], f = L->pool, b, i, j, di, dj;
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], f = L->up.factor, b, i, j, di, dj;
     size_t cs = (size_t)C * sizeof(float);
     (void)m;
     (void)training;
@@ -3779,7 +4292,7 @@ static void nn__up_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tra
     nn__act_forward(L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y);
 }
 static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
-    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], f = L->pool, b, i, j, di, dj;
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], f = L->up.factor, b, i, j, di, dj;
     const nn__ktab *k = nn__k();
     (void)m;
     (void)x;
@@ -3796,6 +4309,30 @@ static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
             }
 }
 
+static nn_status nn__up_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    nn_shape in = L->in;
+    int f = L->up.factor;
+    if (in.ndim != 3)
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d): input %s is not an image (h,w,c)", idx, sb);
+    if (f < 1 || (double)in.d[0] * f * in.d[1] * f * in.d[2] > 1e9)
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d %d): factor must be >= 1 and the output fit", idx,
+                        f);
+    L->out = nn_shape3(in.d[0] * f, in.d[1] * f, in.d[2]);
+    return NN_OK;
+}
+static void nn__up_save(const nn__layer *L, int32_t *set) { set[0] = L->up.factor; }
+static nn_status nn__up_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)act;
+    return nn_upsample2d(m, set[0]);
+}
+static void nn__up_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    (void)a;
+    snprintf(buf, len, "%s %d", L->k->name, L->up.factor);
+}
+static const nn__lkind nn__row_up = {
+    "upsample2d", 1, nn__up_shape, NULL, NULL, nn__up_fwd, nn__up_bwd, nn__up_save, nn__up_load,
+    nn__up_describe, NULL, "", ""};
+
 /* ---- sequences: embedding and recurrent layers ------------------------------
  * Tensors are (B, T, X) row-major: row b*T + t.  Scratch of a recurrent
  * layer (units H, gates G = 1, 4 or 3 H wide):
@@ -3811,10 +4348,10 @@ static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
  *   pwh, pwht        W_h and W_h^T packed once per pass */
 enum { NN__RNN = 1, NN__LSTM, NN__GRU };
 static size_t nn__rnn_gw(const nn__layer *L) {
-    return (size_t)L->units * (L->cell == NN__LSTM ? 4 : L->cell == NN__GRU ? 3 : 1);
+    return (size_t)L->rnn.units * (L->rnn.cell == NN__LSTM ? 4 : L->rnn.cell == NN__GRU ? 3 : 1);
 }
 static size_t nn__rnn_scratch(const nn__layer *L, size_t B) {
-    size_t T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
+    size_t T = (size_t)L->in.d[0], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
     return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + B * T * ((size_t)L->in.d[1] + H) + 2 * B * H + 2 * B * H +
            nn__gemm_prepack_floats((int)G, (int)H) + nn__gemm_prepack_floats((int)H, (int)G) + 64;
 }
@@ -3822,7 +4359,7 @@ typedef struct nn__rnn_buf {
     float *gates, *hs, *cs, *tc, *hp, *dg, *dh, *dc, *st_h, *st_c, *pwh, *pwht, *hprev;
 } nn__rnn_buf;
 static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
-    size_t B = (size_t)m->arena_batch, T = (size_t)L->in.d[0], H = (size_t)L->units, G = nn__rnn_gw(L);
+    size_t B = (size_t)m->arena_batch, T = (size_t)L->in.d[0], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
     nn__rnn_buf r;
     float *p = L->scratch;
     r.gates = p, p += B * T * G;
@@ -3845,7 +4382,7 @@ static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
 static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     const nn__ktab *k = nn__k();
     nn__rnn_buf r = nn__rnn_bufs(m, L);
-    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->units, G = nn__rnn_gw(L);
+    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
     size_t b, t, j, hsld = (T + 1) * H;
     const float *Wx = m->params + L->woff, *Wh = Wx + F * G, *bx = m->params + L->boff, *bh = bx + G;
     int packed = nn__gemm_prepack(0, B, (int)G, (int)H, Wh, (int)G, r.pwh);
@@ -3865,7 +4402,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
     for (t = 0; t < T; t++) {
         const float *hprev = r.hs + t * H;
         float *gt = r.gates + t * G;
-        if (L->cell == NN__GRU) {
+        if (L->rnn.cell == NN__GRU) {
             /* hp_t = h W_h + b_h, kept for backward (the reset gate multiplies it) */
             float *hpt = r.hp + t * G;
             if (packed) nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 0.0f, hpt, (int)(T * G), bh, m->ws);
@@ -3886,7 +4423,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
         else nn_sgemm_ws(0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt, (int)(T * G), m->ws);
         for (b = 0; b < (size_t)B; b++) {
             float *g = gt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
-            if (L->cell == NN__RNN) {
+            if (L->rnn.cell == NN__RNN) {
                 k->tanh(H, g, g);
                 memcpy(h, g, H * sizeof(float));
             } else {
@@ -3910,7 +4447,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
 /* backpropagation through time */
 static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     nn__rnn_buf r = nn__rnn_bufs(m, L);
-    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->units, G = nn__rnn_gw(L);
+    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
     size_t b, t, j, hsld = (T + 1) * H;
     const float *Wx = m->params + L->woff, *Wh = Wx + F * G;
     float *dWx = m->grads + L->woff, *dWh = dWx + F * G, *dbx = m->grads + L->boff, *dbh = dbx + G;
@@ -3925,9 +4462,9 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             const float *dyt = seq ? dy + (b * T + t) * H : (t == T - 1 ? dy + b * H : NULL);
             if (dyt)
                 for (j = 0; j < H; j++) dh[j] += dyt[j];
-            if (L->cell == NN__RNN) {
+            if (L->rnn.cell == NN__RNN) {
                 for (j = 0; j < H; j++) dgr[j] = dh[j] * (1.0f - g[j] * g[j]);
-            } else if (L->cell == NN__LSTM) {
+            } else if (L->rnn.cell == NN__LSTM) {
                 nn__k()->lstm_bwd(H, g, r.tc + (b * T + t) * H, r.cs + b * hsld + t * H, dh, r.dc + b * H, dgr);
             } else { /* GRU: dq overwrites hq of the same (b, t), read just above */
                 float *hq = r.hp + (b * T + t) * G, *dq = hq;
@@ -3951,14 +4488,14 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             /* the recurrent product's gradient: GRU's differs from the
              * input projection's (the reset gate sits inside it); dW_h is
              * one SGEMM over all steps after the loop */
-            const float *dq = L->cell == NN__GRU ? r.hp + t * G : dgt;
+            const float *dq = L->rnn.cell == NN__GRU ? r.hp + t * G : dgt;
             int ldq = (int)(T * G);
             /* dh_{t-1} = dq W_h^T (+ the GRU's direct path already in dh) */
             if (packed)
-                nn__sgemm_packed(B, (int)H, (int)G, dq, ldq, r.pwht, L->cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H,
+                nn__sgemm_packed(B, (int)H, (int)G, dq, ldq, r.pwht, L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H,
                                  NULL, m->ws);
             else
-                nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G, L->cell == NN__GRU ? 1.0f : 0.0f,
+                nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G, L->rnn.cell == NN__GRU ? 1.0f : 0.0f,
                             r.dh, (int)H, m->ws);
         }
     }
@@ -3975,7 +4512,7 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             memcpy(xh + row * FH, x + row * F, F * sizeof(float));
             memcpy(xh + row * FH + F, r.hs + b * hsld + t * H, H * sizeof(float));
         }
-        if (L->cell == NN__GRU) {
+        if (L->rnn.cell == NN__GRU) {
             nn_sgemm_ws(1, 0, (int)H, (int)G, B * (int)T, 1.0f, xh + F, (int)FH, r.hp, (int)G, 0.0f, dWh, (int)G, m->ws);
             nn__col_sums((size_t)B * T, G, r.hp, dbh);
             nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
@@ -3986,15 +4523,83 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
     if (dx) nn_sgemm_ws(0, 1, B * (int)T, (int)F, (int)G, 1.0f, r.dg, (int)G, Wx, (int)G, 0.0f, dx, (int)F, m->ws);
 }
 
+static const char *nn__cell_name(int cell) { return cell == NN__LSTM ? "lstm" : cell == NN__GRU ? "gru" : "rnn"; }
+static nn_status nn__rnn_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    nn_shape in = L->in;
+    if (in.ndim != 2)
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "layer %d (%s): input %s is not a sequence (t, features); use nn_shape2 or an embedding",
+                        idx, nn__cell_name(L->rnn.cell), sb);
+    if (L->rnn.units <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): units must be > 0", idx,
+                        nn__cell_name(L->rnn.cell));
+    L->out = L->rnn.seqs ? nn_shape2(in.d[0], L->rnn.units) : nn_shape1(L->rnn.units);
+    L->nw = ((size_t)in.d[1] + (size_t)L->rnn.units) * nn__rnn_gw(L);
+    L->nb = nn__rnn_gw(L) * (L->rnn.cell == NN__GRU ? 2 : 1);
+    return NN_OK;
+}
+/* U(-1/sqrt(units), 1/sqrt(units)), PyTorch's RNN/LSTM/GRU default */
+static void nn__rnn_init(const nn__layer *L, float *w, float *buf, nn_rng *rng) {
+    double lim = 1.0 / sqrt((double)L->rnn.units);
+    size_t j;
+    (void)buf;
+    for (j = 0; j < L->nw; j++) w[j] = (float)((2.0 * nn_rng_uniform(rng) - 1.0) * lim);
+}
+static void nn__rnn_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+    int T = L->in.d[0], F = L->in.d[1], H = L->rnn.units, G = (int)nn__rnn_gw(L);
+    (void)m;
+    lp->scratch = nn__rnn_scratch(L, (size_t)B);
+    nn__ws_need(ws, B * T, G, F);
+    nn__ws_need(ws, B, G, H);
+    nn__ws_need(ws, H, G, B * T);
+    nn__ws_need(ws, B, H, G);
+    nn__ws_need(ws, F + H, G, B * T);
+    nn__ws_need(ws, B * T, F, G);
+}
+static void nn__rnn_reset(const nn_model *m, const nn__layer *L) {
+    nn__rnn_buf r = nn__rnn_bufs(m, L);
+    memset(r.st_h, 0, (size_t)m->arena_batch * L->rnn.units * sizeof(float));
+    memset(r.st_c, 0, (size_t)m->arena_batch * L->rnn.units * sizeof(float));
+}
+static void nn__rnn_save(const nn__layer *L, int32_t *set) {
+    set[0] = L->rnn.units;
+    set[1] = L->rnn.seqs;
+}
+static nn_status nn__rnn_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)act;
+    return nn_rnn(m, set[0], set[1]);
+}
+static nn_status nn__lstm_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)act;
+    return nn_lstm(m, set[0], set[1]);
+}
+static nn_status nn__gru_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)act;
+    return nn_gru(m, set[0], set[1]);
+}
+static void nn__rnn_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    (void)a;
+    snprintf(buf, len, "%s%s", L->k->name, L->rnn.seqs ? " (sequences)" : " (last state)");
+}
+static const nn__lkind nn__row_rnn = {
+    "rnn", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan, nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__rnn_load,
+    nn__rnn_describe, nn__rnn_reset, "weight", "bias"};
+static const nn__lkind nn__row_lstm = {
+    "lstm", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan, nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__lstm_load,
+    nn__rnn_describe, nn__rnn_reset, "weight", "bias"};
+static const nn__lkind nn__row_gru = {
+    "gru", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan, nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__gru_load,
+    nn__rnn_describe, nn__rnn_reset, "weight", "bias"};
+
 /* embedding: ids (B,T) as floats -> (B,T,D); an id outside [0,vocab) is
  * recorded in the model (the caller turns it into an error) */
 static void nn__embed_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
-    size_t n = (size_t)B * L->in_dim, i, D = (size_t)L->units;
+    size_t n = (size_t)B * L->in_dim, i, D = (size_t)L->embed.dim;
     const float *W = m->params + L->woff;
     (void)training;
     for (i = 0; i < n; i++) {
         float v = x[i];
-        if (!(v >= 0.0f && v < (float)L->pool) || v != (float)(int)v) {
+        if (!(v >= 0.0f && v < (float)L->embed.vocab) || v != (float)(int)v) {
             if (m->bad_token_layer < 0) {
                 m->bad_token_layer = (int)(L - m->L);
                 m->bad_token = v;
@@ -4004,35 +4609,74 @@ static void nn__embed_fwd(nn_model *m, nn__layer *L, const float *x, int B, int 
     }
 }
 static void nn__embed_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
-    size_t n = (size_t)B * L->in_dim, i, D = (size_t)L->units;
+    size_t n = (size_t)B * L->in_dim, i, D = (size_t)L->embed.dim;
     float *dW = m->grads + L->woff;
     (void)dx;
     if (L->frozen) return;
     memset(dW, 0, L->nw * sizeof(float));
     for (i = 0; i < n; i++) {
         float v = x[i];
-        if (v >= 0.0f && v < (float)L->pool) nn__k()->add(D, dW + (size_t)v * D, dy + i * D, dW + (size_t)v * D);
+        if (v >= 0.0f && v < (float)L->embed.vocab) nn__k()->add(D, dW + (size_t)v * D, dy + i * D, dW + (size_t)v * D);
     }
 }
 
-typedef struct nn__lkind {
-    void (*fwd)(nn_model *, nn__layer *, const float *, int, int);
-    void (*bwd)(nn_model *, nn__layer *, const float *, float *, float *, int);
-} nn__lkind;
-static const nn__lkind nn__lk[] = {
-    {NULL, NULL},
-    {nn__dense_fwd, nn__dense_bwd},     /* NN__L_DENSE   */
-    {nn__conv_fwd, nn__conv_bwd},       /* NN__L_CONV    */
-    {nn__pool_fwd, nn__pool_bwd},       /* NN__L_MAXPOOL */
-    {nn__pool_fwd, nn__pool_bwd},       /* NN__L_AVGPOOL */
-    {nn__copy_fwd, nn__copy_bwd},       /* NN__L_FLATTEN */
-    {nn__copy_fwd, nn__copy_bwd},       /* NN__L_ACT     */
-    {nn__dropout_fwd, nn__dropout_bwd}, /* NN__L_DROPOUT */
-    {nn__bn_fwd, nn__bn_bwd},           /* NN__L_BN      */
-    {nn__up_fwd, nn__up_bwd},           /* NN__L_UPSAMPLE */
-    {nn__embed_fwd, nn__embed_bwd},     /* NN__L_EMBED   */
-    {nn__rnn_fwd, nn__rnn_bwd},         /* NN__L_RECURRENT */
-};
+static nn_status nn__embed_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
+    if (idx != 0 || L->in.ndim != 1)
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "layer %d (embedding): must be the first layer, on an input of (t) token ids (got %s)",
+                        idx, sb);
+    if (L->embed.dim <= 0 || L->embed.vocab <= 0 || (double)L->embed.vocab * L->embed.dim > 1e9)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): vocab and dim must be > 0", idx);
+    L->out = nn_shape2(L->in.d[0], L->embed.dim);
+    L->nw = (size_t)L->embed.vocab * (size_t)L->embed.dim;
+    return NN_OK;
+}
+/* N(0,1), as torch.nn.Embedding */
+static void nn__embed_init(const nn__layer *L, float *w, float *buf, nn_rng *rng) {
+    size_t j;
+    (void)buf;
+    for (j = 0; j < L->nw; j++) w[j] = nn_rng_normal(rng);
+}
+static void nn__embed_save(const nn__layer *L, int32_t *set) {
+    set[0] = L->embed.vocab;
+    set[1] = L->embed.dim;
+}
+static nn_status nn__embed_load(nn_model *m, const int32_t *set, nn_activation act) {
+    (void)act;
+    return nn_embedding(m, set[0], set[1]);
+}
+static void nn__embed_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    (void)a;
+    snprintf(buf, len, "embedding %d", L->embed.vocab);
+}
+static const nn__lkind nn__row_embed = {
+    "embedding", 2, nn__embed_shape, nn__embed_init, NULL, nn__embed_fwd, nn__embed_bwd, nn__embed_save,
+    nn__embed_load, nn__embed_describe, NULL, "weight", ""};
+
+static void nn__desc_act(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    snprintf(buf, len, "%s %s", L->k->name, nn__act_name(a));
+}
+static void nn__desc_plain(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    if (a == NN_LINEAR) snprintf(buf, len, "%s", L->k->name);
+    else nn__desc_act(L, a, buf, len);
+}
+
+/* ---- 5.3 the table of layer kinds ---------------------------------------
+ * Every row, for lookups by name (model files).  A kind is defined by its
+ * row; order here means nothing (files store names). */
+#define NN__KINDS(X)                                                                                          \
+    X(dense) X(conv) X(maxpool) X(avgpool) X(gap) X(flatten) X(act) X(dropout) X(bn) X(norm) X(up) X(embed) \
+        X(rnn) X(lstm) X(gru)
+#define NN__KIND_PTR(r) &nn__row_##r,
+static const nn__lkind *const nn__kinds[] = {NN__KINDS(NN__KIND_PTR)};
+#undef NN__KIND_PTR
+#define NN__NKINDS (sizeof nn__kinds / sizeof nn__kinds[0])
+static const nn__lkind *nn__kind_named(const char *name, size_t len) {
+    size_t i;
+    for (i = 0; i < NN__NKINDS; i++)
+        if (strlen(nn__kinds[i]->name) == len && memcmp(nn__kinds[i]->name, name, len) == 0) return nn__kinds[i];
+    return NULL;
+}
 
 /* ========================================================================= */
 /* ==== 6. Losses and optimizers                                              */
@@ -4261,6 +4905,7 @@ NN__API void nn_model_free(nn_model *m) {
     nn_aligned_free(m->bufs);
     nn_aligned_free(m->arena);
     NN_FREE(m->ws);
+    NN_FREE(m->ops);
     NN_FREE(m->L);
     NN_FREE(m);
 }
@@ -4273,96 +4918,22 @@ NN__API void nn_model_seed(nn_model *m, uint64_t seed) {
     if (m) nn_rng_seed(&m->rng, seed);
 }
 
-/* Append a layer after checking that it fits the previous output. */
+/* Append a layer after its row's shape rule accepts the previous output. */
 static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
-    nn_shape in;
     char sb[48];
     int idx;
+    nn_status s;
     if (!m) return NN_ERR_INVALID_ARGUMENT;
     if (m->status != NN_OK) return m->status;
     if (m->compiled) return nn__fail(m, NN_ERR_STATE, "cannot add layers after nn_compile");
     idx = m->n;
-    in = m->n ? m->L[m->n - 1].out : m->input;
-    nn__shape_str(in, sb, sizeof sb);
-    L->in = in;
-    L->in_dim = nn__shape_size(in);
+    L->in = m->n ? m->L[m->n - 1].out : m->input;
+    L->in_dim = nn__shape_size(L->in);
+    nn__shape_str(L->in, sb, sizeof sb);
     if ((int)L->act < (int)NN_LINEAR || (int)L->act > (int)NN_SOFTMAX)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): unknown activation %d", idx,
-                        nn__kind_name(L->kind), (int)L->act);
-    switch (L->kind) {
-    case NN__L_DENSE:
-        if (in.ndim == 3)
-            return nn__fail(m, NN_ERR_SHAPE,
-                            "layer %d (dense %d): input %s is an image; add nn_flatten before a dense layer", idx,
-                            L->units, sb);
-        if (L->units <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dense): units must be > 0", idx);
-        L->out = in.ndim == 2 ? nn_shape2(in.d[0], L->units) : nn_shape1(L->units);
-        L->nw = nn__channels(in) * (size_t)L->units;
-        L->nb = (size_t)L->units;
-        break;
-    case NN__L_EMBED:
-        if (idx != 0 || in.ndim != 1)
-            return nn__fail(m, NN_ERR_SHAPE,
-                            "layer %d (embedding): must be the first layer, on an input of (t) token ids (got %s)",
-                            idx, sb);
-        if (L->units <= 0 || L->pool <= 0 || (double)L->pool * L->units > 1e9)
-            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): vocab and dim must be > 0", idx);
-        L->out = nn_shape2(in.d[0], L->units);
-        L->nw = (size_t)L->pool * (size_t)L->units;
-        break;
-    case NN__L_RECURRENT:
-        if (in.ndim != 2)
-            return nn__fail(m, NN_ERR_SHAPE,
-                            "layer %d (%s): input %s is not a sequence (t, features); use nn_shape2 or an embedding",
-                            idx, L->cell == NN__LSTM ? "lstm" : L->cell == NN__GRU ? "gru" : "rnn", sb);
-        if (L->units <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (recurrent): units must be > 0", idx);
-        L->out = L->same ? nn_shape2(in.d[0], L->units) : nn_shape1(L->units);
-        L->nw = ((size_t)in.d[1] + (size_t)L->units) * nn__rnn_gw(L);
-        L->nb = nn__rnn_gw(L) * (L->cell == NN__GRU ? 2 : 1);
-        break;
-    case NN__L_CONV: {
-        nn_status s;
-        if (in.ndim != 3)
-            return nn__fail(m, NN_ERR_SHAPE, "layer %d (conv2d): input %s is not an image (h,w,c)", idx, sb);
-        if (L->units <= 0 || L->kh <= 0 || L->kw <= 0 || L->stride <= 0)
-            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (conv2d): filters, kernel and stride must be > 0",
-                            idx);
-        s = nn_conv_geom_init(&L->g, 1, in.d[0], in.d[1], in.d[2], L->kh, L->kw, L->stride, L->same);
-        if (s != NN_OK)
-            return nn__fail(m, s, "layer %d (conv2d %dx%d): kernel larger than its input %s with 'valid' padding",
-                            idx, L->kh, L->kw, sb);
-        L->out = nn_shape3(L->g.oh, L->g.ow, L->units);
-        L->nw = (size_t)L->kh * L->kw * in.d[2] * L->units;
-        L->nb = (size_t)L->units;
-        L->wino = nn__wg_eligible(L);
-        break;
-    }
-    case NN__L_MAXPOOL:
-    case NN__L_AVGPOOL:
-        if (in.ndim != 3)
-            return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s): input %s is not an image (h,w,c)", idx,
-                            nn__kind_name(L->kind), sb);
-        if (L->pool <= 0 || L->pool > in.d[0] || L->pool > in.d[1])
-            return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d): pool size does not fit input %s", idx,
-                            nn__kind_name(L->kind), L->pool, sb);
-        L->out = nn_shape3(in.d[0] / L->pool, in.d[1] / L->pool, in.d[2]);
-        break;
-    case NN__L_FLATTEN: L->out = nn_shape1((int)L->in_dim); break;
-    case NN__L_UPSAMPLE:
-        if (in.ndim != 3)
-            return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d): input %s is not an image (h,w,c)", idx, sb);
-        if (L->pool < 1 || (double)in.d[0] * L->pool * in.d[1] * L->pool * in.d[2] > 1e9)
-            return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d %d): factor must be >= 1 and the output fit", idx,
-                            L->pool);
-        L->out = nn_shape3(in.d[0] * L->pool, in.d[1] * L->pool, in.d[2]);
-        break;
-    case NN__L_ACT:
-    case NN__L_DROPOUT: L->out = in; break;
-    case NN__L_BN:
-        L->out = in;
-        L->nw = L->nb = nn__channels(in);
-        break;
-    }
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): unknown activation %d", idx, L->k->name,
+                        (int)L->act);
+    if ((s = L->k->shape(m, L, idx, sb)) != NN_OK) return s;
     L->out_dim = nn__shape_size(L->out);
     if (m->n == m->cap) {
         int cap = m->cap ? 2 * m->cap : 8;
@@ -4376,87 +4947,93 @@ static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
     m->L[m->n++] = *L;
     return NN_OK;
 }
-static nn__layer nn__layer_init(int kind, nn_activation act) {
+static nn__layer nn__layer_init(const nn__lkind *k, nn_activation act) {
     nn__layer L;
     memset(&L, 0, sizeof L);
-    L.kind = kind;
+    L.k = k;
     L.act = act;
     L.slope = 0.01f;
     return L;
 }
 NN__API nn_status nn_dense(nn_model *m, int units, nn_activation act) {
-    nn__layer L = nn__layer_init(NN__L_DENSE, act);
-    L.units = units;
+    nn__layer L = nn__layer_init(&nn__row_dense, act);
+    L.dense.units = units;
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int stride, int same_padding,
                                nn_activation act) {
-    nn__layer L = nn__layer_init(NN__L_CONV, act);
-    L.units = filters;
-    L.kh = kh;
-    L.kw = kw;
-    L.stride = stride;
-    L.same = same_padding != 0;
+    nn__layer L = nn__layer_init(&nn__row_conv, act);
+    L.conv.filters = filters;
+    L.conv.kh = kh;
+    L.conv.kw = kw;
+    L.conv.stride = stride;
+    L.conv.same = same_padding != 0;
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_conv2d(nn_model *m, int filters, int k, nn_activation act) {
     return nn_conv2d_ex(m, filters, k, k, 1, 0, act);
 }
-NN__API nn_status nn_maxpool2d(nn_model *m, int size) {
-    nn__layer L = nn__layer_init(NN__L_MAXPOOL, NN_LINEAR);
-    L.pool = size;
+static nn_status nn__pool(nn_model *m, const nn__lkind *k, int size, int max) {
+    nn__layer L = nn__layer_init(k, NN_LINEAR);
+    L.pool.size = size;
+    L.pool.max = max;
     return nn__add_layer(m, &L);
 }
-NN__API nn_status nn_avgpool2d(nn_model *m, int size) {
-    nn__layer L = nn__layer_init(NN__L_AVGPOOL, NN_LINEAR);
-    L.pool = size;
+NN__API nn_status nn_maxpool2d(nn_model *m, int size) { return nn__pool(m, &nn__row_maxpool, size, 1); }
+NN__API nn_status nn_avgpool2d(nn_model *m, int size) { return nn__pool(m, &nn__row_avgpool, size, 0); }
+NN__API nn_status nn_global_avgpool2d(nn_model *m) {
+    nn__layer L = nn__layer_init(&nn__row_gap, NN_LINEAR);
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_embedding(nn_model *m, int vocab, int dim) {
-    nn__layer L = nn__layer_init(NN__L_EMBED, NN_LINEAR);
-    L.units = dim;
-    L.pool = vocab;
+    nn__layer L = nn__layer_init(&nn__row_embed, NN_LINEAR);
+    L.embed.dim = dim;
+    L.embed.vocab = vocab;
     return nn__add_layer(m, &L);
 }
-static nn_status nn__recurrent(nn_model *m, int cell, int units, int return_sequences) {
-    nn__layer L = nn__layer_init(NN__L_RECURRENT, NN_LINEAR);
-    L.cell = cell;
-    L.units = units;
-    L.same = return_sequences != 0;
+static nn_status nn__recurrent(nn_model *m, const nn__lkind *k, int cell, int units, int return_sequences) {
+    nn__layer L = nn__layer_init(k, NN_LINEAR);
+    L.rnn.cell = cell;
+    L.rnn.units = units;
+    L.rnn.seqs = return_sequences != 0;
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_rnn(nn_model *m, int units, int return_sequences) {
-    return nn__recurrent(m, NN__RNN, units, return_sequences);
+    return nn__recurrent(m, &nn__row_rnn, NN__RNN, units, return_sequences);
 }
 NN__API nn_status nn_lstm(nn_model *m, int units, int return_sequences) {
-    return nn__recurrent(m, NN__LSTM, units, return_sequences);
+    return nn__recurrent(m, &nn__row_lstm, NN__LSTM, units, return_sequences);
 }
 NN__API nn_status nn_gru(nn_model *m, int units, int return_sequences) {
-    return nn__recurrent(m, NN__GRU, units, return_sequences);
+    return nn__recurrent(m, &nn__row_gru, NN__GRU, units, return_sequences);
 }
 NN__API nn_status nn_upsample2d(nn_model *m, int factor) {
-    nn__layer L = nn__layer_init(NN__L_UPSAMPLE, NN_LINEAR);
-    L.pool = factor;
+    nn__layer L = nn__layer_init(&nn__row_up, NN_LINEAR);
+    L.up.factor = factor;
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_flatten(nn_model *m) {
-    nn__layer L = nn__layer_init(NN__L_FLATTEN, NN_LINEAR);
+    nn__layer L = nn__layer_init(&nn__row_flatten, NN_LINEAR);
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_activation_layer(nn_model *m, nn_activation act) {
-    nn__layer L = nn__layer_init(NN__L_ACT, act);
+    nn__layer L = nn__layer_init(&nn__row_act, act);
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_dropout(nn_model *m, float rate) {
-    nn__layer L = nn__layer_init(NN__L_DROPOUT, NN_LINEAR);
+    nn__layer L = nn__layer_init(&nn__row_dropout, NN_LINEAR);
     if (m && m->status == NN_OK && !(rate >= 0.0f && rate < 1.0f))
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dropout): rate %g must be in [0,1)", m->n,
                         (double)rate);
-    L.rate = rate;
+    L.drop.rate = rate;
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_batchnorm(nn_model *m) {
-    nn__layer L = nn__layer_init(NN__L_BN, NN_LINEAR);
+    nn__layer L = nn__layer_init(&nn__row_bn, NN_LINEAR);
+    return nn__add_layer(m, &L);
+}
+NN__API nn_status nn_normalization(nn_model *m) {
+    nn__layer L = nn__layer_init(&nn__row_norm, NN_LINEAR);
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_leaky_relu_slope(nn_model *m, float slope) {
@@ -4468,13 +5045,47 @@ NN__API nn_status nn_leaky_relu_slope(nn_model *m, float slope) {
     return NN_OK;
 }
 
-/* The activation that decides the initialiser of a weight layer: its own,
- * or that of a directly following activation layer. */
-static nn_activation nn__init_act(const nn_model *m, int i) {
-    if (m->L[i].act != NN_LINEAR) return m->L[i].act;
-    if (i + 1 < m->n && m->L[i + 1].kind == NN__L_ACT) return m->L[i + 1].act;
-    if (i + 2 < m->n && m->L[i + 1].kind == NN__L_BN && m->L[i + 2].kind == NN__L_ACT) return m->L[i + 2].act;
-    return NN_LINEAR;
+/* ---- 7.2 compile: the fusion pass and the parameters ----
+ * nn__fuse decides everything that crosses a layer boundary, once, and
+ * records it: the plan (m->ops: single layers and fused groups) and each
+ * layer's fz member.  Forward and backward read only that. */
+static nn_status nn__fuse(nn_model *m) {
+    int i;
+    m->ops = (nn__op *)NN_MALLOC((size_t)m->n * sizeof(nn__op));
+    if (!m->ops) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory planning %d layers", m->n);
+    m->nops = 0;
+    for (i = 0; i < m->n; i++) {
+        nn__layer *L = &m->L[i], *N = i + 1 < m->n ? L + 1 : NULL, *N2 = i + 2 < m->n ? L + 2 : NULL;
+        /* the initialiser follows the layer's activation, or that of a
+         * directly following activation layer (or batch norm, then one);
+         * the head layer's logits get Glorot */
+        L->fz.init_act = L->act;
+        if (L->act == NN_LINEAR && N && N->k == &nn__row_act) L->fz.init_act = N->act;
+        else if (L->act == NN_LINEAR && N && N->k == &nn__row_bn && N2 && N2->k == &nn__row_act)
+            L->fz.init_act = N2->act;
+        if (i == m->n - 1 && m->head != NN__HEAD_NONE) L->fz.init_act = NN_LINEAR;
+        /* ReLU then max-pool: the window's max is the ReLU of the max, and
+         * the pool routes the gradient to the argmax only, so applying ReLU'
+         * to the pooled gradient (a quarter of the size for 2x2) is the same
+         * as applying it to the conv output's gradient: one full pass fewer */
+        L->fz.act_by_next = L->k == &nn__row_conv && L->act == NN_RELU && N && N->k == &nn__row_maxpool;
+        if (N) N->fz.relu_first = L->fz.act_by_next;
+    }
+    /* the steps: a conv with ReLU before a 2x2 max-pool is one group, run
+     * image by image (nn__conv_pool_fwd); every other layer alone */
+    for (i = 0; i < m->n; i++) {
+        nn__op *op = &m->ops[m->nops++];
+        op->kind = NN__OP_LAYER;
+        op->first = i;
+        op->count = 1;
+        op->fused_now = 0;
+        if (m->L[i].fz.act_by_next && m->L[i + 1].pool.size == 2) {
+            op->kind = NN__OP_CONV_POOL;
+            op->count = 2;
+            i++;
+        }
+    }
+    return NN_OK;
 }
 
 NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
@@ -4501,7 +5112,7 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
             return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                             "layer %d (%s, %s): cross-entropy needs a softmax output; use NN_SOFTMAX or the "
                             "_FROM_LOGITS loss",
-                            m->n - 1, nn__kind_name(last->kind), nn__act_name(last->act));
+                            m->n - 1, last->k->name, nn__act_name(last->act));
         last->act = NN_LINEAR;
         m->head = NN__HEAD_SOFTMAX;
     } else if (loss == NN_LOSS_BINARY_CE) {
@@ -4509,7 +5120,7 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
             return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                             "layer %d (%s, %s): binary cross-entropy needs a sigmoid output; use NN_SIGMOID or "
                             "NN_LOSS_BINARY_CE_FROM_LOGITS",
-                            m->n - 1, nn__kind_name(last->kind), nn__act_name(last->act));
+                            m->n - 1, last->k->name, nn__act_name(last->act));
         last->act = NN_LINEAR;
         m->head = NN__HEAD_SIGMOID;
     } else if (loss == NN_LOSS_CATEGORICAL_CE_FROM_LOGITS || loss == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS ||
@@ -4517,31 +5128,21 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
         if (last->act != NN_LINEAR)
             return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                             "layer %d (%s, %s): a _FROM_LOGITS loss needs a linear output layer", m->n - 1,
-                            nn__kind_name(last->kind), nn__act_name(last->act));
+                            last->k->name, nn__act_name(last->act));
         m->head = nn__loss_is_bce(loss) ? NN__HEAD_SIGMOID : NN__HEAD_SOFTMAX;
     }
     if (nn__loss_is_ce(loss) && (last->out.ndim == 3 || nn__channels(last->out) < 2))
         return nn__fail(m, NN_ERR_SHAPE,
                         "cross-entropy needs an output of (k) or (t, k) with at least 2 classes (flatten images)");
-    /* ReLU then max-pool: the window's max is the ReLU of the max, and the
-     * pool routes the gradient to the argmax only, so applying ReLU' to
-     * the pooled gradient (a quarter of the size for 2x2) is the same as
-     * applying it to the conv output's gradient: one full pass fewer. */
-    for (i = 0; i + 1 < m->n; i++) {
-        m->L[i].relu_by_pool = m->L[i].kind == NN__L_CONV && m->L[i].act == NN_RELU &&
-                               m->L[i + 1].kind == NN__L_MAXPOOL;
-        m->L[i].fuse_pool = m->L[i].relu_by_pool && m->L[i + 1].pool == 2;
-    }
+    if (nn__fuse(m) != NN_OK) return m->status;
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
     for (i = 0; i < m->n; i++) {
         m->L[i].woff = np;
         m->L[i].boff = np + m->L[i].nw;
         np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
-        if (m->L[i].kind == NN__L_BN) {
-            m->L[i].bufoff = nb;
-            nb += 2 * m->L[i].nb;
-        }
+        m->L[i].bufoff = nb;
+        nb += m->L[i].nbuf;
     }
     m->nparams = np;
     m->nbufs = nb;
@@ -4563,34 +5164,9 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     memset(m->grads, 0, (np ? np : 1) * sizeof(float));
     memset(m->om, 0, (np ? np : 1) * sizeof(float));
     memset(m->ov, 0, (np ? np : 1) * sizeof(float));
-    /* initialisation: He uniform (ReLU family), Glorot uniform otherwise
-     * (Keras' glorot_uniform default); biases zero; BN gamma 1, beta 0,
-     * running mean 0, running var 1 */
-    for (i = 0; i < m->n; i++) {
-        nn__layer *L = &m->L[i];
-        size_t j;
-        if (L->kind == NN__L_DENSE || L->kind == NN__L_CONV) {
-            double fan_in = L->kind == NN__L_DENSE ? (double)L->in_dim : (double)L->kh * L->kw * L->in.d[2];
-            double fan_out = L->kind == NN__L_DENSE ? (double)L->units : (double)L->kh * L->kw * L->units;
-            nn_activation a = nn__init_act(m, i);
-            double lim = (a == NN_RELU || a == NN_LEAKY_RELU) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
-            if (i == m->n - 1 && m->head != NN__HEAD_NONE) lim = sqrt(6.0 / (fan_in + fan_out));
-            for (j = 0; j < L->nw; j++)
-                m->params[L->woff + j] = (float)((2.0 * nn_rng_uniform(&m->rng) - 1.0) * lim);
-        } else if (L->kind == NN__L_RECURRENT) {
-            double lim = 1.0 / sqrt((double)L->units); /* PyTorch's RNN/LSTM/GRU default */
-            for (j = 0; j < L->nw; j++)
-                m->params[L->woff + j] = (float)((2.0 * nn_rng_uniform(&m->rng) - 1.0) * lim);
-        } else if (L->kind == NN__L_EMBED) {
-            for (j = 0; j < L->nw; j++) m->params[L->woff + j] = nn_rng_normal(&m->rng); /* N(0,1) as torch */
-        } else if (L->kind == NN__L_BN) {
-            for (j = 0; j < L->nw; j++) {
-                m->params[L->woff + j] = 1.0f;
-                m->bufs[L->bufoff + j] = 0.0f;
-                m->bufs[L->bufoff + L->nw + j] = 1.0f;
-            }
-        }
-    }
+    /* initialisation by each row, in layer order (one RNG stream) */
+    for (i = 0; i < m->n; i++)
+        if (m->L[i].k->init) m->L[i].k->init(&m->L[i], m->params + m->L[i].woff, m->bufs + m->L[i].bufoff, &m->rng);
     m->opt = opt;
     m->lr_now = opt.lr;
     m->loss = loss;
@@ -4598,131 +5174,60 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     return NN_OK;
 }
 
-/* Rows of a conv layer's im2col tile at batch B: ~512 KiB of col stays in
- * L2 while the SGEMM reuses it.  Written into the layer only once the arena
- * that holds the tiles exists (a failed plan leaves the old sizes). */
-static size_t nn__conv_tile_rows(const nn__layer *L, int B) {
-    size_t K = (size_t)L->kh * L->kw * L->in.d[2] + 1, rows = (size_t)B * L->g.oh * L->g.ow;
-    size_t tr = (size_t)131072 / K;
-    /* up to 1 MiB: one tile for the whole batch, which the backward then
-     * reuses instead of repeating im2col (the first conv of an MNIST CNN) */
-    if (rows * K <= (size_t)262144) return rows;
-    if (tr < 16) tr = 16;
-    if (tr > rows) tr = rows;
-    return tr;
-}
-
-/* Size the activation arena for batch B (only when B exceeds what it has):
- * input copy, targets, every layer's output and scratch, two gradient
- * buffers, head probabilities and the largest SGEMM workspace. */
+/* ---- 7.3 the memory plan ----
+ * The activation arena for batch B (planned again only when B exceeds what
+ * it has): one block holding the input copy, the targets, the head's
+ * probabilities, every layer's output and scratch (its row's plan rule),
+ * and two gradient buffers as large as the largest output; beside it, one
+ * SGEMM workspace per worker, as large as the largest product needs.  The
+ * rows' rules run once into lp_next; a layer's lp (its tiling) changes only
+ * once the new arena exists, so a failed plan leaves the model as it was. */
+#define NN__R16(n) (((n) + 15) & ~(size_t)15)
 static nn_status nn__plan(nn_model *m, int B) {
-    size_t total = 0, maxdim = m->in_dim, ws = 0, w;
-    int i;
+    size_t total = 0, maxdim = m->in_dim, ws = 0, out = m->L[m->n - 1].out_dim;
+    int i, w;
     float *a;
-#define NN__TAKE(n) (total += ((n) + 15) & ~(size_t)15)
+    void *wsp;
     if (B <= m->arena_batch) return NN_OK;
-    NN__TAKE((size_t)B * m->in_dim);                     /* xin  */
-    NN__TAKE((size_t)B * m->L[m->n - 1].out_dim);        /* ybuf (targets: at most out_dim per row) */
-    NN__TAKE((size_t)B * m->L[m->n - 1].out_dim);        /* prob */
+    total = NN__R16((size_t)B * m->in_dim) + 2 * NN__R16((size_t)B * out); /* xin, ybuf, prob */
     for (i = 0; i < m->n; i++) {
         nn__layer *L = &m->L[i];
-        size_t sc = 0;
+        memset(&L->lp_next, 0, sizeof L->lp_next);
+        if (L->k->plan) L->k->plan(m, L, B, &L->lp_next, &ws);
         if (L->out_dim > maxdim) maxdim = L->out_dim;
-        NN__TAKE((size_t)B * L->out_dim);
-        if (L->kind == NN__L_CONV) {
-            size_t K = (size_t)L->kh * L->kw * L->in.d[2] + 1, rows = (size_t)B * L->g.oh * L->g.ow;
-            /* a col tile of ~512 KiB stays in L2 while the SGEMM reuses it */
-            size_t tr = nn__conv_tile_rows(L, B);
-            (void)rows;
-            sc = 2 * tr * K;
-            if (L->wino) { /* Winograd: 36 products per chunk, three shapes */
-                int T = (int)nn__wg_chunk(L, B), C = L->in.d[2], F = L->units;
-                sc = nn__wg_scratch(L, (size_t)T);
-                w = nn_sgemm_ws_size(T, F, C);
-                if (w > ws) ws = w;
-                w = nn_sgemm_ws_size(T, C, F);
-                if (w > ws) ws = w;
-                w = nn_sgemm_ws_size(C, F, T);
-                if (w > ws) ws = w;
-            }
-            w = nn_sgemm_ws_size((int)tr, L->units, (int)K);
-            if (w > ws) ws = w;
-            w = nn_sgemm_ws_size((int)K, L->units, (int)tr);
-            if (w > ws) ws = w;
-            w = nn_sgemm_ws_size((int)tr, (int)K, L->units);
-            if (w > ws) ws = w;
-        } else if (L->kind == NN__L_DENSE) {
-            int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
-            w = nn_sgemm_ws_size(R, L->units, in);
-            if (w > ws) ws = w;
-            w = nn_sgemm_ws_size(in, L->units, R);
-            if (w > ws) ws = w;
-            w = nn_sgemm_ws_size(R, in, L->units);
-            if (w > ws) ws = w;
-        } else if (L->kind == NN__L_RECURRENT) {
-            int T = L->in.d[0], F = L->in.d[1], H = L->units, G = (int)nn__rnn_gw(L), q;
-            int shapes[6][3];
-            sc = nn__rnn_scratch(L, (size_t)B);
-            shapes[0][0] = B * T, shapes[0][1] = G, shapes[0][2] = F;
-            shapes[1][0] = B, shapes[1][1] = G, shapes[1][2] = H;
-            shapes[2][0] = H, shapes[2][1] = G, shapes[2][2] = B * T;
-            shapes[3][0] = B, shapes[3][1] = H, shapes[3][2] = G;
-            shapes[4][0] = F + H, shapes[4][1] = G, shapes[4][2] = B * T;
-            shapes[5][0] = B * T, shapes[5][1] = F, shapes[5][2] = G;
-            for (q = 0; q < 6; q++) {
-                w = nn_sgemm_ws_size(shapes[q][0], shapes[q][1], shapes[q][2]);
-                if (w > ws) ws = w;
-            }
-        } else if (L->kind == NN__L_DROPOUT || (L->kind == NN__L_MAXPOOL && L->pool == 2)) {
-            sc = (size_t)B * L->out_dim; /* dropout: mask; maxpool: argmax */
-        } else if (L->kind == NN__L_BN) {
-            sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
-        }
-        NN__TAKE(sc);
+        total += NN__R16((size_t)B * L->out_dim) + NN__R16(L->lp_next.scratch);
     }
-    NN__TAKE((size_t)B * maxdim); /* g0 */
-    NN__TAKE((size_t)B * maxdim); /* g1 */
-#undef NN__TAKE
+    total += 2 * NN__R16((size_t)B * maxdim); /* g0, g1 */
+    if (m->nworkers < 1) m->nworkers = 1;
     a = (float *)nn_aligned_alloc(total * sizeof(float));
-    if (!a) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory planning %lu floats of activations for batch %d",
-                            (unsigned long)total, B);
-    {
-        void *wsp = NN_MALLOC(ws ? ws : 1);
-        if (!wsp) {
-            nn_aligned_free(a);
-            return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for %lu bytes of SGEMM workspace",
-                            (unsigned long)ws);
-        }
-        NN_FREE(m->ws);
-        m->ws = wsp;
-        m->ws_bytes = ws;
+    if (!a)
+        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory planning %lu floats of activations for batch %d",
+                        (unsigned long)total, B);
+    ws = (ws + 63) & ~(size_t)63; /* each worker's block on its own cache lines */
+    wsp = NN_MALLOC(ws ? ws * (size_t)m->nworkers : 1);
+    if (!wsp) {
+        nn_aligned_free(a);
+        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for %lu bytes of SGEMM workspace", (unsigned long)ws);
     }
+    NN_FREE(m->ws);
+    m->ws = wsp;
+    for (w = 0; w < m->nworkers; w++) m->wk_ws[w] = (char *)wsp + (size_t)w * ws;
+    m->ws_bytes = ws;
     memset(a, 0, total * sizeof(float));
     nn_aligned_free(m->arena);
     m->arena = a;
     m->arena_gen++;
     m->arena_floats = total;
     m->arena_batch = B;
-#define NN__GIVE(p, n) (p = a, a += ((n) + 15) & ~(size_t)15)
+#define NN__GIVE(p, n) (p = a, a += NN__R16(n))
     NN__GIVE(m->xin, (size_t)B * m->in_dim);
-    NN__GIVE(m->ybuf, (size_t)B * m->L[m->n - 1].out_dim);
-    NN__GIVE(m->prob, (size_t)B * m->L[m->n - 1].out_dim);
+    NN__GIVE(m->ybuf, (size_t)B * out);
+    NN__GIVE(m->prob, (size_t)B * out);
     for (i = 0; i < m->n; i++) {
         nn__layer *L = &m->L[i];
-        size_t sc = 0;
+        L->lp = L->lp_next;
         NN__GIVE(L->y, (size_t)B * L->out_dim);
-        if (L->kind == NN__L_CONV && L->wino) {
-            L->tile_rows = nn__wg_chunk(L, B);
-            sc = nn__wg_scratch(L, L->tile_rows);
-        } else if (L->kind == NN__L_CONV) {
-            L->tile_rows = nn__conv_tile_rows(L, B);
-            L->colT = L->tile_rows >= (size_t)B * L->g.oh * L->g.ow && L->in.d[2] < 4;
-            sc = 2 * L->tile_rows * ((size_t)L->kh * L->kw * L->in.d[2] + 1);
-        }
-        else if (L->kind == NN__L_DROPOUT || (L->kind == NN__L_MAXPOOL && L->pool == 2)) sc = (size_t)B * L->out_dim;
-        else if (L->kind == NN__L_BN) sc = (size_t)B * L->in_dim + 2 * nn__channels(L->in);
-        else if (L->kind == NN__L_RECURRENT) sc = nn__rnn_scratch(L, (size_t)B);
-        NN__GIVE(L->scratch, sc);
+        NN__GIVE(L->scratch, L->lp.scratch);
     }
     NN__GIVE(m->g0, (size_t)B * maxdim);
     NN__GIVE(m->g1, (size_t)B * maxdim);
@@ -4734,12 +5239,14 @@ static nn_status nn__plan(nn_model *m, int B) {
 static int nn__first_nonfinite_layer(const nn_model *m, int B) {
     int i;
     size_t j;
-    for (i = 0; i < m->n; i++) {
-        const float *y = m->L[i].y;
-        if (m->L[i].fused_now) continue; /* not materialised: its max-pool tells */
-        for (j = 0; j < (size_t)B * m->L[i].out_dim; j++)
-            if (!(y[j] - y[j] == 0.0f)) return i;
-    }
+    int o;
+    for (o = 0; o < m->nops; o++)
+        for (i = m->ops[o].first; i < m->ops[o].first + m->ops[o].count; i++) {
+            const float *y = m->L[i].y;
+            if (i == m->ops[o].first && m->ops[o].fused_now) continue; /* not materialised: the pool tells */
+            for (j = 0; j < (size_t)B * m->L[i].out_dim; j++)
+                if (!(y[j] - y[j] == 0.0f)) return i;
+        }
     return -1;
 }
 static int nn__all_finite(const float *x, size_t n) {
@@ -4749,18 +5256,23 @@ static int nn__all_finite(const float *x, size_t n) {
     return acc == 0.0f;
 }
 
+/* ---- 7.4 forward and backward: the steps of the plan ---- */
 static void nn__forward_batch(nn_model *m, const float *x, int B, int training) {
-    int i;
+    int o, i;
     const float *in = x;
     m->bad_token_layer = -1;
-    for (i = 0; i < m->n; i++) {
-        m->L[i].fused_now = m->L[i].fuse_pool && i + 1 < m->n && nn__conv_pool_fwd(m, &m->L[i], in, B);
-        if (m->L[i].fused_now) {
-            in = m->L[++i].y;
+    for (o = 0; o < m->nops; o++) {
+        nn__op *op = &m->ops[o];
+        nn__layer *L = &m->L[op->first];
+        op->fused_now = op->kind == NN__OP_CONV_POOL && nn__conv_pool_fwd(m, L, L + 1, in, B);
+        if (op->fused_now) {
+            in = L[1].y;
             continue;
         }
-        nn__lk[m->L[i].kind].fwd(m, &m->L[i], in, B, training);
-        in = m->L[i].y;
+        for (i = 0; i < op->count; i++) {
+            L[i].k->fwd(m, &L[i], in, B, training);
+            in = L[i].y;
+        }
     }
     m->cur_n = B;
     m->cur_x = x;
@@ -4770,7 +5282,7 @@ static nn_status nn__forward_checked(nn_model *m, const float *x, int B, int tra
     nn__forward_batch(m, x, B, training);
     if (m->bad_token_layer >= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): token id %g is not in [0,%d)",
-                        m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].pool);
+                        m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].embed.vocab);
     return NN_OK;
 }
 /* Gradient w.r.t. the last output is in m->g0.  With fused_step (fit and
@@ -4780,20 +5292,24 @@ static nn_status nn__forward_checked(nn_model *m, const float *x, int B, int tra
  * optimizer from costing 30% of the step in L3 misses. */
 static void nn__backward_batch(nn_model *m, int B, int fused_step) {
     float *dy = m->g0, *dx = m->g1, *t;
-    int i;
+    int o, i;
     if (fused_step) m->step++;
-    for (i = m->n - 1; i >= 0; i--) {
-        nn__layer *L = &m->L[i];
-        const float *x = i ? m->L[i - 1].y : m->cur_x;
-        if (i == 1 && m->L[0].fused_now && nn__pool_conv_bwd(m, &m->L[0], dy, B)) {
+    for (o = m->nops - 1; o >= 0; o--) {
+        const nn__op *op = &m->ops[o];
+        /* the first layer's conv + pool, image by image (no dx to form) */
+        if (op->first == 0 && op->fused_now && nn__pool_conv_bwd(m, &m->L[0], &m->L[1], dy, B)) {
             if (fused_step) nn__opt_layer(m, &m->L[0]);
             break; /* both layers done */
         }
-        nn__lk[L->kind].bwd(m, L, x, dy, i ? dx : NULL, B);
-        if (fused_step) nn__opt_layer(m, L);
-        t = dy;
-        dy = dx;
-        dx = t;
+        for (i = op->first + op->count - 1; i >= op->first; i--) {
+            nn__layer *L = &m->L[i];
+            const float *x = i ? m->L[i - 1].y : m->cur_x;
+            L->k->bwd(m, L, x, dy, i ? dx : NULL, B);
+            if (fused_step) nn__opt_layer(m, L);
+            t = dy;
+            dy = dx;
+            dx = t;
+        }
     }
 }
 /* probabilities (or outputs) of the last forward into m->prob */
@@ -4835,12 +5351,12 @@ static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *a
         if (s == NN_ERR_NONFINITE) {
             int bad = nn__first_nonfinite_layer(m, B);
             if (bad >= 0)
-                nn__fail(m, s, "NaN/Inf in the output of layer %d (%s) at step %ld", bad,
-                         nn__kind_name(m->L[bad].kind), m->step + 1);
+                nn__fail(m, s, "NaN/Inf in the output of layer %d (%s) at step %ld", bad, m->L[bad].k->name,
+                         m->step + 1);
             else
                 nn__fail(m, s, "loss overflows at step %ld: the output of layer %d (%s) is finite but huge "
                                "(training diverged: lower the learning rate?)",
-                         m->step + 1, m->n - 1, nn__kind_name(m->L[m->n - 1].kind));
+                         m->step + 1, m->n - 1, m->L[m->n - 1].k->name);
         }
         return s;
     }
@@ -4887,16 +5403,16 @@ NN__API nn_status nn_layer_freeze(nn_model *m, int layer, int frozen) {
 NN__API nn_status nn_conv_winograd(nn_model *m, int layer, int enable) {
     nn__layer *L = nn__layer_at(m, layer);
     int on;
-    if (!L || L->kind != NN__L_CONV)
+    if (!L || L->k != &nn__row_conv)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_conv_winograd: layer %d is not a conv2d layer", layer);
     on = enable && nn__wg_eligible(L);
     if (enable && !on)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "nn_conv_winograd: layer %d (conv2d %dx%d, stride %d, %d -> %d channels) is not 3x3 "
                         "stride 1 with at least %d channels in and out",
-                        layer, L->kh, L->kw, L->stride, L->in.d[2], L->units, NN__WG_MIN);
-    if (on != L->wino) {
-        L->wino = on;
+                        layer, L->conv.kh, L->conv.kw, L->conv.stride, L->in.d[2], L->conv.filters, NN__WG_MIN);
+    if (on != L->conv.wino) {
+        L->conv.wino = on;
         m->arena_batch = 0; /* scratch sizes change: plan again at the next step */
         m->cur_n = 0;       /* and the last forward's buffers no longer fit a backward */
     }
@@ -4936,21 +5452,7 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
         nn_activation a = (i == m->n - 1 && m->head == NN__HEAD_SOFTMAX)   ? NN_SOFTMAX
                           : (i == m->n - 1 && m->head == NN__HEAD_SIGMOID) ? NN_SIGMOID
                                                                            : L->act;
-        if (L->kind == NN__L_CONV)
-            snprintf(name, sizeof name, "conv2d %dx%d/%d%s %s", L->kh, L->kw, L->stride, L->same ? " same" : "",
-                     nn__act_name(a));
-        else if (L->kind == NN__L_MAXPOOL || L->kind == NN__L_AVGPOOL || L->kind == NN__L_UPSAMPLE)
-            snprintf(name, sizeof name, "%s %d", nn__kind_name(L->kind), L->pool);
-        else if (L->kind == NN__L_DROPOUT)
-            snprintf(name, sizeof name, "dropout %.2f", (double)L->rate);
-        else if (L->kind == NN__L_RECURRENT)
-            snprintf(name, sizeof name, "%s%s", L->cell == NN__LSTM ? "lstm" : L->cell == NN__GRU ? "gru" : "rnn",
-                     L->same ? " (sequences)" : " (last state)");
-        else if (L->kind == NN__L_EMBED)
-            snprintf(name, sizeof name, "embedding %d", L->pool);
-        else if (L->kind == NN__L_FLATTEN || (L->kind == NN__L_BN && a == NN_LINEAR))
-            snprintf(name, sizeof name, "%s", nn__kind_name(L->kind));
-        else snprintf(name, sizeof name, "%s %s", nn__kind_name(L->kind), nn__act_name(a));
+        L->k->describe(L, a, name, sizeof name);
         if (L->frozen) strncat(name, " (frozen)", sizeof name - strlen(name) - 1);
         nn__shape_str(L->out, sb, sizeof sb);
         fprintf(f, "%-4d %-26s %-16s %12lu\n", i, name, sb, (unsigned long)(L->nw + L->nb));
@@ -5018,6 +5520,31 @@ NN__API nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, 
 NN__API void nn_dataset_get_x(const nn_dataset *ds, int i, float *out) {
     if (ds->x_u8) nn__k()->u8f(ds->x_dim, ds->x_u8 + (size_t)i * ds->x_dim, ds->x_scale, out);
     else memcpy(out, ds->x + (size_t)i * ds->x_dim, ds->x_dim * sizeof(float));
+}
+NN__API nn_status nn_dataset_shuffle(nn_dataset *ds, uint64_t seed) {
+    nn_rng rng;
+    int i;
+    size_t k, xd;
+    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || ds->y_dim < 0 || (ds->y_dim > 0 && !ds->y))
+        return NN_ERR_INVALID_ARGUMENT;
+    xd = ds->x_dim;
+    nn_rng_seed(&rng, seed);
+    for (i = ds->n - 1; i > 0; i--) { /* rows i and j swap element by element: nothing allocated */
+        size_t j = nn_rng_below(&rng, (uint32_t)i + 1);
+        if (j == (size_t)i) continue;
+        if (ds->x) {
+            float *a = ds->x + (size_t)i * xd, *b = ds->x + j * xd, t;
+            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
+        } else {
+            unsigned char *a = ds->x_u8 + (size_t)i * xd, *b = ds->x_u8 + j * xd, t;
+            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
+        }
+        {
+            float *a = ds->y + (size_t)i * ds->y_dim, *b = ds->y + j * ds->y_dim, t;
+            for (k = 0; k < (size_t)ds->y_dim; k++) t = a[k], a[k] = b[k], b[k] = t;
+        }
+    }
+    return NN_OK;
 }
 NN__API nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first, nn_dataset *second) {
     int n2;
@@ -5346,12 +5873,12 @@ NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const floa
         const float *in = x + (size_t)start * ind;
         m->bad_token_layer = -1;
         for (i = first; i < last; i++) {
-            nn__lk[m->L[i].kind].fwd(m, &m->L[i], in, B, 0);
+            m->L[i].k->fwd(m, &m->L[i], in, B, 0);
             in = m->L[i].y;
         }
         if (m->bad_token_layer >= 0)
             return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): token id %g is not in [0,%d)",
-                            m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].pool);
+                            m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].embed.vocab);
         if (last == m->n) {
             nn__head(m, B);
             in = m->prob;
@@ -5360,15 +5887,74 @@ NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const floa
     }
     return NN_OK;
 }
+NN__API nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_dataset *ds) {
+    nn__layer *L = nn__layer_at(m, layer);
+    size_t C, ind, per, r, c;
+    double *acc;
+    float *xb, *yb;
+    int start, batch = 256;
+    nn_status s = NN_OK;
+    if (!L || L->k != &nn__row_norm)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_normalization_adapt: layer %d is not a normalization layer",
+                        layer);
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_normalization_adapt before nn_compile");
+    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || ds->x_dim != m->in_dim)
+        return nn__fail(m, NN_ERR_SHAPE, "nn_normalization_adapt: the dataset's samples do not fit the model input");
+    C = nn__channels(L->in);
+    ind = L->in_dim;
+    per = ind / C;
+    if (batch > ds->n) batch = ds->n;
+    /* per feature: the first value seen (a shift that keeps the sums of
+     * squares well conditioned), the sum and the sum of squares, in double */
+    acc = (double *)NN_MALLOC(3 * C * sizeof(double));
+    xb = (float *)NN_MALLOC((size_t)batch * m->in_dim * sizeof(float));
+    yb = (float *)NN_MALLOC((size_t)batch * ind * sizeof(float));
+    if (!acc || !xb || !yb) {
+        NN_FREE(acc);
+        NN_FREE(xb);
+        NN_FREE(yb);
+        return nn__fail(m, NN_ERR_NO_MEMORY, "nn_normalization_adapt: out of memory");
+    }
+    for (start = 0; start < ds->n && s == NN_OK; start += batch) {
+        int B = ds->n - start < batch ? ds->n - start : batch, b;
+        const float *in = xb;
+        for (b = 0; b < B; b++) nn_dataset_get_x(ds, start + b, xb + (size_t)b * m->in_dim);
+        if (!nn__all_finite(xb, (size_t)B * m->in_dim)) {
+            s = nn__fail(m, NN_ERR_NONFINITE, "nn_normalization_adapt: the data contains NaN or Inf");
+            break;
+        }
+        if (layer > 0) {
+            s = nn_predict_layers(m, 0, layer, xb, B, yb);
+            in = yb;
+        }
+        for (r = 0; s == NN_OK && r < (size_t)B * per; r++)
+            for (c = 0; c < C; c++) {
+                double v = in[r * C + c], d;
+                if (start == 0 && r == 0) acc[c] = v, acc[C + c] = acc[2 * C + c] = 0.0;
+                d = v - acc[c];
+                acc[C + c] += d;
+                acc[2 * C + c] += d * d;
+            }
+    }
+    if (s == NN_OK) {
+        double cnt = (double)ds->n * (double)per;
+        float *mean = m->bufs + L->bufoff, *var = mean + C;
+        for (c = 0; c < C; c++) {
+            double mu = acc[C + c] / cnt, v = acc[2 * C + c] / cnt - mu * mu;
+            mean[c] = (float)(acc[c] + mu);
+            var[c] = (float)(v > 0.0 ? v : 0.0);
+        }
+    }
+    NN_FREE(acc);
+    NN_FREE(xb);
+    NN_FREE(yb);
+    return s;
+}
 NN__API void nn_reset_state(nn_model *m) {
     int i;
     if (!m || !m->arena) return;
     for (i = 0; i < m->n; i++)
-        if (m->L[i].kind == NN__L_RECURRENT) {
-            nn__rnn_buf r = nn__rnn_bufs(m, &m->L[i]);
-            memset(r.st_h, 0, (size_t)m->arena_batch * m->L[i].units * sizeof(float));
-            memset(r.st_c, 0, (size_t)m->arena_batch * m->L[i].units * sizeof(float));
-        }
+        if (m->L[i].k->reset) m->L[i].k->reset(m, &m->L[i]);
 }
 NN__API nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float *out) {
     nn_status s;
@@ -5586,10 +6172,25 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
     return s;
 }
 
-/* ---- model files ------------------------------------------------------------
- * "NNH\x1a" u32 version, u32 nsections, then sections (u32 tag, u32 0,
- * u64 length, payload), then u32 CRC32 of everything before it. */
-#define NN__FILE_VERSION 1u
+/* ---- 8.3 model files ---------------------------------------------------------
+ * Little-endian throughout: "NNH\x1a", u32 version, u32 nsections, then
+ * sections (u32 tag, u32 0, u64 length, payload), then a u32 CRC32 of
+ * everything before it.  Sections:
+ *   ARCH  input shape (u32 ndim, 3 x u32), u32 layers, each layer (below),
+ *         then the loss and the optimizer settings (u32 loss, u32 kind, 8 x
+ *         f32 lr momentum beta1 beta2 eps rho weight_decay clip_norm, u32
+ *         nesterov)
+ *   PARM  u64 count, the parameters (layer by layer: weights then bias,
+ *         each layer padded to 16 floats)
+ *   BUFS  u64 count, the buffers (batch-norm running statistics, ...)
+ *   OPTS  (optional) u64 step, u64 count, first then second moments
+ * A layer, format 2: u32 name length, its row's name (no NUL), u32
+ * activation, u32 frozen, f32 leaky slope, u32 nset, nset x i32 settings
+ * (the row's save/load).  Kinds are found by name, so the order of rows,
+ * enums or anything else in nn.h never changes what a file means.
+ * Format 1 (nn.h 0.1.0) wrote 11 fixed fields with the kind as a number:
+ * nn__v1_layer maps them, and files of both formats load. */
+#define NN__FILE_VERSION 2u
 #define NN__TAG(a, b, c, d) ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
 
 static uint32_t nn__crc32(const unsigned char *p, size_t n) {
@@ -5702,22 +6303,23 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
     nn__put_u32(&w, (uint32_t)m->n);
     for (i = 0; i < m->n; i++) {
         const nn__layer *L = &m->L[i];
+        int32_t set[NN__MAX_SET];
+        int j;
+        /* a fused head is saved as the activation it was built with */
         nn_activation a = (i == m->n - 1 && m->head != NN__HEAD_NONE &&
                            (m->loss == NN_LOSS_CATEGORICAL_CE || m->loss == NN_LOSS_SPARSE_CATEGORICAL_CE ||
                             m->loss == NN_LOSS_BINARY_CE))
                               ? (m->head == NN__HEAD_SOFTMAX ? NN_SOFTMAX : NN_SIGMOID)
                               : L->act;
-        nn__put_u32(&w, (uint32_t)L->kind);
+        nn__put_u32(&w, (uint32_t)strlen(L->k->name));
+        nn__put(&w, L->k->name, strlen(L->k->name));
         nn__put_u32(&w, (uint32_t)a);
-        nn__put_u32(&w, (uint32_t)L->units);
-        nn__put_u32(&w, (uint32_t)(L->kind == NN__L_RECURRENT ? L->cell : L->kh));
-        nn__put_u32(&w, (uint32_t)L->kw);
-        nn__put_u32(&w, (uint32_t)L->stride);
-        nn__put_u32(&w, (uint32_t)L->same);
-        nn__put_u32(&w, (uint32_t)L->pool);
         nn__put_u32(&w, (uint32_t)L->frozen);
-        nn__put_f32(&w, L->rate);
         nn__put_f32(&w, L->slope);
+        memset(set, 0, sizeof set);
+        L->k->save(L, set);
+        nn__put_u32(&w, (uint32_t)L->k->nset);
+        for (j = 0; j < L->k->nset; j++) nn__put_u32(&w, (uint32_t)set[j]);
     }
     nn__put_u32(&w, (uint32_t)m->loss);
     nn__put_u32(&w, (uint32_t)m->opt.kind);
@@ -5778,12 +6380,65 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
     return fclose(f) == 0 ? NN_OK : NN_ERR_IO;
 }
 
+/* A layer record of format 2 (see above): its row, or NULL */
+static const nn__lkind *nn__v2_layer(nn__rbuf *r, int *act, int *frozen, float *slope, int32_t *set) {
+    uint32_t len = nn__get_u32(r), nset, j;
+    const nn__lkind *k;
+    if (r->bad || len == 0 || len > 64 || len > r->n - r->pos) return NULL;
+    k = nn__kind_named((const char *)r->p + r->pos, len);
+    r->pos += len;
+    *act = (int)nn__get_u32(r);
+    *frozen = nn__get_i32(r);
+    *slope = nn__get_f32(r);
+    nset = nn__get_u32(r);
+    if (!k || r->bad || nset != (uint32_t)k->nset) return NULL;
+    for (j = 0; j < nset; j++) set[j] = nn__get_i32(r);
+    return k;
+}
+/* A layer record of format 1 (nn.h 0.1.0): kind, act, units, kh (the cell
+ * for a recurrent layer), kw, stride, same, pool, frozen, rate, slope, the
+ * kind numbered 1 dense, 2 conv2d, 3 maxpool2d, 4 avgpool2d, 5 flatten,
+ * 6 activation, 7 dropout, 8 batchnorm, 9 upsample2d, 10 embedding,
+ * 11 recurrent (cell 1 rnn, 2 lstm, 3 gru).  Frozen forever: kinds added
+ * later never appear in format 1. */
+static const nn__lkind *nn__v1_layer(nn__rbuf *r, int *act, int *frozen, float *slope, int32_t *set) {
+    static const nn__lkind *const kinds[] = {NULL, &nn__row_dense, &nn__row_conv, &nn__row_maxpool,
+                                             &nn__row_avgpool, &nn__row_flatten, &nn__row_act, &nn__row_dropout,
+                                             &nn__row_bn, &nn__row_up, &nn__row_embed, NULL};
+    uint32_t kind = nn__get_u32(r);
+    int32_t units, kh, kw, st, same, pool;
+    float rate;
+    *act = (int)nn__get_u32(r);
+    units = nn__get_i32(r);
+    kh = nn__get_i32(r);
+    kw = nn__get_i32(r);
+    st = nn__get_i32(r);
+    same = nn__get_i32(r);
+    pool = nn__get_i32(r);
+    *frozen = nn__get_i32(r);
+    rate = nn__get_f32(r);
+    *slope = nn__get_f32(r);
+    if (r->bad || kind < 1 || kind > 11) return NULL;
+    switch (kind) {
+    case 1: set[0] = units; break;
+    case 2: set[0] = units, set[1] = kh, set[2] = kw, set[3] = st, set[4] = same; break;
+    case 3: case 4: case 9: set[0] = pool; break;
+    case 7: memcpy(&set[0], &rate, 4); break;
+    case 10: set[0] = pool, set[1] = units; break;
+    case 11:
+        set[0] = units, set[1] = same;
+        return kh == 1 ? &nn__row_rnn : kh == 2 ? &nn__row_lstm : kh == 3 ? &nn__row_gru : NULL;
+    default: break;
+    }
+    return kinds[kind];
+}
+
 NN__API nn_status nn_load(nn_model **out, const char *path) {
     unsigned char *buf;
     size_t len;
     nn__rbuf r;
     nn_status s;
-    uint32_t nsec, sec, crc;
+    uint32_t nsec, sec, crc, version;
     nn_model *m = NULL;
     int have_parm = 0, oom = 0;
     if (!out) return NN_ERR_INVALID_ARGUMENT;
@@ -5803,7 +6458,8 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
     r.n = len - 4;
     r.pos = 4;
     r.bad = 0;
-    if (nn__get_u32(&r) != NN__FILE_VERSION) {
+    version = nn__get_u32(&r);
+    if (version < 1 || version > NN__FILE_VERSION) {
         NN_FREE(buf);
         return NN_ERR_UNSUPPORTED;
     }
@@ -5828,13 +6484,15 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
             uint32_t nl, i;
             nn_optimizer o;
             nn_loss loss;
-            int frozen[256];
+            int frozen[256], act;
+            float slope;
             in.ndim = (int)nn__get_u32(&r);
             in.d[0] = nn__get_i32(&r);
             in.d[1] = nn__get_i32(&r);
             in.d[2] = nn__get_i32(&r);
             nl = nn__get_u32(&r);
-            if (r.bad || nl == 0 || nl > 256 || (uint64_t)nl * 44 > r.n - r.pos) {
+            /* a layer record is at least 20 bytes (format 2), 44 (format 1) */
+            if (r.bad || nl == 0 || nl > 256 || (uint64_t)nl * (version == 1 ? 44 : 20) > r.n - r.pos) {
                 r.bad = 1;
                 break;
             }
@@ -5843,34 +6501,20 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 NN_FREE(buf);
                 return NN_ERR_NO_MEMORY;
             }
-            for (i = 0; i < nl; i++) {
-                int kind = (int)nn__get_u32(&r), act = (int)nn__get_u32(&r);
-                int units = nn__get_i32(&r), kh = nn__get_i32(&r), kw = nn__get_i32(&r), st = nn__get_i32(&r);
-                int same = nn__get_i32(&r), pool = nn__get_i32(&r);
-                float rate, slope;
-                frozen[i] = nn__get_i32(&r);
-                rate = nn__get_f32(&r);
-                slope = nn__get_f32(&r);
-                switch (kind) {
-                case NN__L_DENSE: nn_dense(m, units, (nn_activation)act); break;
-                case NN__L_CONV: nn_conv2d_ex(m, units, kh, kw, st, same, (nn_activation)act); break;
-                case NN__L_MAXPOOL: nn_maxpool2d(m, pool); break;
-                case NN__L_AVGPOOL: nn_avgpool2d(m, pool); break;
-                case NN__L_FLATTEN: nn_flatten(m); break;
-                case NN__L_ACT: nn_activation_layer(m, (nn_activation)act); break;
-                case NN__L_DROPOUT: nn_dropout(m, rate); break;
-                case NN__L_BN: nn_batchnorm(m); break;
-                case NN__L_UPSAMPLE: nn_upsample2d(m, pool); break;
-                case NN__L_EMBED: nn_embedding(m, pool, units); break;
-                case NN__L_RECURRENT:
-                    if (kh < NN__RNN || kh > NN__GRU) r.bad = 1;
-                    else nn__recurrent(m, kh, units, same);
+            for (i = 0; i < nl && !r.bad; i++) {
+                int32_t set[NN__MAX_SET];
+                const nn__lkind *k = version == 1 ? nn__v1_layer(&r, &act, &frozen[i], &slope, set)
+                                                  : nn__v2_layer(&r, &act, &frozen[i], &slope, set);
+                if (!k || r.bad || act < (int)NN_LINEAR || act > (int)NN_SOFTMAX) {
+                    r.bad = 1;
                     break;
-                default: r.bad = 1;
                 }
-                if (m->status == NN_OK && m->n > 0 && (act == NN_LEAKY_RELU)) nn_leaky_relu_slope(m, slope);
+                k->load(m, set, (nn_activation)act);
+                if (m->status == NN_OK && act == NN_LEAKY_RELU) nn_leaky_relu_slope(m, slope);
                 if (m->status != NN_OK) r.bad = 1;
             }
+            if (m->status == NN_ERR_NO_MEMORY) oom = 1;
+            if (r.bad) break;
             loss = (nn_loss)nn__get_u32(&r);
             memset(&o, 0, sizeof o);
             o.kind = (nn_opt_kind)nn__get_u32(&r);

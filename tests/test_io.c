@@ -403,8 +403,8 @@ static void damaged_files(void) {
     /* fields changed with a valid CRC */
     memcpy(b4, "NNH\x1b", 4);
     expect_reject("wrong magic", bad, good, n, 0, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
-    put32(b4, 2);
-    expect_reject("version 2", bad, good, n, 4, b4, 4, NN_ERR_UNSUPPORTED, NN_ERR_FORMAT);
+    put32(b4, 3);
+    expect_reject("version 3", bad, good, n, 4, b4, 4, NN_ERR_UNSUPPORTED, NN_ERR_FORMAT);
     put32(b4, 0);
     expect_reject("version 0", bad, good, n, 4, b4, 4, NN_ERR_UNSUPPORTED, NN_ERR_FORMAT);
     put32(b4, 0xFFFFFFFFu);
@@ -446,36 +446,52 @@ static void damaged_files(void) {
         expect_reject("optimizer step 2^62", bad, good, n, opts, b8, 8, NN_ERR_FORMAT, NN_ERR_FORMAT);
         put32(b4, TAG('P', 'A', 'R', 'X'));
         expect_reject("unknown section tag", bad, good, n, parm - 16, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
-        /* architecture fields: input dims, layer kind / activation / units,
-         * loss, optimizer kind */
+        /* architecture fields: input dims, layer records, loss, optimizer
+         * kind.  Format 2's layer record: u32 name length, the name, u32
+         * activation, u32 frozen, f32 slope, u32 nset, nset settings; here
+         * "dense" (5 chars, 1 setting), "batchnorm" (9, 0), "dense": 29
+         * bytes each, the first from arch + 20. */
+#define L0 (arch + 20)
+#define RECS (3 * 29)
         put32(b4, 0xFFFFFFFFu);
         expect_reject("input ndim -1", bad, good, n, arch, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         expect_reject("input size -1", bad, good, n, arch + 4, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         put32(b4, 9); /* (4 would fit: layer blocks are padded to 16 floats) */
         expect_reject("input size 9 (parameter count no longer matches)", bad, good, n, arch + 4, b4, 4, NN_ERR_FORMAT,
                       NN_ERR_FORMAT);
+        TT_CHECK(get32(good + L0) == 5 && memcmp(good + L0 + 4, "dense", 5) == 0, "the first layer record names dense");
         put32(b4, 99);
-        expect_reject("layer kind 99", bad, good, n, arch + 20, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("layer name length 99", bad, good, n, L0, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         put32(b4, 0);
-        expect_reject("layer kind 0", bad, good, n, arch + 20, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("layer name length 0", bad, good, n, L0, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        put32(b4, 0xFFFFFFFFu);
+        expect_reject("layer name length 2^32-1", bad, good, n, L0, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("unknown layer kind 'dansk'", bad, good, n, L0 + 4, (const unsigned char *)"dansk", 5,
+                      NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("layer kind 'flatt' (a prefix of flatten)", bad, good, n, L0 + 4,
+                      (const unsigned char *)"flatt", 5, NN_ERR_FORMAT, NN_ERR_FORMAT);
         put32(b4, 99);
-        expect_reject("activation 99", bad, good, n, arch + 24, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("activation 99", bad, good, n, L0 + 9, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        put32(b4, 2);
+        expect_reject("settings count 2 (dense has 1)", bad, good, n, L0 + 21, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         put32(b4, 0x80000000u);
-        expect_reject("units -2^31", bad, good, n, arch + 28, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("units -2^31", bad, good, n, L0 + 25, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         put32(b4, 3);
-        expect_reject("units 3 (parameter count no longer matches)", bad, good, n, arch + 28, b4, 4, NN_ERR_FORMAT,
+        expect_reject("units 3 (parameter count no longer matches)", bad, good, n, L0 + 25, b4, 4, NN_ERR_FORMAT,
                       NN_ERR_FORMAT);
         put32(b4, 99);
-        expect_reject("loss 99", bad, good, n, arch + 20 + 3 * 44, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("loss 99", bad, good, n, L0 + RECS, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         put32(b4, 99);
-        expect_reject("optimizer kind 99", bad, good, n, arch + 24 + 3 * 44, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+        expect_reject("optimizer kind 99", bad, good, n, L0 + RECS + 4, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         {
             float lr = -1.0f;
             uint32_t u;
             memcpy(&u, &lr, 4);
             put32(b4, u);
-            expect_reject("learning rate -1", bad, good, n, arch + 28 + 3 * 44, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
+            expect_reject("learning rate -1", bad, good, n, L0 + RECS + 8, b4, 4, NN_ERR_FORMAT, NN_ERR_FORMAT);
         }
+#undef L0
+#undef RECS
     }
     /* an architecture far bigger than the file: rejected from the sizes,
      * before allocating (requests above 256 MB fail here instead of
