@@ -120,10 +120,18 @@ endif
 # and prints the markdown table (also build/compare.md).
 EPOCHS ?= 1
 
-.PHONY: data compare
+.PHONY: data compare ab
 
 data:
 	bash scripts/get_data.sh
 
 compare: data examples
 	EPOCHS=$(EPOCHS) bash bench/compare.sh
+
+# ---- A/B against an earlier revision: `make ab [AB_BASE=rev] [AB_PAIRS=n]` ----
+# bench/ab.sh: the same weights bit for bit (scalar and best backend), then CNN epoch, MLP epoch and
+# char-LSTM step times in pinned, alternating pairs.  For refactors: no result may move.
+AB_BASE  ?= HEAD~1
+AB_PAIRS ?= 5
+ab: data
+	bash bench/ab.sh $(AB_BASE) $(AB_PAIRS)

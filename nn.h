@@ -20,10 +20,12 @@
  *
  * GLOBAL STATE
  *   The only process-global mutable state is the kernel backend choice
- *   (nn_set_backend).  Set it before training.  nn.h is single-threaded
- *   today; separate models may be used from separate threads as long as
- *   nobody changes the backend meanwhile.  (nn_cpu_description also fills
- *   a static text buffer, with the same text on every call.)
+ *   (nn_set_backend).  It is made once, by the first kernel call (AUTO)
+ *   or by nn_set_backend, and read and written atomically: two threads
+ *   that make their first call at the same time get the same table.  Set
+ *   it before training; separate models may be used from separate threads
+ *   as long as nobody changes the backend meanwhile.  (nn_cpu_description
+ *   also fills a static text buffer, with the same text on every call.)
  *
  * VALIDATION POLICY
  *   Functions returning nn_status validate their arguments (null pointers,
@@ -31,23 +33,31 @@
  *   vector kernels nn_v*() and the other void kernels are hot-path calls that
  *   trust their caller: sizes and pointers must be right.
  *
- * TABLE OF CONTENTS   (grep -n "^/\* =\+ [0-9]" nn.h)
+ * TABLE OF CONTENTS   (grep -n "^/\* =\+ [0-9]\|^/\* -\+ [0-9]" nn.h)
  *   1. Configuration
  *   2. Public types and API
- *   3. Platform: allocation, CPU features, RNG, status strings
- *   4. Kernels
+ *   3. Platform: allocation, RNG, tensors, time, CPU features
+ *   4. Kernels (the only intrinsics)
  *      4.1 scalar backend (the reference)
  *      4.2 SIMD kernels written once against a small vocabulary
  *      4.3 AVX2+FMA, 4.4 AVX-512, 4.5 NEON vocabularies and micro-kernels
- *      4.6 backend table and dispatch
+ *      4.6 backend tables (NN_BACKEND_LIST, NN__KSLOTS) and dispatch
  *      4.7 SGEMM driver (packing, blocking)
  *      4.8 im2col / col2im
- *   5. Layers: dense, conv2d, pooling, upsampling, flatten, activation,
- *      dropout, batch norm, embedding, RNN / LSTM / GRU
+ *   5. Layers: the layer and model records, the row of a layer kind
+ *      (and the checklist "Adding a layer")
+ *      5.1 helpers shared by the layers
+ *      5.2 the layers: dense, conv2d (im2col, Winograd), pooling, global
+ *          average pooling, flatten, activation, dropout, batch norm,
+ *          normalization, upsampling, embedding, RNN / LSTM / GRU
+ *      5.3 the table of layer kinds
  *   6. Losses and optimizers
- *   7. Model: build, compile (memory plan), forward / backward, fit,
- *      evaluate, predict, summary
- *   8. Data and I/O: datasets (IDX, CSV, arrays), model files
+ *   7. Model
+ *      7.1 build, 7.2 compile (the fusion pass), 7.3 the memory plan,
+ *      7.4 forward and backward, 7.5 layer access and the summary,
+ *      7.6 training and inference: fit, evaluate, predict
+ *   8. Data and I/O
+ *      8.1 datasets, 8.2 loaders (IDX, CSV), 8.3 model files (format 2)
  *
  * LICENSE: see end of file.
  */
@@ -179,15 +189,18 @@ NNDEF void nn_vexp(size_t n, const float *x, float *y);                 /* y = e
 NNDEF void nn_vrelu(size_t n, const float *x, float *y);                /* y = max(x,0), NaN kept */
 NNDEF void nn_vsigmoid(size_t n, const float *x, float *y);             /* y = 1/(1+e^-x) */
 NNDEF void nn_vtanh(size_t n, const float *x, float *y);                /* y = tanh x  */
-NNDEF void nn_vconvert_u8(size_t n, const unsigned char *x, float scale, float *y); /* y = scale * x */
+/* y = scale * x */
+NNDEF void nn_vconvert_u8(size_t n, const unsigned char *x, float scale, float *y);
 /* Derivatives from the forward output y:  dx = dy * f'(x)                 */
-NNDEF void nn_vrelu_backward(size_t n, const float *y, const float *dy, float *dx);    /* dy*(y>0) */
-NNDEF void nn_vsigmoid_backward(size_t n, const float *y, const float *dy, float *dx); /* dy*y*(1-y) */
-NNDEF void nn_vtanh_backward(size_t n, const float *y, const float *dy, float *dx);    /* dy*(1-y^2) */
+/* dx = dy*(y>0), dy*y*(1-y), dy*(1-y^2) */
+NNDEF void nn_vrelu_backward(size_t n, const float *y, const float *dy, float *dx);
+NNDEF void nn_vsigmoid_backward(size_t n, const float *y, const float *dy, float *dx);
+NNDEF void nn_vtanh_backward(size_t n, const float *y, const float *dy, float *dx);
 /* Row-wise softmax of a rows x cols matrix, stable (subtracts the row max). */
 NNDEF void nn_softmax_rows(size_t rows, size_t cols, const float *x, float *y);
 /* dx = y * (dy - sum_j dy_j y_j), row-wise. */
-NNDEF void nn_softmax_backward_rows(size_t rows, size_t cols, const float *y, const float *dy, float *dx);
+NNDEF void nn_softmax_backward_rows(size_t rows, size_t cols, const float *y, const float *dy,
+                                    float *dx);
 
 /* 2x2 max-pool, stride 2, NHWC.  x (n,h,w,c) -> y (n,h/2,w/2,c), floor.
  * Backward writes every element of dx (n,h,w,c): dy goes to the first
@@ -199,7 +212,8 @@ NNDEF void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, co
  * each maximum as a float, 0..3 row-major (4: none, a NaN window); and the
  * backward from idx, which does not read x. */
 NNDEF void nn_maxpool2x2_argmax(int n, int h, int w, int c, const float *x, float *y, float *idx);
-NNDEF void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx, const float *dy, float *dx);
+NNDEF void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx,
+                                         const float *dy, float *dx);
 
 /* Winograd F(4x4,3x3) transforms, the kernels of 3x3 stride-1 conv2d layers
  * (see nn_conv_winograd).  Each works on c (or f) channels of each point
@@ -227,12 +241,13 @@ NNDEF void nn_sgd_update(size_t n, float *w, const float *g, float *v, float lr,
 /* Adam (adamw=0: L2 wd added to g) / AdamW (adamw=1: w *= 1-lr*wd).  t is
  * the 1-based step.  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
  * w -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)                  */
-NNDEF void nn_adam_update(size_t n, float *w, const float *g, float *m, float *v, float lr, float beta1,
-                          float beta2, float eps, float weight_decay, int adamw, long t);
+NNDEF void nn_adam_update(size_t n, float *w, const float *g, float *m, float *v, float lr,
+                          float beta1, float beta2, float eps, float weight_decay, int adamw,
+                          long t);
 
 /* RMSprop: g' = g + wd*w;  v = rho*v + (1-rho) g'^2;  w -= lr g'/(sqrt(v)+eps) */
-NNDEF void nn_rmsprop_update(size_t n, float *w, const float *g, float *v, float lr, float rho, float eps,
-                             float weight_decay);
+NNDEF void nn_rmsprop_update(size_t n, float *w, const float *g, float *v, float lr, float rho,
+                             float eps, float weight_decay);
 
 /* ---- SGEMM ------------------------------------------------------------------
  * Row-major BLAS semantics: C = alpha*op(A)*op(B) + beta*C, op(X) = X or X^T
@@ -242,11 +257,12 @@ NNDEF void nn_rmsprop_update(size_t n, float *w, const float *g, float *v, float
  * nn_sgemm allocates its packing buffer per call (NN_MALLOC);
  * nn_sgemm_ws takes workspace of nn_sgemm_ws_size(m,n,k) bytes (any
  * alignment) and allocates nothing. */
-NNDEF nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
-                         const float *b, int ldb, float beta, float *c, int ldc);
+NNDEF nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a,
+                         int lda, const float *b, int ldb, float beta, float *c, int ldc);
 NNDEF size_t nn_sgemm_ws_size(int m, int n, int k);
-NNDEF nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
-                            const float *b, int ldb, float beta, float *c, int ldc, void *workspace);
+NNDEF nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float alpha,
+                            const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                            int ldc, void *workspace);
 
 /* ---- convolution geometry, im2col / col2im (NHWC) -------------------------
  * x (n,h,w,c); a kh x kw window at stride (sh,sw) with pt/pl zeros on top /
@@ -261,8 +277,8 @@ typedef struct nn_conv_geom {
 } nn_conv_geom;
 /* same_padding 0: 'valid'; 1: 'same' (TensorFlow rule: oh = ceil(h/stride),
  * extra padding goes to the bottom/right).  Validates all sizes. */
-NNDEF nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c, int kh, int kw, int stride,
-                                  int same_padding);
+NNDEF nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c, int kh, int kw,
+                                  int stride, int same_padding);
 /* Rows [row0, row0+rows) of the col matrix (for tiling large batches). */
 NNDEF void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col);
 /* dx += col2im(col) for the same rows; zero dx first for a plain col2im. */
@@ -362,7 +378,8 @@ NNDEF nn_status nn_upsample2d(nn_model *m, int factor);
  * r, z, n with the reset gate applied after the recurrent product; all
  * weights U(-1/sqrt(units), 1/sqrt(units)), biases zero. */
 NNDEF nn_status nn_embedding(nn_model *m, int vocab, int dim);
-NNDEF nn_status nn_rnn(nn_model *m, int units, int return_sequences);  /* h = tanh(x Wx + h Wh + b) */
+/* h = tanh(x Wx + h Wh + b) */
+NNDEF nn_status nn_rnn(nn_model *m, int units, int return_sequences);
 NNDEF nn_status nn_lstm(nn_model *m, int units, int return_sequences);
 NNDEF nn_status nn_gru(nn_model *m, int units, int return_sequences);
 /* Stateful inference (generation): nn_predict_stateful runs n samples as
@@ -424,17 +441,20 @@ typedef struct nn_dataset {
     int owns;
 } nn_dataset;
 /* Copy the caller's arrays (validated: no NaN/Inf). */
-NNDEF nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, const float *x, int y_dim,
-                                       const float *y);
+NNDEF nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, const float *x,
+                                       int y_dim, const float *y);
 /* MNIST-format IDX images (u8, 3 dims) + labels (u8, 1 dim). */
-NNDEF nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path, const char *labels_path);
+NNDEF nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path,
+                                    const char *labels_path);
 /* Numeric CSV: the label column by index (0-based; -1 = last), the other
  * columns are features; header line skipped when has_header. */
-NNDEF nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_header, int label_col);
+NNDEF nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_header,
+                                    int label_col);
 NNDEF void nn_dataset_free(nn_dataset *ds);
 /* Split off the last `fraction` of samples as a view (no copy; free only
  * the original). */
-NNDEF nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first, nn_dataset *second);
+NNDEF nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first,
+                                 nn_dataset *second);
 /* Copy sample i's features as floats into out (x_dim floats). */
 NNDEF void nn_dataset_get_x(const nn_dataset *ds, int i, float *out);
 /* Shuffle the samples (x and y rows together) in place with a seeded
@@ -448,7 +468,11 @@ NNDEF nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_dataset 
 
 
 /* ---- training ------------------------------------------------------------ */
-typedef enum nn_schedule { NN_SCHEDULE_CONSTANT = 0, NN_SCHEDULE_STEP, NN_SCHEDULE_COSINE } nn_schedule;
+typedef enum nn_schedule {
+    NN_SCHEDULE_CONSTANT = 0,
+    NN_SCHEDULE_STEP,
+    NN_SCHEDULE_COSINE
+} nn_schedule;
 typedef enum nn_monitor { NN_MONITOR_VAL_LOSS = 0, NN_MONITOR_VAL_ACCURACY } nn_monitor;
 typedef struct nn_fit_event {
     int epoch, epochs;      /* 1-based epoch */
@@ -481,7 +505,8 @@ typedef struct nn_fit_opts {
 NNDEF nn_fit_opts nn_fit_defaults(void);
 NNDEF nn_status nn_fit(nn_model *m, const nn_dataset *train, nn_fit_opts *opts);
 /* loss and accuracy over a dataset (accuracy NAN for MSE); either out may be NULL */
-NNDEF nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, float *loss, float *accuracy);
+NNDEF nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, float *loss,
+                            float *accuracy);
 /* Forward n samples (n * input floats) into out (n * output floats);
  * inference mode (dropout off, batch norm running stats). */
 NNDEF nn_status nn_predict(nn_model *m, const float *x, int n, float *out);
@@ -490,7 +515,8 @@ NNDEF nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batch,
  * layer `first` (the model input when first == 0), out receives n outputs
  * of layer last-1 (pre-head: no fused softmax/sigmoid unless last == the
  * layer count).  E.g. an autoencoder's encoder (0..k) or decoder (k..n). */
-NNDEF nn_status nn_predict_layers(nn_model *m, int first, int last, const float *x, int n, float *out);
+NNDEF nn_status nn_predict_layers(nn_model *m, int first, int last, const float *x, int n,
+                                  float *out);
 /* Print a Keras-like summary table to a FILE* (stdout if NULL). */
 NNDEF void nn_model_summary(const nn_model *m, void *file);
 
@@ -654,7 +680,9 @@ NN__API uint32_t nn_rng_below(nn_rng *r, uint32_t bound) {
     while (x < threshold);
     return x % bound;
 }
-NN__API float nn_rng_uniform(nn_rng *r) { return (float)(nn_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+NN__API float nn_rng_uniform(nn_rng *r) {
+    return (float)(nn_rng_u32(r) >> 8) * (1.0f / 16777216.0f);
+}
 NN__API float nn_rng_normal(nn_rng *r) {
     double u1 = ((double)nn_rng_u32(r) + 1.0) / 4294967297.0; /* (0,1) */
     double u2 = (double)nn_rng_u32(r) / 4294967296.0;
@@ -669,7 +697,8 @@ NN__API nn_status nn_tensor_init(nn_tensor *t, int ndim, const int *dims) {
     memset(t, 0, sizeof *t);
     if (!dims || ndim < 1 || ndim > NN_MAX_DIMS) return NN_ERR_INVALID_ARGUMENT;
     for (i = 0; i < ndim; i++) {
-        if (dims[i] <= 0 || size > ((size_t)-1 / sizeof(float)) / (size_t)dims[i]) return NN_ERR_INVALID_ARGUMENT;
+        if (dims[i] <= 0 || size > ((size_t)-1 / sizeof(float)) / (size_t)dims[i])
+            return NN_ERR_INVALID_ARGUMENT;
         size *= (size_t)dims[i];
         t->shape[i] = dims[i];
     }
@@ -712,7 +741,8 @@ NN__API void nn_tensor_fill(nn_tensor *t, float v) {
 NN__API double nn_time_seconds(void) {
 #if defined(CLOCK_MONOTONIC)
     struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 #endif
     /* strict C99 builds: processor time, which equals wall time for this
      * single-threaded library while it computes */
@@ -766,7 +796,9 @@ NN__API const char *nn_cpu_description(void) {
         char name[49];
         memset(name, 0, sizeof name);
         if (__get_cpuid(0x80000000u, &a, &b, &c, &d) && a >= 0x80000004u) {
-            for (i = 0; i < 3; i++) __cpuid(0x80000002u + i, regs[4 * i], regs[4 * i + 1], regs[4 * i + 2], regs[4 * i + 3]);
+            for (i = 0; i < 3; i++)
+                __cpuid(0x80000002u + i, regs[4 * i], regs[4 * i + 1], regs[4 * i + 2],
+                        regs[4 * i + 3]);
             memcpy(name, regs, 48);
         }
         __cpuid(1, a, b, c, d);
@@ -974,14 +1006,16 @@ static void nn__s_tanh_bwd(size_t n, const float *y, const float *dy, float *dx)
 }
 /* Softmax and its backward are written once over a table's own vector
  * kernels, so each backend's version uses its own max/exp/sum/scale. */
-static void nn__softmax_with(const nn__ktab *k, size_t rows, size_t cols, const float *x, float *y) {
+static void nn__softmax_with(const nn__ktab *k, size_t rows, size_t cols, const float *x,
+                             float *y) {
     size_t r;
     for (r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
         float mx = k->max(cols, xr), s;
         if (cols == 0) continue;
-        if (mx == INFINITY || mx == -INFINITY) mx = 0.0f; /* inf rows give NaN like torch; -inf-only rows too */
+        if (mx == INFINITY || mx == -INFINITY)
+            mx = 0.0f; /* inf rows give NaN like torch; -inf-only rows too */
         {
             size_t j;
             for (j = 0; j < cols; j++) yr[j] = xr[j] - mx;
@@ -991,8 +1025,8 @@ static void nn__softmax_with(const nn__ktab *k, size_t rows, size_t cols, const 
         k->scale(cols, 1.0f / s, yr, yr);
     }
 }
-static void nn__softmax_bwd_with(const nn__ktab *k, size_t rows, size_t cols, const float *y, const float *dy,
-                                 float *dx) {
+static void nn__softmax_bwd_with(const nn__ktab *k, size_t rows, size_t cols, const float *y,
+                                 const float *dy, float *dx) {
     size_t r, j;
     for (r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *dyr = dy + r * cols;
@@ -1010,8 +1044,8 @@ static void nn__s_maxpool(int n, int h, int w, int c, const float *x, float *y) 
 }
 /* Scatter dy to the first window position equal to y (NaN == NaN here via
  * bit comparison would be overkill: a NaN window already poisons training). */
-static void nn__s_maxpool_bwd(int n, int h, int w, int c, const float *x, const float *y, const float *dy,
-                              float *dx) {
+static void nn__s_maxpool_bwd(int n, int h, int w, int c, const float *x, const float *y,
+                              const float *dy, float *dx) {
     int b, i, j, ch, oh = h / 2, ow = w / 2;
     memset(dx, 0, (size_t)n * h * w * c * sizeof(float));
     for (b = 0; b < n; b++)
@@ -1048,12 +1082,16 @@ static void nn__s_maxpool_fi(int n, int h, int w, int c, const float *x, float *
                     if (p1[c + ch] > m || p1[c + ch] != p1[c + ch]) m = p1[c + ch];
                     y[o + ch] = m;
                     if (idx)
-                        idx[o + ch] = p0[ch] == m ? 0.0f : p0[c + ch] == m ? 1.0f : p1[ch] == m ? 2.0f
-                                                        : p1[c + ch] == m ? 3.0f : 4.0f;
+                        idx[o + ch] = p0[ch] == m       ? 0.0f
+                                      : p0[c + ch] == m ? 1.0f
+                                      : p1[ch] == m     ? 2.0f
+                                      : p1[c + ch] == m ? 3.0f
+                                                        : 4.0f;
                 }
             }
 }
-static void nn__s_maxpool_bi(int n, int h, int w, int c, const float *idx, const float *dy, float *dx) {
+static void nn__s_maxpool_bi(int n, int h, int w, int c, const float *idx, const float *dy,
+                             float *dx) {
     int b, i, j, ch, q, oh = h / 2, ow = w / 2;
     if ((h | w) & 1) memset(dx, 0, (size_t)n * h * w * c * sizeof(float));
     for (b = 0; b < n; b++)
@@ -1064,7 +1102,8 @@ static void nn__s_maxpool_bi(int n, int h, int w, int c, const float *idx, const
                 size_t pos[4];
                 pos[0] = i0, pos[1] = i0 + c, pos[2] = i1, pos[3] = i1 + c;
                 for (q = 0; q < 4; q++)
-                    for (ch = 0; ch < c; ch++) dx[pos[q] + ch] = idx[o + ch] == (float)q ? dy[o + ch] : 0.0f;
+                    for (ch = 0; ch < c; ch++)
+                        dx[pos[q] + ch] = idx[o + ch] == (float)q ? dy[o + ch] : 0.0f;
             }
 }
 /* global average pool, NHWC: x (n, hw, c) -> y (n, c), y = (sum of the hw
@@ -1091,7 +1130,8 @@ static void nn__s_gap_bwd(size_t n, size_t hw, size_t c, const float *dy, float 
             for (p = 0; p < hw; p++) dx[(b * hw + p) * c + ch] = g;
         }
 }
-static void nn__s_sgd(size_t n, float *w, const float *g, float *v, float lr, float mu, float wd, int nesterov) {
+static void nn__s_sgd(size_t n, float *w, const float *g, float *v, float lr, float mu, float wd,
+                      int nesterov) {
     size_t i;
     for (i = 0; i < n; i++) {
         float gi = g[i] + wd * w[i];
@@ -1105,8 +1145,9 @@ static void nn__s_sgd(size_t n, float *w, const float *g, float *v, float lr, fl
 }
 /* step_size = lr/bc1, inv_sqrt_bc2 = 1/sqrt(bc2), decay = 1 - lr*wd (AdamW)
  * or 1; l2 = wd (Adam) or 0. */
-static void nn__s_adam(size_t n, float *w, const float *g, float *m, float *v, float b1, float b2, float eps,
-                       float step_size, float inv_sqrt_bc2, float decay, float l2, int unused) {
+static void nn__s_adam(size_t n, float *w, const float *g, float *m, float *v, float b1, float b2,
+                       float eps, float step_size, float inv_sqrt_bc2, float decay, float l2,
+                       int unused) {
     size_t i;
     (void)unused;
     for (i = 0; i < n; i++) {
@@ -1134,8 +1175,8 @@ static void nn__s_lstm_fwd(size_t H, float *g, const float *cp, float *c, float 
 /* One LSTM row of one step of backpropagation through time: from dh and
  * the carried dc to the gradients of the pre-activations of the gates
  * g = (i, f, g, o) (post-activation values), given tanh(c) and c_{t-1}. */
-static void nn__s_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp, const float *dh, float *dc,
-                           float *dg) {
+static void nn__s_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp,
+                           const float *dh, float *dc, float *dg) {
     size_t j;
     for (j = 0; j < H; j++) {
         float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j], th = tc[j];
@@ -1149,7 +1190,8 @@ static void nn__s_lstm_bwd(size_t H, const float *g, const float *tc, const floa
 }
 /* RMSprop (torch.optim.RMSprop, centered=False, momentum=0):
  * g' = g + wd*w;  v = rho*v + (1-rho)*g'^2;  w -= lr * g' / (sqrt(v) + eps) */
-static void nn__s_rmsprop(size_t n, float *w, const float *g, float *v, float lr, float rho, float eps, float wd) {
+static void nn__s_rmsprop(size_t n, float *w, const float *g, float *v, float lr, float rho,
+                          float eps, float wd) {
     size_t i;
     for (i = 0; i < n; i++) {
         float gi = g[i] + wd * w[i];
@@ -1194,7 +1236,8 @@ static void nn__s_bt6(const float *x, size_t xs, float *y, size_t ys) {
     y[5 * ys] = ((4.0f * x1 - 4.0f * x3) - x3) + x5;
 }
 static void nn__s_at6(const float *m, size_t ms, float *y, size_t ys) {
-    float a = m[ms] + m[2 * ms], b = m[ms] - m[2 * ms], c = m[3 * ms] + m[4 * ms], d = m[3 * ms] - m[4 * ms];
+    float a = m[ms] + m[2 * ms], b = m[ms] - m[2 * ms], c = m[3 * ms] + m[4 * ms],
+          d = m[3 * ms] - m[4 * ms];
     y[0] = (m[0] + a) + c;
     y[ys] = b + 2.0f * d;
     y[2 * ys] = a + 4.0f * c;
@@ -1241,7 +1284,8 @@ static void nn__s_wg_in(size_t c, const float *const *p, float *v, size_t vs) {
 }
 /* the 4x4 outputs y[0..15] (NULL: outside the image, skipped) = A^T m A,
  * plus bias, then ReLU (x < 0 -> 0, NaN and -0 kept, as x86 max(0, x)) */
-static void nn__s_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu, float *const *y) {
+static void nn__s_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu,
+                         float *const *y) {
     size_t ch;
     int i, j;
     for (ch = 0; ch < f; ch++) {
@@ -1358,27 +1402,27 @@ static void nn__s_ukr(const nn__uk *u) {
  *   relative error <= 3e-7 (about 3 ulp) for x in [-87.3, 88.7];
  *   absolute error <= 1e-44 below -87.3 (subnormal results);
  *   +inf above 88.7228, 0 below -103.97, NaN in -> NaN out. */
-#define NN__DEF_VEXP(pfx)                                                                                    \
-    NN__ATTR static inline NN__VF nn__##pfx##_vexp(NN__VF x) {                                              \
-        NN__VF fn, r, p;                                                                                     \
-        NN__VI ni, n1, n2;                                                                                   \
-        x = NN__MIN(NN__SET1(88.73f), x); /* operand order keeps NaN */                                    \
-        x = NN__MAX(NN__SET1(-104.0f), x);                                                                   \
-        ni = NN__RNDI(NN__MUL(x, NN__SET1(1.44269504088896341f)));                                           \
-        fn = NN__I2F(ni);                                                                                    \
-        r = NN__FNMA(fn, NN__SET1(0.693359375f), x);                                                         \
-        r = NN__FNMA(fn, NN__SET1(-2.12194440e-4f), r);                                                      \
-        p = NN__SET1(1.9875691500E-4f);                                                                      \
-        p = NN__FMA(p, r, NN__SET1(1.3981999507E-3f));                                                       \
-        p = NN__FMA(p, r, NN__SET1(8.3334519073E-3f));                                                       \
-        p = NN__FMA(p, r, NN__SET1(4.1665795894E-2f));                                                       \
-        p = NN__FMA(p, r, NN__SET1(1.6666665459E-1f));                                                       \
-        p = NN__FMA(p, r, NN__SET1(5.0000001201E-1f));                                                       \
-        p = NN__FMA(p, NN__MUL(r, r), NN__ADD(r, NN__SET1(1.0f)));                                           \
-        n1 = NN__ISRA1(ni);                                                                                  \
-        n2 = NN__ISUB(ni, n1);                                                                               \
-        p = NN__MUL(p, NN__I2BITS(NN__ISHL23(NN__IADD(n1, NN__ISET1(127)))));                               \
-        return NN__MUL(p, NN__I2BITS(NN__ISHL23(NN__IADD(n2, NN__ISET1(127)))));                            \
+#define NN__DEF_VEXP(pfx)                                                                          \
+    NN__ATTR static inline NN__VF nn__##pfx##_vexp(NN__VF x) {                                     \
+        NN__VF fn, r, p;                                                                           \
+        NN__VI ni, n1, n2;                                                                         \
+        x = NN__MIN(NN__SET1(88.73f), x); /* operand order keeps NaN */                            \
+        x = NN__MAX(NN__SET1(-104.0f), x);                                                         \
+        ni = NN__RNDI(NN__MUL(x, NN__SET1(1.44269504088896341f)));                                 \
+        fn = NN__I2F(ni);                                                                          \
+        r = NN__FNMA(fn, NN__SET1(0.693359375f), x);                                               \
+        r = NN__FNMA(fn, NN__SET1(-2.12194440e-4f), r);                                            \
+        p = NN__SET1(1.9875691500E-4f);                                                            \
+        p = NN__FMA(p, r, NN__SET1(1.3981999507E-3f));                                             \
+        p = NN__FMA(p, r, NN__SET1(8.3334519073E-3f));                                             \
+        p = NN__FMA(p, r, NN__SET1(4.1665795894E-2f));                                             \
+        p = NN__FMA(p, r, NN__SET1(1.6666665459E-1f));                                             \
+        p = NN__FMA(p, r, NN__SET1(5.0000001201E-1f));                                             \
+        p = NN__FMA(p, NN__MUL(r, r), NN__ADD(r, NN__SET1(1.0f)));                                 \
+        n1 = NN__ISRA1(ni);                                                                        \
+        n2 = NN__ISUB(ni, n1);                                                                     \
+        p = NN__MUL(p, NN__I2BITS(NN__ISHL23(NN__IADD(n1, NN__ISET1(127)))));                      \
+        return NN__MUL(p, NN__I2BITS(NN__ISHL23(NN__IADD(n2, NN__ISET1(127)))));                   \
     }
 
 /* tanh: Eigen's rational minimax approximation (odd degree 13 over even
@@ -1388,548 +1432,588 @@ static void nn__s_ukr(const nn__uk *u) {
  * <= 3e-7 everywhere, relative error <= 4e-7 for |x| >= 1e-3 (measured max:
  * 2.5e-7 and 2.8e-7).  Sigmoid, 1/(1 + e^-x) from this exp with an IEEE
  * division: <= 5e-7 relative and absolute (measured 1.9e-7, 8.9e-8). */
-#define NN__DEF_VTANH(pfx)                                                                                   \
-    NN__ATTR static inline NN__VF nn__##pfx##_vtanh(NN__VF x0) {                                            \
-        NN__VF x = NN__MAX(NN__SET1(-7.99881172180175781f), NN__MIN(NN__SET1(7.99881172180175781f), x0));   \
-        NN__VF x2 = NN__MUL(x, x), p, q, ax;                                                                 \
-        p = NN__FMA(x2, NN__SET1(-2.76076847742355e-16f), NN__SET1(2.00018790482477e-13f));                  \
-        p = NN__FMA(x2, p, NN__SET1(-8.60467152213735e-11f));                                                \
-        p = NN__FMA(x2, p, NN__SET1(5.12229709037114e-08f));                                                 \
-        p = NN__FMA(x2, p, NN__SET1(1.48572235717979e-05f));                                                 \
-        p = NN__FMA(x2, p, NN__SET1(6.37261928875436e-04f));                                                 \
-        p = NN__FMA(x2, p, NN__SET1(4.89352455891786e-03f));                                                 \
-        p = NN__MUL(x, p);                                                                                   \
-        q = NN__FMA(x2, NN__SET1(1.19825839466702e-06f), NN__SET1(1.18534705686654e-04f));                   \
-        q = NN__FMA(x2, q, NN__SET1(2.26843463243900e-03f));                                                 \
-        q = NN__FMA(x2, q, NN__SET1(4.89352518554385e-03f));                                                 \
-        ax = NN__MAX(x0, NN__SUB(NN__SET1(0.0f), x0));                                                       \
-        return NN__SEL_GT(NN__SET1(0.0004f), ax, x0, NN__DIV(p, q));                                         \
+#define NN__DEF_VTANH(pfx)                                                                         \
+    NN__ATTR static inline NN__VF nn__##pfx##_vtanh(NN__VF x0) {                                   \
+        NN__VF x =                                                                                 \
+            NN__MAX(NN__SET1(-7.99881172180175781f), NN__MIN(NN__SET1(7.99881172180175781f), x0)); \
+        NN__VF x2 = NN__MUL(x, x), p, q, ax;                                                       \
+        p = NN__FMA(x2, NN__SET1(-2.76076847742355e-16f), NN__SET1(2.00018790482477e-13f));        \
+        p = NN__FMA(x2, p, NN__SET1(-8.60467152213735e-11f));                                      \
+        p = NN__FMA(x2, p, NN__SET1(5.12229709037114e-08f));                                       \
+        p = NN__FMA(x2, p, NN__SET1(1.48572235717979e-05f));                                       \
+        p = NN__FMA(x2, p, NN__SET1(6.37261928875436e-04f));                                       \
+        p = NN__FMA(x2, p, NN__SET1(4.89352455891786e-03f));                                       \
+        p = NN__MUL(x, p);                                                                         \
+        q = NN__FMA(x2, NN__SET1(1.19825839466702e-06f), NN__SET1(1.18534705686654e-04f));         \
+        q = NN__FMA(x2, q, NN__SET1(2.26843463243900e-03f));                                       \
+        q = NN__FMA(x2, q, NN__SET1(4.89352518554385e-03f));                                       \
+        ax = NN__MAX(x0, NN__SUB(NN__SET1(0.0f), x0));                                             \
+        return NN__SEL_GT(NN__SET1(0.0004f), ax, x0, NN__DIV(p, q));                               \
     }
 
 /* The Winograd transforms (nn__s_wg_in and below), a vector of channels at
  * a time (t lanes): the same operations in the same order as the scalar
  * twins.  Columns are read straight from the pixels (points); the rows go
  * through a small stack tile, as 36 points do not fit in registers. */
-#define NN__DEF_WG(pfx)                                                                                     \
-    NN__ATTR static inline void nn__##pfx##_bt6(NN__VF x0, NN__VF x1, NN__VF x2, NN__VF x3, NN__VF x4, NN__VF x5, \
-                                                NN__VF *y, size_t ys) {                                     \
-        NN__VF k4 = NN__SET1(4.0f), t1 = NN__FNMA(k4, x2, x4), t2 = NN__FNMA(k4, x1, x3);                   \
-        NN__VF t3 = NN__SUB(x4, x2), t4 = NN__MUL(NN__SUB(x3, x1), NN__SET1(2.0f));                         \
-        y[0] = NN__ADD(NN__SUB(NN__FNMA(k4, x2, NN__MUL(k4, x0)), x2), x4);                                 \
-        y[ys] = NN__ADD(t1, t2);                                                                            \
-        y[2 * ys] = NN__SUB(t1, t2);                                                                        \
-        y[3 * ys] = NN__ADD(t3, t4);                                                                        \
-        y[4 * ys] = NN__SUB(t3, t4);                                                                        \
-        y[5 * ys] = NN__ADD(NN__SUB(NN__FNMA(k4, x3, NN__MUL(k4, x1)), x3), x5);                            \
-    }                                                                                                       \
-    NN__ATTR static inline void nn__##pfx##_at6(NN__VF m0, NN__VF m1, NN__VF m2, NN__VF m3, NN__VF m4, NN__VF m5, \
-                                                NN__VF *y, size_t ys) {                                     \
-        NN__VF a = NN__ADD(m1, m2), b = NN__SUB(m1, m2), c = NN__ADD(m3, m4), d = NN__SUB(m3, m4);          \
-        y[0] = NN__ADD(NN__ADD(m0, a), c);                                                                  \
-        y[ys] = NN__FMA(NN__SET1(2.0f), d, b);                                                              \
-        y[2 * ys] = NN__FMA(NN__SET1(4.0f), c, a);                                                          \
-        y[3 * ys] = NN__ADD(NN__FMA(NN__SET1(8.0f), d, b), m5);                                             \
-    }                                                                                                       \
-    NN__ATTR static inline void nn__##pfx##_g3(NN__VF g0, NN__VF g1, NN__VF g2, NN__VF *u, size_t us) {     \
-        NN__VF q = NN__MUL(NN__SET1(0.25f), g0), h = NN__MUL(NN__SET1(0.5f), g1);                           \
-        NN__VF s6 = NN__SET1(1.0f / 6.0f), n6 = NN__SET1(-(1.0f / 6.0f));                                   \
-        u[0] = q;                                                                                           \
-        u[us] = NN__MUL(NN__ADD(NN__ADD(g0, g1), g2), n6);                                                  \
-        u[2 * us] = NN__MUL(NN__ADD(NN__SUB(g0, g1), g2), n6);                                              \
-        u[3 * us] = NN__MUL(NN__ADD(NN__ADD(q, h), g2), s6);                                                \
-        u[4 * us] = NN__MUL(NN__ADD(NN__SUB(q, h), g2), s6);                                                \
-        u[5 * us] = g2;                                                                                     \
-    }                                                                                                       \
-    NN__ATTR static inline void nn__##pfx##_a4(NN__VF g0, NN__VF g1, NN__VF g2, NN__VF g3, NN__VF *u, size_t us) { \
-        NN__VF k4 = NN__SET1(4.0f), a = NN__ADD(g0, g2), b = NN__ADD(g1, g3), c = NN__FMA(k4, g2, g0);      \
-        NN__VF d = NN__MUL(NN__FMA(k4, g3, g1), NN__SET1(2.0f));                                            \
-        u[0] = g0;                                                                                          \
-        u[us] = NN__ADD(a, b);                                                                              \
-        u[2 * us] = NN__SUB(a, b);                                                                          \
-        u[3 * us] = NN__ADD(c, d);                                                                          \
-        u[4 * us] = NN__SUB(c, d);                                                                          \
-        u[5 * us] = g3;                                                                                     \
-    }                                                                                                       \
-    NN__ATTR static inline void nn__##pfx##_gt6(NN__VF m0, NN__VF m1, NN__VF m2, NN__VF m3, NN__VF m4, NN__VF m5, \
-                                                NN__VF *o, size_t os) {                                     \
-        NN__VF s = NN__ADD(m1, m2), p = NN__ADD(m3, m4), q = NN__SET1(0.25f), s6 = NN__SET1(1.0f / 6.0f);   \
-        o[0] = NN__FMA(NN__SUB(NN__MUL(q, p), s), s6, NN__MUL(q, m0));                                      \
-        o[os] = NN__MUL(NN__ADD(NN__SUB(m2, m1), NN__MUL(NN__SET1(0.5f), NN__SUB(m3, m4))), s6);            \
-        o[2 * os] = NN__FMA(NN__SUB(p, s), s6, m5);                                                         \
-    }                                                                                                       \
-    NN__ATTR static inline void nn__##pfx##_wg_out1(NN__VF y, const float *bias, int relu, float *p, size_t o, \
-                                                    size_t t) {                                             \
-        if (bias) y = NN__ADD(y, NN__LDT(bias + o, t));                                                     \
-        if (relu) y = NN__MAX(NN__SET1(0.0f), y);                                                           \
-        if (p) NN__STT(p + o, y, t);                                                                        \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_wg_in(size_t c, const float *const *p, float *v, size_t vs) {          \
-        size_t o, t;                                                                                        \
-        int i, j;                                                                                           \
-        NN__VF tm[36], r[6];                                                                                \
-        for (o = 0; o < c; o += NN__W) {                                                                    \
-            t = c - o < (size_t)NN__W ? c - o : (size_t)NN__W;                                              \
-            for (j = 0; j < 6; j++)                                                                         \
-                nn__##pfx##_bt6(NN__LDT(p[j] + o, t), NN__LDT(p[6 + j] + o, t), NN__LDT(p[12 + j] + o, t),  \
-                                NN__LDT(p[18 + j] + o, t), NN__LDT(p[24 + j] + o, t), NN__LDT(p[30 + j] + o, t), \
-                                tm + j, 6);                                                                 \
-            for (i = 0; i < 6; i++) {                                                                       \
-                const NN__VF *q = tm + 6 * i;                                                               \
-                nn__##pfx##_bt6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                                  \
-                for (j = 0; j < 6; j++) NN__STT(v + (size_t)(6 * i + j) * vs + o, r[j], t);                 \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_wg_out(size_t f, const float *m, size_t ms, const float *bias, int relu, \
-                                            float *const *y) {                                              \
-        size_t o, t;                                                                                        \
-        int i, j;                                                                                           \
-        NN__VF s[24], r[4];                                                                                 \
-        for (o = 0; o < f; o += NN__W) {                                                                    \
-            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            for (j = 0; j < 6; j++)                                                                         \
-                nn__##pfx##_at6(NN__LDT(m + (size_t)j * ms + o, t), NN__LDT(m + (size_t)(6 + j) * ms + o, t), \
-                                NN__LDT(m + (size_t)(12 + j) * ms + o, t), NN__LDT(m + (size_t)(18 + j) * ms + o, t), \
-                                NN__LDT(m + (size_t)(24 + j) * ms + o, t), NN__LDT(m + (size_t)(30 + j) * ms + o, t), \
-                                s + j, 6);                                                                  \
-            for (i = 0; i < 4; i++) {                                                                       \
-                const NN__VF *q = s + 6 * i;                                                                \
-                nn__##pfx##_at6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                                  \
-                for (j = 0; j < 4; j++) nn__##pfx##_wg_out1(r[j], bias, relu, y[4 * i + j], o, t);          \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_wg_w(size_t f, const float *const *g, float *u, size_t us) {           \
-        size_t o, t;                                                                                        \
-        int i, j;                                                                                           \
-        NN__VF q[18], r[6];                                                                                 \
-        for (o = 0; o < f; o += NN__W) {                                                                    \
-            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            for (j = 0; j < 3; j++)                                                                         \
-                nn__##pfx##_g3(NN__LDT(g[j] + o, t), NN__LDT(g[3 + j] + o, t), NN__LDT(g[6 + j] + o, t), q + j, 3); \
-            for (i = 0; i < 6; i++) {                                                                       \
-                nn__##pfx##_g3(q[3 * i], q[3 * i + 1], q[3 * i + 2], r, 1);                                 \
-                for (j = 0; j < 6; j++) NN__STT(u + (size_t)(6 * i + j) * us + o, r[j], t);                 \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_wg_dy(size_t f, const float *const *g, float *u, size_t us) {          \
-        size_t o, t;                                                                                        \
-        int i, j;                                                                                           \
-        NN__VF q[24], r[6];                                                                                 \
-        for (o = 0; o < f; o += NN__W) {                                                                    \
-            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            for (j = 0; j < 4; j++)                                                                         \
-                nn__##pfx##_a4(NN__LDT(g[j] + o, t), NN__LDT(g[4 + j] + o, t), NN__LDT(g[8 + j] + o, t),    \
-                               NN__LDT(g[12 + j] + o, t), q + j, 4);                                        \
-            for (i = 0; i < 6; i++) {                                                                       \
-                nn__##pfx##_a4(q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3], r, 1);                   \
-                for (j = 0; j < 6; j++) NN__STT(u + (size_t)(6 * i + j) * us + o, r[j], t);                 \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_wg_wout(size_t f, const float *m, size_t ms, float *const *dw) {       \
-        size_t o, t;                                                                                        \
-        int i, j;                                                                                           \
-        NN__VF s[18], r[3];                                                                                 \
-        for (o = 0; o < f; o += NN__W) {                                                                    \
-            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                              \
-            for (j = 0; j < 6; j++)                                                                         \
-                nn__##pfx##_gt6(NN__LDT(m + (size_t)j * ms + o, t), NN__LDT(m + (size_t)(6 + j) * ms + o, t), \
-                                NN__LDT(m + (size_t)(12 + j) * ms + o, t), NN__LDT(m + (size_t)(18 + j) * ms + o, t), \
-                                NN__LDT(m + (size_t)(24 + j) * ms + o, t), NN__LDT(m + (size_t)(30 + j) * ms + o, t), \
-                                s + j, 6);                                                                  \
-            for (i = 0; i < 3; i++) {                                                                       \
-                const NN__VF *q = s + 6 * i;                                                                \
-                nn__##pfx##_gt6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                                  \
-                for (j = 0; j < 3; j++) NN__STT(dw[3 * i + j] + o, r[j], t);                                \
-            }                                                                                               \
-        }                                                                                                   \
+#define NN__DEF_WG(pfx)                                                                            \
+    NN__ATTR static inline void nn__##pfx##_bt6(NN__VF x0, NN__VF x1, NN__VF x2, NN__VF x3,        \
+                                                NN__VF x4, NN__VF x5, NN__VF *y, size_t ys) {      \
+        NN__VF k4 = NN__SET1(4.0f), t1 = NN__FNMA(k4, x2, x4), t2 = NN__FNMA(k4, x1, x3);          \
+        NN__VF t3 = NN__SUB(x4, x2), t4 = NN__MUL(NN__SUB(x3, x1), NN__SET1(2.0f));                \
+        y[0] = NN__ADD(NN__SUB(NN__FNMA(k4, x2, NN__MUL(k4, x0)), x2), x4);                        \
+        y[ys] = NN__ADD(t1, t2);                                                                   \
+        y[2 * ys] = NN__SUB(t1, t2);                                                               \
+        y[3 * ys] = NN__ADD(t3, t4);                                                               \
+        y[4 * ys] = NN__SUB(t3, t4);                                                               \
+        y[5 * ys] = NN__ADD(NN__SUB(NN__FNMA(k4, x3, NN__MUL(k4, x1)), x3), x5);                   \
+    }                                                                                              \
+    NN__ATTR static inline void nn__##pfx##_at6(NN__VF m0, NN__VF m1, NN__VF m2, NN__VF m3,        \
+                                                NN__VF m4, NN__VF m5, NN__VF *y, size_t ys) {      \
+        NN__VF a = NN__ADD(m1, m2), b = NN__SUB(m1, m2), c = NN__ADD(m3, m4), d = NN__SUB(m3, m4); \
+        y[0] = NN__ADD(NN__ADD(m0, a), c);                                                         \
+        y[ys] = NN__FMA(NN__SET1(2.0f), d, b);                                                     \
+        y[2 * ys] = NN__FMA(NN__SET1(4.0f), c, a);                                                 \
+        y[3 * ys] = NN__ADD(NN__FMA(NN__SET1(8.0f), d, b), m5);                                    \
+    }                                                                                              \
+    NN__ATTR static inline void nn__##pfx##_g3(NN__VF g0, NN__VF g1, NN__VF g2, NN__VF *u,         \
+                                               size_t us) {                                        \
+        NN__VF q = NN__MUL(NN__SET1(0.25f), g0), h = NN__MUL(NN__SET1(0.5f), g1);                  \
+        NN__VF s6 = NN__SET1(1.0f / 6.0f), n6 = NN__SET1(-(1.0f / 6.0f));                          \
+        u[0] = q;                                                                                  \
+        u[us] = NN__MUL(NN__ADD(NN__ADD(g0, g1), g2), n6);                                         \
+        u[2 * us] = NN__MUL(NN__ADD(NN__SUB(g0, g1), g2), n6);                                     \
+        u[3 * us] = NN__MUL(NN__ADD(NN__ADD(q, h), g2), s6);                                       \
+        u[4 * us] = NN__MUL(NN__ADD(NN__SUB(q, h), g2), s6);                                       \
+        u[5 * us] = g2;                                                                            \
+    }                                                                                              \
+    NN__ATTR static inline void nn__##pfx##_a4(NN__VF g0, NN__VF g1, NN__VF g2, NN__VF g3,         \
+                                               NN__VF *u, size_t us) {                             \
+        NN__VF k4 = NN__SET1(4.0f), a = NN__ADD(g0, g2), b = NN__ADD(g1, g3),                      \
+               c = NN__FMA(k4, g2, g0);                                                            \
+        NN__VF d = NN__MUL(NN__FMA(k4, g3, g1), NN__SET1(2.0f));                                   \
+        u[0] = g0;                                                                                 \
+        u[us] = NN__ADD(a, b);                                                                     \
+        u[2 * us] = NN__SUB(a, b);                                                                 \
+        u[3 * us] = NN__ADD(c, d);                                                                 \
+        u[4 * us] = NN__SUB(c, d);                                                                 \
+        u[5 * us] = g3;                                                                            \
+    }                                                                                              \
+    NN__ATTR static inline void nn__##pfx##_gt6(NN__VF m0, NN__VF m1, NN__VF m2, NN__VF m3,        \
+                                                NN__VF m4, NN__VF m5, NN__VF *o, size_t os) {      \
+        NN__VF s = NN__ADD(m1, m2), p = NN__ADD(m3, m4), q = NN__SET1(0.25f),                      \
+               s6 = NN__SET1(1.0f / 6.0f);                                                         \
+        o[0] = NN__FMA(NN__SUB(NN__MUL(q, p), s), s6, NN__MUL(q, m0));                             \
+        o[os] = NN__MUL(NN__ADD(NN__SUB(m2, m1), NN__MUL(NN__SET1(0.5f), NN__SUB(m3, m4))), s6);   \
+        o[2 * os] = NN__FMA(NN__SUB(p, s), s6, m5);                                                \
+    }                                                                                              \
+    NN__ATTR static inline void nn__##pfx##_wg_out1(NN__VF y, const float *bias, int relu,         \
+                                                    float *p, size_t o, size_t t) {                \
+        if (bias) y = NN__ADD(y, NN__LDT(bias + o, t));                                            \
+        if (relu) y = NN__MAX(NN__SET1(0.0f), y);                                                  \
+        if (p) NN__STT(p + o, y, t);                                                               \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_wg_in(size_t c, const float *const *p, float *v, size_t vs) { \
+        size_t o, t;                                                                               \
+        int i, j;                                                                                  \
+        NN__VF tm[36], r[6];                                                                       \
+        for (o = 0; o < c; o += NN__W) {                                                           \
+            t = c - o < (size_t)NN__W ? c - o : (size_t)NN__W;                                     \
+            for (j = 0; j < 6; j++)                                                                \
+                nn__##pfx##_bt6(NN__LDT(p[j] + o, t), NN__LDT(p[6 + j] + o, t),                    \
+                                NN__LDT(p[12 + j] + o, t), NN__LDT(p[18 + j] + o, t),              \
+                                NN__LDT(p[24 + j] + o, t), NN__LDT(p[30 + j] + o, t), tm + j, 6);  \
+            for (i = 0; i < 6; i++) {                                                              \
+                const NN__VF *q = tm + 6 * i;                                                      \
+                nn__##pfx##_bt6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                         \
+                for (j = 0; j < 6; j++) NN__STT(v + (size_t)(6 * i + j) * vs + o, r[j], t);        \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_wg_out(size_t f, const float *m, size_t ms,                   \
+                                            const float *bias, int relu, float *const *y) {        \
+        size_t o, t;                                                                               \
+        int i, j;                                                                                  \
+        NN__VF s[24], r[4];                                                                        \
+        for (o = 0; o < f; o += NN__W) {                                                           \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                     \
+            for (j = 0; j < 6; j++)                                                                \
+                nn__##pfx##_at6(NN__LDT(m + (size_t)j * ms + o, t),                                \
+                                NN__LDT(m + (size_t)(6 + j) * ms + o, t),                          \
+                                NN__LDT(m + (size_t)(12 + j) * ms + o, t),                         \
+                                NN__LDT(m + (size_t)(18 + j) * ms + o, t),                         \
+                                NN__LDT(m + (size_t)(24 + j) * ms + o, t),                         \
+                                NN__LDT(m + (size_t)(30 + j) * ms + o, t), s + j, 6);              \
+            for (i = 0; i < 4; i++) {                                                              \
+                const NN__VF *q = s + 6 * i;                                                       \
+                nn__##pfx##_at6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                         \
+                for (j = 0; j < 4; j++) nn__##pfx##_wg_out1(r[j], bias, relu, y[4 * i + j], o, t); \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_wg_w(size_t f, const float *const *g, float *u, size_t us) {  \
+        size_t o, t;                                                                               \
+        int i, j;                                                                                  \
+        NN__VF q[18], r[6];                                                                        \
+        for (o = 0; o < f; o += NN__W) {                                                           \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                     \
+            for (j = 0; j < 3; j++)                                                                \
+                nn__##pfx##_g3(NN__LDT(g[j] + o, t), NN__LDT(g[3 + j] + o, t),                     \
+                               NN__LDT(g[6 + j] + o, t), q + j, 3);                                \
+            for (i = 0; i < 6; i++) {                                                              \
+                nn__##pfx##_g3(q[3 * i], q[3 * i + 1], q[3 * i + 2], r, 1);                        \
+                for (j = 0; j < 6; j++) NN__STT(u + (size_t)(6 * i + j) * us + o, r[j], t);        \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_wg_dy(size_t f, const float *const *g, float *u, size_t us) { \
+        size_t o, t;                                                                               \
+        int i, j;                                                                                  \
+        NN__VF q[24], r[6];                                                                        \
+        for (o = 0; o < f; o += NN__W) {                                                           \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                     \
+            for (j = 0; j < 4; j++)                                                                \
+                nn__##pfx##_a4(NN__LDT(g[j] + o, t), NN__LDT(g[4 + j] + o, t),                     \
+                               NN__LDT(g[8 + j] + o, t), NN__LDT(g[12 + j] + o, t), q + j, 4);     \
+            for (i = 0; i < 6; i++) {                                                              \
+                nn__##pfx##_a4(q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3], r, 1);          \
+                for (j = 0; j < 6; j++) NN__STT(u + (size_t)(6 * i + j) * us + o, r[j], t);        \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_wg_wout(size_t f, const float *m, size_t ms,                  \
+                                             float *const *dw) {                                   \
+        size_t o, t;                                                                               \
+        int i, j;                                                                                  \
+        NN__VF s[18], r[3];                                                                        \
+        for (o = 0; o < f; o += NN__W) {                                                           \
+            t = f - o < (size_t)NN__W ? f - o : (size_t)NN__W;                                     \
+            for (j = 0; j < 6; j++)                                                                \
+                nn__##pfx##_gt6(NN__LDT(m + (size_t)j * ms + o, t),                                \
+                                NN__LDT(m + (size_t)(6 + j) * ms + o, t),                          \
+                                NN__LDT(m + (size_t)(12 + j) * ms + o, t),                         \
+                                NN__LDT(m + (size_t)(18 + j) * ms + o, t),                         \
+                                NN__LDT(m + (size_t)(24 + j) * ms + o, t),                         \
+                                NN__LDT(m + (size_t)(30 + j) * ms + o, t), s + j, 6);              \
+            for (i = 0; i < 3; i++) {                                                              \
+                const NN__VF *q = s + 6 * i;                                                       \
+                nn__##pfx##_gt6(q[0], q[1], q[2], q[3], q[4], q[5], r, 1);                         \
+                for (j = 0; j < 3; j++) NN__STT(dw[3 * i + j] + o, r[j], t);                       \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* Map kernels: full vectors, then one masked vector for the tail so the
  * tail gets exactly the same arithmetic as the body. */
-#define NN__MAP1(name, EXPR)                                                                                 \
-    NN__ATTR static void name(size_t n, const float *x, float *y) {                                          \
-        size_t i = 0;                                                                                        \
-        NN__VF v;                                                                                            \
-        for (; i + NN__W <= n; i += NN__W) {                                                                 \
-            v = NN__LD(x + i);                                                                               \
-            NN__ST(y + i, EXPR);                                                                             \
-        }                                                                                                    \
-        if (i < n) {                                                                                         \
-            v = NN__LDN(x + i, n - i);                                                                       \
-            NN__STN(y + i, EXPR, n - i);                                                                     \
-        }                                                                                                    \
+#define NN__MAP1(name, EXPR)                                                                       \
+    NN__ATTR static void name(size_t n, const float *x, float *y) {                                \
+        size_t i = 0;                                                                              \
+        NN__VF v;                                                                                  \
+        for (; i + NN__W <= n; i += NN__W) {                                                       \
+            v = NN__LD(x + i);                                                                     \
+            NN__ST(y + i, EXPR);                                                                   \
+        }                                                                                          \
+        if (i < n) {                                                                               \
+            v = NN__LDN(x + i, n - i);                                                             \
+            NN__STN(y + i, EXPR, n - i);                                                           \
+        }                                                                                          \
     }
-#define NN__MAP2(name, EXPR)                                                                                 \
-    NN__ATTR static void name(size_t n, const float *a, const float *b, float *y) {                          \
-        size_t i = 0;                                                                                        \
-        NN__VF u, v;                                                                                         \
-        for (; i + NN__W <= n; i += NN__W) {                                                                 \
-            u = NN__LD(a + i);                                                                               \
-            v = NN__LD(b + i);                                                                               \
-            NN__ST(y + i, EXPR);                                                                             \
-        }                                                                                                    \
-        if (i < n) {                                                                                         \
-            u = NN__LDN(a + i, n - i);                                                                       \
-            v = NN__LDN(b + i, n - i);                                                                       \
-            NN__STN(y + i, EXPR, n - i);                                                                     \
-        }                                                                                                    \
+#define NN__MAP2(name, EXPR)                                                                       \
+    NN__ATTR static void name(size_t n, const float *a, const float *b, float *y) {                \
+        size_t i = 0;                                                                              \
+        NN__VF u, v;                                                                               \
+        for (; i + NN__W <= n; i += NN__W) {                                                       \
+            u = NN__LD(a + i);                                                                     \
+            v = NN__LD(b + i);                                                                     \
+            NN__ST(y + i, EXPR);                                                                   \
+        }                                                                                          \
+        if (i < n) {                                                                               \
+            u = NN__LDN(a + i, n - i);                                                             \
+            v = NN__LDN(b + i, n - i);                                                             \
+            NN__STN(y + i, EXPR, n - i);                                                           \
+        }                                                                                          \
     }
 /* (x, y, dy) -> dx with u = y, v = dy */
 #define NN__MAPB(name, EXPR) NN__MAP2(name, EXPR)
 /* load/store t lanes: the plain instruction for whole vectors, masked only
  * for the tail (masked AVX2 moves cost ~1.6x plain ones) */
 #define NN__LDT(p, t) ((t) == (size_t)NN__W ? NN__LD(p) : NN__LDN(p, t))
-#define NN__STT(p, v, t)                                                                                     \
-    do {                                                                                                     \
-        if ((t) == (size_t)NN__W) NN__ST(p, v);                                                              \
-        else NN__STN(p, v, t);                                                                               \
+#define NN__STT(p, v, t)                                                                           \
+    do {                                                                                           \
+        if ((t) == (size_t)NN__W)                                                                  \
+            NN__ST(p, v);                                                                          \
+        else                                                                                       \
+            NN__STN(p, v, t);                                                                      \
     } while (0)
 
-#define NN__SIMD_KERNELS(pfx)                                                                                \
-    NN__DEF_VEXP(pfx)                                                                                        \
-    NN__DEF_VTANH(pfx)                                                                                       \
-    NN__DEF_WG(pfx)                                                                                          \
-    NN__MAP2(nn__##pfx##_add, NN__ADD(u, v))                                                                 \
-    NN__MAP2(nn__##pfx##_sub, NN__SUB(u, v))                                                                 \
-    NN__MAP2(nn__##pfx##_mul, NN__MUL(u, v))                                                                 \
-    NN__MAP1(nn__##pfx##_exp, nn__##pfx##_vexp(v))                                                           \
-    NN__MAP1(nn__##pfx##_relu, NN__MAX(NN__SET1(0.0f), v))                                                   \
-    NN__MAP1(nn__##pfx##_sigmoid,                                                                            \
-             NN__DIV(NN__SET1(1.0f), NN__ADD(NN__SET1(1.0f), nn__##pfx##_vexp(NN__SUB(NN__SET1(0.0f), v)))))  \
-    NN__MAP1(nn__##pfx##_tanh, nn__##pfx##_vtanh(v))                                                         \
-    NN__MAPB(nn__##pfx##_relu_bwd, NN__SEL_GT(u, NN__SET1(0.0f), v, NN__SET1(0.0f)))                         \
-    NN__MAPB(nn__##pfx##_sigmoid_bwd, NN__MUL(v, NN__MUL(u, NN__SUB(NN__SET1(1.0f), u))))                    \
-    NN__MAPB(nn__##pfx##_tanh_bwd, NN__MUL(v, NN__FNMA(u, u, NN__SET1(1.0f))))                               \
-    NN__ATTR static void nn__##pfx##_scale(size_t n, float s, const float *x, float *y) {                   \
-        size_t i = 0;                                                                                        \
-        NN__VF vs = NN__SET1(s);                                                                             \
-        for (; i + NN__W <= n; i += NN__W) NN__ST(y + i, NN__MUL(vs, NN__LD(x + i)));                         \
-        if (i < n) NN__STN(y + i, NN__MUL(vs, NN__LDN(x + i, n - i)), n - i);                                 \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_axpy(size_t n, float a, const float *x, float *y) {                    \
-        size_t i = 0;                                                                                        \
-        NN__VF va = NN__SET1(a);                                                                             \
-        for (; i + NN__W <= n; i += NN__W) NN__ST(y + i, NN__FMA(va, NN__LD(x + i), NN__LD(y + i)));          \
-        if (i < n) NN__STN(y + i, NN__FMA(va, NN__LDN(x + i, n - i), NN__LDN(y + i, n - i)), n - i);          \
-    }                                                                                                        \
-    /* two accumulators hide the add latency; masked tail adds zeros */                                     \
-    NN__ATTR static float nn__##pfx##_dot(size_t n, const float *a, const float *b) {                       \
-        size_t i = 0;                                                                                        \
-        NN__VF s0 = NN__SET1(0.0f), s1 = NN__SET1(0.0f);                                                     \
-        for (; i + 2 * NN__W <= n; i += 2 * NN__W) {                                                         \
-            s0 = NN__FMA(NN__LD(a + i), NN__LD(b + i), s0);                                                  \
-            s1 = NN__FMA(NN__LD(a + i + NN__W), NN__LD(b + i + NN__W), s1);                                  \
-        }                                                                                                    \
-        for (; i + NN__W <= n; i += NN__W) s0 = NN__FMA(NN__LD(a + i), NN__LD(b + i), s0);                   \
-        if (i < n) s1 = NN__FMA(NN__LDN(a + i, n - i), NN__LDN(b + i, n - i), s1);                           \
-        return NN__HSUM(NN__ADD(s0, s1));                                                                    \
-    }                                                                                                        \
-    NN__ATTR static float nn__##pfx##_sum(size_t n, const float *x) {                                       \
-        size_t i = 0;                                                                                        \
-        NN__VF s0 = NN__SET1(0.0f), s1 = NN__SET1(0.0f);                                                     \
-        for (; i + 2 * NN__W <= n; i += 2 * NN__W) {                                                         \
-            s0 = NN__ADD(s0, NN__LD(x + i));                                                                 \
-            s1 = NN__ADD(s1, NN__LD(x + i + NN__W));                                                         \
-        }                                                                                                    \
-        for (; i + NN__W <= n; i += NN__W) s0 = NN__ADD(s0, NN__LD(x + i));                                  \
-        if (i < n) s1 = NN__ADD(s1, NN__LDN(x + i, n - i));                                                  \
-        return NN__HSUM(NN__ADD(s0, s1));                                                                    \
-    }                                                                                                        \
-    /* NaN must win (like torch.max): count NaN lanes beside the max */     \
-    NN__ATTR static float nn__##pfx##_max(size_t n, const float *x) {                                       \
-        size_t i = 0;                                                                                        \
-        float m = -INFINITY;                                                                                 \
-        if (n >= NN__W) {                                                                                    \
-            NN__VF acc = NN__LD(x), nanc = NN__SEL_EQ(acc, acc, NN__SET1(0.0f), NN__SET1(1.0f));             \
-            for (i = NN__W; i + NN__W <= n; i += NN__W) {                                                    \
-                NN__VF v = NN__LD(x + i);                                                                    \
-                nanc = NN__ADD(nanc, NN__SEL_EQ(v, v, NN__SET1(0.0f), NN__SET1(1.0f)));                      \
-                acc = NN__MAX(acc, v);                                                                       \
-            }                                                                                                \
-            if (NN__HSUM(nanc) != 0.0f) return NAN;                                                          \
-            m = NN__HMAX(acc);                                                                               \
-        }                                                                                                    \
-        for (; i < n; i++) {                                                                                 \
-            if (x[i] != x[i]) return x[i];                                                                   \
-            if (x[i] > m) m = x[i];                                                                          \
-        }                                                                                                    \
-        return m;                                                                                            \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_softmax(size_t rows, size_t cols, const float *x, float *y) {          \
-        size_t r, i;                                                                                         \
-        for (r = 0; r < rows; r++) {                                                                         \
-            const float *xr = x + r * cols;                                                                  \
-            float *yr = y + r * cols, mx = nn__##pfx##_max(cols, xr);                                        \
-            NN__VF vm, s = NN__SET1(0.0f), e;                                                                \
-            float inv;                                                                                       \
-            if (mx == INFINITY || mx == -INFINITY) mx = 0.0f;                                                \
-            vm = NN__SET1(mx);                                                                               \
-            for (i = 0; i + NN__W <= cols; i += NN__W) {                                                     \
-                e = nn__##pfx##_vexp(NN__SUB(NN__LD(xr + i), vm));                                           \
-                s = NN__ADD(s, e);                                                                           \
-                NN__ST(yr + i, e);                                                                           \
-            }                                                                                                \
-            if (i < cols) {                                                                                  \
-                e = nn__##pfx##_vexp(NN__SUB(NN__LDN(xr + i, cols - i), vm));                                \
-                NN__STN(yr + i, e, cols - i);                                                                \
-                s = NN__ADD(s, NN__SEL_GT(NN__SET1((float)(cols - i)), nn__##pfx##_iota(), e, NN__SET1(0.0f))); \
-            }                                                                                                \
-            inv = 1.0f / NN__HSUM(s);                                                                        \
-            nn__##pfx##_scale(cols, inv, yr, yr);                                                            \
-        }                                                                                                    \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_softmax_bwd(size_t rows, size_t cols, const float *y, const float *dy, \
-                                                 float *dx) {                                                \
-        size_t r, i;                                                                                         \
-        for (r = 0; r < rows; r++) {                                                                         \
-            const float *yr = y + r * cols, *dyr = dy + r * cols;                                            \
-            float *dxr = dx + r * cols;                                                                      \
-            NN__VF s = NN__SET1(nn__##pfx##_dot(cols, yr, dyr));                                             \
-            for (i = 0; i + NN__W <= cols; i += NN__W)                                                       \
-                NN__ST(dxr + i, NN__MUL(NN__LD(yr + i), NN__SUB(NN__LD(dyr + i), s)));                       \
-            if (i < cols)                                                                                    \
-                NN__STN(dxr + i, NN__MUL(NN__LDN(yr + i, cols - i), NN__SUB(NN__LDN(dyr + i, cols - i), s)),  \
-                        cols - i);                                                                           \
-        }                                                                                                    \
-    }                                                                                                        \
+#define NN__SIMD_KERNELS(pfx)                                                                      \
+    NN__DEF_VEXP(pfx)                                                                              \
+    NN__DEF_VTANH(pfx)                                                                             \
+    NN__DEF_WG(pfx)                                                                                \
+    NN__MAP2(nn__##pfx##_add, NN__ADD(u, v))                                                       \
+    NN__MAP2(nn__##pfx##_sub, NN__SUB(u, v))                                                       \
+    NN__MAP2(nn__##pfx##_mul, NN__MUL(u, v))                                                       \
+    NN__MAP1(nn__##pfx##_exp, nn__##pfx##_vexp(v))                                                 \
+    NN__MAP1(nn__##pfx##_relu, NN__MAX(NN__SET1(0.0f), v))                                         \
+    NN__MAP1(nn__##pfx##_sigmoid,                                                                  \
+             NN__DIV(NN__SET1(1.0f),                                                               \
+                     NN__ADD(NN__SET1(1.0f), nn__##pfx##_vexp(NN__SUB(NN__SET1(0.0f), v)))))       \
+    NN__MAP1(nn__##pfx##_tanh, nn__##pfx##_vtanh(v))                                               \
+    NN__MAPB(nn__##pfx##_relu_bwd, NN__SEL_GT(u, NN__SET1(0.0f), v, NN__SET1(0.0f)))               \
+    NN__MAPB(nn__##pfx##_sigmoid_bwd, NN__MUL(v, NN__MUL(u, NN__SUB(NN__SET1(1.0f), u))))          \
+    NN__MAPB(nn__##pfx##_tanh_bwd, NN__MUL(v, NN__FNMA(u, u, NN__SET1(1.0f))))                     \
+    NN__ATTR static void nn__##pfx##_scale(size_t n, float s, const float *x, float *y) {          \
+        size_t i = 0;                                                                              \
+        NN__VF vs = NN__SET1(s);                                                                   \
+        for (; i + NN__W <= n; i += NN__W) NN__ST(y + i, NN__MUL(vs, NN__LD(x + i)));              \
+        if (i < n) NN__STN(y + i, NN__MUL(vs, NN__LDN(x + i, n - i)), n - i);                      \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_axpy(size_t n, float a, const float *x, float *y) {           \
+        size_t i = 0;                                                                              \
+        NN__VF va = NN__SET1(a);                                                                   \
+        for (; i + NN__W <= n; i += NN__W)                                                         \
+            NN__ST(y + i, NN__FMA(va, NN__LD(x + i), NN__LD(y + i)));                              \
+        if (i < n)                                                                                 \
+            NN__STN(y + i, NN__FMA(va, NN__LDN(x + i, n - i), NN__LDN(y + i, n - i)), n - i);      \
+    }                                                                                              \
+    /* two accumulators hide the add latency; masked tail adds zeros */                            \
+    NN__ATTR static float nn__##pfx##_dot(size_t n, const float *a, const float *b) {              \
+        size_t i = 0;                                                                              \
+        NN__VF s0 = NN__SET1(0.0f), s1 = NN__SET1(0.0f);                                           \
+        for (; i + 2 * NN__W <= n; i += 2 * NN__W) {                                               \
+            s0 = NN__FMA(NN__LD(a + i), NN__LD(b + i), s0);                                        \
+            s1 = NN__FMA(NN__LD(a + i + NN__W), NN__LD(b + i + NN__W), s1);                        \
+        }                                                                                          \
+        for (; i + NN__W <= n; i += NN__W) s0 = NN__FMA(NN__LD(a + i), NN__LD(b + i), s0);         \
+        if (i < n) s1 = NN__FMA(NN__LDN(a + i, n - i), NN__LDN(b + i, n - i), s1);                 \
+        return NN__HSUM(NN__ADD(s0, s1));                                                          \
+    }                                                                                              \
+    NN__ATTR static float nn__##pfx##_sum(size_t n, const float *x) {                              \
+        size_t i = 0;                                                                              \
+        NN__VF s0 = NN__SET1(0.0f), s1 = NN__SET1(0.0f);                                           \
+        for (; i + 2 * NN__W <= n; i += 2 * NN__W) {                                               \
+            s0 = NN__ADD(s0, NN__LD(x + i));                                                       \
+            s1 = NN__ADD(s1, NN__LD(x + i + NN__W));                                               \
+        }                                                                                          \
+        for (; i + NN__W <= n; i += NN__W) s0 = NN__ADD(s0, NN__LD(x + i));                        \
+        if (i < n) s1 = NN__ADD(s1, NN__LDN(x + i, n - i));                                        \
+        return NN__HSUM(NN__ADD(s0, s1));                                                          \
+    }                                                                                              \
+    /* NaN must win (like torch.max): count NaN lanes beside the max */                            \
+    NN__ATTR static float nn__##pfx##_max(size_t n, const float *x) {                              \
+        size_t i = 0;                                                                              \
+        float m = -INFINITY;                                                                       \
+        if (n >= NN__W) {                                                                          \
+            NN__VF acc = NN__LD(x), nanc = NN__SEL_EQ(acc, acc, NN__SET1(0.0f), NN__SET1(1.0f));   \
+            for (i = NN__W; i + NN__W <= n; i += NN__W) {                                          \
+                NN__VF v = NN__LD(x + i);                                                          \
+                nanc = NN__ADD(nanc, NN__SEL_EQ(v, v, NN__SET1(0.0f), NN__SET1(1.0f)));            \
+                acc = NN__MAX(acc, v);                                                             \
+            }                                                                                      \
+            if (NN__HSUM(nanc) != 0.0f) return NAN;                                                \
+            m = NN__HMAX(acc);                                                                     \
+        }                                                                                          \
+        for (; i < n; i++) {                                                                       \
+            if (x[i] != x[i]) return x[i];                                                         \
+            if (x[i] > m) m = x[i];                                                                \
+        }                                                                                          \
+        return m;                                                                                  \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_softmax(size_t rows, size_t cols, const float *x, float *y) { \
+        size_t r, i;                                                                               \
+        for (r = 0; r < rows; r++) {                                                               \
+            const float *xr = x + r * cols;                                                        \
+            float *yr = y + r * cols, mx = nn__##pfx##_max(cols, xr);                              \
+            NN__VF vm, s = NN__SET1(0.0f), e;                                                      \
+            float inv;                                                                             \
+            if (mx == INFINITY || mx == -INFINITY) mx = 0.0f;                                      \
+            vm = NN__SET1(mx);                                                                     \
+            for (i = 0; i + NN__W <= cols; i += NN__W) {                                           \
+                e = nn__##pfx##_vexp(NN__SUB(NN__LD(xr + i), vm));                                 \
+                s = NN__ADD(s, e);                                                                 \
+                NN__ST(yr + i, e);                                                                 \
+            }                                                                                      \
+            if (i < cols) {                                                                        \
+                e = nn__##pfx##_vexp(NN__SUB(NN__LDN(xr + i, cols - i), vm));                      \
+                NN__STN(yr + i, e, cols - i);                                                      \
+                s = NN__ADD(s, NN__SEL_GT(NN__SET1((float)(cols - i)), nn__##pfx##_iota(), e,      \
+                                          NN__SET1(0.0f)));                                        \
+            }                                                                                      \
+            inv = 1.0f / NN__HSUM(s);                                                              \
+            nn__##pfx##_scale(cols, inv, yr, yr);                                                  \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_softmax_bwd(size_t rows, size_t cols, const float *y,         \
+                                                 const float *dy, float *dx) {                     \
+        size_t r, i;                                                                               \
+        for (r = 0; r < rows; r++) {                                                               \
+            const float *yr = y + r * cols, *dyr = dy + r * cols;                                  \
+            float *dxr = dx + r * cols;                                                            \
+            NN__VF s = NN__SET1(nn__##pfx##_dot(cols, yr, dyr));                                   \
+            for (i = 0; i + NN__W <= cols; i += NN__W)                                             \
+                NN__ST(dxr + i, NN__MUL(NN__LD(yr + i), NN__SUB(NN__LD(dyr + i), s)));             \
+            if (i < cols)                                                                          \
+                NN__STN(                                                                           \
+                    dxr + i,                                                                       \
+                    NN__MUL(NN__LDN(yr + i, cols - i), NN__SUB(NN__LDN(dyr + i, cols - i), s)),    \
+                    cols - i);                                                                     \
+        }                                                                                          \
+    }                                                                                              \
     /* max-pool over channels, vectorised along C; same tie/NaN rule as the \
-     * scalar twin: take the candidate when it is greater or NaN */                                          \
-    NN__ATTR static inline NN__VF nn__##pfx##_pmax(NN__VF m, NN__VF c) {                                    \
-        return NN__SEL_GT(c, m, c, NN__SEL_EQ(c, c, m, c));                                                  \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_maxpool(int n, int h, int w, int c, const float *x, float *y) {         \
-        int b, i, j, ch, oh = h / 2, ow = w / 2;                                                             \
-        for (b = 0; b < n; b++)                                                                              \
-            for (i = 0; i < oh; i++)                                                                         \
-                for (j = 0; j < ow; j++) {                                                                   \
-                    const float *p0 = x + (((size_t)b * h + 2 * i) * w + 2 * j) * c;                         \
-                    const float *p1 = p0 + (size_t)w * c;                                                    \
-                    float *o = y + (((size_t)b * oh + i) * ow + j) * c;                                      \
-                    for (ch = 0; ch + NN__W <= c; ch += NN__W) {                                             \
-                        NN__VF m = NN__LD(p0 + ch);                                                          \
-                        m = nn__##pfx##_pmax(m, NN__LD(p0 + c + ch));                                        \
-                        m = nn__##pfx##_pmax(m, NN__LD(p1 + ch));                                            \
-                        m = nn__##pfx##_pmax(m, NN__LD(p1 + c + ch));                                        \
-                        NN__ST(o + ch, m);                                                                   \
-                    }                                                                                        \
-                    if (ch < c) {                                                                            \
-                        size_t t = (size_t)(c - ch);                                                         \
-                        NN__VF m = NN__LDN(p0 + ch, t);                                                      \
-                        m = nn__##pfx##_pmax(m, NN__LDN(p0 + c + ch, t));                                    \
-                        m = nn__##pfx##_pmax(m, NN__LDN(p1 + ch, t));                                        \
-                        m = nn__##pfx##_pmax(m, NN__LDN(p1 + c + ch, t));                                    \
-                        NN__STN(o + ch, m, t);                                                               \
-                    }                                                                                        \
-                }                                                                                            \
-    }                                                                                                        \
-    NN__ATTR static inline void nn__##pfx##_pool_scatter(const float *x, const size_t *pos, size_t off,       \
-                                                         NN__VF m, NN__VF g, float *dx, size_t t) {          \
-        NN__VF taken = NN__SET1(0.0f), one = NN__SET1(1.0f), zero = NN__SET1(0.0f), half = NN__SET1(0.5f);  \
-        int q;                                                                                               \
-        for (q = 0; q < 4; q++) {                                                                            \
-            NN__VF xv = t == (size_t)NN__W ? NN__LD(x + pos[q] + off) : NN__LDN(x + pos[q] + off, t);        \
-            NN__VF hit = NN__SEL_GT(taken, half, zero, NN__SEL_EQ(xv, m, one, zero));                        \
-            NN__VF d = NN__SEL_GT(hit, half, g, zero);                                                       \
-            if (t == (size_t)NN__W) NN__ST(dx + pos[q] + off, d);                                           \
-            else NN__STN(dx + pos[q] + off, d, t);                                                           \
-            taken = NN__ADD(taken, hit);                                                                     \
-        }                                                                                                    \
-    }                                                                                                        \
+     * scalar twin: take the candidate when it is greater or NaN */                      \
+    NN__ATTR static inline NN__VF nn__##pfx##_pmax(NN__VF m, NN__VF c) {                           \
+        return NN__SEL_GT(c, m, c, NN__SEL_EQ(c, c, m, c));                                        \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_maxpool(int n, int h, int w, int c, const float *x,           \
+                                             float *y) {                                           \
+        int b, i, j, ch, oh = h / 2, ow = w / 2;                                                   \
+        for (b = 0; b < n; b++)                                                                    \
+            for (i = 0; i < oh; i++)                                                               \
+                for (j = 0; j < ow; j++) {                                                         \
+                    const float *p0 = x + (((size_t)b * h + 2 * i) * w + 2 * j) * c;               \
+                    const float *p1 = p0 + (size_t)w * c;                                          \
+                    float *o = y + (((size_t)b * oh + i) * ow + j) * c;                            \
+                    for (ch = 0; ch + NN__W <= c; ch += NN__W) {                                   \
+                        NN__VF m = NN__LD(p0 + ch);                                                \
+                        m = nn__##pfx##_pmax(m, NN__LD(p0 + c + ch));                              \
+                        m = nn__##pfx##_pmax(m, NN__LD(p1 + ch));                                  \
+                        m = nn__##pfx##_pmax(m, NN__LD(p1 + c + ch));                              \
+                        NN__ST(o + ch, m);                                                         \
+                    }                                                                              \
+                    if (ch < c) {                                                                  \
+                        size_t t = (size_t)(c - ch);                                               \
+                        NN__VF m = NN__LDN(p0 + ch, t);                                            \
+                        m = nn__##pfx##_pmax(m, NN__LDN(p0 + c + ch, t));                          \
+                        m = nn__##pfx##_pmax(m, NN__LDN(p1 + ch, t));                              \
+                        m = nn__##pfx##_pmax(m, NN__LDN(p1 + c + ch, t));                          \
+                        NN__STN(o + ch, m, t);                                                     \
+                    }                                                                              \
+                }                                                                                  \
+    }                                                                                              \
+    NN__ATTR static inline void nn__##pfx##_pool_scatter(                                          \
+        const float *x, const size_t *pos, size_t off, NN__VF m, NN__VF g, float *dx, size_t t) {  \
+        NN__VF taken = NN__SET1(0.0f), one = NN__SET1(1.0f), zero = NN__SET1(0.0f),                \
+               half = NN__SET1(0.5f);                                                              \
+        int q;                                                                                     \
+        for (q = 0; q < 4; q++) {                                                                  \
+            NN__VF xv =                                                                            \
+                t == (size_t)NN__W ? NN__LD(x + pos[q] + off) : NN__LDN(x + pos[q] + off, t);      \
+            NN__VF hit = NN__SEL_GT(taken, half, zero, NN__SEL_EQ(xv, m, one, zero));              \
+            NN__VF d = NN__SEL_GT(hit, half, g, zero);                                             \
+            if (t == (size_t)NN__W)                                                                \
+                NN__ST(dx + pos[q] + off, d);                                                      \
+            else                                                                                   \
+                NN__STN(dx + pos[q] + off, d, t);                                                  \
+            taken = NN__ADD(taken, hit);                                                           \
+        }                                                                                          \
+    }                                                                                              \
     /* backward: each window position takes dy where it equals the max and  \
      * no earlier position did; every covered dx is written, so only the    \
-     * uncovered last row/column of odd sizes needs zeroing first */         \
-    NN__ATTR static void nn__##pfx##_maxpool_bwd(int n, int h, int w, int c, const float *x, const float *y, \
-                                                 const float *dy, float *dx) {                               \
-        int b, i, j, ch, oh = h / 2, ow = w / 2;                                                             \
-        if ((h | w) & 1) memset(dx, 0, (size_t)n * h * w * c * sizeof(float));                               \
-        for (b = 0; b < n; b++)                                                                              \
-            for (i = 0; i < oh; i++)                                                                         \
-                for (j = 0; j < ow; j++) {                                                                   \
-                    size_t o0 = (((size_t)b * oh + i) * ow + j) * c;                                         \
-                    size_t i0 = (((size_t)b * h + 2 * i) * w + 2 * j) * c, i1 = i0 + (size_t)w * c;          \
-                    size_t pos[4];                                                                           \
-                    pos[0] = i0;                                                                             \
-                    pos[1] = i0 + c;                                                                         \
-                    pos[2] = i1;                                                                             \
-                    pos[3] = i1 + c;                                                                         \
-                    for (ch = 0; ch + NN__W <= c; ch += NN__W)                                               \
-                        nn__##pfx##_pool_scatter(x, pos, (size_t)ch, NN__LD(y + o0 + ch),                    \
-                                                 NN__LD(dy + o0 + ch), dx, (size_t)NN__W);                   \
-                    if (ch < c) {                                                                            \
-                        size_t t = (size_t)(c - ch);                                                         \
-                        nn__##pfx##_pool_scatter(x, pos, (size_t)ch, NN__LDN(y + o0 + ch, t),                \
-                                                 NN__LDN(dy + o0 + ch, t), dx, t);                           \
-                    }                                                                                        \
-                }                                                                                            \
-    }                                                                                                        \
-    NN__ATTR static inline void nn__##pfx##_pool_fi1(const float *p0, const float *p1, size_t c, float *o,  \
-                                                     float *ix, size_t t) {                                 \
-        NN__VF x0 = NN__LDT(p0, t), x1 = NN__LDT(p0 + c, t), x2 = NN__LDT(p1, t), x3 = NN__LDT(p1 + c, t), m, q; \
-        m = nn__##pfx##_pmax(nn__##pfx##_pmax(nn__##pfx##_pmax(x0, x1), x2), x3);                           \
-        q = NN__SEL_EQ(x3, m, NN__SET1(3.0f), NN__SET1(4.0f));                                              \
-        q = NN__SEL_EQ(x2, m, NN__SET1(2.0f), q);                                                           \
-        q = NN__SEL_EQ(x1, m, NN__SET1(1.0f), q);                                                           \
-        q = NN__SEL_EQ(x0, m, NN__SET1(0.0f), q);                                                           \
-        NN__STT(o, m, t);                                                                                   \
-        NN__STT(ix, q, t);                                                                                  \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_maxpool_fi(int n, int h, int w, int c, const float *x, float *y, float *idx) { \
-        int b, i, j, oh = h / 2, ow = w / 2;                                                                \
-        size_t ch, t;                                                                                       \
-        for (b = 0; b < n; b++)                                                                             \
-            for (i = 0; i < oh; i++)                                                                        \
-                for (j = 0; j < ow; j++) {                                                                  \
-                    const float *p0 = x + (((size_t)b * h + 2 * i) * w + 2 * j) * c, *p1 = p0 + (size_t)w * c; \
-                    size_t o = (((size_t)b * oh + i) * ow + j) * c;                                         \
-                    for (ch = 0; ch < (size_t)c; ch += t) {                                                 \
-                        t = (size_t)c - ch < (size_t)NN__W ? (size_t)c - ch : (size_t)NN__W;                \
-                        nn__##pfx##_pool_fi1(p0 + ch, p1 + ch, (size_t)c, y + o + ch, idx + o + ch, t);     \
-                    }                                                                                       \
-                }                                                                                           \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_maxpool_bi(int n, int h, int w, int c, const float *idx, const float *dy, \
-                                                float *dx) {                                                \
-        int b, i, j, q, oh = h / 2, ow = w / 2;                                                             \
-        size_t ch, t;                                                                                       \
-        NN__VF z = NN__SET1(0.0f);                                                                          \
-        if ((h | w) & 1) memset(dx, 0, (size_t)n * h * w * c * sizeof(float));                              \
-        for (b = 0; b < n; b++)                                                                             \
-            for (i = 0; i < oh; i++)                                                                        \
-                for (j = 0; j < ow; j++) {                                                                  \
-                    size_t o = (((size_t)b * oh + i) * ow + j) * c;                                         \
-                    size_t i0 = (((size_t)b * h + 2 * i) * w + 2 * j) * c, i1 = i0 + (size_t)w * c, pos[4]; \
-                    pos[0] = i0, pos[1] = i0 + c, pos[2] = i1, pos[3] = i1 + c;                             \
-                    for (ch = 0; ch < (size_t)c; ch += t) {                                                 \
-                        NN__VF qv, g;                                                                       \
-                        t = (size_t)c - ch < (size_t)NN__W ? (size_t)c - ch : (size_t)NN__W;                \
-                        qv = NN__LDT(idx + o + ch, t);                                                      \
-                        g = NN__LDT(dy + o + ch, t);                                                        \
-                        for (q = 0; q < 4; q++) NN__STT(dx + pos[q] + ch, NN__SEL_EQ(qv, NN__SET1((float)q), g, z), t); \
-                    }                                                                                       \
-                }                                                                                           \
-    }                                                                                                       \
-    NN__ATTR static void nn__##pfx##_gap(size_t n, size_t hw, size_t c, const float *x, float *y) {        \
-        size_t b, p, ch, t;                                                                                  \
-        NN__VF d = NN__SET1((float)hw);                                                                      \
-        for (b = 0; b < n; b++)                                                                              \
-            for (ch = 0; ch < c; ch += t) {                                                                  \
-                const float *xb = x + b * hw * c + ch;                                                       \
-                NN__VF s;                                                                                    \
-                t = c - ch < (size_t)NN__W ? c - ch : (size_t)NN__W;                                         \
-                s = NN__LDT(xb, t);                                                                          \
-                for (p = 1; p < hw; p++) s = NN__ADD(s, NN__LDT(xb + p * c, t));                             \
-                NN__STT(y + b * c + ch, NN__DIV(s, d), t);                                                   \
-            }                                                                                                \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_gap_bwd(size_t n, size_t hw, size_t c, const float *dy, float *dx) {  \
-        size_t b, p, ch, t;                                                                                  \
-        NN__VF d = NN__SET1((float)hw);                                                                      \
-        for (b = 0; b < n; b++)                                                                              \
-            for (ch = 0; ch < c; ch += t) {                                                                  \
-                NN__VF g;                                                                                    \
-                t = c - ch < (size_t)NN__W ? c - ch : (size_t)NN__W;                                         \
-                g = NN__DIV(NN__LDT(dy + b * c + ch, t), d);                                                 \
-                for (p = 0; p < hw; p++) NN__STT(dx + (b * hw + p) * c + ch, g, t);                          \
-            }                                                                                                \
-    }                                                                                                        \
-    /* the same gate arithmetic as the scalar twin, one pass per row */                                     \
-    NN__ATTR static void nn__##pfx##_lstm_fwd(size_t H, float *g, const float *cp, float *c, float *tc,        \
-                                              float *h) {                                                    \
-        size_t j, t;                                                                                         \
-        NN__VF one = NN__SET1(1.0f), zero = NN__SET1(0.0f);                                                  \
-        for (j = 0; j < H; j += NN__W) {                                                                     \
-            NN__VF gi, gf, gg, go, cj, th;                                                                   \
-            t = H - j < (size_t)NN__W ? H - j : (size_t)NN__W;                                               \
-            gi = NN__DIV(one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + j, t)))));             \
-            gf = NN__DIV(one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + H + j, t)))));         \
-            gg = nn__##pfx##_vtanh(NN__LDT(g + 2 * H + j, t));                                               \
-            go = NN__DIV(one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + 3 * H + j, t)))));     \
-            cj = NN__FMA(gf, NN__LDT(cp + j, t), NN__MUL(gi, gg));                                           \
-            th = nn__##pfx##_vtanh(cj);                                                                      \
-            NN__STT(g + j, gi, t);                                                                           \
-            NN__STT(g + H + j, gf, t);                                                                       \
-            NN__STT(g + 2 * H + j, gg, t);                                                                   \
-            NN__STT(g + 3 * H + j, go, t);                                                                   \
-            NN__STT(c + j, cj, t);                                                                           \
-            NN__STT(tc + j, th, t);                                                                          \
-            NN__STT(h + j, NN__MUL(go, th), t);                                                              \
-        }                                                                                                    \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_lstm_bwd(size_t H, const float *g, const float *tc, const float *cp,      \
-                                              const float *dh, float *dc, float *dg) {                       \
-        size_t j, t;                                                                                         \
-        NN__VF one = NN__SET1(1.0f);                                                                         \
-        for (j = 0; j < H; j += NN__W) {                                                                     \
-            NN__VF gi, gf, gg, go, th, dhv, dcj;                                                             \
-            t = H - j < (size_t)NN__W ? H - j : (size_t)NN__W;                                               \
-            gi = NN__LDT(g + j, t);                                                                          \
-            gf = NN__LDT(g + H + j, t);                                                                      \
-            gg = NN__LDT(g + 2 * H + j, t);                                                                  \
-            go = NN__LDT(g + 3 * H + j, t);                                                                  \
-            th = NN__LDT(tc + j, t);                                                                         \
-            dhv = NN__LDT(dh + j, t);                                                                        \
-            dcj = NN__FMA(NN__MUL(dhv, go), NN__FNMA(th, th, one), NN__LDT(dc + j, t));                      \
-            NN__STT(dg + j, NN__MUL(NN__MUL(dcj, gg), NN__MUL(gi, NN__SUB(one, gi))), t);                    \
-            NN__STT(dg + H + j, NN__MUL(NN__MUL(dcj, NN__LDT(cp + j, t)), NN__MUL(gf, NN__SUB(one, gf))), t);\
-            NN__STT(dg + 2 * H + j, NN__MUL(NN__MUL(dcj, gi), NN__FNMA(gg, gg, one)), t);                    \
-            NN__STT(dg + 3 * H + j, NN__MUL(NN__MUL(dhv, th), NN__MUL(go, NN__SUB(one, go))), t);            \
-            NN__STT(dc + j, NN__MUL(dcj, gf), t);                                                            \
-        }                                                                                                    \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_sgd(size_t n, float *w, const float *g, float *v, float lr, float mu,    \
-                                         float wd, int nesterov) {                                           \
-        size_t i = 0, t;                                                                                     \
-        NN__VF vlr = NN__SET1(lr), vmu = NN__SET1(mu), vwd = NN__SET1(wd);                                   \
-        for (; i < n; i += NN__W) {                                                                          \
-            NN__VF wi, gi, vi;                                                                               \
-            t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                               \
-            wi = NN__LDT(w + i, t);                                                                          \
-            gi = NN__FMA(vwd, wi, NN__LDT(g + i, t));                                                        \
-            if (mu != 0.0f) {                                                                                \
-                vi = NN__FMA(vmu, NN__LDT(v + i, t), gi);                                                    \
-                NN__STT(v + i, vi, t);                                                                       \
-                gi = nesterov ? NN__FMA(vmu, vi, gi) : vi;                                                   \
-            }                                                                                                \
-            NN__STT(w + i, NN__FNMA(vlr, gi, wi), t);                                                        \
-        }                                                                                                    \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_rmsprop(size_t n, float *w, const float *g, float *v, float lr, float rho, \
-                                             float eps, float wd) {                                          \
-        size_t i = 0, t;                                                                                     \
-        NN__VF vr = NN__SET1(rho), vc = NN__SET1(1.0f - rho), ve = NN__SET1(eps), vl = NN__SET1(lr);         \
-        NN__VF vwd = NN__SET1(wd);                                                                           \
-        for (; i < n; i += NN__W) {                                                                          \
-            NN__VF wi, gi, vi;                                                                               \
-            t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                               \
-            wi = NN__LDT(w + i, t);                                                                          \
-            gi = NN__FMA(vwd, wi, NN__LDT(g + i, t));                                                        \
-            vi = NN__FMA(vr, NN__LDT(v + i, t), NN__MUL(NN__MUL(vc, gi), gi));                               \
-            NN__STT(v + i, vi, t);                                                                           \
-            NN__STT(w + i, NN__FNMA(vl, NN__DIV(gi, NN__ADD(NN__SQRT(vi), ve)), wi), t);                     \
-        }                                                                                                    \
-    }                                                                                                        \
-    NN__ATTR static void nn__##pfx##_adam(size_t n, float *w, const float *g, float *m, float *v, float b1,  \
-                                          float b2, float eps, float step_size, float inv_sqrt_bc2,          \
-                                          float decay, float l2, int unused) {                               \
-        size_t i = 0, t;                                                                                     \
-        NN__VF vb1 = NN__SET1(b1), vb2 = NN__SET1(b2), c1 = NN__SET1(1.0f - b1), c2 = NN__SET1(1.0f - b2);   \
-        NN__VF ve = NN__SET1(eps), vs = NN__SET1(step_size), vi2 = NN__SET1(inv_sqrt_bc2);                   \
-        NN__VF vd = NN__SET1(decay), vl2 = NN__SET1(l2);                                                     \
-        (void)unused;                                                                                        \
-        for (; i < n; i += NN__W) {                                                                          \
-            NN__VF wi, gi, mi, vv;                                                                           \
-            t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                               \
-            wi = NN__MUL(NN__LDT(w + i, t), vd);                                                             \
-            gi = NN__FMA(vl2, wi, NN__LDT(g + i, t));                                                        \
-            mi = NN__FMA(vb1, NN__LDT(m + i, t), NN__MUL(c1, gi));                                           \
-            vv = NN__FMA(vb2, NN__LDT(v + i, t), NN__MUL(NN__MUL(c2, gi), gi));                              \
-            NN__STT(m + i, mi, t);                                                                           \
-            NN__STT(v + i, vv, t);                                                                           \
-            NN__STT(w + i, NN__FNMA(vs, NN__DIV(mi, NN__FMA(NN__SQRT(vv), vi2, ve)), wi), t);                \
-        }                                                                                                    \
+     * uncovered last row/column of odd sizes needs zeroing first */                      \
+    NN__ATTR static void nn__##pfx##_maxpool_bwd(int n, int h, int w, int c, const float *x,       \
+                                                 const float *y, const float *dy, float *dx) {     \
+        int b, i, j, ch, oh = h / 2, ow = w / 2;                                                   \
+        if ((h | w) & 1) memset(dx, 0, (size_t)n *h *w *c * sizeof(float));                        \
+        for (b = 0; b < n; b++)                                                                    \
+            for (i = 0; i < oh; i++)                                                               \
+                for (j = 0; j < ow; j++) {                                                         \
+                    size_t o0 = (((size_t)b * oh + i) * ow + j) * c;                               \
+                    size_t i0 = (((size_t)b * h + 2 * i) * w + 2 * j) * c,                         \
+                           i1 = i0 + (size_t)w * c;                                                \
+                    size_t pos[4];                                                                 \
+                    pos[0] = i0;                                                                   \
+                    pos[1] = i0 + c;                                                               \
+                    pos[2] = i1;                                                                   \
+                    pos[3] = i1 + c;                                                               \
+                    for (ch = 0; ch + NN__W <= c; ch += NN__W)                                     \
+                        nn__##pfx##_pool_scatter(x, pos, (size_t)ch, NN__LD(y + o0 + ch),          \
+                                                 NN__LD(dy + o0 + ch), dx, (size_t)NN__W);         \
+                    if (ch < c) {                                                                  \
+                        size_t t = (size_t)(c - ch);                                               \
+                        nn__##pfx##_pool_scatter(x, pos, (size_t)ch, NN__LDN(y + o0 + ch, t),      \
+                                                 NN__LDN(dy + o0 + ch, t), dx, t);                 \
+                    }                                                                              \
+                }                                                                                  \
+    }                                                                                              \
+    NN__ATTR static inline void nn__##pfx##_pool_fi1(const float *p0, const float *p1, size_t c,   \
+                                                     float *o, float *ix, size_t t) {              \
+        NN__VF x0 = NN__LDT(p0, t), x1 = NN__LDT(p0 + c, t), x2 = NN__LDT(p1, t),                  \
+               x3 = NN__LDT(p1 + c, t), m, q;                                                      \
+        m = nn__##pfx##_pmax(nn__##pfx##_pmax(nn__##pfx##_pmax(x0, x1), x2), x3);                  \
+        q = NN__SEL_EQ(x3, m, NN__SET1(3.0f), NN__SET1(4.0f));                                     \
+        q = NN__SEL_EQ(x2, m, NN__SET1(2.0f), q);                                                  \
+        q = NN__SEL_EQ(x1, m, NN__SET1(1.0f), q);                                                  \
+        q = NN__SEL_EQ(x0, m, NN__SET1(0.0f), q);                                                  \
+        NN__STT(o, m, t);                                                                          \
+        NN__STT(ix, q, t);                                                                         \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_maxpool_fi(int n, int h, int w, int c, const float *x,        \
+                                                float *y, float *idx) {                            \
+        int b, i, j, oh = h / 2, ow = w / 2;                                                       \
+        size_t ch, t;                                                                              \
+        for (b = 0; b < n; b++)                                                                    \
+            for (i = 0; i < oh; i++)                                                               \
+                for (j = 0; j < ow; j++) {                                                         \
+                    const float *p0 = x + (((size_t)b * h + 2 * i) * w + 2 * j) * c,               \
+                                *p1 = p0 + (size_t)w * c;                                          \
+                    size_t o = (((size_t)b * oh + i) * ow + j) * c;                                \
+                    for (ch = 0; ch < (size_t)c; ch += t) {                                        \
+                        t = (size_t)c - ch < (size_t)NN__W ? (size_t)c - ch : (size_t)NN__W;       \
+                        nn__##pfx##_pool_fi1(p0 + ch, p1 + ch, (size_t)c, y + o + ch,              \
+                                             idx + o + ch, t);                                     \
+                    }                                                                              \
+                }                                                                                  \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_maxpool_bi(int n, int h, int w, int c, const float *idx,      \
+                                                const float *dy, float *dx) {                      \
+        int b, i, j, q, oh = h / 2, ow = w / 2;                                                    \
+        size_t ch, t;                                                                              \
+        NN__VF z = NN__SET1(0.0f);                                                                 \
+        if ((h | w) & 1) memset(dx, 0, (size_t)n *h *w *c * sizeof(float));                        \
+        for (b = 0; b < n; b++)                                                                    \
+            for (i = 0; i < oh; i++)                                                               \
+                for (j = 0; j < ow; j++) {                                                         \
+                    size_t o = (((size_t)b * oh + i) * ow + j) * c;                                \
+                    size_t i0 = (((size_t)b * h + 2 * i) * w + 2 * j) * c,                         \
+                           i1 = i0 + (size_t)w * c, pos[4];                                        \
+                    pos[0] = i0, pos[1] = i0 + c, pos[2] = i1, pos[3] = i1 + c;                    \
+                    for (ch = 0; ch < (size_t)c; ch += t) {                                        \
+                        NN__VF qv, g;                                                              \
+                        t = (size_t)c - ch < (size_t)NN__W ? (size_t)c - ch : (size_t)NN__W;       \
+                        qv = NN__LDT(idx + o + ch, t);                                             \
+                        g = NN__LDT(dy + o + ch, t);                                               \
+                        for (q = 0; q < 4; q++)                                                    \
+                            NN__STT(dx + pos[q] + ch, NN__SEL_EQ(qv, NN__SET1((float)q), g, z),    \
+                                    t);                                                            \
+                    }                                                                              \
+                }                                                                                  \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_gap(size_t n, size_t hw, size_t c, const float *x,            \
+                                         float *y) {                                               \
+        size_t b, p, ch, t;                                                                        \
+        NN__VF d = NN__SET1((float)hw);                                                            \
+        for (b = 0; b < n; b++)                                                                    \
+            for (ch = 0; ch < c; ch += t) {                                                        \
+                const float *xb = x + b * hw * c + ch;                                             \
+                NN__VF s;                                                                          \
+                t = c - ch < (size_t)NN__W ? c - ch : (size_t)NN__W;                               \
+                s = NN__LDT(xb, t);                                                                \
+                for (p = 1; p < hw; p++) s = NN__ADD(s, NN__LDT(xb + p * c, t));                   \
+                NN__STT(y + b * c + ch, NN__DIV(s, d), t);                                         \
+            }                                                                                      \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_gap_bwd(size_t n, size_t hw, size_t c, const float *dy,       \
+                                             float *dx) {                                          \
+        size_t b, p, ch, t;                                                                        \
+        NN__VF d = NN__SET1((float)hw);                                                            \
+        for (b = 0; b < n; b++)                                                                    \
+            for (ch = 0; ch < c; ch += t) {                                                        \
+                NN__VF g;                                                                          \
+                t = c - ch < (size_t)NN__W ? c - ch : (size_t)NN__W;                               \
+                g = NN__DIV(NN__LDT(dy + b * c + ch, t), d);                                       \
+                for (p = 0; p < hw; p++) NN__STT(dx + (b * hw + p) * c + ch, g, t);                \
+            }                                                                                      \
+    }                                                                                              \
+    /* the same gate arithmetic as the scalar twin, one pass per row */                            \
+    NN__ATTR static void nn__##pfx##_lstm_fwd(size_t H, float *g, const float *cp, float *c,       \
+                                              float *tc, float *h) {                               \
+        size_t j, t;                                                                               \
+        NN__VF one = NN__SET1(1.0f), zero = NN__SET1(0.0f);                                        \
+        for (j = 0; j < H; j += NN__W) {                                                           \
+            NN__VF gi, gf, gg, go, cj, th;                                                         \
+            t = H - j < (size_t)NN__W ? H - j : (size_t)NN__W;                                     \
+            gi = NN__DIV(one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + j, t)))));   \
+            gf = NN__DIV(one,                                                                      \
+                         NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + H + j, t)))));    \
+            gg = nn__##pfx##_vtanh(NN__LDT(g + 2 * H + j, t));                                     \
+            go = NN__DIV(                                                                          \
+                one, NN__ADD(one, nn__##pfx##_vexp(NN__SUB(zero, NN__LDT(g + 3 * H + j, t)))));    \
+            cj = NN__FMA(gf, NN__LDT(cp + j, t), NN__MUL(gi, gg));                                 \
+            th = nn__##pfx##_vtanh(cj);                                                            \
+            NN__STT(g + j, gi, t);                                                                 \
+            NN__STT(g + H + j, gf, t);                                                             \
+            NN__STT(g + 2 * H + j, gg, t);                                                         \
+            NN__STT(g + 3 * H + j, go, t);                                                         \
+            NN__STT(c + j, cj, t);                                                                 \
+            NN__STT(tc + j, th, t);                                                                \
+            NN__STT(h + j, NN__MUL(go, th), t);                                                    \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_lstm_bwd(size_t H, const float *g, const float *tc,           \
+                                              const float *cp, const float *dh, float *dc,         \
+                                              float *dg) {                                         \
+        size_t j, t;                                                                               \
+        NN__VF one = NN__SET1(1.0f);                                                               \
+        for (j = 0; j < H; j += NN__W) {                                                           \
+            NN__VF gi, gf, gg, go, th, dhv, dcj;                                                   \
+            t = H - j < (size_t)NN__W ? H - j : (size_t)NN__W;                                     \
+            gi = NN__LDT(g + j, t);                                                                \
+            gf = NN__LDT(g + H + j, t);                                                            \
+            gg = NN__LDT(g + 2 * H + j, t);                                                        \
+            go = NN__LDT(g + 3 * H + j, t);                                                        \
+            th = NN__LDT(tc + j, t);                                                               \
+            dhv = NN__LDT(dh + j, t);                                                              \
+            dcj = NN__FMA(NN__MUL(dhv, go), NN__FNMA(th, th, one), NN__LDT(dc + j, t));            \
+            NN__STT(dg + j, NN__MUL(NN__MUL(dcj, gg), NN__MUL(gi, NN__SUB(one, gi))), t);          \
+            NN__STT(dg + H + j,                                                                    \
+                    NN__MUL(NN__MUL(dcj, NN__LDT(cp + j, t)), NN__MUL(gf, NN__SUB(one, gf))), t);  \
+            NN__STT(dg + 2 * H + j, NN__MUL(NN__MUL(dcj, gi), NN__FNMA(gg, gg, one)), t);          \
+            NN__STT(dg + 3 * H + j, NN__MUL(NN__MUL(dhv, th), NN__MUL(go, NN__SUB(one, go))), t);  \
+            NN__STT(dc + j, NN__MUL(dcj, gf), t);                                                  \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_sgd(size_t n, float *w, const float *g, float *v, float lr,   \
+                                         float mu, float wd, int nesterov) {                       \
+        size_t i = 0, t;                                                                           \
+        NN__VF vlr = NN__SET1(lr), vmu = NN__SET1(mu), vwd = NN__SET1(wd);                         \
+        for (; i < n; i += NN__W) {                                                                \
+            NN__VF wi, gi, vi;                                                                     \
+            t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                     \
+            wi = NN__LDT(w + i, t);                                                                \
+            gi = NN__FMA(vwd, wi, NN__LDT(g + i, t));                                              \
+            if (mu != 0.0f) {                                                                      \
+                vi = NN__FMA(vmu, NN__LDT(v + i, t), gi);                                          \
+                NN__STT(v + i, vi, t);                                                             \
+                gi = nesterov ? NN__FMA(vmu, vi, gi) : vi;                                         \
+            }                                                                                      \
+            NN__STT(w + i, NN__FNMA(vlr, gi, wi), t);                                              \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_rmsprop(size_t n, float *w, const float *g, float *v,         \
+                                             float lr, float rho, float eps, float wd) {           \
+        size_t i = 0, t;                                                                           \
+        NN__VF vr = NN__SET1(rho), vc = NN__SET1(1.0f - rho), ve = NN__SET1(eps),                  \
+               vl = NN__SET1(lr);                                                                  \
+        NN__VF vwd = NN__SET1(wd);                                                                 \
+        for (; i < n; i += NN__W) {                                                                \
+            NN__VF wi, gi, vi;                                                                     \
+            t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                     \
+            wi = NN__LDT(w + i, t);                                                                \
+            gi = NN__FMA(vwd, wi, NN__LDT(g + i, t));                                              \
+            vi = NN__FMA(vr, NN__LDT(v + i, t), NN__MUL(NN__MUL(vc, gi), gi));                     \
+            NN__STT(v + i, vi, t);                                                                 \
+            NN__STT(w + i, NN__FNMA(vl, NN__DIV(gi, NN__ADD(NN__SQRT(vi), ve)), wi), t);           \
+        }                                                                                          \
+    }                                                                                              \
+    NN__ATTR static void nn__##pfx##_adam(size_t n, float *w, const float *g, float *m, float *v,  \
+                                          float b1, float b2, float eps, float step_size,          \
+                                          float inv_sqrt_bc2, float decay, float l2, int unused) { \
+        size_t i = 0, t;                                                                           \
+        NN__VF vb1 = NN__SET1(b1), vb2 = NN__SET1(b2), c1 = NN__SET1(1.0f - b1),                   \
+               c2 = NN__SET1(1.0f - b2);                                                           \
+        NN__VF ve = NN__SET1(eps), vs = NN__SET1(step_size), vi2 = NN__SET1(inv_sqrt_bc2);         \
+        NN__VF vd = NN__SET1(decay), vl2 = NN__SET1(l2);                                           \
+        (void)unused;                                                                              \
+        for (; i < n; i += NN__W) {                                                                \
+            NN__VF wi, gi, mi, vv;                                                                 \
+            t = n - i < (size_t)NN__W ? n - i : (size_t)NN__W;                                     \
+            wi = NN__MUL(NN__LDT(w + i, t), vd);                                                   \
+            gi = NN__FMA(vl2, wi, NN__LDT(g + i, t));                                              \
+            mi = NN__FMA(vb1, NN__LDT(m + i, t), NN__MUL(c1, gi));                                 \
+            vv = NN__FMA(vb2, NN__LDT(v + i, t), NN__MUL(NN__MUL(c2, gi), gi));                    \
+            NN__STT(m + i, mi, t);                                                                 \
+            NN__STT(v + i, vv, t);                                                                 \
+            NN__STT(w + i, NN__FNMA(vs, NN__DIV(mi, NN__FMA(NN__SQRT(vv), vi2, ve)), wi), t);      \
+        }                                                                                          \
     }
 
 /* The SGEMM micro-kernel rows, shared by the SIMD backends: each row is two
@@ -1996,15 +2080,16 @@ NN__ATTR static void nn__avx2_u8f(size_t n, const unsigned char *x, float scale,
 
 /* 6x16 micro-kernel: 12 ymm accumulators + 2 for B + 1 broadcast = 15 of
  * 16 registers; 12 FMAs per 2 loads + 6 broadcasts. */
-#define NN__A2_ROW(ap, c0, c1)                                                                               \
-    do {                                                                                                     \
-        __m256 ai = _mm256_broadcast_ss(ap);                                                                 \
-        c0 = _mm256_fmadd_ps(ai, b0, c0);                                                                    \
-        c1 = _mm256_fmadd_ps(ai, b1, c1);                                                                    \
+#define NN__A2_ROW(ap, c0, c1)                                                                     \
+    do {                                                                                           \
+        __m256 ai = _mm256_broadcast_ss(ap);                                                       \
+        c0 = _mm256_fmadd_ps(ai, b0, c0);                                                          \
+        c1 = _mm256_fmadd_ps(ai, b1, c1);                                                          \
     } while (0)
 /* store one row of the tile: c = alpha*acc + beta*c, first nr columns */
 NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, const nn__uk *u) {
-    __m256i m0 = nn__avx2_mask((size_t)u->nr), m1 = nn__avx2_mask(u->nr > 8 ? (size_t)(u->nr - 8) : 0);
+    __m256i m0 = nn__avx2_mask((size_t)u->nr),
+            m1 = nn__avx2_mask(u->nr > 8 ? (size_t)(u->nr - 8) : 0);
     if (u->alpha != 1.0f) {
         __m256 va = _mm256_set1_ps(u->alpha);
         c0 = _mm256_mul_ps(va, c0);
@@ -2039,7 +2124,8 @@ NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, c
 /* unpack / shuffle / permute: 24 shuffles for 64 floats instead of 64
  * scalar gathers (packing B^T was half the time of dense dx = dy W^T) */
 NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds),
+           r2 = _mm256_loadu_ps(src + 2 * lds);
     __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
     __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds);
     __m256 r7 = _mm256_loadu_ps(src + 7 * lds);
@@ -2047,10 +2133,14 @@ NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size
     __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
     __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
     __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),
+           u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),
+           u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)),
+           u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
+           u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
     _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
     _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
     _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
@@ -2062,7 +2152,8 @@ NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size
 }
 /* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
 NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00;
     size_t p, rs = u->rsa, cs = u->csa, ldc = u->ldc;
     const float *a0 = u->a, *pb = u->b;
     float *c = u->c;
@@ -2196,16 +2287,17 @@ NN__ATTR static void nn__avx512_u8f(size_t n, const unsigned char *x, float scal
 /* 12x32 micro-kernel: 24 zmm accumulators + 2 for B + 1 broadcast = 27 of
  * 32 registers; 24 FMAs per 2 loads + 12 broadcasts.  The tile is four
  * times AVX2's, which halves the loads per FMA. */
-#define NN__A5_ROW(ap, c0, c1)                                                                               \
-    do {                                                                                                     \
-        __m512 ai = _mm512_set1_ps(*(ap));                                                                   \
-        c0 = _mm512_fmadd_ps(ai, b0, c0);                                                                    \
-        c1 = _mm512_fmadd_ps(ai, b1, c1);                                                                    \
+#define NN__A5_ROW(ap, c0, c1)                                                                     \
+    do {                                                                                           \
+        __m512 ai = _mm512_set1_ps(*(ap));                                                         \
+        c0 = _mm512_fmadd_ps(ai, b0, c0);                                                          \
+        c1 = _mm512_fmadd_ps(ai, b1, c1);                                                          \
     } while (0)
 /* store one row of the tile, masked past nr: no scratch tile and no
  * out-of-bounds access at the edges */
 NN__ATTR static inline void nn__avx512_store_row(float *c, __m512 c0, __m512 c1, const nn__uk *u) {
-    __mmask16 m0 = nn__avx512_mask((size_t)u->nr), m1 = nn__avx512_mask(u->nr > 16 ? (size_t)(u->nr - 16) : 0);
+    __mmask16 m0 = nn__avx512_mask((size_t)u->nr),
+              m1 = nn__avx512_mask(u->nr > 16 ? (size_t)(u->nr - 16) : 0);
     if (u->alpha != 1.0f) {
         __m512 va = _mm512_set1_ps(u->alpha);
         c0 = _mm512_mul_ps(va, c0);
@@ -2226,7 +2318,8 @@ NN__ATTR static inline void nn__avx512_store_row(float *c, __m512 c0, __m512 c1,
 /* 4-row kernel for partial panels (m % 12 left over, e.g. batch 32 =
  * 12 + 12 + 8): computing only the rows that exist instead of all 12 */
 NN__ATTR static void nn__avx512_ukr4(const nn__uk *u) {
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00;
     size_t p, rs = u->rsa, cs = u->csa, ldc = u->ldc;
     const float *a0 = u->a, *pb = u->b;
     float *c = u->c;
@@ -2398,11 +2491,11 @@ static void nn__neon_u8f(size_t n, const unsigned char *x, float scale, float *y
 }
 
 /* 8x12 micro-kernel: 24 q-register accumulators, A by lane (vfmaq_laneq). */
-#define NN__N_ROW(a, l, c0, c1, c2)                                                                          \
-    do {                                                                                                     \
-        c0 = vfmaq_laneq_f32(c0, b0, a, l);                                                                  \
-        c1 = vfmaq_laneq_f32(c1, b1, a, l);                                                                  \
-        c2 = vfmaq_laneq_f32(c2, b2, a, l);                                                                  \
+#define NN__N_ROW(a, l, c0, c1, c2)                                                                \
+    do {                                                                                           \
+        c0 = vfmaq_laneq_f32(c0, b0, a, l);                                                        \
+        c1 = vfmaq_laneq_f32(c1, b1, a, l);                                                        \
+        c2 = vfmaq_laneq_f32(c2, b2, a, l);                                                        \
     } while (0)
 static inline void nn__neon_store_row(float *c, float32x4_t c0, float32x4_t c1, float32x4_t c2,
                                       const nn__uk *u) {
@@ -2481,7 +2574,8 @@ static const nn__ktab nn__tab_scalar = {
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
     nn__softmax_with(&nn__tab_scalar, rows, cols, x, y);
 }
-static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const float *dy, float *dx) {
+static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const float *dy,
+                              float *dx) {
     nn__softmax_bwd_with(&nn__tab_scalar, rows, cols, y, dy, dx);
 }
 #if NN__HAVE_X86
@@ -2587,14 +2681,16 @@ NN__API int nn_backend_available(nn_backend b) {
 }
 NN__API nn_status nn_set_backend(nn_backend b) {
     const nn__ktab *t;
-    if ((int)b < (int)NN_BACKEND_AUTO || (int)b >= (int)NN_BACKEND_COUNT) return NN_ERR_INVALID_ARGUMENT;
+    if ((int)b < (int)NN_BACKEND_AUTO || (int)b >= (int)NN_BACKEND_COUNT)
+        return NN_ERR_INVALID_ARGUMENT;
     if (b == NN_BACKEND_AUTO) {
         const char *env = getenv("NN_BACKEND");
         nn_backend eb;
         t = NULL;
         /* an env value that names an available backend wins; anything else
          * (unknown name, unsupported backend) falls back to the best */
-        if (env && *env && nn_backend_from_name(env, &eb) == NN_OK && eb != NN_BACKEND_AUTO) t = nn__table_for(eb);
+        if (env && *env && nn_backend_from_name(env, &eb) == NN_OK && eb != NN_BACKEND_AUTO)
+            t = nn__table_for(eb);
         if (!t) t = nn__best_table();
     } else {
         t = nn__table_for(b);
@@ -2606,9 +2702,15 @@ NN__API nn_status nn_set_backend(nn_backend b) {
 NN__API nn_backend nn_get_backend(void) { return nn__k()->id; }
 
 /* ---- public wrappers: one indirect call each ---- */
-NN__API void nn_vadd(size_t n, const float *a, const float *b, float *y) { nn__k()->add(n, a, b, y); }
-NN__API void nn_vsub(size_t n, const float *a, const float *b, float *y) { nn__k()->sub(n, a, b, y); }
-NN__API void nn_vmul(size_t n, const float *a, const float *b, float *y) { nn__k()->mul(n, a, b, y); }
+NN__API void nn_vadd(size_t n, const float *a, const float *b, float *y) {
+    nn__k()->add(n, a, b, y);
+}
+NN__API void nn_vsub(size_t n, const float *a, const float *b, float *y) {
+    nn__k()->sub(n, a, b, y);
+}
+NN__API void nn_vmul(size_t n, const float *a, const float *b, float *y) {
+    nn__k()->mul(n, a, b, y);
+}
 NN__API void nn_vscale(size_t n, float s, const float *x, float *y) { nn__k()->scale(n, s, x, y); }
 NN__API void nn_vaxpy(size_t n, float a, const float *x, float *y) { nn__k()->axpy(n, a, x, y); }
 NN__API float nn_vdot(size_t n, const float *a, const float *b) { return nn__k()->dot(n, a, b); }
@@ -2618,7 +2720,9 @@ NN__API void nn_vexp(size_t n, const float *x, float *y) { nn__k()->exp(n, x, y)
 NN__API void nn_vrelu(size_t n, const float *x, float *y) { nn__k()->relu(n, x, y); }
 NN__API void nn_vsigmoid(size_t n, const float *x, float *y) { nn__k()->sigmoid(n, x, y); }
 NN__API void nn_vtanh(size_t n, const float *x, float *y) { nn__k()->tanh(n, x, y); }
-NN__API void nn_vconvert_u8(size_t n, const unsigned char *x, float scale, float *y) { nn__k()->u8f(n, x, scale, y); }
+NN__API void nn_vconvert_u8(size_t n, const unsigned char *x, float scale, float *y) {
+    nn__k()->u8f(n, x, scale, y);
+}
 NN__API void nn_vrelu_backward(size_t n, const float *y, const float *dy, float *dx) {
     nn__k()->relu_bwd(n, y, dy, dx);
 }
@@ -2631,28 +2735,30 @@ NN__API void nn_vtanh_backward(size_t n, const float *y, const float *dy, float 
 NN__API void nn_softmax_rows(size_t rows, size_t cols, const float *x, float *y) {
     nn__k()->softmax(rows, cols, x, y);
 }
-NN__API void nn_softmax_backward_rows(size_t rows, size_t cols, const float *y, const float *dy, float *dx) {
+NN__API void nn_softmax_backward_rows(size_t rows, size_t cols, const float *y, const float *dy,
+                                      float *dx) {
     nn__k()->softmax_bwd(rows, cols, y, dy, dx);
 }
 NN__API void nn_maxpool2x2(int n, int h, int w, int c, const float *x, float *y) {
     nn__k()->maxpool(n, h, w, c, x, y);
 }
-NN__API void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, const float *y, const float *dy,
-                                    float *dx) {
+NN__API void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, const float *y,
+                                    const float *dy, float *dx) {
     nn__k()->maxpool_bwd(n, h, w, c, x, y, dy, dx);
 }
-NN__API void nn_maxpool2x2_argmax(int n, int h, int w, int c, const float *x, float *y, float *idx) {
+NN__API void nn_maxpool2x2_argmax(int n, int h, int w, int c, const float *x, float *y,
+                                  float *idx) {
     nn__k()->maxpool_fi(n, h, w, c, x, y, idx);
 }
-NN__API void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx, const float *dy,
-                                           float *dx) {
+NN__API void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx,
+                                           const float *dy, float *dx) {
     nn__k()->maxpool_bi(n, h, w, c, idx, dy, dx);
 }
 NN__API void nn_winograd_input(size_t c, const float *const *p, float *v, size_t vstride) {
     nn__k()->wg_in(c, p, v, vstride);
 }
-NN__API void nn_winograd_output(size_t f, const float *m, size_t mstride, const float *bias, int relu,
-                                float *const *y) {
+NN__API void nn_winograd_output(size_t f, const float *m, size_t mstride, const float *bias,
+                                int relu, float *const *y) {
     nn__k()->wg_out(f, m, mstride, bias, relu, y);
 }
 NN__API void nn_winograd_filter(size_t f, const float *const *g, float *u, size_t ustride) {
@@ -2673,16 +2779,16 @@ NN__API void nn_winograd_wgrad(size_t f, const float *m, size_t mstride, float *
  * its weight by less than 1e-30.  Every backend, scalar included, runs
  * with the same setting, so they agree. */
 #if NN__HAVE_MXCSR
-#define NN__FTZ_BEGIN                                                                                        \
-    unsigned nn__csr = _mm_getcsr();                                                                         \
+#define NN__FTZ_BEGIN                                                                              \
+    unsigned nn__csr = _mm_getcsr();                                                               \
     _mm_setcsr(nn__csr | 0x8040u)
 #define NN__FTZ_END _mm_setcsr(nn__csr)
 #else
-#define NN__FTZ_BEGIN                                                                                        \
-    do {                                                                                                     \
+#define NN__FTZ_BEGIN                                                                              \
+    do {                                                                                           \
     } while (0)
-#define NN__FTZ_END                                                                                          \
-    do {                                                                                                     \
+#define NN__FTZ_END                                                                                \
+    do {                                                                                           \
     } while (0)
 #endif
 NN__API void nn_sgd_update(size_t n, float *w, const float *g, float *v, float lr, float momentum,
@@ -2691,14 +2797,15 @@ NN__API void nn_sgd_update(size_t n, float *w, const float *g, float *v, float l
     nn__k()->sgd(n, w, g, v, lr, momentum, weight_decay, nesterov);
     NN__FTZ_END;
 }
-NN__API void nn_rmsprop_update(size_t n, float *w, const float *g, float *v, float lr, float rho, float eps,
-                               float weight_decay) {
+NN__API void nn_rmsprop_update(size_t n, float *w, const float *g, float *v, float lr, float rho,
+                               float eps, float weight_decay) {
     NN__FTZ_BEGIN;
     nn__k()->rmsprop(n, w, g, v, lr, rho, eps, weight_decay);
     NN__FTZ_END;
 }
-NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float *v, float lr, float beta1,
-                            float beta2, float eps, float weight_decay, int adamw, long t) {
+NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float *v, float lr,
+                            float beta1, float beta2, float eps, float weight_decay, int adamw,
+                            long t) {
     /* bias corrections in double, once per call, as PyTorch does in Python */
     double bc1 = 1.0 - pow((double)beta1, (double)t), bc2 = 1.0 - pow((double)beta2, (double)t);
     float step = (float)(lr / bc1), isb = (float)(1.0 / sqrt(bc2));
@@ -2732,7 +2839,9 @@ static int nn__gemm_kc(const nn__ktab *t, int m, int k) {
  * already in packed layout, and nothing is reused across tiles, so B is
  * read in place and K is not sliced (conv1's dW = col^T dy: 9 x 21632 x 32
  * ran at a quarter of peak from re-packing and re-storing C per slice). */
-static int nn__gemm_single_tile(const nn__ktab *t, int m, int n) { return m <= t->MR && n == t->NR; }
+static int nn__gemm_single_tile(const nn__ktab *t, int m, int n) {
+    return m <= t->MR && n == t->NR;
+}
 static size_t nn__gemm_ws_floats1(const nn__ktab *t, int m, int n, int k) {
     size_t mc = (size_t)(m < t->MC ? m : t->MC), nc = (size_t)(n < t->NC ? n : t->NC);
     /* min(k, KC), not the balanced slice: the workspace planned for one k
@@ -2747,8 +2856,8 @@ static size_t nn__gemm_ws_floats1(const nn__ktab *t, int m, int n, int k) {
 
 /* op(A)[i][p] for rows i0..i0+mc, depth p0..p0+kc into MR-high panels,
  * zero-padded to a whole panel. */
-static void nn__pack_a(const nn__ktab *t, int ta, const float *a, int lda, int i0, int mc, int p0, int kc, int MR,
-                       float *pa) {
+static void nn__pack_a(const nn__ktab *t, int ta, const float *a, int lda, int i0, int mc, int p0,
+                       int kc, int MR, float *pa) {
     int ir, i, p;
     for (ir = 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? mc - ir : MR, i8 = mr & ~7, p8 = kc & ~7;
@@ -2760,7 +2869,8 @@ static void nn__pack_a(const nn__ktab *t, int ta, const float *a, int lda, int i
             if (mr < MR) memset(pa, 0, (size_t)MR * kc * sizeof(float));
             for (i = 0; i < i8; i += 8)
                 for (p = 0; p < p8; p += 8)
-                    t->tr8(a + (size_t)(i0 + ir + i) * lda + p0 + p, (size_t)lda, pa + (size_t)p * MR + i, (size_t)MR);
+                    t->tr8(a + (size_t)(i0 + ir + i) * lda + p0 + p, (size_t)lda,
+                           pa + (size_t)p * MR + i, (size_t)MR);
             for (i = 0; i < mr; i++) {
                 const float *src = a + (size_t)(i0 + ir + i) * lda + p0;
                 for (p = i < i8 ? p8 : 0; p < kc; p++) pa[(size_t)p * MR + i] = src[p];
@@ -2775,14 +2885,15 @@ static void nn__pack_a(const nn__ktab *t, int ta, const float *a, int lda, int i
                 if (mr == 8) memcpy(d, src, 8 * sizeof(float)); /* constant sizes: inlined moves */
                 else if (mr == 4) memcpy(d, src, 4 * sizeof(float));
                 else
-                    for (i = 0; i < mr; i++) d[i] = src[i] + 0.0f; /* "+ 0": no memcpy call per step */
+                    for (i = 0; i < mr; i++)
+                        d[i] = src[i] + 0.0f; /* "+ 0": no memcpy call per step */
             }
         }
         pa += (size_t)MR * kc;
     }
 }
-static void nn__pack_b(const nn__ktab *t, int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, int NR,
-                       float *pb) {
+static void nn__pack_b(const nn__ktab *t, int tb, const float *b, int ldb, int p0, int kc, int j0,
+                       int nc, int NR, float *pb) {
     int jr, j, p;
     for (jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
@@ -2809,7 +2920,8 @@ static void nn__pack_b(const nn__ktab *t, int tb, const float *b, int ldb, int p
             int j8 = nr & ~7, p8 = kc & ~7;
             for (j = 0; j < j8; j += 8)
                 for (p = 0; p < p8; p += 8)
-                    t->tr8(b + (size_t)(j0 + jr + j) * ldb + p0 + p, (size_t)ldb, pb + (size_t)p * NR + j, (size_t)NR);
+                    t->tr8(b + (size_t)(j0 + jr + j) * ldb + p0 + p, (size_t)ldb,
+                           pb + (size_t)p * NR + j, (size_t)NR);
             for (j = 0; j < nr; j++) {
                 const float *src = b + (size_t)(j0 + jr + j) * ldb + p0;
                 for (p = j < j8 ? p8 : 0; p < kc; p++) pb[(size_t)p * NR + j] = src[p];
@@ -2835,8 +2947,8 @@ static void nn__gemm_scale_c(int m, int n, float beta, float *c, int ldc) {
 /* Epilogue for the layers: after the last K slice of a tile, add a bias
  * per column and apply ReLU while the tile is still in L1 (saves two
  * passes over the output), with the backend's own vector kernels. */
-static void nn__tile_epilogue(const nn__ktab *t, float *c, size_t ldc, int mr, int nr, const float *bias,
-                              int relu) {
+static void nn__tile_epilogue(const nn__ktab *t, float *c, size_t ldc, int mr, int nr,
+                              const float *bias, int relu) {
     int i;
     for (i = 0; i < mr; i++) {
         float *cr = c + (size_t)i * ldc;
@@ -2854,11 +2966,13 @@ static int nn__panel_h(const nn__ktab *t, int rem) {
 }
 /* Panels whose every row the micro-kernel reads exist can be read in place;
  * others are packed with zero padding. */
-static int nn__panel_direct(const nn__ktab *t, int h) { return h == t->MR || (t->MR == 6 && h == 4); }
+static int nn__panel_direct(const nn__ktab *t, int h) {
+    return h == t->MR || (t->MR == 6 && h == 4);
+}
 
-static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha, const float *a,
-                         int lda, const float *b, int ldb, float beta, float *c, int ldc, float *ws,
-                         const float *bias, int relu, const float *prepacked) {
+static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                         int ldc, float *ws, const float *bias, int relu, const float *prepacked) {
     int jc, pc, ic, jr, ir, kblk, b_inplace;
     size_t kcmax;
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
@@ -2883,13 +2997,15 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
             int kc = k - pc < kblk ? k - pc : kblk;
             u.kc = (size_t)kc;
             u.beta = pc == 0 ? beta : 1.0f;
-            if (prepacked) pb = (float *)(uintptr_t)prepacked; /* one slice, one block: packed by the caller */
+            if (prepacked)
+                pb = (float *)(uintptr_t)prepacked; /* one slice, one block: packed by the caller */
             else if (!b_inplace) nn__pack_b(t, tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
             for (ic = 0; ic < m; ic += t->MC) {
                 int mc = m - ic < t->MC ? m - ic : t->MC, h;
                 for (ir = 0; ir < mc; ir += h) { /* at most the last panel is packed */
                     h = nn__panel_h(t, mc - ir);
-                    if (!nn__panel_direct(t, h)) nn__pack_a(t, ta, a, lda, ic + ir, h, pc, kc, t->MR, pa);
+                    if (!nn__panel_direct(t, h))
+                        nn__pack_a(t, ta, a, lda, ic + ir, h, pc, kc, t->MR, pa);
                 }
                 for (jr = 0; jr < nc; jr += t->NR) {
                     u.nr = nc - jr < t->NR ? nc - jr : t->NR;
@@ -2923,8 +3039,8 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
     }
 }
 
-static nn_status nn__gemm_check(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b,
-                                int ldb, const float *c, int ldc) {
+static nn_status nn__gemm_check(int ta, int tb, int m, int n, int k, const float *a, int lda,
+                                const float *b, int ldb, const float *c, int ldc) {
     int arows = ta ? k : m, acols = ta ? m : k, bcols = tb ? k : n, brows = tb ? n : k;
     if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1)) return NN_ERR_INVALID_ARGUMENT;
     if (m < 0 || n < 0 || k < 0) return NN_ERR_INVALID_ARGUMENT;
@@ -2954,15 +3070,17 @@ NN__API size_t nn_sgemm_ws_size(int m, int n, int k) {
     size_t best = 0;
     int b;
     if (m < 0 || n < 0 || k < 0) return 0;
-    for (b = (int)NN_BACKEND_AUTO + 1; b < (int)NN_BACKEND_COUNT; b++) { /* every backend built in */
+    /* every backend built in */
+    for (b = (int)NN_BACKEND_AUTO + 1; b < (int)NN_BACKEND_COUNT; b++) {
         const nn__ktab *t = nn__table_built((nn_backend)b);
         size_t s = t ? nn__gemm_ws_floats(t, m, n, k) : 0;
         if (s > best) best = s;
     }
     return best * sizeof(float) + 64;
 }
-NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
-                              const float *b, int ldb, float beta, float *c, int ldc, void *workspace) {
+NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float alpha,
+                              const float *a, int lda, const float *b, int ldb, float beta,
+                              float *c, int ldc, void *workspace) {
     nn_status s = nn__gemm_check(transa, transb, m, n, k, a, lda, b, ldb, c, ldc);
     float *ws;
     if (s != NN_OK) return s;
@@ -2973,14 +3091,18 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
     }
     if (!workspace) return NN_ERR_INVALID_ARGUMENT;
     ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-    nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL, 0, NULL);
+    nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL, 0,
+                 NULL);
     return NN_OK;
 }
-static float *nn__ws_align(void *workspace) { return (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63); }
+static float *nn__ws_align(void *workspace) {
+    return (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
+}
 /* C = A B + bias (per column), then ReLU if asked: the layers' forward.
  * Sizes are trusted (planned at compile); k > 0. */
-static void nn__sgemm_bias_act(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
-                               int ldc, const float *bias, int relu, void *workspace) {
+static void nn__sgemm_bias_act(int m, int n, int k, const float *a, int lda, const float *b,
+                               int ldb, float *c, int ldc, const float *bias, int relu,
+                               void *workspace) {
     float *ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
     nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, ws, bias, relu, NULL);
 }
@@ -2995,13 +3117,13 @@ static int nn__gemm_prepack(int tb, int m, int n, int k, const float *b, int ldb
     nn__pack_b(t, tb, b, ldb, 0, k, 0, n, t->NR, dst);
     return 1;
 }
-static void nn__sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float beta, float *c,
-                             int ldc, const float *bias, void *workspace) {
+static void nn__sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed,
+                             float beta, float *c, int ldc, const float *bias, void *workspace) {
     float *ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
     nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, NULL, n, beta, c, ldc, ws, bias, 0, packed);
 }
-NN__API nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
-                           const float *b, int ldb, float beta, float *c, int ldc) {
+NN__API nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a,
+                           int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     nn_status s = nn__gemm_check(transa, transb, m, n, k, a, lda, b, ldb, c, ldc);
     void *ws;
     if (s != NN_OK) return s;
@@ -3020,11 +3142,12 @@ NN__API nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float al
  * Pure data movement: each window position contributes c contiguous floats,
  * so the copy is a memcpy (already the widest copy the libc has) and the
  * accumulate in col2im is the backend's vector add. */
-NN__API nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c, int kh, int kw, int stride,
-                                    int same_padding) {
+NN__API nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c, int kh, int kw,
+                                    int stride, int same_padding) {
     if (!g) return NN_ERR_INVALID_ARGUMENT;
     memset(g, 0, sizeof *g);
-    if (n <= 0 || h <= 0 || w <= 0 || c <= 0 || kh <= 0 || kw <= 0 || stride <= 0) return NN_ERR_INVALID_ARGUMENT;
+    if (n <= 0 || h <= 0 || w <= 0 || c <= 0 || kh <= 0 || kw <= 0 || stride <= 0)
+        return NN_ERR_INVALID_ARGUMENT;
     g->n = n;
     g->h = h;
     g->w = w;
@@ -3064,8 +3187,8 @@ static inline void nn__copy_small(float *d, const float *s, size_t n) {
  * the inner loop is a run of kw*C floats per output pixel with no index
  * arithmetic; pixels whose window leaves the image go through the slow
  * per-pixel path. */
-static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col, size_t ldc,
-                       int ones) {
+static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col,
+                       size_t ldc, int ones) {
     size_t ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, K = (size_t)g->kh * g->kw * C;
     size_t run = (size_t)g->kw * C, r = 0, b = row0 / ohw, rem = row0 % ohw;
     int oy = (int)(rem / g->ow), ox0 = (int)(rem % g->ow), ky, kx, ox;
@@ -3075,7 +3198,8 @@ static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
     if (hi > g->ow) hi = g->ow;
     if (lo > hi) lo = hi;
     while (r < rows) {
-        int n = g->ow - ox0, iy0 = oy * g->sh - g->pt; /* n: pixels of this output row in the block */
+        int n = g->ow - ox0,
+            iy0 = oy * g->sh - g->pt; /* n: pixels of this output row in the block */
         const float *img = x + b * g->h * g->w * C;
         if ((size_t)n > rows - r) n = (int)(rows - r);
         for (ox = ox0; ox < ox0 + n; ox++) {
@@ -3106,7 +3230,8 @@ static void nn__im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
         }
     }
 }
-NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *col) {
+NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const float *x,
+                       float *col) {
     nn__im2col(g, row0, rows, x, col, (size_t)g->kh * g->kw * g->c, 0);
 }
 /* The transposed layout for layers with few input channels (C < 4, the
@@ -3116,7 +3241,8 @@ NN__API void nn_im2col(const nn_conv_geom *g, size_t row0, size_t rows, const fl
  * and stride 1 a memcpy per output row, where the row layout wrote 3
  * floats at a time (9 KiB of a 3x3x1 col cost 2.5x its GEMM).  Row K is
  * the ones of the bias.  The SGEMMs read it as op(A) = colT^T. */
-static void nn__im2colT(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *ct, size_t ldt) {
+static void nn__im2colT(const nn_conv_geom *g, size_t row0, size_t rows, const float *x, float *ct,
+                        size_t ldt) {
     size_t ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, K = (size_t)g->kh * g->kw * C, k, r;
     for (k = 0; k < K; k++) {
         int ky = (int)(k / ((size_t)g->kw * C)), kx = (int)((k / C) % (size_t)g->kw), ox, ox0;
@@ -3138,7 +3264,8 @@ static void nn__im2colT(const nn_conv_geom *g, size_t row0, size_t rows, const f
                     if (hi > ox0 + n) hi = ox0 + n;
                     if (hi < lo) hi = lo;
                     for (ox = ox0; ox < lo; ox++) d[ox] = 0.0f;
-                    if (hi > lo) memcpy(d + lo, src + (lo - g->pl + kx), (size_t)(hi - lo) * sizeof(float));
+                    if (hi > lo)
+                        memcpy(d + lo, src + (lo - g->pl + kx), (size_t)(hi - lo) * sizeof(float));
                     for (ox = hi; ox < ox0 + n; ox++) d[ox] = 0.0f;
                 } else {
                     for (ox = ox0; ox < ox0 + n; ox++) {
@@ -3157,7 +3284,8 @@ static void nn__im2colT(const nn_conv_geom *g, size_t row0, size_t rows, const f
     }
     for (r = 0; r < rows; r++) ct[K * ldt + row0 + r] = 1.0f;
 }
-static void nn__col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col, size_t ldc, float *dx) {
+static void nn__col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col,
+                       size_t ldc, float *dx) {
     const nn__ktab *t = nn__k();
     size_t r, ohw = (size_t)g->oh * g->ow, C = (size_t)g->c, b = row0 / ohw, rem = row0 % ohw;
     int oy = (int)(rem / g->ow), ox = (int)(rem % g->ow), ky, kx;
@@ -3180,7 +3308,8 @@ static void nn__col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
             }
             for (kx = 0; kx < g->kw; kx++, src += C) {
                 int ix = ix0 + kx;
-                if (ix >= 0 && ix < g->w) t->add(C, row + (size_t)ix * C, src, row + (size_t)ix * C);
+                if (ix >= 0 && ix < g->w)
+                    t->add(C, row + (size_t)ix * C, src, row + (size_t)ix * C);
             }
         }
         if (++ox == g->ow) {
@@ -3192,10 +3321,10 @@ static void nn__col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
         }
     }
 }
-NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col, float *dx) {
+NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const float *col,
+                       float *dx) {
     nn__col2im(g, row0, rows, col, (size_t)g->kh * g->kw * g->c, dx);
 }
-
 
 /* ========================================================================= */
 /* ==== 5. Layers                                                             */
@@ -3237,7 +3366,7 @@ typedef struct nn__layer {
     float slope;        /* leaky ReLU slope */
     nn_shape in, out;
     size_t in_dim, out_dim;
-    size_t nw, nb, nbuf;      /* weights, biases (trained); buffers (statistics: saved, not trained) */
+    size_t nw, nb, nbuf; /* weights, biases (trained); buffers (statistics: saved, not trained) */
     size_t woff, boff, bufoff; /* their offsets in params / bufs */
     int frozen;
     /* the settings of its kind (only its own member is used) */
@@ -3367,7 +3496,9 @@ static void nn__shape_str(nn_shape s, char *buf, size_t len) {
     else if (s.ndim == 2) snprintf(buf, len, "(%d,%d)", s.d[0], s.d[1]);
     else snprintf(buf, len, "(%d,%d,%d)", s.d[0], s.d[1], s.d[2]);
 }
-static size_t nn__shape_size(nn_shape s) { return (size_t)s.d[0] * (size_t)s.d[1] * (size_t)s.d[2]; }
+static size_t nn__shape_size(nn_shape s) {
+    return (size_t)s.d[0] * (size_t)s.d[1] * (size_t)s.d[2];
+}
 
 NN__API nn_shape nn_shape1(int n) {
     nn_shape s;
@@ -3411,7 +3542,8 @@ static void nn__act_forward(nn_activation a, float slope, size_t rows, size_t co
     }
 }
 /* dy <- dy * f'(.) from the output y (in place) */
-static void nn__act_backward(nn_activation a, float slope, size_t rows, size_t cols, const float *y, float *dy) {
+static void nn__act_backward(nn_activation a, float slope, size_t rows, size_t cols, const float *y,
+                             float *dy) {
     const nn__ktab *k = nn__k();
     size_t n = rows * cols, i;
     switch (a) {
@@ -3444,7 +3576,8 @@ static void nn__ws_need(size_t *ws, int m, int n, int k) {
  * Glorot (sqrt(6 / (fan_in + fan_out)), Keras' default) otherwise */
 static void nn__init_fan(const nn__layer *L, float *w, double fan_in, double fan_out, nn_rng *rng) {
     nn_activation a = L->fz.init_act;
-    double lim = (a == NN_RELU || a == NN_LEAKY_RELU) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
+    double lim =
+        (a == NN_RELU || a == NN_LEAKY_RELU) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
     size_t j;
     for (j = 0; j < L->nw; j++) w[j] = (float)((2.0 * nn_rng_uniform(rng) - 1.0) * lim);
 }
@@ -3460,8 +3593,10 @@ static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int 
     const float *W = m->params + L->woff, *b = m->params + L->boff;
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     (void)training;
-    nn__sgemm_bias_act(R, L->dense.units, in, x, in, W, L->dense.units, L->y, L->dense.units, b, L->act == NN_RELU, m->ws);
-    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y);
+    nn__sgemm_bias_act(R, L->dense.units, in, x, in, W, L->dense.units, L->y, L->dense.units, b,
+                       L->act == NN_RELU, m->ws);
+    if (L->act != NN_RELU)
+        nn__act_forward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y);
 }
 /* dW = x^T dy, db = colsum dy, dx = dy W^T */
 static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
@@ -3469,18 +3604,22 @@ static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     nn__act_backward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y, dy);
     if (!L->frozen) {
-        nn_sgemm_ws(1, 0, in, L->dense.units, R, 1.0f, x, in, dy, L->dense.units, 0.0f, m->grads + L->woff, L->dense.units, m->ws);
+        nn_sgemm_ws(1, 0, in, L->dense.units, R, 1.0f, x, in, dy, L->dense.units, 0.0f,
+                    m->grads + L->woff, L->dense.units, m->ws);
         nn__col_sums((size_t)R, (size_t)L->dense.units, dy, m->grads + L->boff);
     }
-    if (dx) nn_sgemm_ws(0, 1, R, in, L->dense.units, 1.0f, dy, L->dense.units, W, L->dense.units, 0.0f, dx, in, m->ws);
+    if (dx)
+        nn_sgemm_ws(0, 1, R, in, L->dense.units, 1.0f, dy, L->dense.units, W, L->dense.units, 0.0f,
+                    dx, in, m->ws);
 }
 
 static nn_status nn__dense_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
     nn_shape in = L->in;
     if (in.ndim == 3)
-        return nn__fail(m, NN_ERR_SHAPE,
-                        "layer %d (dense %d): input %s is an image; add nn_flatten before a dense layer", idx,
-                        L->dense.units, sb);
+        return nn__fail(
+            m, NN_ERR_SHAPE,
+            "layer %d (dense %d): input %s is an image; add nn_flatten before a dense layer", idx,
+            L->dense.units, sb);
     if (L->dense.units <= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dense): units must be > 0", idx);
     L->out = in.ndim == 2 ? nn_shape2(in.d[0], L->dense.units) : nn_shape1(L->dense.units);
@@ -3494,7 +3633,8 @@ static void nn__dense_init(const nn__layer *L, float *w, float *buf, nn_rng *rng
     (void)buf;
     nn__init_fan(L, w, (double)L->in_dim, (double)L->dense.units, rng);
 }
-static void nn__dense_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+static void nn__dense_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp,
+                           size_t *ws) {
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     (void)m;
     (void)lp;
@@ -3506,9 +3646,19 @@ static void nn__dense_save(const nn__layer *L, int32_t *set) { set[0] = L->dense
 static nn_status nn__dense_load(nn_model *m, const int32_t *set, nn_activation act) {
     return nn_dense(m, set[0], act);
 }
-static const nn__lkind nn__row_dense = {
-    "dense", 1, nn__dense_shape, nn__dense_init, nn__dense_plan, nn__dense_fwd, nn__dense_bwd, nn__dense_save,
-    nn__dense_load, nn__desc_act, NULL, "weight", "bias"};
+static const nn__lkind nn__row_dense = {"dense",
+                                        1,
+                                        nn__dense_shape,
+                                        nn__dense_init,
+                                        nn__dense_plan,
+                                        nn__dense_fwd,
+                                        nn__dense_bwd,
+                                        nn__dense_save,
+                                        nn__dense_load,
+                                        nn__desc_act,
+                                        NULL,
+                                        "weight",
+                                        "bias"};
 
 /* ---- conv2d as Winograd -------------------------------------------------
  * A 3x3 stride-1 convolution with at least NN__WG_MIN channels in and out
@@ -3530,11 +3680,13 @@ static const nn__lkind nn__row_dense = {
  * (the one place that knows the offsets). */
 #define NN__WG_MIN 8
 static int nn__wg_eligible(const nn__layer *L) {
-    return L->conv.kh == 3 && L->conv.kw == 3 && L->conv.stride == 1 && L->in.d[2] >= NN__WG_MIN && L->conv.filters >= NN__WG_MIN;
+    return L->conv.kh == 3 && L->conv.kw == 3 && L->conv.stride == 1 && L->in.d[2] >= NN__WG_MIN &&
+           L->conv.filters >= NN__WG_MIN;
 }
 static size_t nn__r16(size_t n) { return (n + 15) & ~(size_t)15; }
 static size_t nn__wg_pkf(const nn__layer *L) {
-    size_t a = nn__gemm_prepack_floats(L->conv.filters, L->in.d[2]), b = nn__gemm_prepack_floats(L->in.d[2], L->conv.filters);
+    size_t a = nn__gemm_prepack_floats(L->conv.filters, L->in.d[2]),
+           b = nn__gemm_prepack_floats(L->in.d[2], L->conv.filters);
     return nn__r16(a > b ? a : b);
 }
 /* Tiles per chunk: the chunk's transformed tiles (~NN__WG_CHUNK floats)
@@ -3589,43 +3741,48 @@ static nn__wg_mem nn__wg_regions(const nn__layer *L, float *base, size_t T) {
 static size_t nn__wg_st(size_t T, size_t c) { return T * c + 16; }
 /* p[s*i + j] (i, j < s) = pixel (y0 + i, x0 + j) of image b of x (H,W,c),
  * or pad outside the image: a tile for a transform */
-static void nn__wg_ptrs(const float *x, size_t b, int H, int W, int c, int y0, int x0, int s, const float *pad,
-                        const float **p) {
+static void nn__wg_ptrs(const float *x, size_t b, int H, int W, int c, int y0, int x0, int s,
+                        const float *pad, const float **p) {
     int i, j;
     for (i = 0; i < s; i++)
         for (j = 0; j < s; j++) {
             int iy = y0 + i, ix = x0 + j;
-            p[s * i + j] = iy >= 0 && iy < H && ix >= 0 && ix < W
-                               ? x + ((b * (size_t)H + (size_t)iy) * (size_t)W + (size_t)ix) * (size_t)c
-                               : pad;
+            p[s * i + j] =
+                iy >= 0 && iy < H && ix >= 0 && ix < W
+                    ? x + ((b * (size_t)H + (size_t)iy) * (size_t)W + (size_t)ix) * (size_t)c
+                    : pad;
         }
 }
 /* y (n,OH,OW,cout) = x (n,H,W,cin) zero-padded by (pt,pl), correlated with
  * the 3x3 filter whose F(4x4,3x3) transform at point xi is the (cin x
  * cout) matrix Bm + xi bs, or its packed copy pk + xi pkf when pk_ok;
  * then bias and ReLU.  vm: 36 (Tmax (cin + cout) + 32) floats. */
-static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, const float *zeros, const float *x,
-                        int n, int H, int W, int cin, int pt, int pl, float *y, int OH, int OW, int cout,
-                        const float *Bm, size_t bs, const float *pk, size_t pkf, int pk_ok, const float *bias,
-                        int relu) {
+static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, const float *zeros,
+                        const float *x, int n, int H, int W, int cin, int pt, int pl, float *y,
+                        int OH, int OW, int cout, const float *Bm, size_t bs, const float *pk,
+                        size_t pkf, int pk_ok, const float *bias, int relu) {
     size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)n * th * tw, t0, t;
     float *V = vm, *M = vm + 36 * nn__wg_st(Tmax, (size_t)cin);
     for (t0 = 0; t0 < nt; t0 += Tmax) {
-        size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)cin), sm = nn__wg_st(T, (size_t)cout);
+        size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)cin),
+               sm = nn__wg_st(T, (size_t)cout);
         int xi;
         for (t = 0; t < T; t++) {
             size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
             const float *p[36];
-            nn__wg_ptrs(x, b, H, W, cin, 4 * (int)(r / tw) - pt, 4 * (int)(r % tw) - pl, 6, zeros, p);
+            nn__wg_ptrs(x, b, H, W, cin, 4 * (int)(r / tw) - pt, 4 * (int)(r % tw) - pl, 6, zeros,
+                        p);
             k->wg_in((size_t)cin, p, V + t * (size_t)cin, sv);
         }
         for (xi = 0; xi < 36; xi++) {
             float *Mx = M + (size_t)xi * sm;
             const float *Vx = V + (size_t)xi * sv;
             if (pk_ok && !nn__gemm_single_tile(k, (int)T, cout))
-                nn__sgemm_packed((int)T, cout, cin, Vx, cin, pk + (size_t)xi * pkf, 0.0f, Mx, cout, NULL, ws);
+                nn__sgemm_packed((int)T, cout, cin, Vx, cin, pk + (size_t)xi * pkf, 0.0f, Mx, cout,
+                                 NULL, ws);
             else
-                nn_sgemm_ws(0, 0, (int)T, cout, cin, 1.0f, Vx, cin, Bm + (size_t)xi * bs, cout, 0.0f, Mx, cout, ws);
+                nn_sgemm_ws(0, 0, (int)T, cout, cin, 1.0f, Vx, cin, Bm + (size_t)xi * bs, cout,
+                            0.0f, Mx, cout, ws);
         }
         for (t = 0; t < T; t++) {
             size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
@@ -3634,9 +3791,11 @@ static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, con
             for (i = 0; i < 4; i++)
                 for (j = 0; j < 4; j++) {
                     int oy = 4 * ty + i, ox = 4 * tx + j;
-                    q[4 * i + j] = oy < OH && ox < OW
-                                       ? y + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) * (size_t)cout
-                                       : NULL;
+                    q[4 * i + j] =
+                        oy < OH && ox < OW
+                            ? y + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) *
+                                      (size_t)cout
+                            : NULL;
                 }
             k->wg_out((size_t)cout, M + t * (size_t)cout, sm, bias, relu, q);
         }
@@ -3644,7 +3803,8 @@ static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, con
 }
 /* U (36 points of cin x cout, us floats apart) of the filter w (3x3 taps of
  * cin x cout, row-major), one 3x3 of a (ci, vector of co) at a time */
-static void nn__wg_filter(const nn__ktab *k, const float *w, int cin, int cout, float *U, size_t us) {
+static void nn__wg_filter(const nn__ktab *k, const float *w, int cin, int cout, float *U,
+                          size_t us) {
     int ci, tap;
     for (ci = 0; ci < cin; ci++) {
         const float *g[9];
@@ -3661,38 +3821,47 @@ static void nn__conv_fwd_wg(nn_model *m, nn__layer *L, const float *x, int B) {
     float *zeros = r.zeros, *U = r.U, *pk = r.pk, *vm = r.vm;
     const float *W = m->params + L->woff;
     nn__wg_filter(k, W, C, F, U, us);
-    for (xi = 0; xi < 36; xi++) ok &= nn__gemm_prepack(0, (int)T, F, C, U + xi * us, F, pk + xi * pkf);
-    nn__wg_conv(k, m->ws, vm, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->conv.g.pt, L->conv.g.pl, L->y, L->conv.g.oh, L->conv.g.ow,
-                F, U, us, pk, pkf, ok, W + 9 * CF, L->act == NN_RELU);
-    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, (size_t)B * L->conv.g.oh * L->conv.g.ow, (size_t)F, L->y);
+    for (xi = 0; xi < 36; xi++)
+        ok &= nn__gemm_prepack(0, (int)T, F, C, U + xi * us, F, pk + xi * pkf);
+    nn__wg_conv(k, m->ws, vm, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->conv.g.pt, L->conv.g.pl,
+                L->y, L->conv.g.oh, L->conv.g.ow, F, U, us, pk, pkf, ok, W + 9 * CF,
+                L->act == NN_RELU);
+    if (L->act != NN_RELU)
+        nn__act_forward(L->act, L->slope, (size_t)B * L->conv.g.oh * L->conv.g.ow, (size_t)F, L->y);
 }
 /* dW (9 C x F, then the bias row) by F(3x3,4x4) on the forward's tiles;
  * dx by F(4x4,3x3) with the filter flipped and its channels swapped */
-static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const float *dy, float *dx, int B) {
+static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const float *dy, float *dx,
+                            int B) {
     const nn__ktab *k = nn__k();
-    int C = L->in.d[2], F = L->conv.filters, H = L->in.d[0], Wd = L->in.d[1], OH = L->conv.g.oh, OW = L->conv.g.ow, xi, ci, tap;
+    int C = L->in.d[2], F = L->conv.filters, H = L->in.d[0], Wd = L->in.d[1], OH = L->conv.g.oh,
+        OW = L->conv.g.ow, xi, ci, tap;
     size_t CF = (size_t)C * F, Tmax = L->lp.tile_rows;
     nn__wg_mem r = nn__wg_regions(L, L->scratch, Tmax);
     size_t us = r.us, pkf = r.pkf;
-    float *zeros = r.zeros, *Ud = r.Ud, *Wt = r.Wt, *pk = r.pk, *dWh = r.dWh, *vm = r.vm, *dW = m->grads + L->woff;
+    float *zeros = r.zeros, *Ud = r.Ud, *Wt = r.Wt, *pk = r.pk, *dWh = r.dWh, *vm = r.vm,
+          *dW = m->grads + L->woff;
     const float *W = m->params + L->woff;
     if (!L->frozen) {
-        size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)B * th * tw, t0, t;
+        size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)B * th * tw, t0,
+               t;
         float *V = vm, *G = vm + 36 * nn__wg_st(Tmax, (size_t)C);
         for (t0 = 0; t0 < nt; t0 += Tmax) {
-            size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)C), sg = nn__wg_st(T, (size_t)F);
+            size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)C),
+                   sg = nn__wg_st(T, (size_t)F);
             for (t = 0; t < T; t++) {
                 size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
                 int ty = (int)(r / tw), tx = (int)(r % tw);
                 const float *p[36], *g[16];
-                nn__wg_ptrs(x, b, H, Wd, C, 4 * ty - L->conv.g.pt, 4 * tx - L->conv.g.pl, 6, zeros, p);
+                nn__wg_ptrs(x, b, H, Wd, C, 4 * ty - L->conv.g.pt, 4 * tx - L->conv.g.pl, 6, zeros,
+                            p);
                 nn__wg_ptrs(dy, b, OH, OW, F, 4 * ty, 4 * tx, 4, zeros, g);
                 k->wg_in((size_t)C, p, V + t * (size_t)C, sv);
                 k->wg_dy((size_t)F, g, G + t * (size_t)F, sg);
             }
             for (xi = 0; xi < 36; xi++)
-                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * sv, C, G + (size_t)xi * sg, F,
-                            t0 ? 1.0f : 0.0f, dWh + xi * us, F, m->ws);
+                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * sv, C, G + (size_t)xi * sg,
+                            F, t0 ? 1.0f : 0.0f, dWh + xi * us, F, m->ws);
         }
         for (ci = 0; ci < C; ci++) {
             float *o[9];
@@ -3706,11 +3875,13 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
         size_t T = Tmax;
         for (tap = 0; tap < 9; tap++) /* Wt[tap] (F x C) = W[8 - tap]^T */
             for (ci = 0; ci < C; ci++)
-                for (f = 0; f < F; f++) Wt[((size_t)tap * F + f) * C + ci] = W[((size_t)(8 - tap) * C + ci) * F + f];
+                for (f = 0; f < F; f++)
+                    Wt[((size_t)tap * F + f) * C + ci] = W[((size_t)(8 - tap) * C + ci) * F + f];
         nn__wg_filter(k, Wt, F, C, Ud, us);
-        for (xi = 0; xi < 36; xi++) ok &= nn__gemm_prepack(0, (int)T, C, F, Ud + xi * us, C, pk + xi * pkf);
-        nn__wg_conv(k, m->ws, vm, T, zeros, dy, B, OH, OW, F, 2 - L->conv.g.pt, 2 - L->conv.g.pl, dx, H, Wd, C, Ud, us, pk, pkf,
-                    ok, NULL, 0);
+        for (xi = 0; xi < 36; xi++)
+            ok &= nn__gemm_prepack(0, (int)T, C, F, Ud + xi * us, C, pk + xi * pkf);
+        nn__wg_conv(k, m->ws, vm, T, zeros, dy, B, OH, OW, F, 2 - L->conv.g.pt, 2 - L->conv.g.pl,
+                    dx, H, Wd, C, Ud, us, pk, pkf, ok, NULL, 0);
     }
 }
 
@@ -3733,8 +3904,8 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     g.n = B;
     if (L->lp.colT) {
         nn__im2colT(&g, 0, rows, x, L->scratch, rows);
-        nn__gemm_run(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f, L->y, F,
-                     nn__ws_align(m->ws), NULL, L->act == NN_RELU, NULL);
+        nn__gemm_run(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f,
+                     L->y, F, nn__ws_align(m->ws), NULL, L->act == NN_RELU, NULL);
         if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
         return;
     }
@@ -3763,12 +3934,13 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
         size_t nr = rows - r0 < L->lp.tile_rows ? rows - r0 : L->lp.tile_rows;
         const float *dyt = dy + r0 * F;
         if (!L->frozen && L->lp.colT) { /* one tile: the forward's colT (K1 x rows) */
-            nn_sgemm_ws(0, 0, (int)K1, F, (int)rows, 1.0f, col, (int)rows, dyt, F, 0.0f, m->grads + L->woff, F,
-                        m->ws);
-        } else if (!L->frozen) {
-            if (nr < rows) nn__im2col(&g, r0, nr, x, col, K1, 1); /* else the forward's col is still here */
-            nn_sgemm_ws(1, 0, (int)K1, F, (int)nr, 1.0f, col, (int)K1, dyt, F, r0 == 0 ? 0.0f : 1.0f,
+            nn_sgemm_ws(0, 0, (int)K1, F, (int)rows, 1.0f, col, (int)rows, dyt, F, 0.0f,
                         m->grads + L->woff, F, m->ws);
+        } else if (!L->frozen) {
+            if (nr < rows)
+                nn__im2col(&g, r0, nr, x, col, K1, 1); /* else the forward's col is still here */
+            nn_sgemm_ws(1, 0, (int)K1, F, (int)nr, 1.0f, col, (int)K1, dyt, F,
+                        r0 == 0 ? 0.0f : 1.0f, m->grads + L->woff, F, m->ws);
         }
         if (dx) {
             nn_sgemm_ws(0, 1, (int)nr, (int)K, F, 1.0f, dyt, F, W, F, 0.0f, dcol, (int)K1, m->ws);
@@ -3781,15 +3953,17 @@ static nn_status nn__conv_shape(nn_model *m, nn__layer *L, int idx, const char *
     nn_shape in = L->in;
     nn_status s;
     if (in.ndim != 3)
-        return nn__fail(m, NN_ERR_SHAPE, "layer %d (conv2d): input %s is not an image (h,w,c)", idx, sb);
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (conv2d): input %s is not an image (h,w,c)", idx,
+                        sb);
     if (L->conv.filters <= 0 || L->conv.kh <= 0 || L->conv.kw <= 0 || L->conv.stride <= 0)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (conv2d): filters, kernel and stride must be > 0",
-                        idx);
-    s = nn_conv_geom_init(&L->conv.g, 1, in.d[0], in.d[1], in.d[2], L->conv.kh, L->conv.kw, L->conv.stride,
-                          L->conv.same);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "layer %d (conv2d): filters, kernel and stride must be > 0", idx);
+    s = nn_conv_geom_init(&L->conv.g, 1, in.d[0], in.d[1], in.d[2], L->conv.kh, L->conv.kw,
+                          L->conv.stride, L->conv.same);
     if (s != NN_OK)
-        return nn__fail(m, s, "layer %d (conv2d %dx%d): kernel larger than its input %s with 'valid' padding",
-                        idx, L->conv.kh, L->conv.kw, sb);
+        return nn__fail(
+            m, s, "layer %d (conv2d %dx%d): kernel larger than its input %s with 'valid' padding",
+            idx, L->conv.kh, L->conv.kw, sb);
     L->out = nn_shape3(L->conv.g.oh, L->conv.g.ow, L->conv.filters);
     L->nw = (size_t)L->conv.kh * L->conv.kw * in.d[2] * L->conv.filters;
     L->nb = (size_t)L->conv.filters;
@@ -3804,7 +3978,8 @@ static void nn__conv_init(const nn__layer *L, float *w, float *buf, nn_rng *rng)
 /* Rows of a conv layer's im2col tile at batch B: ~512 KiB of col stays in
  * L2 while the SGEMM reuses it. */
 static size_t nn__conv_tile_rows(const nn__layer *L, int B) {
-    size_t K = (size_t)L->conv.kh * L->conv.kw * L->in.d[2] + 1, rows = (size_t)B * L->conv.g.oh * L->conv.g.ow;
+    size_t K = (size_t)L->conv.kh * L->conv.kw * L->in.d[2] + 1,
+           rows = (size_t)B * L->conv.g.oh * L->conv.g.ow;
     size_t tr = (size_t)131072 / K;
     /* up to 1 MiB: one tile for the whole batch, which the backward then
      * reuses instead of repeating im2col (the first conv of an MNIST CNN) */
@@ -3849,13 +4024,18 @@ static void nn__conv_describe(const nn__layer *L, nn_activation a, char *buf, si
     snprintf(buf, len, "conv2d %dx%d/%d%s %s", L->conv.kh, L->conv.kw, L->conv.stride,
              L->conv.same ? " same" : "", nn__act_name(a));
 }
-static const nn__lkind nn__row_conv = {
-    "conv2d", 5, nn__conv_shape, nn__conv_init, nn__conv_plan, nn__conv_fwd, nn__conv_bwd, nn__conv_save,
-    nn__conv_load, nn__conv_describe, NULL, "weight", "bias"};
+static const nn__lkind nn__row_conv = {"conv2d",       5,
+                                       nn__conv_shape, nn__conv_init,
+                                       nn__conv_plan,  nn__conv_fwd,
+                                       nn__conv_bwd,   nn__conv_save,
+                                       nn__conv_load,  nn__conv_describe,
+                                       NULL,           "weight",
+                                       "bias"};
 
 /* pooling, window = stride = pool, floor: x (B,H,W,C) -> y (B,H/p,W/p,C) */
 static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
-    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0], ow = L->out.d[1];
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0],
+        ow = L->out.d[1];
     int b, i, j, dy, dx, c;
     (void)m;
     (void)training;
@@ -3883,7 +4063,8 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
             }
 }
 static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, float *dxv, int B) {
-    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0], ow = L->out.d[1];
+    int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0],
+        ow = L->out.d[1];
     int b, i, j, dy, dx, c;
     (void)m;
     if (!dxv) return;
@@ -3916,10 +4097,11 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
 static nn_status nn__pool_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
     nn_shape in = L->in;
     if (in.ndim != 3)
-        return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s): input %s is not an image (h,w,c)", idx, L->k->name, sb);
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s): input %s is not an image (h,w,c)", idx,
+                        L->k->name, sb);
     if (L->pool.size <= 0 || L->pool.size > in.d[0] || L->pool.size > in.d[1])
-        return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d): pool size does not fit input %s", idx, L->k->name,
-                        L->pool.size, sb);
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d): pool size does not fit input %s", idx,
+                        L->k->name, L->pool.size, sb);
     L->out = nn_shape3(in.d[0] / L->pool.size, in.d[1] / L->pool.size, in.d[2]);
     return NN_OK;
 }
@@ -3953,7 +4135,8 @@ static const nn__lkind nn__row_avgpool = {
  * AdaptiveAvgPool2d(1) + flatten): x (B,H,W,C) -> y (B,C) */
 static nn_status nn__gap_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
     if (L->in.ndim != 3)
-        return nn__fail(m, NN_ERR_SHAPE, "layer %d (global_avgpool2d): input %s is not an image (h,w,c)", idx, sb);
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "layer %d (global_avgpool2d): input %s is not an image (h,w,c)", idx, sb);
     L->out = nn_shape1(L->in.d[2]);
     return NN_OK;
 }
@@ -3965,7 +4148,8 @@ static void nn__gap_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
 static void nn__gap_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     (void)m;
     (void)x;
-    if (dx) nn__k()->gap_bwd((size_t)B, (size_t)L->in.d[0] * L->in.d[1], (size_t)L->in.d[2], dy, dx);
+    if (dx)
+        nn__k()->gap_bwd((size_t)B, (size_t)L->in.d[0] * L->in.d[1], (size_t)L->in.d[2], dy, dx);
 }
 static void nn__none_save(const nn__layer *L, int32_t *set) {
     (void)L;
@@ -3976,9 +4160,19 @@ static nn_status nn__gap_load(nn_model *m, const int32_t *set, nn_activation act
     (void)act;
     return nn_global_avgpool2d(m);
 }
-static const nn__lkind nn__row_gap = {
-    "global_avgpool2d", 0, nn__gap_shape, NULL, NULL, nn__gap_fwd, nn__gap_bwd, nn__none_save, nn__gap_load,
-    nn__desc_plain, NULL, "", ""};
+static const nn__lkind nn__row_gap = {"global_avgpool2d",
+                                      0,
+                                      nn__gap_shape,
+                                      NULL,
+                                      NULL,
+                                      nn__gap_fwd,
+                                      nn__gap_bwd,
+                                      nn__none_save,
+                                      nn__gap_load,
+                                      nn__desc_plain,
+                                      NULL,
+                                      "",
+                                      ""};
 
 /* conv (im2col, ReLU) then max-pool 2x2, image by image: the conv output
  * of one image (in the first image's slot of its y) is pooled while it is
@@ -4002,14 +4196,15 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, nn__layer *P, const floa
         float *py = P->y + b * P->out_dim;
         if (L->lp.colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
             nn__im2colT(&g, b * ohw, ohw, x, L->scratch, (size_t)B * ohw);
-            nn__gemm_run(nn__k(), 1, 0, (int)ohw, F, (int)K1, 1.0f, L->scratch + b * ohw, B * (int)ohw, W, F, 0.0f,
-                         L->y, F, nn__ws_align(m->ws), NULL, 1, NULL);
+            nn__gemm_run(nn__k(), 1, 0, (int)ohw, F, (int)K1, 1.0f, L->scratch + b * ohw,
+                         B * (int)ohw, W, F, 0.0f, L->y, F, nn__ws_align(m->ws), NULL, 1, NULL);
         } else {
             float *col = L->scratch + b * ohw * K1;
             nn__im2col(&g, b * ohw, ohw, x, col, K1, 1);
             nn__sgemm_bias_act((int)ohw, F, (int)K1, col, (int)K1, W, F, L->y, F, NULL, 1, m->ws);
         }
-        if (P->idx_valid) nn__k()->maxpool_fi(1, g.oh, g.ow, F, L->y, py, P->scratch + b * P->out_dim);
+        if (P->idx_valid)
+            nn__k()->maxpool_fi(1, g.oh, g.ow, F, L->y, py, P->scratch + b * P->out_dim);
         else nn_maxpool2x2(1, g.oh, g.ow, F, L->y, py);
     }
     return 1;
@@ -4022,17 +4217,20 @@ static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp
     nn_conv_geom g = L->conv.g;
     size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
     int F = L->conv.filters;
-    if (!P->idx_valid || L->conv.wino || L->lp.tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
+    if (!P->idx_valid || L->conv.wino || L->lp.tile_rows < (size_t)B * ohw ||
+        ohw * (size_t)F > 65536)
+        return 0;
     nn__k()->relu_bwd((size_t)B * P->out_dim, P->y, dyp, dyp); /* ReLU' on the pooled gradient */
     if (L->frozen) return 1;
     for (b = 0; b < (size_t)B; b++) {
-        nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, dyp + b * P->out_dim, L->y);
+        nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, dyp + b * P->out_dim,
+                            L->y);
         if (L->lp.colT)
-            nn_sgemm_ws(0, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw, B * (int)ohw, L->y, F,
-                        b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
+            nn_sgemm_ws(0, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw, B * (int)ohw, L->y,
+                        F, b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
         else
-            nn_sgemm_ws(1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1, L->y, F,
-                        b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
+            nn_sgemm_ws(1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1, L->y,
+                        F, b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
     }
     return 1;
 }
@@ -4040,13 +4238,14 @@ static void nn__copy_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     (void)m;
     (void)training;
     memcpy(L->y, x, (size_t)B * L->out_dim * sizeof(float));
-    nn__act_forward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)), nn__channels(L->out), L->y);
+    nn__act_forward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)),
+                    nn__channels(L->out), L->y);
 }
 static void nn__copy_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     (void)m;
     (void)x;
-    nn__act_backward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)), nn__channels(L->out), L->y,
-                     dy);
+    nn__act_backward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)),
+                     nn__channels(L->out), L->y, dy);
     if (dx) memcpy(dx, dy, (size_t)B * L->in_dim * sizeof(float));
 }
 
@@ -4073,12 +4272,32 @@ static nn_status nn__act_load(nn_model *m, const int32_t *set, nn_activation act
     (void)set;
     return nn_activation_layer(m, act);
 }
-static const nn__lkind nn__row_flatten = {
-    "flatten", 0, nn__flatten_shape, NULL, NULL, nn__copy_fwd, nn__copy_bwd, nn__none_save, nn__flatten_load,
-    nn__desc_plain, NULL, "", ""};
-static const nn__lkind nn__row_act = {
-    "activation", 0, nn__same_shape, NULL, NULL, nn__copy_fwd, nn__copy_bwd, nn__none_save, nn__act_load,
-    nn__desc_act, NULL, "", ""};
+static const nn__lkind nn__row_flatten = {"flatten",
+                                          0,
+                                          nn__flatten_shape,
+                                          NULL,
+                                          NULL,
+                                          nn__copy_fwd,
+                                          nn__copy_bwd,
+                                          nn__none_save,
+                                          nn__flatten_load,
+                                          nn__desc_plain,
+                                          NULL,
+                                          "",
+                                          ""};
+static const nn__lkind nn__row_act = {"activation",
+                                      0,
+                                      nn__same_shape,
+                                      NULL,
+                                      NULL,
+                                      nn__copy_fwd,
+                                      nn__copy_bwd,
+                                      nn__none_save,
+                                      nn__act_load,
+                                      nn__desc_act,
+                                      NULL,
+                                      "",
+                                      ""};
 
 /* inverted dropout: y = x * mask / (1 - rate) in training, y = x otherwise */
 static void nn__dropout_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
@@ -4092,18 +4311,22 @@ static void nn__dropout_fwd(nn_model *m, nn__layer *L, const float *x, int B, in
     for (i = 0; i < n; i++) L->scratch[i] = nn_rng_uniform(&m->rng) < L->drop.rate ? 0.0f : inv;
     nn__k()->mul(n, x, L->scratch, L->y);
 }
-static void nn__dropout_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
+static void nn__dropout_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx,
+                            int B) {
     (void)m;
     (void)x;
     if (dx) nn__k()->mul((size_t)B * L->out_dim, dy, L->scratch, dx);
 }
 
-static void nn__dropout_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
+static void nn__dropout_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp,
+                             size_t *ws) {
     (void)m;
     (void)ws;
     lp->scratch = (size_t)B * L->out_dim; /* the mask */
 }
-static void nn__dropout_save(const nn__layer *L, int32_t *set) { memcpy(&set[0], &L->drop.rate, 4); }
+static void nn__dropout_save(const nn__layer *L, int32_t *set) {
+    memcpy(&set[0], &L->drop.rate, 4);
+}
 static nn_status nn__dropout_load(nn_model *m, const int32_t *set, nn_activation act) {
     float rate;
     (void)act;
@@ -4114,9 +4337,19 @@ static void nn__dropout_describe(const nn__layer *L, nn_activation a, char *buf,
     (void)a;
     snprintf(buf, len, "dropout %.2f", (double)L->drop.rate);
 }
-static const nn__lkind nn__row_dropout = {
-    "dropout", 1, nn__same_shape, NULL, nn__dropout_plan, nn__dropout_fwd, nn__dropout_bwd, nn__dropout_save,
-    nn__dropout_load, nn__dropout_describe, NULL, "", ""};
+static const nn__lkind nn__row_dropout = {"dropout",
+                                          1,
+                                          nn__same_shape,
+                                          NULL,
+                                          nn__dropout_plan,
+                                          nn__dropout_fwd,
+                                          nn__dropout_bwd,
+                                          nn__dropout_save,
+                                          nn__dropout_load,
+                                          nn__dropout_describe,
+                                          NULL,
+                                          "",
+                                          ""};
 
 /* batch norm over the last dimension (features, or channels of NHWC):
  * rows = B * spatial.  scratch: xhat (rows x C), mean (C), invstd (C). */
@@ -4140,8 +4373,9 @@ static void nn__bn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tra
             mean[c] = (float)mu;
             istd[c] = (float)(1.0 / sqrt(s2 / (double)rows + NN__BN_EPS));
             rm[c] = (1.0f - NN__BN_MOMENTUM) * rm[c] + NN__BN_MOMENTUM * (float)mu;
+            /* unbiased variance, as torch */
             rv[c] = (1.0f - NN__BN_MOMENTUM) * rv[c] +
-                    NN__BN_MOMENTUM * (float)(rows > 1 ? s2 / (double)(rows - 1) : s2); /* unbiased, as torch */
+                    NN__BN_MOMENTUM * (float)(rows > 1 ? s2 / (double)(rows - 1) : s2);
         }
     } else {
         for (c = 0; c < C; c++) {
@@ -4212,8 +4446,8 @@ static nn_status nn__bn_load(nn_model *m, const int32_t *set, nn_activation act)
     return nn_batchnorm(m);
 }
 static const nn__lkind nn__row_bn = {
-    "batchnorm", 0, nn__bn_shape, nn__bn_init, nn__bn_plan, nn__bn_fwd, nn__bn_bwd, nn__none_save, nn__bn_load,
-    nn__desc_plain, NULL, "weight", "bias"};
+    "batchnorm",   0,           nn__bn_shape,   nn__bn_init, nn__bn_plan, nn__bn_fwd, nn__bn_bwd,
+    nn__none_save, nn__bn_load, nn__desc_plain, NULL,        "weight",    "bias"};
 
 /* Keras Normalization: y = (x - mean) / max(sqrt(var), 1e-7) per feature
  * (the last dimension), mean and var set by nn_normalization_adapt and
@@ -4270,9 +4504,19 @@ static nn_status nn__norm_load(nn_model *m, const int32_t *set, nn_activation ac
     (void)act;
     return nn_normalization(m);
 }
-static const nn__lkind nn__row_norm = {
-    "normalization", 0, nn__norm_shape, nn__norm_init, nn__norm_plan, nn__norm_fwd, nn__norm_bwd, nn__none_save,
-    nn__norm_load, nn__desc_plain, NULL, "", ""};
+static const nn__lkind nn__row_norm = {"normalization",
+                                       0,
+                                       nn__norm_shape,
+                                       nn__norm_init,
+                                       nn__norm_plan,
+                                       nn__norm_fwd,
+                                       nn__norm_bwd,
+                                       nn__none_save,
+                                       nn__norm_load,
+                                       nn__desc_plain,
+                                       NULL,
+                                       "",
+                                       ""};
 
 /* upsampling: x (B,H,W,C) -> y (B,H*f,W*f,C), each pixel copied to an
  * f x f block; backward sums the block */
@@ -4287,7 +4531,10 @@ static void nn__up_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tra
                 const float *s = x + (((size_t)b * H + i) * Wd + j) * C;
                 for (di = 0; di < f; di++)
                     for (dj = 0; dj < f; dj++)
-                        memcpy(L->y + (((size_t)b * H * f + (size_t)i * f + di) * Wd * f + (size_t)j * f + dj) * C, s, cs);
+                        memcpy(L->y + (((size_t)b * H * f + (size_t)i * f + di) * Wd * f +
+                                       (size_t)j * f + dj) *
+                                          C,
+                               s, cs);
             }
     nn__act_forward(L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y);
 }
@@ -4305,7 +4552,11 @@ static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
                 float *d = dx + (((size_t)b * H + i) * Wd + j) * C;
                 for (di = 0; di < f; di++)
                     for (dj = 0; dj < f; dj++)
-                        k->add((size_t)C, d, dy + (((size_t)b * H * f + (size_t)i * f + di) * Wd * f + (size_t)j * f + dj) * C, d);
+                        k->add((size_t)C, d,
+                               dy + (((size_t)b * H * f + (size_t)i * f + di) * Wd * f +
+                                     (size_t)j * f + dj) *
+                                        C,
+                               d);
             }
 }
 
@@ -4313,10 +4564,11 @@ static nn_status nn__up_shape(nn_model *m, nn__layer *L, int idx, const char *sb
     nn_shape in = L->in;
     int f = L->up.factor;
     if (in.ndim != 3)
-        return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d): input %s is not an image (h,w,c)", idx, sb);
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d): input %s is not an image (h,w,c)",
+                        idx, sb);
     if (f < 1 || (double)in.d[0] * f * in.d[1] * f * in.d[2] > 1e9)
-        return nn__fail(m, NN_ERR_SHAPE, "layer %d (upsample2d %d): factor must be >= 1 and the output fit", idx,
-                        f);
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "layer %d (upsample2d %d): factor must be >= 1 and the output fit", idx, f);
     L->out = nn_shape3(in.d[0] * f, in.d[1] * f, in.d[2]);
     return NN_OK;
 }
@@ -4352,14 +4604,16 @@ static size_t nn__rnn_gw(const nn__layer *L) {
 }
 static size_t nn__rnn_scratch(const nn__layer *L, size_t B) {
     size_t T = (size_t)L->in.d[0], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
-    return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + B * T * ((size_t)L->in.d[1] + H) + 2 * B * H + 2 * B * H +
-           nn__gemm_prepack_floats((int)G, (int)H) + nn__gemm_prepack_floats((int)H, (int)G) + 64;
+    return 3 * B * T * G + 2 * B * (T + 1) * H + B * T * H + B * T * ((size_t)L->in.d[1] + H) +
+           2 * B * H + 2 * B * H + nn__gemm_prepack_floats((int)G, (int)H) +
+           nn__gemm_prepack_floats((int)H, (int)G) + 64;
 }
 typedef struct nn__rnn_buf {
     float *gates, *hs, *cs, *tc, *hp, *dg, *dh, *dc, *st_h, *st_c, *pwh, *pwht, *hprev;
 } nn__rnn_buf;
 static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
-    size_t B = (size_t)m->arena_batch, T = (size_t)L->in.d[0], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
+    size_t B = (size_t)m->arena_batch, T = (size_t)L->in.d[0], H = (size_t)L->rnn.units,
+           G = nn__rnn_gw(L);
     nn__rnn_buf r;
     float *p = L->scratch;
     r.gates = p, p += B * T * G;
@@ -4368,7 +4622,8 @@ static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
     r.hs = p, p += B * (T + 1) * H;
     r.cs = p, p += B * (T + 1) * H;
     r.tc = p, p += B * T * H;
-    r.hprev = p, p += B * T * ((size_t)L->in.d[1] + H); /* [x | h_{t-1}] of every (b, t), in x's row order */
+    r.hprev = p,
+    p += B * T * ((size_t)L->in.d[1] + H); /* [x | h_{t-1}] of every (b, t), in x's row order */
     r.dh = p, p += B * H;
     r.dc = p, p += B * H;
     r.st_h = p, p += B * H;
@@ -4382,13 +4637,16 @@ static nn__rnn_buf nn__rnn_bufs(const nn_model *m, const nn__layer *L) {
 static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     const nn__ktab *k = nn__k();
     nn__rnn_buf r = nn__rnn_bufs(m, L);
-    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
+    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->rnn.units,
+           G = nn__rnn_gw(L);
     size_t b, t, j, hsld = (T + 1) * H;
-    const float *Wx = m->params + L->woff, *Wh = Wx + F * G, *bx = m->params + L->boff, *bh = bx + G;
+    const float *Wx = m->params + L->woff, *Wh = Wx + F * G, *bx = m->params + L->boff,
+                *bh = bx + G;
     int packed = nn__gemm_prepack(0, B, (int)G, (int)H, Wh, (int)G, r.pwh);
     (void)training;
     /* input projections of every step: one SGEMM (+ bias) */
-    nn__sgemm_bias_act(B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0, m->ws);
+    nn__sgemm_bias_act(B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0,
+                       m->ws);
     for (b = 0; b < (size_t)B; b++) {
         float *h0 = r.hs + b * hsld, *c0 = r.cs + b * hsld;
         if (m->stateful) {
@@ -4405,10 +4663,15 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
         if (L->rnn.cell == NN__GRU) {
             /* hp_t = h W_h + b_h, kept for backward (the reset gate multiplies it) */
             float *hpt = r.hp + t * G;
-            if (packed) nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 0.0f, hpt, (int)(T * G), bh, m->ws);
-            else nn__sgemm_bias_act(B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt, (int)(T * G), bh, 0, m->ws);
+            if (packed)
+                nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 0.0f, hpt,
+                                 (int)(T * G), bh, m->ws);
+            else
+                nn__sgemm_bias_act(B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt,
+                                   (int)(T * G), bh, 0, m->ws);
             for (b = 0; b < (size_t)B; b++) {
-                float *g = gt + b * T * G, *hq = hpt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
+                float *g = gt + b * T * G, *hq = hpt + b * T * G,
+                      *h = r.hs + b * hsld + (t + 1) * H;
                 const float *hpv = r.hs + b * hsld + t * H;
                 for (j = 0; j < 2 * H; j++) g[j] += hq[j];
                 k->sigmoid(2 * H, g, g); /* r, z */
@@ -4419,8 +4682,12 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
             continue;
         }
         /* gates_t += h_{t-1} W_h: rows of step t are T*G apart */
-        if (packed) nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 1.0f, gt, (int)(T * G), NULL, m->ws);
-        else nn_sgemm_ws(0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt, (int)(T * G), m->ws);
+        if (packed)
+            nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 1.0f, gt, (int)(T * G),
+                             NULL, m->ws);
+        else
+            nn_sgemm_ws(0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt,
+                        (int)(T * G), m->ws);
         for (b = 0; b < (size_t)B; b++) {
             float *g = gt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
             if (L->rnn.cell == NN__RNN) {
@@ -4447,7 +4714,8 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
 /* backpropagation through time */
 static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     nn__rnn_buf r = nn__rnn_bufs(m, L);
-    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
+    size_t T = (size_t)L->in.d[0], F = (size_t)L->in.d[1], H = (size_t)L->rnn.units,
+           G = nn__rnn_gw(L);
     size_t b, t, j, hsld = (T + 1) * H;
     const float *Wx = m->params + L->woff, *Wh = Wx + F * G;
     float *dWx = m->grads + L->woff, *dWh = dWx + F * G, *dbx = m->grads + L->boff, *dbh = dbx + G;
@@ -4465,7 +4733,8 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             if (L->rnn.cell == NN__RNN) {
                 for (j = 0; j < H; j++) dgr[j] = dh[j] * (1.0f - g[j] * g[j]);
             } else if (L->rnn.cell == NN__LSTM) {
-                nn__k()->lstm_bwd(H, g, r.tc + (b * T + t) * H, r.cs + b * hsld + t * H, dh, r.dc + b * H, dgr);
+                nn__k()->lstm_bwd(H, g, r.tc + (b * T + t) * H, r.cs + b * hsld + t * H, dh,
+                                  r.dc + b * H, dgr);
             } else { /* GRU: dq overwrites hq of the same (b, t), read just above */
                 float *hq = r.hp + (b * T + t) * G, *dq = hq;
                 const float *hpv = r.hs + b * hsld + t * H;
@@ -4492,11 +4761,11 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             int ldq = (int)(T * G);
             /* dh_{t-1} = dq W_h^T (+ the GRU's direct path already in dh) */
             if (packed)
-                nn__sgemm_packed(B, (int)H, (int)G, dq, ldq, r.pwht, L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H,
-                                 NULL, m->ws);
+                nn__sgemm_packed(B, (int)H, (int)G, dq, ldq, r.pwht,
+                                 L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H, NULL, m->ws);
             else
-                nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G, L->rnn.cell == NN__GRU ? 1.0f : 0.0f,
-                            r.dh, (int)H, m->ws);
+                nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G,
+                            L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H, m->ws);
         }
     }
     if (!L->frozen) {
@@ -4513,23 +4782,31 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             memcpy(xh + row * FH + F, r.hs + b * hsld + t * H, H * sizeof(float));
         }
         if (L->rnn.cell == NN__GRU) {
-            nn_sgemm_ws(1, 0, (int)H, (int)G, B * (int)T, 1.0f, xh + F, (int)FH, r.hp, (int)G, 0.0f, dWh, (int)G, m->ws);
+            nn_sgemm_ws(1, 0, (int)H, (int)G, B * (int)T, 1.0f, xh + F, (int)FH, r.hp, (int)G, 0.0f,
+                        dWh, (int)G, m->ws);
             nn__col_sums((size_t)B * T, G, r.hp, dbh);
-            nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
+            nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx,
+                        (int)G, m->ws);
         } else
-            nn_sgemm_ws(1, 0, (int)FH, (int)G, B * (int)T, 1.0f, xh, (int)FH, r.dg, (int)G, 0.0f, dWx, (int)G, m->ws);
+            nn_sgemm_ws(1, 0, (int)FH, (int)G, B * (int)T, 1.0f, xh, (int)FH, r.dg, (int)G, 0.0f,
+                        dWx, (int)G, m->ws);
         nn__col_sums((size_t)B * T, G, r.dg, dbx);
     }
-    if (dx) nn_sgemm_ws(0, 1, B * (int)T, (int)F, (int)G, 1.0f, r.dg, (int)G, Wx, (int)G, 0.0f, dx, (int)F, m->ws);
+    if (dx)
+        nn_sgemm_ws(0, 1, B * (int)T, (int)F, (int)G, 1.0f, r.dg, (int)G, Wx, (int)G, 0.0f, dx,
+                    (int)F, m->ws);
 }
 
-static const char *nn__cell_name(int cell) { return cell == NN__LSTM ? "lstm" : cell == NN__GRU ? "gru" : "rnn"; }
+static const char *nn__cell_name(int cell) {
+    return cell == NN__LSTM ? "lstm" : cell == NN__GRU ? "gru" : "rnn";
+}
 static nn_status nn__rnn_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
     nn_shape in = L->in;
     if (in.ndim != 2)
-        return nn__fail(m, NN_ERR_SHAPE,
-                        "layer %d (%s): input %s is not a sequence (t, features); use nn_shape2 or an embedding",
-                        idx, nn__cell_name(L->rnn.cell), sb);
+        return nn__fail(
+            m, NN_ERR_SHAPE,
+            "layer %d (%s): input %s is not a sequence (t, features); use nn_shape2 or an embedding",
+            idx, nn__cell_name(L->rnn.cell), sb);
     if (L->rnn.units <= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): units must be > 0", idx,
                         nn__cell_name(L->rnn.cell));
@@ -4582,14 +4859,17 @@ static void nn__rnn_describe(const nn__layer *L, nn_activation a, char *buf, siz
     snprintf(buf, len, "%s%s", L->k->name, L->rnn.seqs ? " (sequences)" : " (last state)");
 }
 static const nn__lkind nn__row_rnn = {
-    "rnn", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan, nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__rnn_load,
-    nn__rnn_describe, nn__rnn_reset, "weight", "bias"};
+    "rnn",         2,           nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
+    nn__rnn_fwd,   nn__rnn_bwd, nn__rnn_save,  nn__rnn_load, nn__rnn_describe,
+    nn__rnn_reset, "weight",    "bias"};
 static const nn__lkind nn__row_lstm = {
-    "lstm", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan, nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__lstm_load,
-    nn__rnn_describe, nn__rnn_reset, "weight", "bias"};
+    "lstm",        2,           nn__rnn_shape, nn__rnn_init,  nn__rnn_plan,
+    nn__rnn_fwd,   nn__rnn_bwd, nn__rnn_save,  nn__lstm_load, nn__rnn_describe,
+    nn__rnn_reset, "weight",    "bias"};
 static const nn__lkind nn__row_gru = {
-    "gru", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan, nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__gru_load,
-    nn__rnn_describe, nn__rnn_reset, "weight", "bias"};
+    "gru",         2,           nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
+    nn__rnn_fwd,   nn__rnn_bwd, nn__rnn_save,  nn__gru_load, nn__rnn_describe,
+    nn__rnn_reset, "weight",    "bias"};
 
 /* embedding: ids (B,T) as floats -> (B,T,D); an id outside [0,vocab) is
  * recorded in the model (the caller turns it into an error) */
@@ -4616,17 +4896,20 @@ static void nn__embed_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
     memset(dW, 0, L->nw * sizeof(float));
     for (i = 0; i < n; i++) {
         float v = x[i];
-        if (v >= 0.0f && v < (float)L->embed.vocab) nn__k()->add(D, dW + (size_t)v * D, dy + i * D, dW + (size_t)v * D);
+        if (v >= 0.0f && v < (float)L->embed.vocab)
+            nn__k()->add(D, dW + (size_t)v * D, dy + i * D, dW + (size_t)v * D);
     }
 }
 
 static nn_status nn__embed_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
     if (idx != 0 || L->in.ndim != 1)
-        return nn__fail(m, NN_ERR_SHAPE,
-                        "layer %d (embedding): must be the first layer, on an input of (t) token ids (got %s)",
-                        idx, sb);
+        return nn__fail(
+            m, NN_ERR_SHAPE,
+            "layer %d (embedding): must be the first layer, on an input of (t) token ids (got %s)",
+            idx, sb);
     if (L->embed.dim <= 0 || L->embed.vocab <= 0 || (double)L->embed.vocab * L->embed.dim > 1e9)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): vocab and dim must be > 0", idx);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "layer %d (embedding): vocab and dim must be > 0", idx);
     L->out = nn_shape2(L->in.d[0], L->embed.dim);
     L->nw = (size_t)L->embed.vocab * (size_t)L->embed.dim;
     return NN_OK;
@@ -4649,9 +4932,19 @@ static void nn__embed_describe(const nn__layer *L, nn_activation a, char *buf, s
     (void)a;
     snprintf(buf, len, "embedding %d", L->embed.vocab);
 }
-static const nn__lkind nn__row_embed = {
-    "embedding", 2, nn__embed_shape, nn__embed_init, NULL, nn__embed_fwd, nn__embed_bwd, nn__embed_save,
-    nn__embed_load, nn__embed_describe, NULL, "weight", ""};
+static const nn__lkind nn__row_embed = {"embedding",
+                                        2,
+                                        nn__embed_shape,
+                                        nn__embed_init,
+                                        NULL,
+                                        nn__embed_fwd,
+                                        nn__embed_bwd,
+                                        nn__embed_save,
+                                        nn__embed_load,
+                                        nn__embed_describe,
+                                        NULL,
+                                        "weight",
+                                        ""};
 
 static void nn__desc_act(const nn__layer *L, nn_activation a, char *buf, size_t len) {
     snprintf(buf, len, "%s %s", L->k->name, nn__act_name(a));
@@ -4664,8 +4957,9 @@ static void nn__desc_plain(const nn__layer *L, nn_activation a, char *buf, size_
 /* ---- 5.3 the table of layer kinds ---------------------------------------
  * Every row, for lookups by name (model files).  A kind is defined by its
  * row; order here means nothing (files store names). */
-#define NN__KINDS(X)                                                                                          \
-    X(dense) X(conv) X(maxpool) X(avgpool) X(gap) X(flatten) X(act) X(dropout) X(bn) X(norm) X(up) X(embed) \
+#define NN__KINDS(X)                                                                               \
+    X(dense)                                                                                       \
+    X(conv) X(maxpool) X(avgpool) X(gap) X(flatten) X(act) X(dropout) X(bn) X(norm) X(up) X(embed) \
         X(rnn) X(lstm) X(gru)
 #define NN__KIND_PTR(r) &nn__row_##r,
 static const nn__lkind *const nn__kinds[] = {NN__KINDS(NN__KIND_PTR)};
@@ -4674,7 +4968,8 @@ static const nn__lkind *const nn__kinds[] = {NN__KINDS(NN__KIND_PTR)};
 static const nn__lkind *nn__kind_named(const char *name, size_t len) {
     size_t i;
     for (i = 0; i < NN__NKINDS; i++)
-        if (strlen(nn__kinds[i]->name) == len && memcmp(nn__kinds[i]->name, name, len) == 0) return nn__kinds[i];
+        if (strlen(nn__kinds[i]->name) == len && memcmp(nn__kinds[i]->name, name, len) == 0)
+            return nn__kinds[i];
     return NULL;
 }
 
@@ -4720,7 +5015,9 @@ static int nn__loss_is_ce(nn_loss l) {
     return l == NN_LOSS_CATEGORICAL_CE || l == NN_LOSS_CATEGORICAL_CE_FROM_LOGITS ||
            l == NN_LOSS_SPARSE_CATEGORICAL_CE || l == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS;
 }
-static int nn__loss_is_bce(nn_loss l) { return l == NN_LOSS_BINARY_CE || l == NN_LOSS_BINARY_CE_FROM_LOGITS; }
+static int nn__loss_is_bce(nn_loss l) {
+    return l == NN_LOSS_BINARY_CE || l == NN_LOSS_BINARY_CE_FROM_LOGITS;
+}
 static int nn__loss_sparse(nn_loss l) {
     return l == NN_LOSS_SPARSE_CATEGORICAL_CE || l == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS;
 }
@@ -4741,10 +5038,11 @@ static size_t nn__ce_rows(const nn_model *m, int B) {
 }
 /* what accuracy is a fraction of: rows for cross-entropy, outputs for BCE */
 static long nn__acc_den(const nn_model *m, int B) {
-    return nn__loss_is_bce(m->loss) ? (long)B * (long)m->L[m->n - 1].out_dim : (long)nn__ce_rows(m, B);
+    return nn__loss_is_bce(m->loss) ? (long)B * (long)m->L[m->n - 1].out_dim
+                                    : (long)nn__ce_rows(m, B);
 }
-static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int B, float *dz, double *loss_sum,
-                               long *correct) {
+static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int B, float *dz,
+                               double *loss_sum, long *correct) {
     const nn__ktab *k = nn__k();
     size_t K = nn__channels(m->L[m->n - 1].out), R = nn__ce_rows(m, B), r, j;
     double L = 0.0;
@@ -4768,8 +5066,9 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
                 float lab = tr[0];
                 int c = lab >= 0.0f && lab < (float)K ? (int)lab : -1; /* range first: no UB cast */
                 if (c < 0 || lab != (float)c)
-                    return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "label %g of sample %lu is not a class in [0,%lu)",
-                                    (double)lab, (unsigned long)r, (unsigned long)K);
+                    return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                                    "label %g of sample %lu is not a class in [0,%lu)", (double)lab,
+                                    (unsigned long)r, (unsigned long)K);
                 L += (double)(lse - zr[c]);
                 ok += am == (size_t)c;
                 if (dr) {
@@ -4790,7 +5089,8 @@ static nn_status nn__loss_eval(nn_model *m, const float *z, const float *t, int 
         }
         L /= (double)R;
     } else if (nn__loss_is_bce(m->loss)) {
-        size_t n = (size_t)B * m->L[m->n - 1].out_dim; /* every output of a sample: images, sequences */
+        /* every output of a sample: images, sequences */
+        size_t n = (size_t)B * m->L[m->n - 1].out_dim;
         float invn = 1.0f / (float)n;
         k->sigmoid(n, z, m->prob);
         for (j = 0; j < n; j++) {
@@ -4837,16 +5137,17 @@ static void nn__opt_layer(nn_model *m, nn__layer *L) {
     if (L->frozen || cnt == 0) return; /* frozen: optimizer state does not move */
     switch (o->kind) {
     case NN_OPT_SGD:
-        nn_sgd_update(cnt, m->params + off, m->grads + off, m->om + off, lr, o->momentum, o->weight_decay,
-                      o->nesterov);
+        nn_sgd_update(cnt, m->params + off, m->grads + off, m->om + off, lr, o->momentum,
+                      o->weight_decay, o->nesterov);
         break;
     case NN_OPT_ADAM:
     case NN_OPT_ADAMW:
-        nn_adam_update(cnt, m->params + off, m->grads + off, m->om + off, m->ov + off, lr, o->beta1, o->beta2, o->eps,
-                       o->weight_decay, o->kind == NN_OPT_ADAMW, m->step);
+        nn_adam_update(cnt, m->params + off, m->grads + off, m->om + off, m->ov + off, lr, o->beta1,
+                       o->beta2, o->eps, o->weight_decay, o->kind == NN_OPT_ADAMW, m->step);
         break;
     case NN_OPT_RMSPROP:
-        nn_rmsprop_update(cnt, m->params + off, m->grads + off, m->ov + off, lr, o->rho, o->eps, o->weight_decay);
+        nn_rmsprop_update(cnt, m->params + off, m->grads + off, m->ov + off, lr, o->rho, o->eps,
+                          o->weight_decay);
         break;
     }
 }
@@ -4861,12 +5162,14 @@ NN__API nn_status nn_step(nn_model *m) {
     if (o->clip_norm > 0.0f) {
         float norm = nn__global_norm(m);
         if (!(norm == norm) || norm == INFINITY)
-            return nn__fail(m, NN_ERR_NONFINITE, "gradient norm is %g at step %ld", (double)norm, m->step);
+            return nn__fail(m, NN_ERR_NONFINITE, "gradient norm is %g at step %ld", (double)norm,
+                            m->step);
         if (norm > o->clip_norm) {
             float s = o->clip_norm / norm;
             for (i = 0; i < m->n; i++)
                 if (!m->L[i].frozen && m->L[i].nw + m->L[i].nb)
-                    nn_vscale(m->L[i].nw + m->L[i].nb, s, m->grads + m->L[i].woff, m->grads + m->L[i].woff);
+                    nn_vscale(m->L[i].nw + m->L[i].nb, s, m->grads + m->L[i].woff,
+                              m->grads + m->L[i].woff);
         }
     }
     for (i = 0; i < m->n; i++) nn__opt_layer(m, &m->L[i]);
@@ -4876,6 +5179,22 @@ NN__API nn_status nn_step(nn_model *m) {
 /* ========================================================================= */
 /* ==== 7. Model                                                              */
 /* ========================================================================= */
+/* A sequential model: nn_model (section 5) holds the layers, the plan, the
+ * parameters and the arena.
+ *   build    builders append layers; the first error sticks (nn__fail)
+ *            and nn_compile reports it.
+ *   compile  the head (softmax / sigmoid fused into cross-entropy), the
+ *            fusion pass (nn__fuse: m->ops and each layer's fz), the
+ *            parameters (one buffer, weights then bias per layer, padded
+ *            to 16 floats), gradients and optimizer state alike, buffers
+ *            (running statistics), initialisation by each row.
+ *   plan     the activation arena at the first step of a batch size larger
+ *            than before (nn__plan, 7.3); never again while B stays.
+ *   step     forward over m->ops, the loss, backward in reverse (with the
+ *            optimizer update fused into it unless clipping needs the
+ *            global norm first). */
+
+/* ---- 7.1 build ---- */
 
 NN__API nn_model *nn_model_new(nn_shape input) {
     nn_model *m = (nn_model *)NN_MALLOC(sizeof(nn_model));
@@ -4885,7 +5204,8 @@ NN__API nn_model *nn_model_new(nn_shape input) {
     nn_rng_seed(&m->rng, 42);
     m->bad_token_layer = -1;
     if (input.ndim < 1 || input.ndim > 3) {
-        nn__fail(m, NN_ERR_SHAPE, "input shape must have 1, 2 or 3 dimensions (got %d)", input.ndim);
+        nn__fail(m, NN_ERR_SHAPE, "input shape must have 1, 2 or 3 dimensions (got %d)",
+                 input.ndim);
         return m;
     }
     if (input.d[0] <= 0 || input.d[1] <= 0 || input.d[2] <= 0 ||
@@ -4909,7 +5229,9 @@ NN__API void nn_model_free(nn_model *m) {
     NN_FREE(m->L);
     NN_FREE(m);
 }
-NN__API nn_status nn_model_status(const nn_model *m) { return m ? m->status : NN_ERR_INVALID_ARGUMENT; }
+NN__API nn_status nn_model_status(const nn_model *m) {
+    return m ? m->status : NN_ERR_INVALID_ARGUMENT;
+}
 NN__API const char *nn_model_error(const nn_model *m) {
     if (!m) return "model is NULL (out of memory?)";
     return m->msg;
@@ -4931,8 +5253,8 @@ static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
     L->in_dim = nn__shape_size(L->in);
     nn__shape_str(L->in, sb, sizeof sb);
     if ((int)L->act < (int)NN_LINEAR || (int)L->act > (int)NN_SOFTMAX)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): unknown activation %d", idx, L->k->name,
-                        (int)L->act);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): unknown activation %d", idx,
+                        L->k->name, (int)L->act);
     if ((s = L->k->shape(m, L, idx, sb)) != NN_OK) return s;
     L->out_dim = nn__shape_size(L->out);
     if (m->n == m->cap) {
@@ -4960,8 +5282,8 @@ NN__API nn_status nn_dense(nn_model *m, int units, nn_activation act) {
     L.dense.units = units;
     return nn__add_layer(m, &L);
 }
-NN__API nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int stride, int same_padding,
-                               nn_activation act) {
+NN__API nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int stride,
+                               int same_padding, nn_activation act) {
     nn__layer L = nn__layer_init(&nn__row_conv, act);
     L.conv.filters = filters;
     L.conv.kh = kh;
@@ -4979,8 +5301,12 @@ static nn_status nn__pool(nn_model *m, const nn__lkind *k, int size, int max) {
     L.pool.max = max;
     return nn__add_layer(m, &L);
 }
-NN__API nn_status nn_maxpool2d(nn_model *m, int size) { return nn__pool(m, &nn__row_maxpool, size, 1); }
-NN__API nn_status nn_avgpool2d(nn_model *m, int size) { return nn__pool(m, &nn__row_avgpool, size, 0); }
+NN__API nn_status nn_maxpool2d(nn_model *m, int size) {
+    return nn__pool(m, &nn__row_maxpool, size, 1);
+}
+NN__API nn_status nn_avgpool2d(nn_model *m, int size) {
+    return nn__pool(m, &nn__row_avgpool, size, 0);
+}
 NN__API nn_status nn_global_avgpool2d(nn_model *m) {
     nn__layer L = nn__layer_init(&nn__row_gap, NN_LINEAR);
     return nn__add_layer(m, &L);
@@ -4991,7 +5317,8 @@ NN__API nn_status nn_embedding(nn_model *m, int vocab, int dim) {
     L.embed.vocab = vocab;
     return nn__add_layer(m, &L);
 }
-static nn_status nn__recurrent(nn_model *m, const nn__lkind *k, int cell, int units, int return_sequences) {
+static nn_status nn__recurrent(nn_model *m, const nn__lkind *k, int cell, int units,
+                               int return_sequences) {
     nn__layer L = nn__layer_init(k, NN_LINEAR);
     L.rnn.cell = cell;
     L.rnn.units = units;
@@ -5023,8 +5350,8 @@ NN__API nn_status nn_activation_layer(nn_model *m, nn_activation act) {
 NN__API nn_status nn_dropout(nn_model *m, float rate) {
     nn__layer L = nn__layer_init(&nn__row_dropout, NN_LINEAR);
     if (m && m->status == NN_OK && !(rate >= 0.0f && rate < 1.0f))
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dropout): rate %g must be in [0,1)", m->n,
-                        (double)rate);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dropout): rate %g must be in [0,1)",
+                        m->n, (double)rate);
     L.drop.rate = rate;
     return nn__add_layer(m, &L);
 }
@@ -5040,7 +5367,8 @@ NN__API nn_status nn_leaky_relu_slope(nn_model *m, float slope) {
     if (!m) return NN_ERR_INVALID_ARGUMENT;
     if (m->status != NN_OK) return m->status;
     if (m->n == 0 || !(slope >= 0.0f && slope < 1.0f))
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_leaky_relu_slope: needs a layer and a slope in [0,1)");
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_leaky_relu_slope: needs a layer and a slope in [0,1)");
     m->L[m->n - 1].slope = slope;
     return NN_OK;
 }
@@ -5055,7 +5383,8 @@ static nn_status nn__fuse(nn_model *m) {
     if (!m->ops) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory planning %d layers", m->n);
     m->nops = 0;
     for (i = 0; i < m->n; i++) {
-        nn__layer *L = &m->L[i], *N = i + 1 < m->n ? L + 1 : NULL, *N2 = i + 2 < m->n ? L + 2 : NULL;
+        nn__layer *L = &m->L[i], *N = i + 1 < m->n ? L + 1 : NULL,
+                  *N2 = i + 2 < m->n ? L + 2 : NULL;
         /* the initialiser follows the layer's activation, or that of a
          * directly following activation layer (or batch norm, then one);
          * the head layer's logits get Glorot */
@@ -5068,7 +5397,8 @@ static nn_status nn__fuse(nn_model *m) {
          * the pool routes the gradient to the argmax only, so applying ReLU'
          * to the pooled gradient (a quarter of the size for 2x2) is the same
          * as applying it to the conv output's gradient: one full pass fewer */
-        L->fz.act_by_next = L->k == &nn__row_conv && L->act == NN_RELU && N && N->k == &nn__row_maxpool;
+        L->fz.act_by_next =
+            L->k == &nn__row_conv && L->act == NN_RELU && N && N->k == &nn__row_maxpool;
         if (N) N->fz.relu_first = L->fz.act_by_next;
     }
     /* the steps: a conv with ReLU before a 2x2 max-pool is one group, run
@@ -5098,10 +5428,12 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     if (m->n == 0) return nn__fail(m, NN_ERR_STATE, "model has no layers");
     if ((int)loss < (int)NN_LOSS_NONE || (int)loss > (int)NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "unknown loss %d", (int)loss);
-    if ((int)opt.kind < 0 || (int)opt.kind > (int)NN_OPT_RMSPROP || !(opt.lr >= 0.0f) || !(opt.momentum >= 0.0f) ||
-        !(opt.eps > 0.0f) || !(opt.beta1 >= 0.0f && opt.beta1 < 1.0f) || !(opt.beta2 >= 0.0f && opt.beta2 < 1.0f) ||
-        !(opt.weight_decay >= 0.0f) || !(opt.clip_norm >= 0.0f))
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "optimizer settings out of range (lr, eps, betas, decay)");
+    if ((int)opt.kind < 0 || (int)opt.kind > (int)NN_OPT_RMSPROP || !(opt.lr >= 0.0f) ||
+        !(opt.momentum >= 0.0f) || !(opt.eps > 0.0f) || !(opt.beta1 >= 0.0f && opt.beta1 < 1.0f) ||
+        !(opt.beta2 >= 0.0f && opt.beta2 < 1.0f) || !(opt.weight_decay >= 0.0f) ||
+        !(opt.clip_norm >= 0.0f))
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "optimizer settings out of range (lr, eps, betas, decay)");
     last = &m->L[m->n - 1];
     m->head = NN__HEAD_NONE;
     /* Fuse a final softmax with cross-entropy (sigmoid with binary CE):
@@ -5109,31 +5441,35 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
      * predict applies the activation. */
     if (loss == NN_LOSS_CATEGORICAL_CE || loss == NN_LOSS_SPARSE_CATEGORICAL_CE) {
         if (last->act != NN_SOFTMAX)
-            return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
-                            "layer %d (%s, %s): cross-entropy needs a softmax output; use NN_SOFTMAX or the "
-                            "_FROM_LOGITS loss",
-                            m->n - 1, last->k->name, nn__act_name(last->act));
+            return nn__fail(
+                m, NN_ERR_INVALID_ARGUMENT,
+                "layer %d (%s, %s): cross-entropy needs a softmax output; use NN_SOFTMAX or the "
+                "_FROM_LOGITS loss",
+                m->n - 1, last->k->name, nn__act_name(last->act));
         last->act = NN_LINEAR;
         m->head = NN__HEAD_SOFTMAX;
     } else if (loss == NN_LOSS_BINARY_CE) {
         if (last->act != NN_SIGMOID)
-            return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
-                            "layer %d (%s, %s): binary cross-entropy needs a sigmoid output; use NN_SIGMOID or "
-                            "NN_LOSS_BINARY_CE_FROM_LOGITS",
-                            m->n - 1, last->k->name, nn__act_name(last->act));
+            return nn__fail(
+                m, NN_ERR_INVALID_ARGUMENT,
+                "layer %d (%s, %s): binary cross-entropy needs a sigmoid output; use NN_SIGMOID or "
+                "NN_LOSS_BINARY_CE_FROM_LOGITS",
+                m->n - 1, last->k->name, nn__act_name(last->act));
         last->act = NN_LINEAR;
         m->head = NN__HEAD_SIGMOID;
-    } else if (loss == NN_LOSS_CATEGORICAL_CE_FROM_LOGITS || loss == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS ||
+    } else if (loss == NN_LOSS_CATEGORICAL_CE_FROM_LOGITS ||
+               loss == NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS ||
                loss == NN_LOSS_BINARY_CE_FROM_LOGITS) {
         if (last->act != NN_LINEAR)
             return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
-                            "layer %d (%s, %s): a _FROM_LOGITS loss needs a linear output layer", m->n - 1,
-                            last->k->name, nn__act_name(last->act));
+                            "layer %d (%s, %s): a _FROM_LOGITS loss needs a linear output layer",
+                            m->n - 1, last->k->name, nn__act_name(last->act));
         m->head = nn__loss_is_bce(loss) ? NN__HEAD_SIGMOID : NN__HEAD_SOFTMAX;
     }
     if (nn__loss_is_ce(loss) && (last->out.ndim == 3 || nn__channels(last->out) < 2))
-        return nn__fail(m, NN_ERR_SHAPE,
-                        "cross-entropy needs an output of (k) or (t, k) with at least 2 classes (flatten images)");
+        return nn__fail(
+            m, NN_ERR_SHAPE,
+            "cross-entropy needs an output of (k) or (t, k) with at least 2 classes (flatten images)");
     if (nn__fuse(m) != NN_OK) return m->status;
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
@@ -5158,7 +5494,8 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
         nn_aligned_free(m->ov);
         nn_aligned_free(m->bufs);
         m->params = m->grads = m->om = m->ov = m->bufs = NULL;
-        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory allocating %lu parameters", (unsigned long)np);
+        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory allocating %lu parameters",
+                        (unsigned long)np);
     }
     memset(m->params, 0, (np ? np : 1) * sizeof(float));
     memset(m->grads, 0, (np ? np : 1) * sizeof(float));
@@ -5166,7 +5503,8 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     memset(m->ov, 0, (np ? np : 1) * sizeof(float));
     /* initialisation by each row, in layer order (one RNG stream) */
     for (i = 0; i < m->n; i++)
-        if (m->L[i].k->init) m->L[i].k->init(&m->L[i], m->params + m->L[i].woff, m->bufs + m->L[i].bufoff, &m->rng);
+        if (m->L[i].k->init)
+            m->L[i].k->init(&m->L[i], m->params + m->L[i].woff, m->bufs + m->L[i].bufoff, &m->rng);
     m->opt = opt;
     m->lr_now = opt.lr;
     m->loss = loss;
@@ -5201,13 +5539,15 @@ static nn_status nn__plan(nn_model *m, int B) {
     if (m->nworkers < 1) m->nworkers = 1;
     a = (float *)nn_aligned_alloc(total * sizeof(float));
     if (!a)
-        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory planning %lu floats of activations for batch %d",
+        return nn__fail(m, NN_ERR_NO_MEMORY,
+                        "out of memory planning %lu floats of activations for batch %d",
                         (unsigned long)total, B);
     ws = (ws + 63) & ~(size_t)63; /* each worker's block on its own cache lines */
     wsp = NN_MALLOC(ws ? ws * (size_t)m->nworkers : 1);
     if (!wsp) {
         nn_aligned_free(a);
-        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for %lu bytes of SGEMM workspace", (unsigned long)ws);
+        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for %lu bytes of SGEMM workspace",
+                        (unsigned long)ws);
     }
     NN_FREE(m->ws);
     m->ws = wsp;
@@ -5243,7 +5583,8 @@ static int nn__first_nonfinite_layer(const nn_model *m, int B) {
     for (o = 0; o < m->nops; o++)
         for (i = m->ops[o].first; i < m->ops[o].first + m->ops[o].count; i++) {
             const float *y = m->L[i].y;
-            if (i == m->ops[o].first && m->ops[o].fused_now) continue; /* not materialised: the pool tells */
+            if (i == m->ops[o].first && m->ops[o].fused_now)
+                continue; /* not materialised: the pool tells */
             for (j = 0; j < (size_t)B * m->L[i].out_dim; j++)
                 if (!(y[j] - y[j] == 0.0f)) return i;
         }
@@ -5281,8 +5622,9 @@ static void nn__forward_batch(nn_model *m, const float *x, int B, int training) 
 static nn_status nn__forward_checked(nn_model *m, const float *x, int B, int training) {
     nn__forward_batch(m, x, B, training);
     if (m->bad_token_layer >= 0)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): token id %g is not in [0,%d)",
-                        m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].embed.vocab);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "layer %d (embedding): token id %g is not in [0,%d)", m->bad_token_layer,
+                        (double)m->bad_token, m->L[m->bad_token_layer].embed.vocab);
     return NN_OK;
 }
 /* Gradient w.r.t. the last output is in m->g0.  With fused_step (fit and
@@ -5315,14 +5657,16 @@ static void nn__backward_batch(nn_model *m, int B, int fused_step) {
 /* probabilities (or outputs) of the last forward into m->prob */
 static void nn__head(nn_model *m, int B) {
     const nn__layer *L = &m->L[m->n - 1];
-    if (m->head == NN__HEAD_SOFTMAX) nn__k()->softmax(nn__ce_rows(m, B), nn__channels(L->out), L->y, m->prob);
+    if (m->head == NN__HEAD_SOFTMAX)
+        nn__k()->softmax(nn__ce_rows(m, B), nn__channels(L->out), L->y, m->prob);
     else if (m->head == NN__HEAD_SIGMOID) nn__k()->sigmoid((size_t)B * L->out_dim, L->y, m->prob);
     else memcpy(m->prob, L->y, (size_t)B * L->out_dim * sizeof(float));
 }
 
 NN__API nn_status nn_forward(nn_model *m, const float *x, int n, int training) {
     nn_status s;
-    if (!m || !x || n <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_forward: need a model, x and n > 0");
+    if (!m || !x || n <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_forward: need a model, x and n > 0");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_forward before nn_compile");
     if (!nn__all_finite(x, (size_t)n * m->in_dim))
         return nn__fail(m, NN_ERR_NONFINITE, "input batch contains NaN or Inf");
@@ -5333,30 +5677,36 @@ NN__API nn_status nn_forward(nn_model *m, const float *x, int n, int training) {
 }
 NN__API const float *nn_output(const nn_model *m) { return m ? m->prob : NULL; }
 
-static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *accuracy, int fused_step);
+static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *accuracy,
+                              int fused_step);
 NN__API nn_status nn_backward(nn_model *m, const float *y, float *loss, float *accuracy) {
     return nn__backward(m, y, loss, accuracy, 0);
 }
-static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *accuracy, int fused_step) {
+static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *accuracy,
+                              int fused_step) {
     double L;
     long ok;
     nn_status s;
     int B;
-    if (!m || !y) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_backward: need a model and targets");
+    if (!m || !y)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_backward: need a model and targets");
     if (!m->compiled || m->cur_n == 0 || m->loss == NN_LOSS_NONE)
-        return nn__fail(m, NN_ERR_STATE, "nn_backward needs a compiled model with a loss and a forward pass first");
+        return nn__fail(m, NN_ERR_STATE,
+                        "nn_backward needs a compiled model with a loss and a forward pass first");
     B = m->cur_n;
     s = nn__loss_eval(m, m->L[m->n - 1].y, y, B, m->g0, &L, &ok);
     if (s != NN_OK) {
         if (s == NN_ERR_NONFINITE) {
             int bad = nn__first_nonfinite_layer(m, B);
             if (bad >= 0)
-                nn__fail(m, s, "NaN/Inf in the output of layer %d (%s) at step %ld", bad, m->L[bad].k->name,
-                         m->step + 1);
+                nn__fail(m, s, "NaN/Inf in the output of layer %d (%s) at step %ld", bad,
+                         m->L[bad].k->name, m->step + 1);
             else
-                nn__fail(m, s, "loss overflows at step %ld: the output of layer %d (%s) is finite but huge "
-                               "(training diverged: lower the learning rate?)",
-                         m->step + 1, m->n - 1, m->L[m->n - 1].k->name);
+                nn__fail(
+                    m, s,
+                    "loss overflows at step %ld: the output of layer %d (%s) is finite but huge "
+                    "(training diverged: lower the learning rate?)",
+                    m->step + 1, m->n - 1, m->L[m->n - 1].k->name);
         }
         return s;
     }
@@ -5375,7 +5725,7 @@ NN__API nn_status nn_train_on_batch(nn_model *m, const float *x, const float *y,
     return nn_step(m);
 }
 
-/* ---- layer access ---- */
+/* ---- 7.5 layer access and the summary ---- */
 static nn__layer *nn__layer_at(nn_model *m, int i) {
     if (!m || i < 0 || i >= m->n) return NULL;
     return &m->L[i];
@@ -5387,30 +5737,39 @@ static float *nn__pbuf(nn_model *m, int layer, int bias, int grad, size_t *count
     if (!L || !m->compiled || cnt == 0) return NULL;
     return (grad ? m->grads : m->params) + (bias ? L->boff : L->woff);
 }
-NN__API float *nn_layer_weights(nn_model *m, int layer, size_t *count) { return nn__pbuf(m, layer, 0, 0, count); }
-NN__API float *nn_layer_bias(nn_model *m, int layer, size_t *count) { return nn__pbuf(m, layer, 1, 0, count); }
+NN__API float *nn_layer_weights(nn_model *m, int layer, size_t *count) {
+    return nn__pbuf(m, layer, 0, 0, count);
+}
+NN__API float *nn_layer_bias(nn_model *m, int layer, size_t *count) {
+    return nn__pbuf(m, layer, 1, 0, count);
+}
 NN__API float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count) {
     return nn__pbuf(m, layer, 0, 1, count);
 }
-NN__API float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count) { return nn__pbuf(m, layer, 1, 1, count); }
+NN__API float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count) {
+    return nn__pbuf(m, layer, 1, 1, count);
+}
 NN__API nn_status nn_layer_freeze(nn_model *m, int layer, int frozen) {
     nn__layer *L = nn__layer_at(m, layer);
     if (!L) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_layer_freeze: no layer %d", layer);
     L->frozen = frozen != 0;
-    if (L->frozen && m->grads && L->nw + L->nb) memset(m->grads + L->woff, 0, (L->nw + L->nb) * sizeof(float));
+    if (L->frozen && m->grads && L->nw + L->nb)
+        memset(m->grads + L->woff, 0, (L->nw + L->nb) * sizeof(float));
     return NN_OK;
 }
 NN__API nn_status nn_conv_winograd(nn_model *m, int layer, int enable) {
     nn__layer *L = nn__layer_at(m, layer);
     int on;
     if (!L || L->k != &nn__row_conv)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_conv_winograd: layer %d is not a conv2d layer", layer);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_conv_winograd: layer %d is not a conv2d layer", layer);
     on = enable && nn__wg_eligible(L);
     if (enable && !on)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
-                        "nn_conv_winograd: layer %d (conv2d %dx%d, stride %d, %d -> %d channels) is not 3x3 "
-                        "stride 1 with at least %d channels in and out",
-                        layer, L->conv.kh, L->conv.kw, L->conv.stride, L->in.d[2], L->conv.filters, NN__WG_MIN);
+        return nn__fail(
+            m, NN_ERR_INVALID_ARGUMENT,
+            "nn_conv_winograd: layer %d (conv2d %dx%d, stride %d, %d -> %d channels) is not 3x3 "
+            "stride 1 with at least %d channels in and out",
+            layer, L->conv.kh, L->conv.kw, L->conv.stride, L->in.d[2], L->conv.filters, NN__WG_MIN);
     if (on != L->conv.wino) {
         L->conv.wino = on;
         m->arena_batch = 0; /* scratch sizes change: plan again at the next step */
@@ -5461,308 +5820,15 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
     fprintf(f, "total parameters: %lu", (unsigned long)nn_model_num_params(m));
     if (m->arena_batch)
         fprintf(f, "    arena: %.2f MB at batch %d (+ %.2f MB SGEMM workspace)\n",
-                (double)m->arena_floats * 4.0 / 1048576.0, m->arena_batch, (double)m->ws_bytes / 1048576.0);
+                (double)m->arena_floats * 4.0 / 1048576.0, m->arena_batch,
+                (double)m->ws_bytes / 1048576.0);
     else fprintf(f, "    arena: sized at the first fit/predict\n");
 }
 
-/* ========================================================================= */
-/* ==== 8. Data and I/O                                                       */
-/* ========================================================================= */
-
-NN__API void nn_dataset_free(nn_dataset *ds) {
-    if (!ds) return;
-    if (ds->owns) {
-        nn_aligned_free(ds->x);
-        nn_aligned_free(ds->x_u8);
-        nn_aligned_free(ds->y);
-    }
-    memset(ds, 0, sizeof *ds);
-}
-static int nn__labels_classes(const float *y, int n) {
-    int i, mx = -1;
-    for (i = 0; i < n; i++) {
-        float v = y[i];
-        if (!(v >= 0.0f && v <= 1e6f) || v != (float)(int)v) return 0;
-        if ((int)v > mx) mx = (int)v;
-    }
-    return mx + 1;
-}
-NN__API nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, const float *x, int y_dim,
-                                         const float *y) {
-    size_t xd;
-    if (!ds) return NN_ERR_INVALID_ARGUMENT;
-    memset(ds, 0, sizeof *ds);
-    if (n <= 0 || !x || y_dim < 0 || (y_dim > 0 && !y) || shape.ndim < 1 || shape.ndim > 3)
-        return NN_ERR_INVALID_ARGUMENT;
-    if (shape.d[0] <= 0 || shape.d[1] <= 0 || shape.d[2] <= 0) return NN_ERR_INVALID_ARGUMENT;
-    xd = nn__shape_size(shape);
-    if (!nn__all_finite(x, (size_t)n * xd)) return NN_ERR_NONFINITE;
-    if (y_dim && !nn__all_finite(y, (size_t)n * y_dim)) return NN_ERR_NONFINITE;
-    ds->x = (float *)nn_aligned_alloc((size_t)n * xd * sizeof(float));
-    ds->y = (float *)nn_aligned_alloc(((size_t)n * y_dim + 1) * sizeof(float));
-    if (!ds->x || !ds->y) {
-        nn_aligned_free(ds->x);
-        nn_aligned_free(ds->y);
-        memset(ds, 0, sizeof *ds);
-        return NN_ERR_NO_MEMORY;
-    }
-    memcpy(ds->x, x, (size_t)n * xd * sizeof(float));
-    if (y_dim) memcpy(ds->y, y, (size_t)n * y_dim * sizeof(float));
-    ds->n = n;
-    ds->shape = shape;
-    ds->x_dim = xd;
-    ds->y_dim = y_dim;
-    ds->x_scale = 1.0f;
-    ds->num_classes = y_dim == 1 ? nn__labels_classes(ds->y, n) : 0;
-    ds->owns = 1;
-    return NN_OK;
-}
-NN__API void nn_dataset_get_x(const nn_dataset *ds, int i, float *out) {
-    if (ds->x_u8) nn__k()->u8f(ds->x_dim, ds->x_u8 + (size_t)i * ds->x_dim, ds->x_scale, out);
-    else memcpy(out, ds->x + (size_t)i * ds->x_dim, ds->x_dim * sizeof(float));
-}
-NN__API nn_status nn_dataset_shuffle(nn_dataset *ds, uint64_t seed) {
-    nn_rng rng;
-    int i;
-    size_t k, xd;
-    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || ds->y_dim < 0 || (ds->y_dim > 0 && !ds->y))
-        return NN_ERR_INVALID_ARGUMENT;
-    xd = ds->x_dim;
-    nn_rng_seed(&rng, seed);
-    for (i = ds->n - 1; i > 0; i--) { /* rows i and j swap element by element: nothing allocated */
-        size_t j = nn_rng_below(&rng, (uint32_t)i + 1);
-        if (j == (size_t)i) continue;
-        if (ds->x) {
-            float *a = ds->x + (size_t)i * xd, *b = ds->x + j * xd, t;
-            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
-        } else {
-            unsigned char *a = ds->x_u8 + (size_t)i * xd, *b = ds->x_u8 + j * xd, t;
-            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
-        }
-        {
-            float *a = ds->y + (size_t)i * ds->y_dim, *b = ds->y + j * ds->y_dim, t;
-            for (k = 0; k < (size_t)ds->y_dim; k++) t = a[k], a[k] = b[k], b[k] = t;
-        }
-    }
-    return NN_OK;
-}
-NN__API nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first, nn_dataset *second) {
-    int n2;
-    if (!ds || !first || !second || !(fraction > 0.0f && fraction < 1.0f)) return NN_ERR_INVALID_ARGUMENT;
-    n2 = (int)((double)ds->n * fraction);
-    if (n2 < 1 || n2 >= ds->n) return NN_ERR_INVALID_ARGUMENT;
-    *first = *ds;
-    *second = *ds;
-    first->owns = second->owns = 0;
-    first->n = ds->n - n2;
-    second->n = n2;
-    if (ds->x) second->x = ds->x + (size_t)first->n * ds->x_dim;
-    if (ds->x_u8) second->x_u8 = ds->x_u8 + (size_t)first->n * ds->x_dim;
-    second->y = ds->y + (size_t)first->n * ds->y_dim;
-    return NN_OK;
-}
-
-/* Whole file into memory, refusing anything over `limit` bytes. */
-static nn_status nn__read_file(const char *path, size_t limit, unsigned char **out, size_t *len) {
-    FILE *f;
-    long sz;
-    unsigned char *buf;
-    *out = NULL;
-    *len = 0;
-    if (!path) return NN_ERR_INVALID_ARGUMENT;
-    f = fopen(path, "rb");
-    if (!f) return NN_ERR_IO;
-    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return NN_ERR_IO;
-    }
-    if ((unsigned long)sz > (unsigned long)limit) {
-        fclose(f);
-        return NN_ERR_FORMAT;
-    }
-    buf = (unsigned char *)NN_MALLOC((size_t)sz + 1);
-    if (!buf) {
-        fclose(f);
-        return NN_ERR_NO_MEMORY;
-    }
-    if (sz > 0 && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        NN_FREE(buf);
-        fclose(f);
-        return NN_ERR_IO;
-    }
-    fclose(f);
-    *out = buf;
-    *len = (size_t)sz;
-    return NN_OK;
-}
-static uint32_t nn__be32(const unsigned char *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-/* IDX: 2 zero bytes, type 0x08 (u8), ndims, big-endian dims, data */
-static nn_status nn__idx_parse(const unsigned char *b, size_t len, int want_dims, uint32_t *dims) {
-    size_t need = 1;
-    int i;
-    if (len < 4 || b[0] != 0 || b[1] != 0) return NN_ERR_FORMAT;
-    if (b[2] != 0x08 || b[3] != want_dims) return NN_ERR_FORMAT;
-    if (len < 4 + 4 * (size_t)want_dims) return NN_ERR_FORMAT;
-    for (i = 0; i < want_dims; i++) {
-        dims[i] = nn__be32(b + 4 + 4 * i);
-        if (dims[i] == 0 || dims[i] > (1u << 28)) return NN_ERR_FORMAT;
-        if (need > ((size_t)1 << 40) / dims[i]) return NN_ERR_FORMAT;
-        need *= dims[i];
-    }
-    if (len != 4 + 4 * (size_t)want_dims + need) return NN_ERR_FORMAT;
-    return NN_OK;
-}
-NN__API nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path, const char *labels_path) {
-    unsigned char *ib = NULL, *lb = NULL;
-    size_t il, ll, i, npix;
-    uint32_t idim[3], ldim[1];
-    nn_status s;
-    if (!ds) return NN_ERR_INVALID_ARGUMENT;
-    memset(ds, 0, sizeof *ds);
-    if ((s = nn__read_file(images_path, (size_t)1 << 31, &ib, &il)) != NN_OK) return s;
-    if ((s = nn__read_file(labels_path, (size_t)1 << 28, &lb, &ll)) != NN_OK) {
-        NN_FREE(ib);
-        return s;
-    }
-    s = nn__idx_parse(ib, il, 3, idim);
-    if (s == NN_OK) s = nn__idx_parse(lb, ll, 1, ldim);
-    if (s == NN_OK && idim[0] != ldim[0]) s = NN_ERR_FORMAT;
-    if (s != NN_OK) {
-        NN_FREE(ib);
-        NN_FREE(lb);
-        return s;
-    }
-    npix = (size_t)idim[1] * idim[2];
-    ds->x_u8 = (unsigned char *)nn_aligned_alloc((size_t)idim[0] * npix);
-    ds->y = (float *)nn_aligned_alloc((size_t)idim[0] * sizeof(float));
-    if (!ds->x_u8 || !ds->y) {
-        nn_aligned_free(ds->x_u8);
-        nn_aligned_free(ds->y);
-        NN_FREE(ib);
-        NN_FREE(lb);
-        memset(ds, 0, sizeof *ds);
-        return NN_ERR_NO_MEMORY;
-    }
-    memcpy(ds->x_u8, ib + 16, (size_t)idim[0] * npix);
-    ds->num_classes = 0;
-    for (i = 0; i < ldim[0]; i++) {
-        ds->y[i] = (float)lb[8 + i];
-        if ((int)lb[8 + i] + 1 > ds->num_classes) ds->num_classes = lb[8 + i] + 1;
-    }
-    NN_FREE(ib);
-    NN_FREE(lb);
-    ds->n = (int)idim[0];
-    ds->shape = nn_shape3((int)idim[1], (int)idim[2], 1);
-    ds->x_dim = npix;
-    ds->y_dim = 1;
-    ds->x_scale = 1.0f / 255.0f;
-    ds->owns = 1;
-    return NN_OK;
-}
-
-/* CSV: numbers separated by commas; one row per line; every row the same
- * number of columns. */
-NN__API nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_header, int label_col) {
-    unsigned char *buf;
-    size_t len, rows = 0, cols = 0, pass, k, xk, yk;
-    nn_status s;
-    float *x = NULL, *y = NULL;
-    if (!ds) return NN_ERR_INVALID_ARGUMENT;
-    memset(ds, 0, sizeof *ds);
-    if ((s = nn__read_file(path, (size_t)1 << 30, &buf, &len)) != NN_OK) return s;
-    buf[len] = 0;
-    /* pass 0 counts and validates, pass 1 fills */
-    for (pass = 0; pass < 2; pass++) {
-        char *p = (char *)buf;
-        size_t r = 0, lc;
-        xk = yk = 0;
-        if (has_header) {
-            while (*p && *p != '\n') p++;
-            if (*p) p++;
-        }
-        while (*p) {
-            size_t c = 0;
-            int lab;
-            while (*p == '\r' || *p == ' ' || *p == '\t') p++;
-            if (*p == '\n') { p++; continue; } /* blank line */
-            if (!*p) break;
-            for (;;) {
-                char *end;
-                double v = strtod(p, &end);
-                if (end == p || !(v == v) || v > FLT_MAX || v < -FLT_MAX) { /* NaN, Inf, or beyond float */
-                    NN_FREE(buf);
-                    nn_aligned_free(x);
-                    nn_aligned_free(y);
-                    return pass == 0 && end != p ? NN_ERR_NONFINITE : NN_ERR_FORMAT;
-                }
-                if (pass == 1) {
-                    lab = label_col < 0 ? (c == cols - 1) : (c == (size_t)label_col);
-                    if (lab) y[yk++] = (float)v;
-                    else x[xk++] = (float)v;
-                }
-                c++;
-                p = end;
-                while (*p == ' ' || *p == '\t' || *p == '\r') p++;
-                if (*p == ',') {
-                    p++;
-                    while (*p == ' ' || *p == '\t') p++;
-                    if (*p == '\n' || *p == '\r' || !*p) { /* empty field: strtod would skip the newline */
-                        NN_FREE(buf);
-                        nn_aligned_free(x);
-                        nn_aligned_free(y);
-                        return NN_ERR_FORMAT;
-                    }
-                    continue;
-                }
-                if (*p == '\n' || !*p) { if (*p) p++; break; }
-                NN_FREE(buf);
-                nn_aligned_free(x);
-                nn_aligned_free(y);
-                return NN_ERR_FORMAT;
-            }
-            lc = c;
-            if (r == 0 && pass == 0) cols = lc;
-            if (lc != cols) {
-                NN_FREE(buf);
-                nn_aligned_free(x);
-                nn_aligned_free(y);
-                return NN_ERR_FORMAT;
-            }
-            r++;
-        }
-        if (pass == 0) {
-            rows = r;
-            if (rows == 0 || cols < 2 || (label_col >= 0 && (size_t)label_col >= cols) || rows > (size_t)1 << 30) {
-                NN_FREE(buf);
-                return NN_ERR_FORMAT;
-            }
-            x = (float *)nn_aligned_alloc(rows * (cols - 1) * sizeof(float));
-            y = (float *)nn_aligned_alloc(rows * sizeof(float));
-            if (!x || !y) {
-                NN_FREE(buf);
-                nn_aligned_free(x);
-                nn_aligned_free(y);
-                return NN_ERR_NO_MEMORY;
-            }
-        }
-    }
-    NN_FREE(buf);
-    (void)k;
-    ds->x = x;
-    ds->y = y;
-    ds->n = (int)rows;
-    ds->shape = nn_shape1((int)cols - 1);
-    ds->x_dim = cols - 1;
-    ds->y_dim = 1;
-    ds->x_scale = 1.0f;
-    ds->num_classes = nn__labels_classes(y, (int)rows);
-    ds->owns = 1;
-    return NN_OK;
-}
-
-/* ---- fit / evaluate / predict ---- */
+/* ---- 7.6 training and inference: fit, evaluate, predict ----
+ * Each call plans the arena for its batch (nn__plan) before its loop, so
+ * the loop allocates nothing; fit's progress line and callbacks come from
+ * nn_fit_event. */
 NN__API nn_fit_opts nn_fit_defaults(void) {
     nn_fit_opts o;
     memset(&o, 0, sizeof o);
@@ -5782,14 +5848,17 @@ static nn_status nn__check_data(nn_model *m, const nn_dataset *ds, const char *w
     if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || !ds->y)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "%s dataset is empty or NULL", what);
     if (ds->x_dim != m->in_dim ||
-        (m->input.ndim == 3 && (ds->shape.ndim != 3 || ds->shape.d[0] != m->input.d[0] ||
-                                ds->shape.d[1] != m->input.d[1] || ds->shape.d[2] != m->input.d[2]))) {
+        (m->input.ndim == 3 &&
+         (ds->shape.ndim != 3 || ds->shape.d[0] != m->input.d[0] ||
+          ds->shape.d[1] != m->input.d[1] || ds->shape.d[2] != m->input.d[2]))) {
         nn__shape_str(ds->shape, a, sizeof a);
         nn__shape_str(m->input, b, sizeof b);
-        return nn__fail(m, NN_ERR_SHAPE, "%s samples have shape %s but the model takes %s", what, a, b);
+        return nn__fail(m, NN_ERR_SHAPE, "%s samples have shape %s but the model takes %s", what, a,
+                        b);
     }
     if (ds->y_dim != nn__y_dim(m))
-        return nn__fail(m, NN_ERR_SHAPE, "%s targets have %d values per sample; the model and loss need %d", what,
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "%s targets have %d values per sample; the model and loss need %d", what,
                         ds->y_dim, nn__y_dim(m));
     if (ds->x && !nn__all_finite(ds->x, (size_t)ds->n * ds->x_dim))
         return nn__fail(m, NN_ERR_NONFINITE, "%s data contains NaN or Inf", what);
@@ -5803,17 +5872,20 @@ static void nn__gather(nn_model *m, const nn_dataset *ds, const int *idx, int st
     for (b = 0; b < B; b++) {
         int i = idx ? idx[start + b] : start + b;
         nn_dataset_get_x(ds, i, m->xin + (size_t)b * m->in_dim);
-        memcpy(m->ybuf + (size_t)b * ds->y_dim, ds->y + (size_t)i * ds->y_dim, (size_t)ds->y_dim * sizeof(float));
+        memcpy(m->ybuf + (size_t)b * ds->y_dim, ds->y + (size_t)i * ds->y_dim,
+               (size_t)ds->y_dim * sizeof(float));
     }
 }
 
-NN__API nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, float *loss, float *accuracy) {
+NN__API nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, float *loss,
+                              float *accuracy) {
     double Ls = 0.0;
     long oks = 0, denom = 0;
     int start;
     nn_status s;
     if (!m) return NN_ERR_INVALID_ARGUMENT;
-    if (!m->compiled || m->loss == NN_LOSS_NONE) return nn__fail(m, NN_ERR_STATE, "nn_evaluate needs a compiled model with a loss");
+    if (!m->compiled || m->loss == NN_LOSS_NONE)
+        return nn__fail(m, NN_ERR_STATE, "nn_evaluate needs a compiled model with a loss");
     if ((s = nn__check_data(m, ds, "evaluation")) != NN_OK) return s;
     if (batch <= 0) batch = 32;
     if (batch > ds->n) batch = ds->n;
@@ -5838,9 +5910,11 @@ NN__API nn_status nn_predict(nn_model *m, const float *x, int n, float *out) {
     nn_status s;
     size_t od;
     int start, batch;
-    if (!m || !x || !out || n <= 0) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict: need model, x, out, n > 0");
+    if (!m || !x || !out || n <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict: need model, x, out, n > 0");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict before nn_compile");
-    if (!nn__all_finite(x, (size_t)n * m->in_dim)) return nn__fail(m, NN_ERR_NONFINITE, "nn_predict: input contains NaN or Inf");
+    if (!nn__all_finite(x, (size_t)n * m->in_dim))
+        return nn__fail(m, NN_ERR_NONFINITE, "nn_predict: input contains NaN or Inf");
     batch = m->arena_batch > 0 ? m->arena_batch : (n < 32 ? n : 32);
     if ((s = nn__plan(m, batch < n ? batch : n)) != NN_OK) return s;
     od = m->L[m->n - 1].out_dim;
@@ -5852,7 +5926,8 @@ NN__API nn_status nn_predict(nn_model *m, const float *x, int n, float *out) {
     }
     return NN_OK;
 }
-NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const float *x, int n, float *out) {
+NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const float *x, int n,
+                                    float *out) {
     nn_status s;
     size_t ind, od;
     int start, batch, i;
@@ -5860,8 +5935,8 @@ NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const floa
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_layers: need model, x, out, n > 0");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_layers before nn_compile");
     if (first < 0 || last > m->n || first >= last)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_layers: layer range [%d,%d) outside [0,%d)", first,
-                        last, m->n);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_predict_layers: layer range [%d,%d) outside [0,%d)", first, last, m->n);
     ind = first ? m->L[first - 1].out_dim : m->in_dim;
     od = m->L[last - 1].out_dim;
     if (!nn__all_finite(x, (size_t)n * ind))
@@ -5877,8 +5952,9 @@ NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const floa
             in = m->L[i].y;
         }
         if (m->bad_token_layer >= 0)
-            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): token id %g is not in [0,%d)",
-                            m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].embed.vocab);
+            return nn__fail(
+                m, NN_ERR_INVALID_ARGUMENT, "layer %d (embedding): token id %g is not in [0,%d)",
+                m->bad_token_layer, (double)m->bad_token, m->L[m->bad_token_layer].embed.vocab);
         if (last == m->n) {
             nn__head(m, B);
             in = m->prob;
@@ -5895,11 +5971,12 @@ NN__API nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_datase
     int start, batch = 256;
     nn_status s = NN_OK;
     if (!L || L->k != &nn__row_norm)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_normalization_adapt: layer %d is not a normalization layer",
-                        layer);
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_normalization_adapt: layer %d is not a normalization layer", layer);
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_normalization_adapt before nn_compile");
     if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || ds->x_dim != m->in_dim)
-        return nn__fail(m, NN_ERR_SHAPE, "nn_normalization_adapt: the dataset's samples do not fit the model input");
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "nn_normalization_adapt: the dataset's samples do not fit the model input");
     C = nn__channels(L->in);
     ind = L->in_dim;
     per = ind / C;
@@ -5920,7 +5997,8 @@ NN__API nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_datase
         const float *in = xb;
         for (b = 0; b < B; b++) nn_dataset_get_x(ds, start + b, xb + (size_t)b * m->in_dim);
         if (!nn__all_finite(xb, (size_t)B * m->in_dim)) {
-            s = nn__fail(m, NN_ERR_NONFINITE, "nn_normalization_adapt: the data contains NaN or Inf");
+            s = nn__fail(m, NN_ERR_NONFINITE,
+                         "nn_normalization_adapt: the data contains NaN or Inf");
             break;
         }
         if (layer > 0) {
@@ -5959,7 +6037,8 @@ NN__API void nn_reset_state(nn_model *m) {
 NN__API nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float *out) {
     nn_status s;
     if (!m || !x || !out || n <= 0)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_stateful: need model, x, out, n > 0");
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_predict_stateful: need model, x, out, n > 0");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_stateful before nn_compile");
     if (!nn__all_finite(x, (size_t)n * m->in_dim))
         return nn__fail(m, NN_ERR_NONFINITE, "nn_predict_stateful: input contains NaN or Inf");
@@ -5981,9 +6060,11 @@ NN__API nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batc
     nn_status s;
     size_t od;
     int start;
-    if (!m || !ds || !out) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_dataset: NULL argument");
+    if (!m || !ds || !out)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_dataset: NULL argument");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_dataset before nn_compile");
-    if (ds->x_dim != m->in_dim || ds->n <= 0) return nn__fail(m, NN_ERR_SHAPE, "dataset samples do not match the model input");
+    if (ds->x_dim != m->in_dim || ds->n <= 0)
+        return nn__fail(m, NN_ERR_SHAPE, "dataset samples do not match the model input");
     if (batch <= 0) batch = 32;
     if (batch > ds->n) batch = ds->n;
     if ((s = nn__plan(m, batch)) != NN_OK) return s;
@@ -6013,8 +6094,8 @@ static void nn__progress(const nn_fit_event *ev, int tty, int samples, int final
         char bar[32];
         for (i = 0; i < w; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : '.');
         bar[w] = 0;
-        fprintf(stderr, "\rEpoch %d/%d [%s] %d/%d - loss %.4f", ev->epoch, ev->epochs, bar, ev->batch, ev->batches,
-                (double)ev->loss);
+        fprintf(stderr, "\rEpoch %d/%d [%s] %d/%d - loss %.4f", ev->epoch, ev->epochs, bar,
+                ev->batch, ev->batches, (double)ev->loss);
         if (ev->accuracy == ev->accuracy) fprintf(stderr, " - acc %.4f", (double)ev->accuracy);
         fprintf(stderr, " - ETA %.0fs - %.0f samples/s   ", eta, rate);
         fflush(stderr);
@@ -6022,10 +6103,12 @@ static void nn__progress(const nn_fit_event *ev, int tty, int samples, int final
     }
     if (final) {
         if (tty) fprintf(stderr, "\r");
-        fprintf(stderr, "Epoch %d/%d - %.1fs - loss %.4f", ev->epoch, ev->epochs, ev->elapsed_s, (double)ev->loss);
+        fprintf(stderr, "Epoch %d/%d - %.1fs - loss %.4f", ev->epoch, ev->epochs, ev->elapsed_s,
+                (double)ev->loss);
         if (ev->accuracy == ev->accuracy) fprintf(stderr, " - acc %.4f", (double)ev->accuracy);
         if (ev->val_loss == ev->val_loss) fprintf(stderr, " - val_loss %.4f", (double)ev->val_loss);
-        if (ev->val_accuracy == ev->val_accuracy) fprintf(stderr, " - val_acc %.4f", (double)ev->val_accuracy);
+        if (ev->val_accuracy == ev->val_accuracy)
+            fprintf(stderr, " - val_acc %.4f", (double)ev->val_accuracy);
         fprintf(stderr, " - %.0f samples/s%s\n", rate, tty ? "                 " : "");
     }
 }
@@ -6043,20 +6126,23 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
     if (!m->compiled || m->loss == NN_LOSS_NONE)
         return nn__fail(m, NN_ERR_STATE, "nn_fit needs nn_compile with a loss first");
     if (!train_in) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_fit: training dataset is NULL");
-    if (o.epochs <= 0 || o.batch <= 0 || !(o.val_split >= 0.0f && o.val_split < 1.0f) || o.patience < 0)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_fit: epochs and batch must be > 0, val_split in [0,1)");
+    if (o.epochs <= 0 || o.batch <= 0 || !(o.val_split >= 0.0f && o.val_split < 1.0f) ||
+        o.patience < 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_fit: epochs and batch must be > 0, val_split in [0,1)");
     train = *train_in;
     if (o.val) vp = o.val;
     else if (o.val_split > 0.0f) {
         if (nn_dataset_split(train_in, o.val_split, &train, &val) != NN_OK)
-            return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_fit: val_split %g leaves no data on one side",
-                            (double)o.val_split);
+            return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                            "nn_fit: val_split %g leaves no data on one side", (double)o.val_split);
         vp = &val;
     }
     if ((s = nn__check_data(m, &train, "training")) != NN_OK) return s;
     if (vp && (s = nn__check_data(m, vp, "validation")) != NN_OK) return s;
     if (o.patience > 0 && !vp)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "early stopping (patience) needs a validation set or val_split");
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "early stopping (patience) needs a validation set or val_split");
     if (o.batch > train.n) o.batch = train.n;
     /* everything fit needs is allocated here, before the first step */
     if ((s = nn__plan(m, o.batch)) != NN_OK) return s;
@@ -6080,10 +6166,12 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
         int b, stop = 0;
         /* learning rate for this epoch */
         if (o.schedule == NN_SCHEDULE_STEP && o.step_size > 0)
-            m->lr_now = m->opt.lr * (float)pow((double)o.gamma, (double)((epoch - 1) / o.step_size));
+            m->lr_now =
+                m->opt.lr * (float)pow((double)o.gamma, (double)((epoch - 1) / o.step_size));
         else if (o.schedule == NN_SCHEDULE_COSINE)
-            m->lr_now = o.min_lr + 0.5f * (m->opt.lr - o.min_lr) *
-                                       (float)(1.0 + cos(3.14159265358979 * (epoch - 1) / (double)o.epochs));
+            m->lr_now = o.min_lr +
+                        0.5f * (m->opt.lr - o.min_lr) *
+                            (float)(1.0 + cos(3.14159265358979 * (epoch - 1) / (double)o.epochs));
         else m->lr_now = m->opt.lr;
         if (o.shuffle)
             for (i = train.n - 1; i > 0; i--) {
@@ -6153,7 +6241,9 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
                     if (m->nbufs) memcpy(best + m->nparams, m->bufs, m->nbufs * sizeof(float));
                 }
             } else if (++bad >= o.patience) {
-                if (o.verbose) fprintf(stderr, "early stopping after epoch %d (best epoch %d)\n", epoch, epoch - bad);
+                if (o.verbose)
+                    fprintf(stderr, "early stopping after epoch %d (best epoch %d)\n", epoch,
+                            epoch - bad);
                 stop = 1;
             }
         }
@@ -6170,6 +6260,312 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
         opts->epochs_run = o.epochs_run;
     }
     return s;
+}
+
+/* ========================================================================= */
+/* ==== 8. Data and I/O                                                       */
+/* ========================================================================= */
+/* ---- 8.1 datasets ---- */
+
+NN__API void nn_dataset_free(nn_dataset *ds) {
+    if (!ds) return;
+    if (ds->owns) {
+        nn_aligned_free(ds->x);
+        nn_aligned_free(ds->x_u8);
+        nn_aligned_free(ds->y);
+    }
+    memset(ds, 0, sizeof *ds);
+}
+static int nn__labels_classes(const float *y, int n) {
+    int i, mx = -1;
+    for (i = 0; i < n; i++) {
+        float v = y[i];
+        if (!(v >= 0.0f && v <= 1e6f) || v != (float)(int)v) return 0;
+        if ((int)v > mx) mx = (int)v;
+    }
+    return mx + 1;
+}
+NN__API nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, const float *x,
+                                         int y_dim, const float *y) {
+    size_t xd;
+    if (!ds) return NN_ERR_INVALID_ARGUMENT;
+    memset(ds, 0, sizeof *ds);
+    if (n <= 0 || !x || y_dim < 0 || (y_dim > 0 && !y) || shape.ndim < 1 || shape.ndim > 3)
+        return NN_ERR_INVALID_ARGUMENT;
+    if (shape.d[0] <= 0 || shape.d[1] <= 0 || shape.d[2] <= 0) return NN_ERR_INVALID_ARGUMENT;
+    xd = nn__shape_size(shape);
+    if (!nn__all_finite(x, (size_t)n * xd)) return NN_ERR_NONFINITE;
+    if (y_dim && !nn__all_finite(y, (size_t)n * y_dim)) return NN_ERR_NONFINITE;
+    ds->x = (float *)nn_aligned_alloc((size_t)n * xd * sizeof(float));
+    ds->y = (float *)nn_aligned_alloc(((size_t)n * y_dim + 1) * sizeof(float));
+    if (!ds->x || !ds->y) {
+        nn_aligned_free(ds->x);
+        nn_aligned_free(ds->y);
+        memset(ds, 0, sizeof *ds);
+        return NN_ERR_NO_MEMORY;
+    }
+    memcpy(ds->x, x, (size_t)n * xd * sizeof(float));
+    if (y_dim) memcpy(ds->y, y, (size_t)n * y_dim * sizeof(float));
+    ds->n = n;
+    ds->shape = shape;
+    ds->x_dim = xd;
+    ds->y_dim = y_dim;
+    ds->x_scale = 1.0f;
+    ds->num_classes = y_dim == 1 ? nn__labels_classes(ds->y, n) : 0;
+    ds->owns = 1;
+    return NN_OK;
+}
+NN__API void nn_dataset_get_x(const nn_dataset *ds, int i, float *out) {
+    if (ds->x_u8) nn__k()->u8f(ds->x_dim, ds->x_u8 + (size_t)i * ds->x_dim, ds->x_scale, out);
+    else memcpy(out, ds->x + (size_t)i * ds->x_dim, ds->x_dim * sizeof(float));
+}
+NN__API nn_status nn_dataset_shuffle(nn_dataset *ds, uint64_t seed) {
+    nn_rng rng;
+    int i;
+    size_t k, xd;
+    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || ds->y_dim < 0 || (ds->y_dim > 0 && !ds->y))
+        return NN_ERR_INVALID_ARGUMENT;
+    xd = ds->x_dim;
+    nn_rng_seed(&rng, seed);
+    for (i = ds->n - 1; i > 0; i--) { /* rows i and j swap element by element: nothing allocated */
+        size_t j = nn_rng_below(&rng, (uint32_t)i + 1);
+        if (j == (size_t)i) continue;
+        if (ds->x) {
+            float *a = ds->x + (size_t)i * xd, *b = ds->x + j * xd, t;
+            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
+        } else {
+            unsigned char *a = ds->x_u8 + (size_t)i * xd, *b = ds->x_u8 + j * xd, t;
+            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
+        }
+        {
+            float *a = ds->y + (size_t)i * ds->y_dim, *b = ds->y + j * ds->y_dim, t;
+            for (k = 0; k < (size_t)ds->y_dim; k++) t = a[k], a[k] = b[k], b[k] = t;
+        }
+    }
+    return NN_OK;
+}
+NN__API nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_dataset *first,
+                                   nn_dataset *second) {
+    int n2;
+    if (!ds || !first || !second || !(fraction > 0.0f && fraction < 1.0f))
+        return NN_ERR_INVALID_ARGUMENT;
+    n2 = (int)((double)ds->n * fraction);
+    if (n2 < 1 || n2 >= ds->n) return NN_ERR_INVALID_ARGUMENT;
+    *first = *ds;
+    *second = *ds;
+    first->owns = second->owns = 0;
+    first->n = ds->n - n2;
+    second->n = n2;
+    if (ds->x) second->x = ds->x + (size_t)first->n * ds->x_dim;
+    if (ds->x_u8) second->x_u8 = ds->x_u8 + (size_t)first->n * ds->x_dim;
+    second->y = ds->y + (size_t)first->n * ds->y_dim;
+    return NN_OK;
+}
+
+/* Whole file into memory, refusing anything over `limit` bytes. */
+/* ---- 8.2 loaders: IDX, CSV ---- */
+static nn_status nn__read_file(const char *path, size_t limit, unsigned char **out, size_t *len) {
+    FILE *f;
+    long sz;
+    unsigned char *buf;
+    *out = NULL;
+    *len = 0;
+    if (!path) return NN_ERR_INVALID_ARGUMENT;
+    f = fopen(path, "rb");
+    if (!f) return NN_ERR_IO;
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NN_ERR_IO;
+    }
+    if ((unsigned long)sz > (unsigned long)limit) {
+        fclose(f);
+        return NN_ERR_FORMAT;
+    }
+    buf = (unsigned char *)NN_MALLOC((size_t)sz + 1);
+    if (!buf) {
+        fclose(f);
+        return NN_ERR_NO_MEMORY;
+    }
+    if (sz > 0 && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+        NN_FREE(buf);
+        fclose(f);
+        return NN_ERR_IO;
+    }
+    fclose(f);
+    *out = buf;
+    *len = (size_t)sz;
+    return NN_OK;
+}
+static uint32_t nn__be32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+/* IDX: 2 zero bytes, type 0x08 (u8), ndims, big-endian dims, data */
+static nn_status nn__idx_parse(const unsigned char *b, size_t len, int want_dims, uint32_t *dims) {
+    size_t need = 1;
+    int i;
+    if (len < 4 || b[0] != 0 || b[1] != 0) return NN_ERR_FORMAT;
+    if (b[2] != 0x08 || b[3] != want_dims) return NN_ERR_FORMAT;
+    if (len < 4 + 4 * (size_t)want_dims) return NN_ERR_FORMAT;
+    for (i = 0; i < want_dims; i++) {
+        dims[i] = nn__be32(b + 4 + 4 * i);
+        if (dims[i] == 0 || dims[i] > (1u << 28)) return NN_ERR_FORMAT;
+        if (need > ((size_t)1 << 40) / dims[i]) return NN_ERR_FORMAT;
+        need *= dims[i];
+    }
+    if (len != 4 + 4 * (size_t)want_dims + need) return NN_ERR_FORMAT;
+    return NN_OK;
+}
+NN__API nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path,
+                                      const char *labels_path) {
+    unsigned char *ib = NULL, *lb = NULL;
+    size_t il, ll, i, npix;
+    uint32_t idim[3], ldim[1];
+    nn_status s;
+    if (!ds) return NN_ERR_INVALID_ARGUMENT;
+    memset(ds, 0, sizeof *ds);
+    if ((s = nn__read_file(images_path, (size_t)1 << 31, &ib, &il)) != NN_OK) return s;
+    if ((s = nn__read_file(labels_path, (size_t)1 << 28, &lb, &ll)) != NN_OK) {
+        NN_FREE(ib);
+        return s;
+    }
+    s = nn__idx_parse(ib, il, 3, idim);
+    if (s == NN_OK) s = nn__idx_parse(lb, ll, 1, ldim);
+    if (s == NN_OK && idim[0] != ldim[0]) s = NN_ERR_FORMAT;
+    if (s != NN_OK) {
+        NN_FREE(ib);
+        NN_FREE(lb);
+        return s;
+    }
+    npix = (size_t)idim[1] * idim[2];
+    ds->x_u8 = (unsigned char *)nn_aligned_alloc((size_t)idim[0] * npix);
+    ds->y = (float *)nn_aligned_alloc((size_t)idim[0] * sizeof(float));
+    if (!ds->x_u8 || !ds->y) {
+        nn_aligned_free(ds->x_u8);
+        nn_aligned_free(ds->y);
+        NN_FREE(ib);
+        NN_FREE(lb);
+        memset(ds, 0, sizeof *ds);
+        return NN_ERR_NO_MEMORY;
+    }
+    memcpy(ds->x_u8, ib + 16, (size_t)idim[0] * npix);
+    ds->num_classes = 0;
+    for (i = 0; i < ldim[0]; i++) {
+        ds->y[i] = (float)lb[8 + i];
+        if ((int)lb[8 + i] + 1 > ds->num_classes) ds->num_classes = lb[8 + i] + 1;
+    }
+    NN_FREE(ib);
+    NN_FREE(lb);
+    ds->n = (int)idim[0];
+    ds->shape = nn_shape3((int)idim[1], (int)idim[2], 1);
+    ds->x_dim = npix;
+    ds->y_dim = 1;
+    ds->x_scale = 1.0f / 255.0f;
+    ds->owns = 1;
+    return NN_OK;
+}
+
+/* CSV: numbers separated by commas; one row per line; every row the same
+ * number of columns. */
+NN__API nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_header,
+                                      int label_col) {
+    unsigned char *buf;
+    size_t len, rows = 0, cols = 0, pass, k, xk, yk;
+    nn_status s;
+    float *x = NULL, *y = NULL;
+    if (!ds) return NN_ERR_INVALID_ARGUMENT;
+    memset(ds, 0, sizeof *ds);
+    if ((s = nn__read_file(path, (size_t)1 << 30, &buf, &len)) != NN_OK) return s;
+    buf[len] = 0;
+    /* pass 0 counts and validates, pass 1 fills */
+    for (pass = 0; pass < 2; pass++) {
+        char *p = (char *)buf;
+        size_t r = 0, lc;
+        xk = yk = 0;
+        if (has_header) {
+            while (*p && *p != '\n') p++;
+            if (*p) p++;
+        }
+        while (*p) {
+            size_t c = 0;
+            int lab;
+            while (*p == '\r' || *p == ' ' || *p == '\t') p++;
+            if (*p == '\n') { p++; continue; } /* blank line */
+            if (!*p) break;
+            for (;;) {
+                char *end;
+                double v = strtod(p, &end);
+                /* NaN, Inf, or beyond float */
+                if (end == p || !(v == v) || v > FLT_MAX || v < -FLT_MAX) {
+                    NN_FREE(buf);
+                    nn_aligned_free(x);
+                    nn_aligned_free(y);
+                    return pass == 0 && end != p ? NN_ERR_NONFINITE : NN_ERR_FORMAT;
+                }
+                if (pass == 1) {
+                    lab = label_col < 0 ? (c == cols - 1) : (c == (size_t)label_col);
+                    if (lab) y[yk++] = (float)v;
+                    else x[xk++] = (float)v;
+                }
+                c++;
+                p = end;
+                while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+                if (*p == ',') {
+                    p++;
+                    while (*p == ' ' || *p == '\t') p++;
+                    /* empty field: strtod would skip the newline */
+                    if (*p == '\n' || *p == '\r' || !*p) {
+                        NN_FREE(buf);
+                        nn_aligned_free(x);
+                        nn_aligned_free(y);
+                        return NN_ERR_FORMAT;
+                    }
+                    continue;
+                }
+                if (*p == '\n' || !*p) { if (*p) p++; break; }
+                NN_FREE(buf);
+                nn_aligned_free(x);
+                nn_aligned_free(y);
+                return NN_ERR_FORMAT;
+            }
+            lc = c;
+            if (r == 0 && pass == 0) cols = lc;
+            if (lc != cols) {
+                NN_FREE(buf);
+                nn_aligned_free(x);
+                nn_aligned_free(y);
+                return NN_ERR_FORMAT;
+            }
+            r++;
+        }
+        if (pass == 0) {
+            rows = r;
+            if (rows == 0 || cols < 2 || (label_col >= 0 && (size_t)label_col >= cols) ||
+                rows > (size_t)1 << 30) {
+                NN_FREE(buf);
+                return NN_ERR_FORMAT;
+            }
+            x = (float *)nn_aligned_alloc(rows * (cols - 1) * sizeof(float));
+            y = (float *)nn_aligned_alloc(rows * sizeof(float));
+            if (!x || !y) {
+                NN_FREE(buf);
+                nn_aligned_free(x);
+                nn_aligned_free(y);
+                return NN_ERR_NO_MEMORY;
+            }
+        }
+    }
+    NN_FREE(buf);
+    (void)k;
+    ds->x = x;
+    ds->y = y;
+    ds->n = (int)rows;
+    ds->shape = nn_shape1((int)cols - 1);
+    ds->x_dim = cols - 1;
+    ds->y_dim = 1;
+    ds->x_scale = 1.0f;
+    ds->num_classes = nn__labels_classes(y, (int)rows);
+    ds->owns = 1;
+    return NN_OK;
 }
 
 /* ---- 8.3 model files ---------------------------------------------------------
@@ -6191,7 +6587,8 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
  * Format 1 (nn.h 0.1.0) wrote 11 fixed fields with the kind as a number:
  * nn__v1_layer maps them, and files of both formats load. */
 #define NN__FILE_VERSION 2u
-#define NN__TAG(a, b, c, d) ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
+#define NN__TAG(a, b, c, d)                                                                        \
+    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
 
 static uint32_t nn__crc32(const unsigned char *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
@@ -6306,11 +6703,12 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
         int32_t set[NN__MAX_SET];
         int j;
         /* a fused head is saved as the activation it was built with */
-        nn_activation a = (i == m->n - 1 && m->head != NN__HEAD_NONE &&
-                           (m->loss == NN_LOSS_CATEGORICAL_CE || m->loss == NN_LOSS_SPARSE_CATEGORICAL_CE ||
-                            m->loss == NN_LOSS_BINARY_CE))
-                              ? (m->head == NN__HEAD_SOFTMAX ? NN_SOFTMAX : NN_SIGMOID)
-                              : L->act;
+        nn_activation a =
+            (i == m->n - 1 && m->head != NN__HEAD_NONE &&
+             (m->loss == NN_LOSS_CATEGORICAL_CE || m->loss == NN_LOSS_SPARSE_CATEGORICAL_CE ||
+              m->loss == NN_LOSS_BINARY_CE))
+                ? (m->head == NN__HEAD_SOFTMAX ? NN_SOFTMAX : NN_SIGMOID)
+                : L->act;
         nn__put_u32(&w, (uint32_t)strlen(L->k->name));
         nn__put(&w, L->k->name, strlen(L->k->name));
         nn__put_u32(&w, (uint32_t)a);
@@ -6381,7 +6779,8 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
 }
 
 /* A layer record of format 2 (see above): its row, or NULL */
-static const nn__lkind *nn__v2_layer(nn__rbuf *r, int *act, int *frozen, float *slope, int32_t *set) {
+static const nn__lkind *nn__v2_layer(nn__rbuf *r, int *act, int *frozen, float *slope,
+                                     int32_t *set) {
     uint32_t len = nn__get_u32(r), nset, j;
     const nn__lkind *k;
     if (r->bad || len == 0 || len > 64 || len > r->n - r->pos) return NULL;
@@ -6401,10 +6800,20 @@ static const nn__lkind *nn__v2_layer(nn__rbuf *r, int *act, int *frozen, float *
  * 6 activation, 7 dropout, 8 batchnorm, 9 upsample2d, 10 embedding,
  * 11 recurrent (cell 1 rnn, 2 lstm, 3 gru).  Frozen forever: kinds added
  * later never appear in format 1. */
-static const nn__lkind *nn__v1_layer(nn__rbuf *r, int *act, int *frozen, float *slope, int32_t *set) {
-    static const nn__lkind *const kinds[] = {NULL, &nn__row_dense, &nn__row_conv, &nn__row_maxpool,
-                                             &nn__row_avgpool, &nn__row_flatten, &nn__row_act, &nn__row_dropout,
-                                             &nn__row_bn, &nn__row_up, &nn__row_embed, NULL};
+static const nn__lkind *nn__v1_layer(nn__rbuf *r, int *act, int *frozen, float *slope,
+                                     int32_t *set) {
+    static const nn__lkind *const kinds[] = {NULL,
+                                             &nn__row_dense,
+                                             &nn__row_conv,
+                                             &nn__row_maxpool,
+                                             &nn__row_avgpool,
+                                             &nn__row_flatten,
+                                             &nn__row_act,
+                                             &nn__row_dropout,
+                                             &nn__row_bn,
+                                             &nn__row_up,
+                                             &nn__row_embed,
+                                             NULL};
     uint32_t kind = nn__get_u32(r);
     int32_t units, kh, kw, st, same, pool;
     float rate;
@@ -6492,7 +6901,8 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
             in.d[2] = nn__get_i32(&r);
             nl = nn__get_u32(&r);
             /* a layer record is at least 20 bytes (format 2), 44 (format 1) */
-            if (r.bad || nl == 0 || nl > 256 || (uint64_t)nl * (version == 1 ? 44 : 20) > r.n - r.pos) {
+            if (r.bad || nl == 0 || nl > 256 ||
+                (uint64_t)nl * (version == 1 ? 44 : 20) > r.n - r.pos) {
                 r.bad = 1;
                 break;
             }
@@ -6537,7 +6947,8 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                  * the file before anything that large is allocated */
                 uint64_t np = 0;
                 nn_status cs;
-                for (i = 0; i < (uint32_t)m->n; i++) np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+                for (i = 0; i < (uint32_t)m->n; i++)
+                    np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
                 if (np > (uint64_t)(r.n - r.pos) / 4 + 16 || np > ((uint64_t)1 << 30)) {
                     r.bad = 1;
                     break;
