@@ -46,7 +46,7 @@ test-arm: $(BUILD)/run_tests_arm
 	$(QEMU) -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm
 
 # Examples: each also builds alone with the one cc command at its top.
-EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels $(BUILD)/autoencoder $(BUILD)/char_rnn $(BUILD)/timeseries
+EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels $(BUILD)/autoencoder $(BUILD)/char_rnn $(BUILD)/timeseries $(BUILD)/tabular
 $(BUILD)/%: examples/%.c examples/common/*.h nn.h | $(BUILD)
 	$(CC) -O2 -o $@ $< -lm
 
