@@ -2555,7 +2555,26 @@ static void nn__neon_ukr(const nn__uk *u) {
 #undef NN__N_ROW
 #endif /* NN__HAVE_NEON */
 
-/* ---- 4.6 backend tables and dispatch ------------------------------------ */
+/* ---- 4.6 backend tables and dispatch ------------------------------------
+ * Every backend is a line of NN_BACKEND_LIST (section 2): it makes the
+ * enum value and the name, and here the table lookup (NN__TAB_<ID>), the
+ * CPU check (NN__NEEDS_<ID>), AUTO's choice (the last available) and
+ * nn_sgemm_ws_size's maximum over the backends built in; the tests loop
+ * over the same list.
+ *
+ * Adding a backend (e.g. WASM for SIMD128):
+ *   1. a line at the end of NN_BACKEND_LIST (values are stable);
+ *   2. its vocabulary (NN__W, NN__VF, NN__LD, ... as in 4.3-4.5) under the
+ *      #if that detects the compiler's target, then NN__SIMD_KERNELS(name)
+ *      and its SGEMM micro-kernel nn__<name>_ukr (plus an alias below for
+ *      any slot it borrows);
+ *   3. its table: static const nn__ktab nn__tab_<name> = {NN_BACKEND_<ID>,
+ *      NN__KSLOTS(NN__KSLOT_INIT, nn__<name>) MR, NR, MC, KC, NC}, and
+ *      NN__TAB_<ID> / NN__NEEDS_<ID> (NULL / 0u where it is not built);
+ *   4. if the CPU must be asked: a bit in nn__cpu_features (section 3).
+ * The tests' backend loops, the names, nn_backend_from_name and the
+ * range checks follow from the list; tests/test_main.c checks that every
+ * slot of every available table is set. */
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y);
 static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const float *dy, float *dx);
 
@@ -3420,6 +3439,7 @@ struct nn_model {
     float lr_now;
     nn_loss loss;
     int head;                  /* fused output activation (computed inside the loss) */
+    int opt_in_bwd;            /* the optimizer step runs inside the backward (nn__fuse) */
     nn__op *ops;               /* the plan: steps of the forward (nn__fuse) */
     int nops;
     size_t nparams, nbufs;
@@ -5377,8 +5397,12 @@ NN__API nn_status nn_leaky_relu_slope(nn_model *m, float slope) {
  * nn__fuse decides everything that crosses a layer boundary, once, and
  * records it: the plan (m->ops: single layers and fused groups) and each
  * layer's fz member.  Forward and backward read only that. */
-static nn_status nn__fuse(nn_model *m) {
+static nn_status nn__fuse(nn_model *m, const nn_optimizer *opt) {
     int i;
+    /* each layer's optimizer update right after its backward, while its
+     * gradients are in cache, unless clipping needs the global norm of all
+     * gradients first */
+    m->opt_in_bwd = !(opt->clip_norm > 0.0f);
     m->ops = (nn__op *)NN_MALLOC((size_t)m->n * sizeof(nn__op));
     if (!m->ops) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory planning %d layers", m->n);
     m->nops = 0;
@@ -5470,7 +5494,7 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
         return nn__fail(
             m, NN_ERR_SHAPE,
             "cross-entropy needs an output of (k) or (t, k) with at least 2 classes (flatten images)");
-    if (nn__fuse(m) != NN_OK) return m->status;
+    if (nn__fuse(m, &opt) != NN_OK) return m->status;
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
     for (i = 0; i < m->n; i++) {
@@ -5501,6 +5525,7 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     memset(m->grads, 0, (np ? np : 1) * sizeof(float));
     memset(m->om, 0, (np ? np : 1) * sizeof(float));
     memset(m->ov, 0, (np ? np : 1) * sizeof(float));
+    memset(m->bufs, 0, (nb ? nb : 1) * sizeof(float));
     /* initialisation by each row, in layer order (one RNG stream) */
     for (i = 0; i < m->n; i++)
         if (m->L[i].k->init)
@@ -5719,7 +5744,7 @@ NN__API nn_status nn_train_on_batch(nn_model *m, const float *x, const float *y,
                                     float *accuracy) {
     nn_status s = nn_forward(m, x, n, 1);
     if (s != NN_OK) return s;
-    if (m->opt.clip_norm <= 0.0f) return nn__backward(m, y, loss, accuracy, 1);
+    if (m->opt_in_bwd) return nn__backward(m, y, loss, accuracy, 1);
     s = nn_backward(m, y, loss, accuracy);
     if (s != NN_OK) return s;
     return nn_step(m);
@@ -6191,7 +6216,7 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
             float L, acc;
             nn__gather(m, &train, perm, start, B);
             if ((s = nn__forward_checked(m, m->xin, B, 1)) != NN_OK) break;
-            if (m->opt.clip_norm <= 0.0f) s = nn__backward(m, m->ybuf, &L, &acc, 1);
+            if (m->opt_in_bwd) s = nn__backward(m, m->ybuf, &L, &acc, 1);
             else {
                 s = nn_backward(m, m->ybuf, &L, &acc);
                 if (s == NN_OK) s = nn_step(m);
