@@ -222,6 +222,6 @@ static void accuracy(nn_backend b) {
 void test_activations(void) {
     size_t i;
     accuracy(NN_BACKEND_SCALAR);
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < (size_t)TT_NSIMD; i++)
         if (tt_use_backend("activations", tt_simd_backends[i])) accuracy(tt_simd_backends[i]);
 }

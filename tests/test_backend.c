@@ -5,21 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "auto", then every line of NN_BACKEND_LIST (a new backend is picked up) */
+#define NAME(id, nm) {#nm, NN_BACKEND_##id},
 static const struct {
     const char *name;
     nn_backend b;
-} names[] = {{"auto", NN_BACKEND_AUTO},
-             {"scalar", NN_BACKEND_SCALAR},
-             {"avx2", NN_BACKEND_AVX2},
-             {"avx512", NN_BACKEND_AVX512},
-             {"neon", NN_BACKEND_NEON}};
+} names[] = {{"auto", NN_BACKEND_AUTO}, NN_BACKEND_LIST(NAME)};
+#undef NAME
+#define NNAMES (sizeof names / sizeof names[0])
 
 static void test_names(void) {
     static const char *bad[] = {"", "AVX2", "Scalar", "sse", "avx", "avx-512", "neon ", " auto", "unknown"};
     size_t i;
     nn_backend out;
     tt_ctx("backend/names");
-    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+    /* the list, the enum and the tests' tables agree */
+    TT_EQ_INT(NNAMES, NN_BACKEND_COUNT);
+    TT_EQ_INT(TT_NBACKENDS, NN_BACKEND_COUNT - 1);
+    TT_EQ_INT(TT_NSIMD, NN_BACKEND_COUNT - 2);
+    for (i = 0; i < NNAMES; i++)
+        TT_CHECK((int)names[i].b == (int)i, "NN_BACKEND_LIST line %lu (%s) has enum value %d", (unsigned long)i,
+                 names[i].name, (int)names[i].b);
+    for (i = 0; i < (size_t)TT_NBACKENDS; i++)
+        TT_CHECK(tt_backends[i] == names[i + 1].b, "tt_backends[%lu] = %d, expected %s", (unsigned long)i,
+                 (int)tt_backends[i], names[i + 1].name);
+    TT_CHECK(tt_backends[0] == NN_BACKEND_SCALAR && tt_simd_backends == tt_backends + 1,
+             "scalar must be the first backend of the list, the SIMD ones the rest");
+    for (i = 0; i < NNAMES; i++) {
         out = (nn_backend)77;
         TT_CHECK(nn_backend_from_name(names[i].name, &out) == NN_OK && out == names[i].b,
                  "nn_backend_from_name(\"%s\") -> %d, expected %d", names[i].name, (int)out, (int)names[i].b);
@@ -44,7 +56,6 @@ static void test_switching(void) {
     size_t i;
     const char *env = getenv("NN_BACKEND");
     nn_backend before, best = NN_BACKEND_SCALAR;
-    static const nn_backend order[] = {NN_BACKEND_AVX512, NN_BACKEND_AVX2, NN_BACKEND_NEON};
     tt_ctx("backend/switching");
 
     TT_CHECK(nn_backend_available(NN_BACKEND_SCALAR), "scalar must always be available");
@@ -60,7 +71,7 @@ static void test_switching(void) {
     if (nn_backend_available(NN_BACKEND_AVX512))
         TT_CHECK(nn_backend_available(NN_BACKEND_AVX2), "AVX-512 available but not AVX2");
 
-    for (i = 1; i < sizeof names / sizeof names[0]; i++) {
+    for (i = 1; i < NNAMES; i++) {
         nn_backend b = names[i].b;
         nn_status s;
         TT_EQ_INT(nn_set_backend(NN_BACKEND_SCALAR), NN_OK);
@@ -84,12 +95,12 @@ static void test_switching(void) {
     TT_CHECK(nn_set_backend((nn_backend)-1) != NN_OK, "nn_set_backend(-1) must fail");
     TT_CHECK(nn_get_backend() == NN_BACKEND_SCALAR, "nn_set_backend(-1) changed the backend");
 
-    /* AUTO resolves to something concrete; without NN_BACKEND, the best */
-    for (i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (nn_backend_available(order[i])) {
-            best = order[i];
-            break;
-        }
+    /* AUTO resolves to something concrete; without NN_BACKEND, the best:
+     * the last available line of NN_BACKEND_LIST (increasing preference) */
+    for (i = 1; i < NNAMES; i++)
+        if (nn_backend_available(names[i].b)) best = names[i].b;
+    TT_CHECK(tt_best_backend() == best, "tt_best_backend() = %s, the last available of the list is %s",
+             nn_backend_name(tt_best_backend()), nn_backend_name(best));
     TT_EQ_INT(nn_set_backend(NN_BACKEND_AUTO), NN_OK);
     TT_CHECK(nn_get_backend() != NN_BACKEND_AUTO, "nn_get_backend() after AUTO is AUTO");
     TT_CHECK(nn_backend_available(nn_get_backend()), "AUTO chose an unavailable backend %s",

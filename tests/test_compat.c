@@ -175,14 +175,14 @@ static void compat_one(const char *dir, const compat_fixture *fx) {
     float *p = (float *)malloc((fx->params + 1) * sizeof(float));
     float *fz0 = (float *)malloc((fx->params + 1) * sizeof(float));
     float *fz1 = (float *)malloc((fx->params + 1) * sizeof(float));
-    static const nn_backend all[] = {NN_BACKEND_SCALAR, NN_BACKEND_AVX2, NN_BACKEND_AVX512, NN_BACKEND_NEON};
+    const nn_backend *all = tt_backends; /* NN_BACKEND_LIST, scalar first */
     char path[256];
     size_t bi;
     snprintf(path, sizeof path, "%s/%s.nnm", dir, fx->name);
     if (x && y && want && wstep && got && p && fz0 && fz1) {
         double otol = COMPAT_TOL * compat_max_abs(want, n * (size_t)fx->out_dim);
         double ptol = COMPAT_TOL * compat_max_abs(wstep, fx->params);
-        for (bi = 0; bi < sizeof all / sizeof all[0]; bi++) {
+        for (bi = 0; bi < (size_t)TT_NBACKENDS; bi++) {
             nn_model *m = NULL;
             nn_status st;
             nn_shape os;

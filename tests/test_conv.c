@@ -477,10 +477,10 @@ static void winograd_switch(void) {
 }
 
 void test_conv(void) {
-    static const nn_backend all[] = {NN_BACKEND_SCALAR, NN_BACKEND_AVX2, NN_BACKEND_AVX512, NN_BACKEND_NEON};
+    const nn_backend *all = tt_backends; /* NN_BACKEND_LIST, scalar first */
     size_t bi, k;
     test_geom_errors();
-    for (bi = 0; bi < sizeof all / sizeof all[0]; bi++) {
+    for (bi = 0; bi < (size_t)TT_NBACKENDS; bi++) {
         if (!tt_use_backend("conv", all[bi])) continue;
         for (k = 0; k < sizeof cases / sizeof cases[0]; k++) run_case(all[bi], &cases[k], 500 + (unsigned)k, bi == 0);
         tt_set_backend(all[bi]);

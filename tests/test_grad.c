@@ -20,6 +20,9 @@
  * each output by at most h: inputs are in [-1,1]).  Dropout: the model's RNG
  * is re-seeded before every forward, so the mask is the same for all
  * evaluations; an exact check of dx == dy * mask / (1 - p) follows.
+ * Normalization layers are adapted (nn_normalization_adapt) on data with
+ * a per-feature offset and scale before the check, so their mean and
+ * variance are not the identity's 0 and 1.
  * Also checked: the loss value against a double recomputation from
  * nn_output(), and batch norm's running statistics. */
 #include "nn.h"
@@ -32,7 +35,21 @@
 
 void test_grad(void);
 
-enum { S_END = 0, S_DENSE, S_CONV, S_MAXPOOL, S_AVGPOOL, S_FLATTEN, S_ACT, S_DROPOUT, S_BN, S_SLOPE, S_UPSAMPLE };
+enum {
+    S_END = 0,
+    S_DENSE,
+    S_CONV,
+    S_MAXPOOL,
+    S_AVGPOOL,
+    S_FLATTEN,
+    S_ACT,
+    S_DROPOUT,
+    S_BN,
+    S_SLOPE,
+    S_UPSAMPLE,
+    S_GAP,
+    S_NORM
+};
 enum { G_NONE = 0, G_RELU, G_POOL };
 typedef struct {
     int kind, units, kh, kw, stride, same;
@@ -48,6 +65,8 @@ typedef struct {
 #define DROPOUT(r) {S_DROPOUT, 0, 0, 0, 0, 0, NN_LINEAR, r}
 #define BN {S_BN, 0, 0, 0, 0, 0, NN_LINEAR, 0}
 #define SLOPE(s) {S_SLOPE, 0, 0, 0, 0, 0, NN_LINEAR, s}
+#define GAP {S_GAP, 0, 0, 0, 0, 0, NN_LINEAR, 0}
+#define NORM {S_NORM, 0, 0, 0, 0, 0, NN_LINEAR, 0}
 #define END {S_END, 0, 0, 0, 0, 0, NN_LINEAR, 0}
 
 typedef struct {
@@ -161,6 +180,19 @@ static const gcase cases[] = {
     {"avgpool 3 (floor)",
      {7, 8, 2, 2, NN_LOSS_MSE, G_NONE, 0},
      {CONV(2, 3, 3, 1, 1, NN_LINEAR), AVGPOOL(3), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    /* global average pooling: its dx feeds the conv's weight gradient */
+    {"conv, global avgpool, dense",
+     {5, 4, 2, 3, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(3, 3, 3, 1, 1, NN_TANH), GAP, DENSE(2, NN_LINEAR), END}},
+    {"1x1 conv, conv, global avgpool, dense (17 channels: vector tails)",
+     {4, 5, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(2, 1, 1, 1, 0, NN_LINEAR), CONV(17, 3, 3, 1, 0, NN_TANH), GAP, DENSE(3, NN_LINEAR), END}},
+    {"conv, global avgpool of a 1x1 image, dense",
+     {3, 3, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(4, 3, 3, 1, 0, NN_TANH), GAP, DENSE(2, NN_LINEAR), END}},
+    {"conv, global avgpool, dense, sparse categorical CE",
+     {6, 6, 1, 3, NN_LOSS_SPARSE_CATEGORICAL_CE, G_NONE, 0},
+     {CONV(5, 3, 3, 2, 1, NN_SIGMOID), GAP, DENSE(3, NN_SOFTMAX), END}},
     /* batch norm (training mode) */
     {"batchnorm after dense",
      {4, 0, 0, 6, NN_LOSS_MSE, G_NONE, 0},
@@ -171,6 +203,32 @@ static const gcase cases[] = {
     {"batchnorm after conv",
      {4, 4, 2, 2, NN_LOSS_MSE, G_NONE, 0},
      {CONV(3, 3, 3, 1, 1, NN_LINEAR), BN, ACT(NN_TANH), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    /* normalization (adapted: mean and variance not 0 and 1); a parameter
+     * layer before it checks its dx */
+    {"normalization on a vector input, then dense",
+     {5, 0, 0, 4, NN_LOSS_MSE, G_NONE, 0},
+     {NORM, DENSE(3, NN_TANH), DENSE(2, NN_LINEAR), END}},
+    {"dense, normalization, dense",
+     {4, 0, 0, 5, NN_LOSS_MSE, G_NONE, 0},
+     {DENSE(5, NN_TANH), NORM, DENSE(3, NN_LINEAR), END}},
+    {"normalization on an image input, then flatten, dense",
+     {3, 4, 3, 2, NN_LOSS_MSE, G_NONE, 0},
+     {NORM, FLATTEN, DENSE(3, NN_LINEAR), END}},
+    {"normalization on an image input, then conv",
+     {4, 4, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {NORM, CONV(3, 3, 3, 1, 1, NN_TANH), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"conv, normalization over channels, flatten, dense",
+     {4, 4, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(3, 3, 3, 1, 1, NN_LINEAR), NORM, FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"dense, normalization, tanh activation, dense",
+     {4, 0, 0, 5, NN_LOSS_MSE, G_NONE, 0},
+     {DENSE(6, NN_LINEAR), NORM, ACT(NN_TANH), DENSE(3, NN_LINEAR), END}},
+    {"conv, normalization, sigmoid activation, global avgpool, dense",
+     {4, 4, 2, 3, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(5, 3, 3, 1, 1, NN_LINEAR), NORM, ACT(NN_SIGMOID), GAP, DENSE(2, NN_LINEAR), END}},
+    {"dense, normalization, softmax activation layer, dense",
+     {5, 0, 0, 4, NN_LOSS_MSE, G_NONE, 0},
+     {DENSE(5, NN_LINEAR), NORM, ACT(NN_SOFTMAX), DENSE(2, NN_LINEAR), END}},
     /* dropout with a fixed mask (RNG re-seeded before every forward) */
     {"dropout 0.3 (fixed mask)",
      {4, 0, 0, 4, NN_LOSS_MSE, G_NONE, 0},
@@ -231,9 +289,53 @@ static nn_status build(nn_model *m, const gcase *gc) {
         case S_DROPOUT: nn_dropout(m, s->f); break;
         case S_BN: nn_batchnorm(m); break;
         case S_SLOPE: nn_leaky_relu_slope(m, s->f); break;
+        case S_GAP: nn_global_avgpool2d(m); break;
+        case S_NORM: nn_normalization(m); break;
         }
     }
     return nn_model_status(m);
+}
+
+/* Adapt every normalization layer of the model on NA samples whose
+ * feature f is off + sc * U(-1,1), off and sc depending on f (the layers
+ * before it see them in inference mode).  Returns 1 on success. */
+static int adapt_norms(nn_model *m, const gcase *gc, size_t in_dim, unsigned seed) {
+    enum { NA = 24 };
+    nn_shape in = gc->k.w ? nn_shape3(gc->k.h, gc->k.w, gc->k.c) : nn_shape1(gc->k.h);
+    size_t F = gc->k.w ? (size_t)gc->k.c : in_dim, i;
+    const lspec *s;
+    int layer = 0, ok = 1;
+    float *xa = NULL;
+    nn_dataset ds;
+    nn_rng r;
+    for (s = gc->L; s->kind != S_END; s++) {
+        nn_status st;
+        if (s->kind == S_SLOPE) continue;
+        if (s->kind == S_NORM) {
+            if (!xa) {
+                xa = (float *)malloc(sizeof(float) * NA * in_dim);
+                nn_rng_seed(&r, seed);
+                for (i = 0; i < NA * in_dim; i++) {
+                    size_t f = i % F;
+                    float off = 0.4f * (float)(f % 3) - 0.5f, sc = 0.6f + 0.3f * (float)(f % 4);
+                    xa[i] = off + sc * (2.0f * nn_rng_uniform(&r) - 1.0f);
+                }
+                if (!TT_CHECK(nn_dataset_from_arrays(&ds, NA, in, xa, 0, NULL) == NN_OK, "adapt dataset")) {
+                    free(xa);
+                    return 0;
+                }
+            }
+            st = nn_normalization_adapt(m, layer, &ds);
+            ok &= TT_CHECK(st == NN_OK, "nn_normalization_adapt(layer %d): %s (%s)", layer, nn_strerror(st),
+                           nn_model_error(m));
+        }
+        layer++;
+    }
+    if (xa) {
+        nn_dataset_free(&ds);
+        free(xa);
+    }
+    return ok;
 }
 
 static int n_layers(const gcase *gc) {
@@ -465,6 +567,7 @@ static void run_case(const gcase *gc) {
                 for (k = 0; k < nw; k++) w[k] = 1.0f + 0.2f * nn_rng_normal(&r);
             }
         }
+        if (!adapt_norms(m, gc, in_dim, 2000u + (unsigned)seed)) goto done;
         if (gc->k.guard == G_RELU)
             ok = guard_relu(m, gc, x, z, 4.0 * FD_H);
         else if (gc->k.guard == G_POOL)
@@ -668,13 +771,8 @@ static void batchnorm_stats(void) {
     nn_model_free(m);
 }
 
-static nn_backend best_simd(void) {
-    static const nn_backend order[] = {NN_BACKEND_AVX512, NN_BACKEND_AVX2, NN_BACKEND_NEON};
-    size_t i;
-    for (i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (nn_backend_available(order[i])) return order[i];
-    return NN_BACKEND_SCALAR;
-}
+/* the best SIMD backend: what AUTO picks, the last available of NN_BACKEND_LIST */
+static nn_backend best_simd(void) { return tt_best_backend(); }
 
 void test_grad(void) {
     nn_backend bk[2];

@@ -5,7 +5,11 @@
  * Damaged files are rejected, never crash: every truncation, every single
  * byte changed (CRC), wrong magic / version / counts with a valid CRC
  * (zlib CRC-32 over all bytes before the last 4, little-endian).
+ * A model with global average pooling and adapted normalization layers
+ * round-trips bit for bit (their statistics are in the file, the kinds by
+ * name) and prints them in its summary.
  * IDX and CSV loaders: values, and rejection of malformed files.
+ * nn_dataset_shuffle: rows move with their targets, a permutation, seeded.
  *
  * Temporary files go to build/test_tmp_<tag>_* (or ./test_tmp_<tag>_* when
  * build/ is not writable; the tag differs per run) and are removed. */
@@ -288,6 +292,120 @@ static void round_trip_small(void) {
         nn_model_free(m);
     }
     remove(path);
+}
+
+/* count of the occurrences of s in p[0..n) */
+static int count_in(const unsigned char *p, size_t n, const char *s) {
+    size_t k = strlen(s), i;
+    int c = 0;
+    for (i = 0; k && i + k <= n; i++) c += memcmp(p + i, s, k) == 0;
+    return c;
+}
+/* the summary table of m (up to "total parameters") into buf; 0 on failure */
+static int summary_text(const nn_model *m, const char *path, char *buf, size_t len) {
+    FILE *f = fopen(path, "w+");
+    size_t n;
+    char *end;
+    if (!f) return 0;
+    nn_model_summary(m, f);
+    rewind(f);
+    n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    end = strstr(buf, "total parameters");
+    if (end) *end = 0;
+    return n > 0;
+}
+
+/* global_avgpool2d and normalization: adapted statistics are saved (a
+ * model that lost them predicts differently), predictions after loading
+ * are bit-identical, training resumes exactly, the file names the kinds,
+ * the summary prints them. */
+static void round_trip_gap_norm(void) {
+    enum { N = 10, H = 5, W = 5, C = 3, K = 3 };
+    static float x[N * H * W * C];
+    float y[N], o0[N * K], o1[N * K], o2[N * K];
+    char path[256], spath[256], s1[4096], s2[4096];
+    nn_model *m, *l = NULL;
+    nn_dataset ds;
+    nn_rng r;
+    nn_status st;
+    int i, ok;
+    tt_ctx("io[%s] save/load with global_avgpool2d and normalization", nn_backend_name(nn_get_backend()));
+    tmp_name("gapnorm.nnm", path, sizeof path);
+    tmp_name("summary.txt", spath, sizeof spath);
+    nn_rng_seed(&r, 31);
+    for (i = 0; i < N * H * W * C; i++) x[i] = (float)(i % C) - 1.5f + (1.0f + (float)(i % C)) * nn_rng_normal(&r);
+    for (i = 0; i < N; i++) y[i] = (float)(i % K);
+    m = nn_model_new(nn_shape3(H, W, C));
+    nn_model_seed(m, 5);
+    nn_normalization(m);                         /* 0 */
+    nn_conv2d_ex(m, 6, 3, 3, 1, 1, NN_RELU);     /* 1 */
+    nn_global_avgpool2d(m);                      /* 2 */
+    nn_normalization(m);                         /* 3 */
+    nn_dense(m, K, NN_SOFTMAX);                  /* 4 */
+    st = nn_compile(m, nn_adam(0.01f), NN_LOSS_SPARSE_CATEGORICAL_CE);
+    if (!TT_CHECK(st == NN_OK, "compile: %s (%s)", nn_strerror(st), nn_model_error(m)) ||
+        !TT_CHECK(nn_dataset_from_arrays(&ds, N, nn_shape3(H, W, C), x, 1, y) == NN_OK, "dataset")) {
+        nn_model_free(m);
+        return;
+    }
+    TT_CHECK(nn_predict(m, x, N, o0) == NN_OK, "predict");
+    TT_CHECK(nn_normalization_adapt(m, 0, &ds) == NN_OK && nn_normalization_adapt(m, 3, &ds) == NN_OK,
+             "adapt: %s", nn_model_error(m));
+    TT_CHECK(nn_predict(m, x, N, o1) == NN_OK, "predict");
+    TT_CHECK(memcmp(o0, o1, sizeof o0) != 0, "adapting the normalizations did not change the predictions");
+    for (i = 0; i < 3; i++) nn_train_on_batch(m, x + i * 3 * H * W * C, y + i * 3, 3, NULL, NULL);
+
+    /* weights only */
+    st = nn_save(m, path, 0);
+    TT_CHECK(st == NN_OK, "nn_save: %s", nn_strerror(st));
+    {
+        size_t n;
+        unsigned char *b = read_bytes(path, &n);
+        TT_CHECK(b && count_in(b, n, "global_avgpool2d") == 1 && count_in(b, n, "normalization") == 2,
+                 "the file names its kinds: global_avgpool2d %d times (1), normalization %d times (2)",
+                 b ? count_in(b, n, "global_avgpool2d") : -1, b ? count_in(b, n, "normalization") : -1);
+        free(b);
+    }
+    st = nn_load(&l, path);
+    if (TT_CHECK(st == NN_OK && l, "nn_load: %s", nn_strerror(st))) {
+        nn_shape os = nn_model_output_shape(l);
+        TT_CHECK(nn_model_num_layers(l) == 5 && os.ndim == 1 && os.d[0] == K, "loaded: %d layers, output (%d)",
+                 nn_model_num_layers(l), os.d[0]);
+        TT_CHECK(same_params(m, l), "loaded parameters differ");
+        TT_CHECK(nn_predict(m, x, N, o1) == NN_OK && nn_predict(l, x, N, o2) == NN_OK, "predict");
+        TT_SAME_ARR("nn_predict of the loaded model is bit-identical (normalization statistics saved)", o2, o1,
+                    N * K);
+        ok = summary_text(m, spath, s1, sizeof s1) && summary_text(l, spath, s2, sizeof s2);
+        if (TT_CHECK(ok, "nn_model_summary to %s", spath)) {
+            TT_CHECK(strstr(s1, "\n2    global_avgpool2d") != NULL && strstr(s1, "\n0    normalization") != NULL &&
+                         strstr(s1, "\n3    normalization") != NULL,
+                     "summary lacks the global_avgpool2d / normalization lines:\n%s", s1);
+            TT_CHECK(strcmp(s1, s2) == 0, "the loaded model's summary differs:\n%s\nvs\n%s", s2, s1);
+        }
+    }
+    nn_model_free(l);
+    l = NULL;
+
+    /* with the optimizer: training resumes exactly */
+    st = nn_save(m, path, 1);
+    TT_CHECK(st == NN_OK, "nn_save with optimizer: %s", nn_strerror(st));
+    st = nn_load(&l, path);
+    if (TT_CHECK(st == NN_OK && l, "nn_load: %s", nn_strerror(st))) {
+        for (i = 0; i < 3; i++) {
+            TT_CHECK(nn_train_on_batch(m, x + i * 3 * H * W * C, y + i * 3, 3, NULL, NULL) == NN_OK, "train original");
+            TT_CHECK(nn_train_on_batch(l, x + i * 3 * H * W * C, y + i * 3, 3, NULL, NULL) == NN_OK, "train loaded");
+        }
+        TT_CHECK(same_params(m, l), "after resuming, the weights differ from the original's");
+        TT_CHECK(nn_predict(m, x, N, o1) == NN_OK && nn_predict(l, x, N, o2) == NN_OK, "predict");
+        TT_SAME_ARR("predictions after resuming are bit-identical", o2, o1, N * K);
+    }
+    nn_model_free(l);
+    nn_dataset_free(&ds);
+    nn_model_free(m);
+    remove(path);
+    remove(spath);
 }
 
 /* ---- damaged files ---------------------------------------------------------- */
@@ -674,6 +792,200 @@ static void idx_files(void) {
     remove(pb);
 }
 
+/* ---- nn_dataset_shuffle ---------------------------------------------------------- */
+
+/* Row r of a float dataset built by shuffle_float_ds holds k = x[r][0]:
+ * x = {k, 100+k, 200+k}, y = {k, -k}.  Returns 1 when every row is such a
+ * row with its own target and each k in [0,n) appears once; *moved counts
+ * rows not at their start. */
+static int float_rows_ok(const nn_dataset *ds, int *moved, char *why, size_t len) {
+    int r, seen[64] = {0};
+    *moved = 0;
+    for (r = 0; r < ds->n; r++) {
+        const float *x = ds->x + (size_t)r * 3, *y = ds->y + (size_t)r * 2;
+        int k = (int)x[0];
+        if (!(x[0] == (float)k && k >= 0 && k < ds->n && x[1] == 100.0f + k && x[2] == 200.0f + k)) {
+            snprintf(why, len, "row %d: x = {%g, %g, %g} is not a row of the dataset", r, (double)x[0], (double)x[1],
+                     (double)x[2]);
+            return 0;
+        }
+        if (y[0] != (float)k || y[1] != (float)-k) {
+            snprintf(why, len, "row %d: x of row %d with y = {%g, %g} (pair split)", r, k, (double)y[0], (double)y[1]);
+            return 0;
+        }
+        if (seen[k]++) {
+            snprintf(why, len, "row %d appears twice", k);
+            return 0;
+        }
+        *moved += k != r;
+    }
+    return 1;
+}
+static int shuffle_float_ds(nn_dataset *ds, int n) {
+    float x[64 * 3], y[64 * 2];
+    int i;
+    for (i = 0; i < n; i++) {
+        x[i * 3] = (float)i;
+        x[i * 3 + 1] = 100.0f + (float)i;
+        x[i * 3 + 2] = 200.0f + (float)i;
+        y[i * 2] = (float)i;
+        y[i * 2 + 1] = (float)-i;
+    }
+    return nn_dataset_from_arrays(ds, n, nn_shape1(3), x, 2, y) == NN_OK;
+}
+
+static void shuffle_datasets(void) {
+    enum { N = 20 };
+    nn_dataset a, b, c;
+    char why[160];
+    int moved, i;
+    nn_status st;
+    tt_ctx("io: nn_dataset_shuffle (float)");
+    if (!TT_CHECK(shuffle_float_ds(&a, N) && shuffle_float_ds(&b, N) && shuffle_float_ds(&c, N), "datasets")) return;
+    st = nn_dataset_shuffle(&a, 1);
+    TT_CHECK(st == NN_OK, "shuffle: %s", nn_strerror(st));
+    why[0] = 0;
+    TT_CHECK(float_rows_ok(&a, &moved, why, sizeof why), "after shuffle: %s", why);
+    TT_CHECK(moved >= N / 2, "shuffle of %d rows moved only %d", N, moved);
+    TT_CHECK(a.n == N && a.x_dim == 3 && a.y_dim == 2 && a.shape.ndim == 1 && a.shape.d[0] == 3 && a.owns == 1,
+             "shuffle changed the dataset's fields");
+    TT_CHECK(nn_dataset_shuffle(&b, 1) == NN_OK && nn_dataset_shuffle(&c, 2) == NN_OK, "shuffle");
+    TT_CHECK(memcmp(a.x, b.x, N * 3 * sizeof(float)) == 0 && memcmp(a.y, b.y, N * 2 * sizeof(float)) == 0,
+             "the same seed gave another order");
+    TT_CHECK(memcmp(a.x, c.x, N * 3 * sizeof(float)) != 0, "seeds 1 and 2 gave the same order");
+    TT_CHECK(float_rows_ok(&c, &moved, why, sizeof why), "after shuffle with seed 2: %s", why);
+    /* shuffling again continues from the shuffled order (and stays a permutation) */
+    TT_CHECK(nn_dataset_shuffle(&a, 1) == NN_OK && float_rows_ok(&a, &moved, why, sizeof why),
+             "second shuffle: %s", why);
+    nn_dataset_free(&b);
+    nn_dataset_free(&c);
+
+    /* a view (nn_dataset_split) shuffles the memory it shares, and only it */
+    tt_ctx("io: nn_dataset_shuffle of a split view");
+    if (TT_CHECK(shuffle_float_ds(&b, N), "dataset")) {
+        nn_dataset f, s;
+        int ok = 1;
+        if (TT_CHECK(nn_dataset_split(&b, 0.5f, &f, &s) == NN_OK, "split")) {
+            TT_CHECK(nn_dataset_shuffle(&s, 3) == NN_OK, "shuffle the second part");
+            for (i = 0; i < f.n; i++) ok &= b.x[i * 3] == (float)i && b.y[i * 2] == (float)i;
+            TT_CHECK(ok, "shuffling the second part of a split moved rows of the first");
+            TT_CHECK(float_rows_ok(&b, &moved, why, sizeof why), "the whole after shuffling a view: %s", why);
+            TT_CHECK(moved > 0, "the view was not shuffled");
+        }
+        nn_dataset_free(&b);
+    }
+
+    /* every order equally likely: the 6 orders of 3 rows over 6000 seeds */
+    tt_ctx("io: nn_dataset_shuffle is uniform");
+    if (TT_CHECK(shuffle_float_ds(&b, 3), "dataset")) {
+        long cnt[6] = {0, 0, 0, 0, 0, 0};
+        int seed, lo = 6000, hi = 0, bad = 0;
+        for (seed = 0; seed < 6000; seed++) {
+            int p0, p1;
+            for (i = 0; i < 3; i++) { /* restore 0,1,2 */
+                b.x[i * 3] = (float)i, b.x[i * 3 + 1] = 100.0f + (float)i, b.x[i * 3 + 2] = 200.0f + (float)i;
+                b.y[i * 2] = (float)i, b.y[i * 2 + 1] = (float)-i;
+            }
+            nn_dataset_shuffle(&b, (uint64_t)seed * 7919u + 1u);
+            if (!float_rows_ok(&b, &moved, why, sizeof why)) bad++;
+            p0 = (int)b.x[0];
+            p1 = (int)b.x[3];
+            if (p0 >= 0 && p0 < 3 && p1 >= 0 && p1 < 3) cnt[p0 * 2 + (p1 > p0 ? p1 - 1 : p1)]++;
+        }
+        for (i = 0; i < 6; i++) {
+            if (cnt[i] < lo) lo = (int)cnt[i];
+            if (cnt[i] > hi) hi = (int)cnt[i];
+        }
+        TT_CHECK(bad == 0, "%d of 6000 shuffles of 3 rows were not permutations", bad);
+        TT_CHECK(lo >= 850 && hi <= 1150,
+                 "orders of 3 rows over 6000 seeds: between %d and %d times each (1000 +- 150)", lo, hi);
+        nn_dataset_free(&b);
+    }
+
+    /* one row: nothing to do, still OK */
+    tt_ctx("io: nn_dataset_shuffle of one row");
+    if (TT_CHECK(shuffle_float_ds(&b, 1), "dataset")) {
+        TT_CHECK(nn_dataset_shuffle(&b, 5) == NN_OK, "shuffle of one row");
+        TT_CHECK(b.n == 1 && b.x[0] == 0.0f && b.x[2] == 200.0f && b.y[0] == 0.0f, "the one row changed");
+        nn_dataset_free(&b);
+    }
+    /* no targets (y_dim 0) */
+    {
+        float x0[N * 3];
+        for (i = 0; i < N * 3; i++) x0[i] = (float)(i / 3) + 0.25f * (float)(i % 3);
+        if (TT_CHECK(nn_dataset_from_arrays(&b, N, nn_shape1(3), x0, 0, NULL) == NN_OK, "dataset without targets")) {
+            int seen[N] = {0}, ok = 1;
+            TT_CHECK(nn_dataset_shuffle(&b, 9) == NN_OK, "shuffle of a dataset without targets");
+            for (i = 0; i < N; i++) {
+                int k = (int)b.x[i * 3];
+                ok &= k >= 0 && k < N && b.x[i * 3 + 1] == (float)k + 0.25f && b.x[i * 3 + 2] == (float)k + 0.5f;
+                if (k >= 0 && k < N) ok &= seen[k]++ == 0;
+            }
+            TT_CHECK(ok, "rows without targets: not a permutation of whole rows");
+            nn_dataset_free(&b);
+        }
+    }
+    /* errors */
+    tt_ctx("io: nn_dataset_shuffle errors");
+    TT_EQ_INT(nn_dataset_shuffle(NULL, 1), NN_ERR_INVALID_ARGUMENT);
+    memset(&b, 0, sizeof b);
+    TT_EQ_INT(nn_dataset_shuffle(&b, 1), NN_ERR_INVALID_ARGUMENT);
+    nn_dataset_free(&a);
+    TT_EQ_INT(nn_dataset_shuffle(&a, 1), NN_ERR_INVALID_ARGUMENT); /* freed: emptied */
+}
+
+/* u8 images from an IDX pair: image k's pixels are 10k + p, its label k */
+static void shuffle_idx(void) {
+    enum { NI = 9, R = 2, C = 3 };
+    unsigned char img[16 + NI * R * C], lab[8 + NI];
+    uint32_t d3[3] = {NI, R, C}, d1[1] = {NI};
+    char pi[256], pl[256];
+    size_t hi, hl, i;
+    nn_dataset ds, d2;
+    nn_status st;
+    tt_ctx("io: nn_dataset_shuffle of u8 images (IDX)");
+    tmp_name("shuf_img.idx", pi, sizeof pi);
+    tmp_name("shuf_lab.idx", pl, sizeof pl);
+    hi = idx_header(img, 0x08, 3, d3);
+    for (i = 0; i < NI * R * C; i++) img[hi + i] = (unsigned char)(10 * (i / (R * C)) + i % (R * C));
+    hl = idx_header(lab, 0x08, 1, d1);
+    for (i = 0; i < NI; i++) lab[hl + i] = (unsigned char)i;
+    write_bytes(pi, img, hi + NI * R * C);
+    write_bytes(pl, lab, hl + NI);
+    st = nn_dataset_load_idx(&ds, pi, pl);
+    if (TT_CHECK(st == NN_OK, "load: %s", nn_strerror(st)) && TT_CHECK(ds.x_u8 != NULL && ds.x == NULL, "u8-backed")) {
+        int seen[NI] = {0}, ok = 1, moved = 0, r;
+        float row[R * C];
+        st = nn_dataset_shuffle(&ds, 4);
+        TT_CHECK(st == NN_OK, "shuffle: %s", nn_strerror(st));
+        for (r = 0; r < NI; r++) {
+            int k = (int)ds.y[r], p;
+            if (!(k >= 0 && k < NI)) {
+                ok = 0;
+                continue;
+            }
+            for (p = 0; p < R * C; p++) ok &= ds.x_u8[(size_t)r * R * C + p] == (unsigned char)(10 * k + p);
+            ok &= seen[k]++ == 0;
+            moved += k != r;
+            nn_dataset_get_x(&ds, r, row);
+            ok &= fabsf(row[1] - (float)(10 * k + 1) / 255.0f) < 1e-6f;
+        }
+        TT_CHECK(ok, "u8 rows and labels: not the same pairs, or not a permutation");
+        TT_CHECK(moved > 0, "shuffle of %d u8 rows moved none", NI);
+        TT_CHECK(ds.num_classes == NI && ds.x_scale > 0.0f, "shuffle changed num_classes / x_scale");
+        /* the same seed on a fresh copy: the same order */
+        if (TT_CHECK(nn_dataset_load_idx(&d2, pi, pl) == NN_OK, "reload")) {
+            TT_CHECK(nn_dataset_shuffle(&d2, 4) == NN_OK, "shuffle");
+            TT_CHECK(memcmp(d2.x_u8, ds.x_u8, NI * R * C) == 0 && memcmp(d2.y, ds.y, NI * sizeof(float)) == 0,
+                     "the same seed gave another order of u8 rows");
+            nn_dataset_free(&d2);
+        }
+        nn_dataset_free(&ds);
+    }
+    remove(pi);
+    remove(pl);
+}
+
 /* ---- CSV ------------------------------------------------------------------------ */
 
 static nn_status load_csv_text(const char *path, const char *text, int header, int col, nn_dataset *ds) {
@@ -767,8 +1079,11 @@ void test_io(void) {
         tt_set_backend(b[i]);
         round_trip();
         round_trip_small();
+        round_trip_gap_norm();
     }
     damaged_files();
     idx_files();
     csv_files();
+    shuffle_datasets();
+    shuffle_idx();
 }

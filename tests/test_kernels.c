@@ -1060,7 +1060,7 @@ static void sem_winograd(void) {
 void test_kernels(void) {
     size_t i;
     semantics(NN_BACKEND_SCALAR);
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < (size_t)TT_NSIMD; i++) {
         nn_backend b = tt_simd_backends[i];
         if (!tt_use_backend("kernels", b)) continue;
         semantics(b);

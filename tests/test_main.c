@@ -4,7 +4,7 @@
  *   build/run_tests --only NAME           run one group (platform, backend,
  *                                         kernels, activations, sgemm, conv,
  *                                         grad, optim, train, errors, io, seq,
- *                                         alloc, compat)
+ *                                         alloc, compat, tables)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
@@ -42,6 +42,8 @@ void tt_free(void *p) {
 #define TT_IMPLEMENTATION
 #include "tt.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,13 +57,169 @@ void test_seq(void);
 void test_io(void);
 void test_compat(void); /* tests/test_compat.c: format-v1 files from tests/fixtures/v1 */
 
-static nn_backend best_available(void) {
-    static const nn_backend order[] = {NN_BACKEND_AVX512, NN_BACKEND_AVX2, NN_BACKEND_NEON};
-    size_t i;
-    for (i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (nn_backend_available(order[i])) return order[i];
-    return NN_BACKEND_SCALAR;
+/* ======================================================================== */
+/* tables: the private kernel tables, reachable only from this translation   */
+/* unit (it has the implementation)                                          */
+/* ======================================================================== */
+
+/* Every backend compiled in and available has a table that is its own
+ * (id) and fills every slot of NN__KSLOTS; an unavailable one has none. */
+static void tables_slots(void) {
+    int b;
+    for (b = (int)NN_BACKEND_AUTO + 1; b < (int)NN_BACKEND_COUNT; b++) {
+        const nn__ktab *t = nn__table_for((nn_backend)b);
+        char missing[512] = "";
+        int nmissing = 0, nslots = 0;
+        tt_ctx("tables[%s] slots", nn_backend_name((nn_backend)b));
+        TT_CHECK((t != NULL) == (nn_backend_available((nn_backend)b) != 0),
+                 "nn__table_for(%s) is %s but nn_backend_available says %d", nn_backend_name((nn_backend)b),
+                 t ? "a table" : "NULL", nn_backend_available((nn_backend)b));
+        if (!t) continue;
+        TT_CHECK(t->id == (nn_backend)b, "the table for %s has id %d (%s)", nn_backend_name((nn_backend)b), (int)t->id,
+                 nn_backend_name(t->id));
+#define TT_SLOT_SET(P, slot, ret, args)                                                                            \
+    nslots++;                                                                                                      \
+    if (!t->slot) {                                                                                                \
+        nmissing++;                                                                                                \
+        if (strlen(missing) + sizeof #slot + 1 < sizeof missing) strcat(missing, " " #slot);                      \
+    }
+        NN__KSLOTS(TT_SLOT_SET, unused)
+#undef TT_SLOT_SET
+        TT_CHECK(nmissing == 0, "%d of the %d slots of the %s table are NULL:%s", nmissing, nslots,
+                 nn_backend_name((nn_backend)b), missing);
+    }
+    tt_ctx("tables: AUTO");
+    TT_CHECK(nn__best_table() == nn__table_for(tt_best_backend()),
+             "nn__best_table() is the %s table, the last available of the list is %s",
+             nn_backend_name(nn__best_table()->id), nn_backend_name(tt_best_backend()));
 }
+
+/* Global average pooling: every SIMD table's gap and gap_bwd against the
+ * scalar twins nn__s_gap / nn__s_gap_bwd, bit for bit (the same pixels are
+ * summed in the same order, lanes are channels, one division), on odd and
+ * even channel counts (vector tails), misaligned guarded outputs and inputs
+ * of their exact size; the scalar forward against a double mean; and a
+ * model's global_avgpool2d layer (nn_predict) runs the table's kernel. */
+static void tables_gap(void) {
+    static const size_t ns[] = {1, 2, 3}, hws[] = {1, 2, 3, 5, 9, 16, 25, 121};
+    size_t cs[43], nc = 0, ni, hi, ci, si, i;
+    nn_rng r;
+    for (i = 1; i <= 40; i++) cs[nc++] = i;
+    cs[nc++] = 63;
+    cs[nc++] = 64;
+    cs[nc++] = 65;
+    /* the scalar forward is the mean (each sum of hw floats within hw ulps) */
+    for (hi = 0; hi < sizeof hws / sizeof hws[0]; hi++) {
+        size_t n = 2, hw = hws[hi], c = 37, nx = n * hw * c, ny = n * c, bad = 0, ch, b, p;
+        float *x = tt_xalloc(nx), *y = tt_galloc(ny), *dy = tt_xalloc(ny), *dx = tt_galloc(nx);
+        tt_ctx("tables[scalar] gap n=%lu hw=%lu c=%lu against the mean in double", (unsigned long)n,
+               (unsigned long)hw, (unsigned long)c);
+        nn_rng_seed(&r, 7100 + hi);
+        tt_fill_normal(&r, x, nx, 1.0f);
+        tt_fill_normal(&r, dy, ny, 1.0f);
+        nn__s_gap(n, hw, c, x, y);
+        for (b = 0; b < n; b++)
+            for (ch = 0; ch < c; ch++) {
+                double s = 0, sa = 0;
+                for (p = 0; p < hw; p++) {
+                    s += x[(b * hw + p) * c + ch];
+                    sa += fabs(x[(b * hw + p) * c + ch]);
+                }
+                if (!(fabs(y[b * c + ch] - s / (double)hw) <= (double)(hw + 1) * FLT_EPSILON * sa / (double)hw + 1e-30))
+                    bad++;
+            }
+        TT_CHECK(bad == 0, "%lu of %lu means off by more than hw ulps", (unsigned long)bad, (unsigned long)ny);
+        TT_GUARDS_OK(y);
+        nn__s_gap_bwd(n, hw, c, dy, dx);
+        for (b = 0, bad = 0; b < n; b++)
+            for (p = 0; p < hw; p++)
+                for (ch = 0; ch < c; ch++) bad += dx[(b * hw + p) * c + ch] != dy[b * c + ch] / (float)hw;
+        TT_CHECK(bad == 0, "backward: %lu of %lu elements are not dy / hw", (unsigned long)bad, (unsigned long)nx);
+        TT_GUARDS_OK(dx);
+        tt_xfree(x);
+        tt_xfree(dy);
+        tt_gfree(y);
+        tt_gfree(dx);
+    }
+    for (si = 0; si < (size_t)TT_NSIMD; si++) {
+        nn_backend bk = tt_simd_backends[si];
+        const nn__ktab *t = nn__table_for(bk);
+        if (!t) {
+            tt_skip("tables gap[%s]: backend not available in this build / on this CPU", nn_backend_name(bk));
+            continue;
+        }
+        for (ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (hi = 0; hi < sizeof hws / sizeof hws[0]; hi++)
+                for (ci = 0; ci < nc; ci++) {
+                    size_t n = ns[ni], hw = hws[hi], c = cs[ci], nx = n * hw * c, ny = n * c;
+                    float *x = tt_xalloc(nx), *dy = tt_xalloc(ny);
+                    float *yref = tt_galloc(ny), *ygot = tt_galloc(ny), *dref = tt_galloc(nx), *dgot = tt_galloc(nx);
+                    tt_ctx("tables[%s] gap n=%lu hw=%lu c=%lu", nn_backend_name(bk), (unsigned long)n,
+                           (unsigned long)hw, (unsigned long)c);
+                    nn_rng_seed(&r, 7000 + 1000 * ni + 100 * hi + ci);
+                    tt_fill_normal(&r, x, nx, 1.0f);
+                    tt_fill_normal(&r, dy, ny, 1.0f);
+                    for (i = 0; i < ny; i++) ygot[i] = 12345.0f;
+                    for (i = 0; i < nx; i++) dref[i] = -777.0f, dgot[i] = 12345.0f;
+                    nn__s_gap(n, hw, c, x, yref);
+                    t->gap(n, hw, c, x, ygot);
+                    TT_SAME_ARR("gap == scalar", ygot, yref, ny);
+                    TT_GUARDS_OK(ygot);
+                    nn__s_gap_bwd(n, hw, c, dy, dref);
+                    t->gap_bwd(n, hw, c, dy, dgot);
+                    TT_SAME_ARR("gap_bwd == scalar (every element of dx written)", dgot, dref, nx);
+                    TT_GUARDS_OK(dgot);
+                    tt_xfree(x);
+                    tt_xfree(dy);
+                    tt_gfree(yref);
+                    tt_gfree(ygot);
+                    tt_gfree(dref);
+                    tt_gfree(dgot);
+                }
+    }
+    /* the layer runs the current table's kernel: nn_predict == t->gap */
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        nn_backend bk = tt_backends[si];
+        static const int shp[][3] = {{3, 3, 5}, {1, 1, 17}, {11, 11, 33}};
+        size_t k;
+        if (!tt_use_backend("tables gap layer", bk)) continue;
+        for (k = 0; k < sizeof shp / sizeof shp[0]; k++) {
+            int h = shp[k][0], w = shp[k][1], c = shp[k][2], n = 3;
+            size_t nx = (size_t)n * h * w * c, ny = (size_t)n * c;
+            nn_model *m = nn_model_new(nn_shape3(h, w, c));
+            float *x = tt_xalloc(nx), *yref = tt_galloc(ny), *ygot = tt_galloc(ny);
+            nn_status st;
+            tt_ctx("tables[%s] global_avgpool2d layer on (%d,%d,%d)", nn_backend_name(bk), h, w, c);
+            nn_rng_seed(&r, 7500 + k);
+            tt_fill_normal(&r, x, nx, 1.0f);
+            nn_global_avgpool2d(m);
+            st = nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+            if (TT_CHECK(st == NN_OK, "compile: %s (%s)", nn_strerror(st), nn_model_error(m))) {
+                nn_shape os = nn_model_output_shape(m);
+                TT_CHECK(os.ndim == 1 && os.d[0] == c, "output shape ndim %d (%d), expected (%d)", os.ndim, os.d[0],
+                         c);
+                nn__table_for(bk)->gap((size_t)n, (size_t)h * w, (size_t)c, x, yref);
+                st = nn_predict(m, x, n, ygot);
+                TT_CHECK(st == NN_OK, "nn_predict: %s (%s)", nn_strerror(st), nn_model_error(m));
+                TT_SAME_ARR("nn_predict == the table's gap", ygot, yref, ny);
+                TT_GUARDS_OK(ygot);
+            }
+            nn_model_free(m);
+            tt_xfree(x);
+            tt_gfree(yref);
+            tt_gfree(ygot);
+        }
+    }
+    (void)nn_set_backend(NN_BACKEND_AUTO);
+}
+
+static void test_tables(void) {
+    tables_slots();
+    tables_gap();
+}
+
+/* AUTO's choice: the last available backend of NN_BACKEND_LIST */
+static nn_backend best_available(void) { return tt_best_backend(); }
 
 static void expect_backend(const char *name) {
     nn_backend want = NN_BACKEND_AUTO, got;
@@ -89,7 +247,8 @@ int main(int argc, char **argv) {
                                    {"grad", test_grad},         {"optim", test_optim},
                                    {"train", test_train},       {"errors", test_errors},
                                    {"io", test_io},             {"seq", test_seq},
-                                   {"alloc", test_alloc},       {"compat", test_compat}};
+                                   {"alloc", test_alloc},       {"compat", test_compat},
+                                   {"tables", test_tables}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
@@ -104,10 +263,15 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    tt_info("cpu: %s; backends available:%s%s%s%s", nn_cpu_description(), " scalar",
-            nn_backend_available(NN_BACKEND_AVX2) ? " avx2" : "",
-            nn_backend_available(NN_BACKEND_AVX512) ? " avx512" : "",
-            nn_backend_available(NN_BACKEND_NEON) ? " neon" : "");
+    {
+        char avail[128] = "";
+        for (i = 0; i < TT_NBACKENDS; i++)
+            if (nn_backend_available(tt_backends[i]) && strlen(avail) + 16 < sizeof avail) {
+                strcat(avail, " ");
+                strcat(avail, nn_backend_name(tt_backends[i]));
+            }
+        tt_info("cpu: %s; backends available:%s", nn_cpu_description(), avail);
+    }
 #ifdef NN_TEST_SMALL
     tt_info("NN_TEST_SMALL: reduced sweeps");
 #endif

@@ -21,13 +21,8 @@ void test_alloc(void);
 
 extern long tt_alloc_calls, tt_alloc_fail_at, tt_alloc_live;
 
-static nn_backend best_simd(void) {
-    static const nn_backend order[] = {NN_BACKEND_AVX512, NN_BACKEND_AVX2, NN_BACKEND_NEON};
-    size_t i;
-    for (i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (nn_backend_available(order[i])) return order[i];
-    return NN_BACKEND_SCALAR;
-}
+/* the best SIMD backend: what AUTO picks, the last available of NN_BACKEND_LIST */
+static nn_backend best_simd(void) { return tt_best_backend(); }
 
 static int has(const char *s, const char *sub) { return s && strstr(s, sub) != NULL; }
 
@@ -761,6 +756,272 @@ static void batch_independence(void) {
     nn_model_free(m);
 }
 
+/* ---- normalization: nn_normalization_adapt ------------------------------- */
+
+/* The outputs of layer `layer` (a normalization with od floats per sample,
+ * C features: the last dimension) on every sample of ds: per feature, mean
+ * 0 and biased variance 1 within 1e-4 -- except features whose input was
+ * constant (flat[c], may be NULL), which must come out exactly 0.  One
+ * check. */
+static void norm_effect(nn_model *m, int layer, const nn_dataset *ds, size_t C, size_t od, const int *flat,
+                        const char *what) {
+    size_t ind = ds->x_dim, rows, r, c, bad = 0, worst_c = 0;
+    float *x = (float *)malloc(sizeof(float) * ds->n * ind), *y = (float *)malloc(sizeof(float) * ds->n * od);
+    double worst = 0, wm = 0, wv = 0;
+    nn_status st;
+    int i;
+    for (i = 0; i < ds->n; i++) nn_dataset_get_x(ds, i, x + (size_t)i * ind);
+    st = nn_predict_layers(m, 0, layer + 1, x, ds->n, y);
+    if (!TT_CHECK(st == NN_OK, "%s: nn_predict_layers(0, %d): %s (%s)", what, layer + 1, nn_strerror(st),
+                  nn_model_error(m))) {
+        free(x);
+        free(y);
+        return;
+    }
+    rows = (size_t)ds->n * (od / C);
+    for (c = 0; c < C; c++) {
+        double s = 0, s2 = 0, mu, var, e;
+        for (r = 0; r < rows; r++) s += y[r * C + c];
+        mu = s / (double)rows;
+        for (r = 0; r < rows; r++) s2 += (y[r * C + c] - mu) * (y[r * C + c] - mu);
+        var = s2 / (double)rows;
+        if (flat && flat[c]) e = fabs(mu) + var; /* exactly 0 expected */
+        else e = fabs(mu) > fabs(var - 1.0) ? fabs(mu) : fabs(var - 1.0);
+        if (!(e <= (flat && flat[c] ? 0.0 : 1e-4))) bad++;
+        if (!(e <= worst)) worst = e, worst_c = c, wm = mu, wv = var;
+    }
+    TT_CHECK(bad == 0,
+             "%s: %lu of %lu features not normalized; worst feature %lu: mean %.3g, variance %.9g (flat: %d)", what,
+             (unsigned long)bad, (unsigned long)C, (unsigned long)worst_c, wm, wv,
+             flat ? flat[worst_c] : 0);
+    free(x);
+    free(y);
+}
+
+/* n samples of shape sh: feature f (the last dimension) is
+ * off[f % 6] + sc[f % 6] * N(0,1) */
+static int norm_data(nn_dataset *ds, int n, nn_shape sh, unsigned seed) {
+    static const float off[6] = {-3.0f, 0.0f, 1.5f, 2.5f, 0.2f, -1.0f}, sc[6] = {0.5f, 1.0f, 2.0f, 3.0f, 0.7f, 1.3f};
+    size_t xd = (size_t)sh.d[0] * sh.d[1] * sh.d[2], C = (size_t)sh.d[sh.ndim - 1], i;
+    float *x = (float *)malloc(sizeof(float) * n * xd), *y = (float *)malloc(sizeof(float) * n);
+    nn_rng r;
+    nn_status st;
+    nn_rng_seed(&r, seed);
+    for (i = 0; i < (size_t)n * xd; i++) x[i] = off[(i % C) % 6] + sc[(i % C) % 6] * nn_rng_normal(&r);
+    for (i = 0; i < (size_t)n; i++) y[i] = 0.0f;
+    st = nn_dataset_from_arrays(ds, n, sh, x, 1, y);
+    free(x);
+    free(y);
+    return TT_CHECK(st == NN_OK, "nn_dataset_from_arrays: %s", nn_strerror(st));
+}
+
+static nn_model *norm_model(nn_shape in, int variant) {
+    nn_model *m = nn_model_new(in);
+    nn_status st;
+    nn_model_seed(m, 17);
+    switch (variant) {
+    case 0: /* normalization first (layer 0) */
+        nn_normalization(m);
+        if (in.ndim == 3) nn_flatten(m);
+        nn_dense(m, 2, NN_LINEAR);
+        break;
+    case 1: /* after a dense layer (layer 1) */
+        nn_dense(m, 4, NN_TANH);
+        nn_normalization(m);
+        nn_dense(m, 2, NN_LINEAR);
+        break;
+    case 2: /* after dense, batch norm and dropout (layer 3): they run in inference mode */
+        nn_dense(m, 5, NN_LINEAR);
+        nn_batchnorm(m);
+        nn_dropout(m, 0.5f);
+        nn_normalization(m);
+        nn_dense(m, 2, NN_LINEAR);
+        break;
+    default: /* after a conv (layer 1), per channel over the pixels */
+        nn_conv2d_ex(m, 3, 3, 3, 1, 1, NN_LINEAR);
+        nn_normalization(m);
+        nn_flatten(m);
+        nn_dense(m, 2, NN_LINEAR);
+        break;
+    }
+    st = nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+    TT_CHECK(st == NN_OK, "norm model %d: %s (%s)", variant, nn_strerror(st), nn_model_error(m));
+    return m;
+}
+
+static int same_floats(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+
+static void normalization_adapt(void) {
+    static const struct {
+        const char *what;
+        int ndim, d0, d1, d2, variant, layer, n;
+        int C, od; /* the normalization's features and floats per sample */
+    } cs[] = {
+        {"layer 0, 6 features, 300 samples (two batches of adapt)", 1, 6, 1, 1, 0, 0, 300, 6, 6},
+        {"layer 0, 7 features, 1 sample", 1, 7, 1, 1, 0, 0, 1, 7, 7},
+        {"layer 0, sequence (5 steps, 3 features)", 2, 5, 3, 1, 0, 0, 40, 3, 15},
+        {"layer 0, image (4,3,3): per channel", 3, 4, 3, 3, 0, 0, 30, 3, 36},
+        {"layer 1, after dense", 1, 5, 1, 1, 1, 1, 60, 4, 4},
+        {"layer 3, after dense, batchnorm, dropout", 1, 5, 1, 1, 2, 3, 50, 5, 5},
+        {"layer 1, after conv (5,4,2)", 3, 5, 4, 2, 3, 1, 20, 3, 60},
+    };
+    size_t k;
+    for (k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        nn_shape in = cs[k].ndim == 1 ? nn_shape1(cs[k].d0)
+                      : cs[k].ndim == 2 ? nn_shape2(cs[k].d0, cs[k].d1)
+                                        : nn_shape3(cs[k].d0, cs[k].d1, cs[k].d2);
+        nn_model *m = norm_model(in, cs[k].variant);
+        nn_dataset ds, d2;
+        size_t np, nx, i, C = (size_t)cs[k].C, od = (size_t)cs[k].od;
+        float *p0, *o1 = NULL, *o2 = NULL, *x = NULL;
+        nn_status st;
+        int ok = 1;
+        tt_ctx("train[%s] normalization adapt, %s", nn_backend_name(nn_get_backend()), cs[k].what);
+        if (nn_model_status(m) != NN_OK || !norm_data(&ds, cs[k].n, in, 300 + (unsigned)k)) {
+            nn_model_free(m);
+            continue;
+        }
+        nx = (size_t)ds.n * ds.x_dim;
+        x = (float *)malloc(sizeof(float) * nx);
+        for (i = 0; i < (size_t)ds.n; i++) nn_dataset_get_x(&ds, (int)i, x + i * ds.x_dim);
+        /* before adapt: mean 0, variance 1 -- the identity */
+        if (cs[k].layer == 0) {
+            o1 = (float *)malloc(sizeof(float) * nx);
+            st = nn_predict_layers(m, 0, 1, x, ds.n, o1);
+            TT_CHECK(st == NN_OK, "predict_layers before adapt: %s", nn_strerror(st));
+            TT_SAME_ARR("a normalization not adapted is the identity", o1, x, nx);
+            free(o1);
+            o1 = NULL;
+        }
+        np = nn_model_num_params(m);
+        p0 = (float *)malloc(sizeof(float) * (np + 1));
+        memcpy(p0, nn_model_params(m, NULL), np * sizeof(float));
+        st = nn_normalization_adapt(m, cs[k].layer, &ds);
+        if (!TT_CHECK(st == NN_OK, "nn_normalization_adapt: %s (%s)", nn_strerror(st), nn_model_error(m))) ok = 0;
+        TT_CHECK(same_floats(nn_model_params(m, NULL), p0, np), "nn_normalization_adapt changed the parameters");
+        if (ok && ds.n > 1) norm_effect(m, cs[k].layer, &ds, C, od, NULL, "after adapt on D");
+        if (ok && ds.n == 1) { /* one sample: every feature is flat, the output is 0 */
+            int flat[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+            norm_effect(m, cs[k].layer, &ds, C, od, flat, "after adapt on one sample");
+        }
+        /* adapting again on the same data changes nothing; on other data
+         * the statistics are replaced (not accumulated) */
+        if (ok) {
+            nn_shape os = nn_model_output_shape(m);
+            size_t mo = (size_t)os.d[0] * os.d[1] * os.d[2];
+            o1 = (float *)malloc(sizeof(float) * ds.n * mo);
+            o2 = (float *)malloc(sizeof(float) * ds.n * mo);
+            TT_CHECK(nn_predict(m, x, ds.n, o1) == NN_OK, "predict");
+            TT_CHECK(nn_normalization_adapt(m, cs[k].layer, &ds) == NN_OK, "adapt again");
+            TT_CHECK(nn_predict(m, x, ds.n, o2) == NN_OK, "predict");
+            TT_SAME_ARR("adapting twice on the same data gives the same model", o2, o1, ds.n * mo);
+            if (ds.n > 1 && norm_data(&d2, ds.n + 7, in, 900 + (unsigned)k)) {
+                for (i = 0; i < (size_t)d2.n * d2.x_dim; i++) d2.x[i] = 0.5f * d2.x[i] + 1.0f;
+                TT_CHECK(nn_normalization_adapt(m, cs[k].layer, &d2) == NN_OK, "adapt on D2");
+                norm_effect(m, cs[k].layer, &d2, C, od, NULL, "after adapt on D then on D2 (= 0.5 D' + 1)");
+                nn_dataset_free(&d2);
+            }
+        }
+        free(o1);
+        free(o2);
+        free(p0);
+        free(x);
+        nn_dataset_free(&ds);
+        nn_model_free(m);
+    }
+}
+
+/* u8-backed datasets (as IDX images are kept): the samples reach the layer
+ * as x_u8 * x_scale, so adapt on them equals adapt on those floats. */
+static void normalization_adapt_u8(void) {
+    enum { N = 45, F = 6 };
+    static unsigned char xb[N * F];
+    float xf[N * F], y[N], o1[N * 2], o2[N * 2];
+    int variant, i;
+    nn_rng r;
+    nn_rng_seed(&r, 77);
+    for (i = 0; i < N * F; i++) xb[i] = (unsigned char)(20 * (i % F) + nn_rng_below(&r, 100 + 25 * (i % 3)));
+    for (i = 0; i < N; i++) y[i] = 0.0f;
+    for (variant = 0; variant <= 1; variant++) {
+        nn_dataset du, df;
+        nn_model *mu = norm_model(nn_shape1(F), variant), *mf = norm_model(nn_shape1(F), variant);
+        int layer = variant; /* 0: first, 1: after a dense */
+        nn_status st;
+        tt_ctx("train[%s] normalization adapt on a u8 dataset, layer %d", nn_backend_name(nn_get_backend()), layer);
+        memset(&du, 0, sizeof du);
+        du.n = N;
+        du.shape = nn_shape1(F);
+        du.x_dim = F;
+        du.y_dim = 1;
+        du.x_u8 = xb;
+        du.x_scale = 1.0f / 255.0f;
+        du.y = y;
+        du.owns = 0;
+        for (i = 0; i < N; i++) nn_dataset_get_x(&du, i, xf + i * F);
+        if (nn_model_status(mu) != NN_OK || nn_model_status(mf) != NN_OK ||
+            !TT_CHECK(nn_dataset_from_arrays(&df, N, nn_shape1(F), xf, 1, y) == NN_OK, "float twin")) {
+            nn_model_free(mu);
+            nn_model_free(mf);
+            continue;
+        }
+        st = nn_normalization_adapt(mu, layer, &du);
+        TT_CHECK(st == NN_OK, "adapt on u8: %s (%s)", nn_strerror(st), nn_model_error(mu));
+        norm_effect(mu, layer, &du, variant ? 4 : F, variant ? 4 : F, NULL, "after adapt on the u8 dataset");
+        TT_CHECK(nn_normalization_adapt(mf, layer, &df) == NN_OK, "adapt on the float twin");
+        TT_CHECK(nn_predict(mu, xf, N, o1) == NN_OK && nn_predict(mf, xf, N, o2) == NN_OK, "predict");
+        TT_SAME_ARR("adapt on u8 samples == adapt on the same samples as floats", o1, o2, N * 2);
+        nn_dataset_free(&df);
+        nn_model_free(mu);
+        nn_model_free(mf);
+    }
+}
+
+/* A feature that is constant in the data has variance 0: the layer then
+ * divides by 1e-7 (Keras' floor), so outputs stay finite: exactly 0 on the
+ * data, (x - c) / 1e-7 elsewhere. */
+static void normalization_flat(void) {
+    enum { N = 20, F = 4 };
+    float x[N * F], y[N], q[2 * F], out[2 * F], full[2 * 2];
+    int flat[F] = {1, 0, 1, 0}, i;
+    nn_dataset ds;
+    nn_model *m = norm_model(nn_shape1(F), 0);
+    nn_rng r;
+    tt_ctx("train[%s] normalization of constant features", nn_backend_name(nn_get_backend()));
+    nn_rng_seed(&r, 8);
+    for (i = 0; i < N; i++) {
+        x[i * F + 0] = 2.5f;
+        x[i * F + 1] = 1.0f + nn_rng_normal(&r);
+        x[i * F + 2] = 0.0f;
+        x[i * F + 3] = -4.0f + 0.25f * nn_rng_normal(&r);
+        y[i] = 0.0f;
+    }
+    if (nn_model_status(m) != NN_OK || nn_dataset_from_arrays(&ds, N, nn_shape1(F), x, 1, y) != NN_OK) {
+        nn_model_free(m);
+        return;
+    }
+    TT_CHECK(nn_normalization_adapt(m, 0, &ds) == NN_OK, "adapt: %s", nn_model_error(m));
+    norm_effect(m, 0, &ds, F, F, flat, "constant features");
+    for (i = 0; i < F; i++) q[i] = q[F + i] = x[i];
+    q[0] = 3.0f;      /* 0.5 from the constant 2.5 */
+    q[2] = 1e-3f;     /* 1e-3 from the constant 0 */
+    q[F + 0] = 2.0f;  /* -0.5 */
+    q[F + 2] = -1.0f; /* -1 */
+    TT_CHECK(nn_predict_layers(m, 0, 1, q, 2, out) == NN_OK, "predict_layers");
+    TT_CHECK(isfinite(out[0]) && isfinite(out[2]) && isfinite(out[F]) && isfinite(out[F + 2]),
+             "outputs of constant features: %g %g %g %g", (double)out[0], (double)out[2], (double)out[F],
+             (double)out[F + 2]);
+    TT_CLOSE(out[0], 0.5f / 1e-7f, 1e-6);
+    TT_CLOSE(out[2], 1e-3f / 1e-7f, 1e-6);
+    TT_CLOSE(out[F], -0.5f / 1e-7f, 1e-6);
+    TT_CLOSE(out[F + 2], -1.0f / 1e-7f, 1e-6);
+    TT_CHECK(nn_predict(m, q, 2, full) == NN_OK && isfinite(full[0]) && isfinite(full[1]) && isfinite(full[2]) &&
+                 isfinite(full[3]),
+             "nn_predict after a constant feature: %g %g %g %g", (double)full[0], (double)full[1], (double)full[2],
+             (double)full[3]);
+    nn_dataset_free(&ds);
+    nn_model_free(m);
+}
+
 void test_train(void) {
     nn_backend bk[2];
     int bi;
@@ -774,6 +1035,9 @@ void test_train(void) {
         tt_set_backend(bk[bi]);
         xor_learns();
         batch_independence();
+        normalization_adapt();
+        normalization_adapt_u8();
+        normalization_flat();
     }
     (void)nn_set_backend(NN_BACKEND_AUTO);
     fit_options();
@@ -821,6 +1085,22 @@ static void build_errors(void) {
     m = nn_model_new(nn_shape1(16));
     TT_CHECK(nn_avgpool2d(m, 2) == NN_ERR_SHAPE, "avgpool2d on a vector");
     nn_model_free(m);
+    m = nn_model_new(nn_shape1(16));
+    st = nn_global_avgpool2d(m);
+    TT_CHECK(st == NN_ERR_SHAPE, "global_avgpool2d on a vector returned %s", nn_strerror(st));
+    TT_CHECK(has(nn_model_error(m), "layer 0") && has(nn_model_error(m), "global_avgpool2d"),
+             "message should name layer 0 (global_avgpool2d): \"%s\"", nn_model_error(m));
+    nn_model_free(m);
+    m = nn_model_new(nn_shape2(5, 3));
+    TT_CHECK(nn_global_avgpool2d(m) == NN_ERR_SHAPE, "global_avgpool2d on a sequence");
+    nn_model_free(m);
+    /* after global pooling the output is a vector: no second one */
+    m = nn_model_new(nn_shape3(4, 4, 2));
+    TT_CHECK(nn_global_avgpool2d(m) == NN_OK, "global_avgpool2d on (4,4,2)");
+    TT_CHECK(nn_global_avgpool2d(m) == NN_ERR_SHAPE, "global_avgpool2d on its own (2) output");
+    nn_model_free(m);
+    TT_EQ_INT(nn_global_avgpool2d(NULL), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_normalization(NULL), NN_ERR_INVALID_ARGUMENT);
     /* bad arguments */
     m = nn_model_new(nn_shape1(4));
     TT_CHECK(nn_dense(m, 0, NN_RELU) == NN_ERR_INVALID_ARGUMENT, "dense with 0 units");
@@ -1138,11 +1418,120 @@ static void divergence(void) {
     nn_dataset_free(&ds);
 }
 
+/* nn_normalization_adapt: the layer must exist and be a normalization
+ * (NN_ERR_INVALID_ARGUMENT), the model compiled (NN_ERR_STATE), the samples
+ * fit the model input (NN_ERR_SHAPE), the data finite (NN_ERR_NONFINITE);
+ * a refused call leaves the statistics and the model usable. */
+static void normalization_errors(void) {
+    enum { N = 10 };
+    float x[N * 4], y[N], q[2 * 4], o1[2 * 2], o2[2 * 2];
+    static unsigned char xb[N * 5];
+    nn_dataset ds, d5, du;
+    nn_model *m;
+    nn_status st;
+    nn_rng r;
+    int i;
+    tt_ctx("errors: nn_normalization_adapt");
+    nn_rng_seed(&r, 12);
+    tt_fill_normal(&r, x, N * 4, 2.0f);
+    tt_fill_normal(&r, q, 2 * 4, 1.0f);
+    for (i = 0; i < N; i++) y[i] = 0.0f;
+    if (!TT_CHECK(nn_dataset_from_arrays(&ds, N, nn_shape1(4), x, 1, y) == NN_OK &&
+                      nn_dataset_from_arrays(&d5, N / 2, nn_shape1(5), x, 1, y) == NN_OK,
+                  "datasets"))
+        return;
+    /* before nn_compile */
+    m = nn_model_new(nn_shape1(4));
+    nn_dense(m, 3, NN_TANH);
+    nn_normalization(m);
+    st = nn_normalization_adapt(m, 1, &ds);
+    TT_CHECK(st == NN_ERR_STATE, "adapt before nn_compile returned %s, expected NN_ERR_STATE", nn_strerror(st));
+    nn_model_free(m);
+    m = nn_model_new(nn_shape1(4));
+    nn_normalization(m);
+    st = nn_normalization_adapt(m, 0, &ds);
+    TT_CHECK(st == NN_ERR_STATE, "adapt of layer 0 before nn_compile returned %s, expected NN_ERR_STATE",
+             nn_strerror(st));
+    nn_model_free(m);
+    /* compiled: dense (0), normalization (1), dense (2) */
+    m = nn_model_new(nn_shape1(4));
+    nn_dense(m, 3, NN_TANH);
+    nn_normalization(m);
+    nn_dense(m, 2, NN_LINEAR);
+    if (!TT_CHECK(nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE) == NN_OK, "compile: %s", nn_model_error(m))) {
+        nn_model_free(m);
+        nn_dataset_free(&ds);
+        nn_dataset_free(&d5);
+        return;
+    }
+    TT_CHECK(nn_normalization_adapt(m, 1, &ds) == NN_OK, "adapt: %s", nn_model_error(m));
+    TT_CHECK(nn_predict(m, q, 2, o1) == NN_OK, "predict");
+    {
+        static const int bad_layers[] = {-1, 3, 1000, 0, 2};
+        size_t k;
+        for (k = 0; k < sizeof bad_layers / sizeof bad_layers[0]; k++) {
+            st = nn_normalization_adapt(m, bad_layers[k], &ds);
+            TT_CHECK(st == NN_ERR_INVALID_ARGUMENT,
+                     "adapt of layer %d (%s) returned %s, expected NN_ERR_INVALID_ARGUMENT", bad_layers[k],
+                     bad_layers[k] == 0 || bad_layers[k] == 2 ? "a dense layer" : "out of range", nn_strerror(st));
+        }
+        TT_CHECK(has(nn_model_error(m), "normalization"), "message should say what was expected: \"%s\"",
+                 nn_model_error(m));
+    }
+    st = nn_normalization_adapt(m, 1, &d5);
+    TT_CHECK(st == NN_ERR_SHAPE, "adapt on 5-feature samples for a 4-feature model returned %s, expected NN_ERR_SHAPE",
+             nn_strerror(st));
+    /* a u8-backed dataset of the wrong size */
+    memset(&du, 0, sizeof du);
+    du.n = N;
+    du.shape = nn_shape1(5);
+    du.x_dim = 5;
+    du.y_dim = 1;
+    du.x_u8 = xb;
+    du.x_scale = 1.0f / 255.0f;
+    du.y = y;
+    st = nn_normalization_adapt(m, 1, &du);
+    TT_CHECK(st == NN_ERR_SHAPE, "adapt on u8 samples of 5 features returned %s, expected NN_ERR_SHAPE",
+             nn_strerror(st));
+    /* no data: an error, not a crash (the header does not say which) */
+    st = nn_normalization_adapt(m, 1, NULL);
+    TT_CHECK(st == NN_ERR_INVALID_ARGUMENT || st == NN_ERR_SHAPE, "adapt on a NULL dataset returned %s",
+             nn_strerror(st));
+    {
+        nn_dataset empty;
+        memset(&empty, 0, sizeof empty);
+        st = nn_normalization_adapt(m, 1, &empty);
+        TT_CHECK(st == NN_ERR_INVALID_ARGUMENT || st == NN_ERR_SHAPE, "adapt on an empty dataset returned %s",
+                 nn_strerror(st));
+    }
+    TT_EQ_INT(nn_normalization_adapt(NULL, 0, &ds), NN_ERR_INVALID_ARGUMENT);
+    /* NaN in the data (put there after the dataset was validated) */
+    ds.x[4 * 3 + 2] = NAN;
+    st = nn_normalization_adapt(m, 1, &ds);
+    TT_CHECK(st == NN_ERR_NONFINITE, "adapt on data with a NaN returned %s, expected NN_ERR_NONFINITE",
+             nn_strerror(st));
+    ds.x[4 * 3 + 2] = INFINITY;
+    st = nn_normalization_adapt(m, 1, &ds);
+    TT_CHECK(st == NN_ERR_NONFINITE, "adapt on data with an Inf returned %s, expected NN_ERR_NONFINITE",
+             nn_strerror(st));
+    /* none of the refused calls touched the statistics or broke the model */
+    TT_CHECK(nn_model_status(m) == NN_OK, "a refused adapt made the compiled model's status %s",
+             nn_strerror(nn_model_status(m)));
+    TT_CHECK(nn_predict(m, q, 2, o2) == NN_OK, "predict after the refused calls: %s", nn_model_error(m));
+    TT_SAME_ARR("predictions after refused adapt calls are unchanged", o2, o1, 4);
+    ds.x[4 * 3 + 2] = 0.5f;
+    TT_CHECK(nn_normalization_adapt(m, 1, &ds) == NN_OK, "adapt on the repaired data: %s", nn_model_error(m));
+    nn_model_free(m);
+    nn_dataset_free(&ds);
+    nn_dataset_free(&d5);
+}
+
 void test_errors(void) {
     build_errors();
     loss_errors();
     data_errors();
     divergence();
+    normalization_errors();
 }
 
 /* ======================================================================== */

@@ -231,10 +231,10 @@ static void qsmaller(void) {
 
 void test_seq(void) {
     size_t i, c;
-    nn_backend list[4];
+    nn_backend list[TT_NBACKENDS];
     int nb = 0;
     list[nb++] = NN_BACKEND_SCALAR;
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < (size_t)TT_NSIMD; i++)
         if (nn_backend_available(tt_simd_backends[i])) list[nb++] = tt_simd_backends[i];
     for (i = 0; i < (size_t)nb; i++) {
         nn_set_backend(list[i]);

@@ -280,9 +280,9 @@ static void run_bad_args(void) {
 }
 
 void test_sgemm(void) {
-    static const nn_backend all[] = {NN_BACKEND_SCALAR, NN_BACKEND_AVX2, NN_BACKEND_AVX512, NN_BACKEND_NEON};
+    const nn_backend *all = tt_backends; /* NN_BACKEND_LIST, scalar first */
     size_t bi, s;
-    for (bi = 0; bi < sizeof all / sizeof all[0]; bi++) {
+    for (bi = 0; bi < (size_t)TT_NBACKENDS; bi++) {
         nn_backend b = all[bi];
         if (!tt_use_backend("sgemm", b)) continue;
         for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

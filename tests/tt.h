@@ -74,8 +74,16 @@ int tt_is_nan(float x); /* bit test: immune to -ffast-math */
 #ifdef NN_H_INCLUDED
 #ifndef TT_NN_DECLS
 #define TT_NN_DECLS
-/* the non-scalar backends every group loops over */
-extern const nn_backend tt_simd_backends[3];
+/* Every backend of NN_BACKEND_LIST in its order (increasing preference,
+ * scalar first), and the non-scalar ones every group loops over: both are
+ * generated from the list, so a new line of it is picked up here. */
+#define TT_NBACKENDS ((int)NN_BACKEND_COUNT - 1)
+#define TT_NSIMD (TT_NBACKENDS - 1)
+extern const nn_backend tt_backends[TT_NBACKENDS];
+extern const nn_backend *const tt_simd_backends; /* TT_NSIMD entries: tt_backends + 1 */
+/* What nn_set_backend(AUTO) picks without NN_BACKEND: the last available
+ * backend of the list (scalar when no other is). */
+nn_backend tt_best_backend(void);
 /* Switch to b for a test group: returns 1 when available (and selected),
  * else prints one SKIP line for the group, counts it and returns 0. */
 int tt_use_backend(const char *group, nn_backend b);
@@ -284,7 +292,20 @@ void tt_xfree(float *p) {
 }
 
 #ifdef NN_H_INCLUDED
-const nn_backend tt_simd_backends[3] = {NN_BACKEND_AVX2, NN_BACKEND_AVX512, NN_BACKEND_NEON};
+#define TT__BACKEND_ID(id, name) NN_BACKEND_##id,
+const nn_backend tt_backends[TT_NBACKENDS] = {NN_BACKEND_LIST(TT__BACKEND_ID)};
+#undef TT__BACKEND_ID
+/* scalar is the first line of the list (the enum follows the list), so the
+ * SIMD backends are the rest of it */
+typedef char tt__scalar_is_first[NN_BACKEND_SCALAR == NN_BACKEND_AUTO + 1 ? 1 : -1];
+const nn_backend *const tt_simd_backends = tt_backends + 1;
+
+nn_backend tt_best_backend(void) {
+    int i;
+    for (i = TT_NBACKENDS - 1; i > 0; i--)
+        if (nn_backend_available(tt_backends[i])) return tt_backends[i];
+    return NN_BACKEND_SCALAR;
+}
 
 int tt_use_backend(const char *group, nn_backend b) {
     if (!nn_backend_available(b)) {
