@@ -5868,10 +5868,9 @@ NN__API nn_fit_opts nn_fit_defaults(void) {
     return o;
 }
 
-static nn_status nn__check_data(nn_model *m, const nn_dataset *ds, const char *what) {
+/* the samples of ds fit the model's input (an image must match exactly) */
+static nn_status nn__check_shape(nn_model *m, const nn_dataset *ds, const char *what) {
     char a[48], b[48];
-    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || !ds->y)
-        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "%s dataset is empty or NULL", what);
     if (ds->x_dim != m->in_dim ||
         (m->input.ndim == 3 &&
          (ds->shape.ndim != 3 || ds->shape.d[0] != m->input.d[0] ||
@@ -5881,6 +5880,13 @@ static nn_status nn__check_data(nn_model *m, const nn_dataset *ds, const char *w
         return nn__fail(m, NN_ERR_SHAPE, "%s samples have shape %s but the model takes %s", what, a,
                         b);
     }
+    return NN_OK;
+}
+static nn_status nn__check_data(nn_model *m, const nn_dataset *ds, const char *what) {
+    nn_status s;
+    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || !ds->y)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "%s dataset is empty or NULL", what);
+    if ((s = nn__check_shape(m, ds, what)) != NN_OK) return s;
     if (ds->y_dim != nn__y_dim(m))
         return nn__fail(m, NN_ERR_SHAPE,
                         "%s targets have %d values per sample; the model and loss need %d", what,
@@ -5999,9 +6005,10 @@ NN__API nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_datase
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "nn_normalization_adapt: layer %d is not a normalization layer", layer);
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_normalization_adapt before nn_compile");
-    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || ds->x_dim != m->in_dim)
-        return nn__fail(m, NN_ERR_SHAPE,
-                        "nn_normalization_adapt: the dataset's samples do not fit the model input");
+    if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8))
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "nn_normalization_adapt: dataset is empty or NULL");
+    if ((s = nn__check_shape(m, ds, "nn_normalization_adapt: the")) != NN_OK) return s;
     C = nn__channels(L->in);
     ind = L->in_dim;
     per = ind / C;

@@ -1493,16 +1493,33 @@ static void normalization_errors(void) {
     st = nn_normalization_adapt(m, 1, &du);
     TT_CHECK(st == NN_ERR_SHAPE, "adapt on u8 samples of 5 features returned %s, expected NN_ERR_SHAPE",
              nn_strerror(st));
-    /* no data: an error, not a crash (the header does not say which) */
+    /* no data: NN_ERR_INVALID_ARGUMENT, as nn_fit and nn_evaluate say */
     st = nn_normalization_adapt(m, 1, NULL);
-    TT_CHECK(st == NN_ERR_INVALID_ARGUMENT || st == NN_ERR_SHAPE, "adapt on a NULL dataset returned %s",
-             nn_strerror(st));
+    TT_CHECK(st == NN_ERR_INVALID_ARGUMENT, "adapt on a NULL dataset returned %s", nn_strerror(st));
     {
         nn_dataset empty;
         memset(&empty, 0, sizeof empty);
         st = nn_normalization_adapt(m, 1, &empty);
-        TT_CHECK(st == NN_ERR_INVALID_ARGUMENT || st == NN_ERR_SHAPE, "adapt on an empty dataset returned %s",
-                 nn_strerror(st));
+        TT_CHECK(st == NN_ERR_INVALID_ARGUMENT, "adapt on an empty dataset returned %s", nn_strerror(st));
+    }
+    /* an image of the same size but another shape: refused as nn_fit refuses it */
+    {
+        nn_model *mi = nn_model_new(nn_shape3(4, 3, 2));
+        nn_dataset di;
+        float xi[2 * 24], yi[2] = {0, 1};
+        size_t j;
+        for (j = 0; j < 2 * 24; j++) xi[j] = (float)j;
+        nn_normalization(mi);
+        nn_flatten(mi);
+        nn_dense(mi, 2, NN_LINEAR);
+        TT_CHECK(nn_compile(mi, nn_sgd(0.1f), NN_LOSS_MSE) == NN_OK, "image model compiles");
+        TT_CHECK(nn_dataset_from_arrays(&di, 2, nn_shape3(3, 4, 2), xi, 1, yi) == NN_OK, "image dataset");
+        st = nn_normalization_adapt(mi, 0, &di);
+        TT_CHECK(st == NN_ERR_SHAPE, "adapt on (3,4,2) images for a (4,3,2) model returned %s", nn_strerror(st));
+        TT_CHECK(strstr(nn_model_error(mi), "(3,4,2)") && strstr(nn_model_error(mi), "(4,3,2)"),
+                 "the message names both shapes: \"%s\"", nn_model_error(mi));
+        nn_dataset_free(&di);
+        nn_model_free(mi);
     }
     TT_EQ_INT(nn_normalization_adapt(NULL, 0, &ds), NN_ERR_INVALID_ARGUMENT);
     /* NaN in the data (put there after the dataset was validated) */
