@@ -4976,7 +4976,10 @@ static void nn__desc_plain(const nn__layer *L, nn_activation a, char *buf, size_
 
 /* ---- 5.3 the table of layer kinds ---------------------------------------
  * Every row, for lookups by name (model files).  A kind is defined by its
- * row; order here means nothing (files store names). */
+ * row; order here means nothing (files store names), so nothing is
+ * indexed by position and nothing needs an order check; tests/test_main.c
+ * checks that every row is complete and its name unique.  Adding a layer:
+ * the checklist at the top of section 5. */
 #define NN__KINDS(X)                                                                               \
     X(dense)                                                                                       \
     X(conv) X(maxpool) X(avgpool) X(gap) X(flatten) X(act) X(dropout) X(bn) X(norm) X(up) X(embed) \

@@ -213,8 +213,31 @@ static void tables_gap(void) {
     (void)nn_set_backend(NN_BACKEND_AUTO);
 }
 
+/* The table of layer kinds: every row complete, its name unique and found
+ * by nn__kind_named (model files look kinds up by name), its settings fit
+ * NN__MAX_SET.  (Save / load round trips of every kind: test_io.c.) */
+static void tables_kinds(void) {
+    size_t i, j;
+    tt_ctx("tables: layer kinds");
+    TT_CHECK(NN__NKINDS >= 15, "only %d layer kinds", (int)NN__NKINDS);
+    for (i = 0; i < NN__NKINDS; i++) {
+        const nn__lkind *k = nn__kinds[i];
+        TT_CHECK(k->name && k->name[0] && k->shape && k->fwd && k->bwd && k->save && k->load && k->describe &&
+                     k->wname && k->bname,
+                 "row %d (%s) has an empty slot", (int)i, k->name ? k->name : "?");
+        TT_CHECK(k->nset >= 0 && k->nset <= NN__MAX_SET, "row %s: %d settings", k->name, k->nset);
+        TT_CHECK(nn__kind_named(k->name, strlen(k->name)) == k, "nn__kind_named(\"%s\") finds another row",
+                 k->name);
+        for (j = 0; j < i; j++)
+            TT_CHECK(strcmp(k->name, nn__kinds[j]->name) != 0, "two rows are named %s", k->name);
+    }
+    TT_CHECK(nn__kind_named("dens", 4) == NULL && nn__kind_named("densee", 6) == NULL,
+             "a prefix or extension of a name finds a row");
+}
+
 static void test_tables(void) {
     tables_slots();
+    tables_kinds();
     tables_gap();
 }
 
