@@ -36,12 +36,12 @@
  * TABLE OF CONTENTS   (grep -n "^/\* =\+ [0-9]\|^/\* -\+ [0-9]" nn.h)
  *   1. Configuration
  *   2. Public types and API
- *   3. Platform: allocation, RNG, tensors, time, CPU features
- *   4. Kernels (the only intrinsics)
+ *   3. Platform: status strings, allocation, RNG, tensors, time, CPU features
+ *   4. Kernels (the only intrinsics), the list of a table's slots (NN__KSLOTS)
  *      4.1 scalar backend (the reference)
  *      4.2 SIMD kernels written once against a small vocabulary
  *      4.3 AVX2+FMA, 4.4 AVX-512, 4.5 NEON vocabularies and micro-kernels
- *      4.6 backend tables (NN_BACKEND_LIST, NN__KSLOTS) and dispatch
+ *      4.6 backend tables (NN_BACKEND_LIST) and dispatch
  *      4.7 SGEMM driver (packing, blocking)
  *      4.8 im2col / col2im
  *   5. Layers: the layer and model records, the row of a layer kind
@@ -72,9 +72,9 @@
 #include <stdint.h>
 
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 1
+#define NN_VERSION_MINOR 2
 #define NN_VERSION_PATCH 0
-#define NN_VERSION "0.1.0"
+#define NN_VERSION "0.2.0"
 
 #ifndef NNDEF
 #ifdef NN_STATIC
@@ -463,7 +463,10 @@ NNDEF void nn_dataset_get_x(const nn_dataset *ds, int i, float *out);
 NNDEF nn_status nn_dataset_shuffle(nn_dataset *ds, uint64_t seed);
 /* Set normalization layer `layer`'s mean and (biased) variance from the
  * samples of ds, as they reach that layer (the layers before it run in
- * inference mode).  After nn_compile; allocates a little scratch. */
+ * inference mode, through nn_predict_layers: that may plan the arena and
+ * replaces the last forward's activations).  After nn_compile, which
+ * allocates the statistics (NN_ERR_STATE before it, not sticky); allocates
+ * its own scratch (a batch of inputs and outputs). */
 NNDEF nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_dataset *ds);
 
 
@@ -620,7 +623,7 @@ extern "C" {
 #endif
 
 /* ========================================================================= */
-/* ==== 3. Platform: allocation, CPU features, RNG, status strings            */
+/* ==== 3. Platform: status strings, allocation, RNG, tensors, time, CPU     */
 /* ========================================================================= */
 
 NN__API const char *nn_strerror(nn_status s) {
@@ -3175,13 +3178,15 @@ NN__API nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c,
     g->kw = kw;
     g->sh = g->sw = stride;
     if (same_padding) {
-        int ph, pw;
-        g->oh = (h + stride - 1) / stride;
-        g->ow = (w + stride - 1) / stride;
-        ph = (g->oh - 1) * stride + kh - h;
-        pw = (g->ow - 1) * stride + kw - w;
-        g->pt = ph > 0 ? ph / 2 : 0;
-        g->pl = pw > 0 ? pw / 2 : 0;
+        /* in long long: h + stride and kh + (oh - 1) stride overflow int
+         * near INT_MAX; (oh - 1) stride < h, so the padding is below kh */
+        long long oh = ((long long)h + stride - 1) / stride;
+        long long ow = ((long long)w + stride - 1) / stride;
+        long long ph = (oh - 1) * stride + kh - h, pw = (ow - 1) * stride + kw - w;
+        g->oh = (int)oh;
+        g->ow = (int)ow;
+        g->pt = ph > 0 ? (int)(ph / 2) : 0;
+        g->pl = pw > 0 ? (int)(pw / 2) : 0;
     } else {
         if (kh > h || kw > w) return NN_ERR_SHAPE;
         g->oh = (h - kh) / stride + 1;
@@ -3642,6 +3647,11 @@ static nn_status nn__dense_shape(nn_model *m, nn__layer *L, int idx, const char 
             L->dense.units, sb);
     if (L->dense.units <= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (dense): units must be > 0", idx);
+    if (((double)nn__channels(in) + 1.0) * L->dense.units > 1e9 ||
+        (double)L->in_dim / (double)nn__channels(in) * L->dense.units > 1e9)
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "layer %d (dense %d on %s): over 1e9 parameters or outputs", idx,
+                        L->dense.units, sb);
     L->out = in.ndim == 2 ? nn_shape2(in.d[0], L->dense.units) : nn_shape1(L->dense.units);
     L->nw = nn__channels(in) * (size_t)L->dense.units;
     L->nb = (size_t)L->dense.units;
@@ -3666,19 +3676,9 @@ static void nn__dense_save(const nn__layer *L, int32_t *set) { set[0] = L->dense
 static nn_status nn__dense_load(nn_model *m, const int32_t *set, nn_activation act) {
     return nn_dense(m, set[0], act);
 }
-static const nn__lkind nn__row_dense = {"dense",
-                                        1,
-                                        nn__dense_shape,
-                                        nn__dense_init,
-                                        nn__dense_plan,
-                                        nn__dense_fwd,
-                                        nn__dense_bwd,
-                                        nn__dense_save,
-                                        nn__dense_load,
-                                        nn__desc_act,
-                                        NULL,
-                                        "weight",
-                                        "bias"};
+static const nn__lkind nn__row_dense = {"dense", 1, nn__dense_shape, nn__dense_init, nn__dense_plan,
+    nn__dense_fwd, nn__dense_bwd, nn__dense_save, nn__dense_load, nn__desc_act, NULL, "weight",
+    "bias"};
 
 /* ---- conv2d as Winograd -------------------------------------------------
  * A 3x3 stride-1 convolution with at least NN__WG_MIN channels in and out
@@ -3978,6 +3978,12 @@ static nn_status nn__conv_shape(nn_model *m, nn__layer *L, int idx, const char *
     if (L->conv.filters <= 0 || L->conv.kh <= 0 || L->conv.kw <= 0 || L->conv.stride <= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "layer %d (conv2d): filters, kernel and stride must be > 0", idx);
+    /* bounded before any size product can wrap */
+    if (((double)L->conv.kh * L->conv.kw * in.d[2] + 1.0) * L->conv.filters > 1e9 ||
+        (double)in.d[0] * in.d[1] * L->conv.filters > 1e9)
+        return nn__fail(m, NN_ERR_SHAPE,
+                        "layer %d (conv2d %d %dx%d on %s): over 1e9 parameters or outputs", idx,
+                        L->conv.filters, L->conv.kh, L->conv.kw, sb);
     s = nn_conv_geom_init(&L->conv.g, 1, in.d[0], in.d[1], in.d[2], L->conv.kh, L->conv.kw,
                           L->conv.stride, L->conv.same);
     if (s != NN_OK)
@@ -4044,13 +4050,9 @@ static void nn__conv_describe(const nn__layer *L, nn_activation a, char *buf, si
     snprintf(buf, len, "conv2d %dx%d/%d%s %s", L->conv.kh, L->conv.kw, L->conv.stride,
              L->conv.same ? " same" : "", nn__act_name(a));
 }
-static const nn__lkind nn__row_conv = {"conv2d",       5,
-                                       nn__conv_shape, nn__conv_init,
-                                       nn__conv_plan,  nn__conv_fwd,
-                                       nn__conv_bwd,   nn__conv_save,
-                                       nn__conv_load,  nn__conv_describe,
-                                       NULL,           "weight",
-                                       "bias"};
+static const nn__lkind nn__row_conv = {"conv2d", 5, nn__conv_shape, nn__conv_init, nn__conv_plan,
+    nn__conv_fwd, nn__conv_bwd, nn__conv_save, nn__conv_load, nn__conv_describe, NULL, "weight",
+    "bias"};
 
 /* pooling, window = stride = pool, floor: x (B,H,W,C) -> y (B,H/p,W/p,C) */
 static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
@@ -4144,12 +4146,10 @@ static void nn__pool_describe(const nn__layer *L, nn_activation a, char *buf, si
     (void)a;
     snprintf(buf, len, "%s %d", L->k->name, L->pool.size);
 }
-static const nn__lkind nn__row_maxpool = {
-    "maxpool2d", 1, nn__pool_shape, NULL, nn__pool_plan, nn__pool_fwd, nn__pool_bwd, nn__pool_save,
-    nn__maxpool_load, nn__pool_describe, NULL, "", ""};
-static const nn__lkind nn__row_avgpool = {
-    "avgpool2d", 1, nn__pool_shape, NULL, nn__pool_plan, nn__pool_fwd, nn__pool_bwd, nn__pool_save,
-    nn__avgpool_load, nn__pool_describe, NULL, "", ""};
+static const nn__lkind nn__row_maxpool = {"maxpool2d", 1, nn__pool_shape, NULL, nn__pool_plan,
+    nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__maxpool_load, nn__pool_describe, NULL, "", ""};
+static const nn__lkind nn__row_avgpool = {"avgpool2d", 1, nn__pool_shape, NULL, nn__pool_plan,
+    nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__avgpool_load, nn__pool_describe, NULL, "", ""};
 
 /* global average pooling (Keras GlobalAveragePooling2D, PyTorch
  * AdaptiveAvgPool2d(1) + flatten): x (B,H,W,C) -> y (B,C) */
@@ -4180,19 +4180,8 @@ static nn_status nn__gap_load(nn_model *m, const int32_t *set, nn_activation act
     (void)act;
     return nn_global_avgpool2d(m);
 }
-static const nn__lkind nn__row_gap = {"global_avgpool2d",
-                                      0,
-                                      nn__gap_shape,
-                                      NULL,
-                                      NULL,
-                                      nn__gap_fwd,
-                                      nn__gap_bwd,
-                                      nn__none_save,
-                                      nn__gap_load,
-                                      nn__desc_plain,
-                                      NULL,
-                                      "",
-                                      ""};
+static const nn__lkind nn__row_gap = {"global_avgpool2d", 0, nn__gap_shape, NULL, NULL, nn__gap_fwd,
+    nn__gap_bwd, nn__none_save, nn__gap_load, nn__desc_plain, NULL, "", ""};
 
 /* conv (im2col, ReLU) then max-pool 2x2, image by image: the conv output
  * of one image (in the first image's slot of its y) is pooled while it is
@@ -4292,32 +4281,15 @@ static nn_status nn__act_load(nn_model *m, const int32_t *set, nn_activation act
     (void)set;
     return nn_activation_layer(m, act);
 }
-static const nn__lkind nn__row_flatten = {"flatten",
-                                          0,
-                                          nn__flatten_shape,
-                                          NULL,
-                                          NULL,
-                                          nn__copy_fwd,
-                                          nn__copy_bwd,
-                                          nn__none_save,
-                                          nn__flatten_load,
-                                          nn__desc_plain,
-                                          NULL,
-                                          "",
-                                          ""};
-static const nn__lkind nn__row_act = {"activation",
-                                      0,
-                                      nn__same_shape,
-                                      NULL,
-                                      NULL,
-                                      nn__copy_fwd,
-                                      nn__copy_bwd,
-                                      nn__none_save,
-                                      nn__act_load,
-                                      nn__desc_act,
-                                      NULL,
-                                      "",
-                                      ""};
+/* a head fused after a flatten belongs to the loss: the name alone */
+static void nn__flatten_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
+    (void)a;
+    snprintf(buf, len, "%s", L->k->name);
+}
+static const nn__lkind nn__row_flatten = {"flatten", 0, nn__flatten_shape, NULL, NULL, nn__copy_fwd,
+    nn__copy_bwd, nn__none_save, nn__flatten_load, nn__flatten_describe, NULL, "", ""};
+static const nn__lkind nn__row_act = {"activation", 0, nn__same_shape, NULL, NULL, nn__copy_fwd,
+    nn__copy_bwd, nn__none_save, nn__act_load, nn__desc_act, NULL, "", ""};
 
 /* inverted dropout: y = x * mask / (1 - rate) in training, y = x otherwise */
 static void nn__dropout_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
@@ -4357,19 +4329,9 @@ static void nn__dropout_describe(const nn__layer *L, nn_activation a, char *buf,
     (void)a;
     snprintf(buf, len, "dropout %.2f", (double)L->drop.rate);
 }
-static const nn__lkind nn__row_dropout = {"dropout",
-                                          1,
-                                          nn__same_shape,
-                                          NULL,
-                                          nn__dropout_plan,
-                                          nn__dropout_fwd,
-                                          nn__dropout_bwd,
-                                          nn__dropout_save,
-                                          nn__dropout_load,
-                                          nn__dropout_describe,
-                                          NULL,
-                                          "",
-                                          ""};
+static const nn__lkind nn__row_dropout = {"dropout", 1, nn__same_shape, NULL, nn__dropout_plan,
+    nn__dropout_fwd, nn__dropout_bwd, nn__dropout_save, nn__dropout_load, nn__dropout_describe,
+    NULL, "", ""};
 
 /* batch norm over the last dimension (features, or channels of NHWC):
  * rows = B * spatial.  scratch: xhat (rows x C), mean (C), invstd (C). */
@@ -4465,9 +4427,8 @@ static nn_status nn__bn_load(nn_model *m, const int32_t *set, nn_activation act)
     (void)act;
     return nn_batchnorm(m);
 }
-static const nn__lkind nn__row_bn = {
-    "batchnorm",   0,           nn__bn_shape,   nn__bn_init, nn__bn_plan, nn__bn_fwd, nn__bn_bwd,
-    nn__none_save, nn__bn_load, nn__desc_plain, NULL,        "weight",    "bias"};
+static const nn__lkind nn__row_bn = {"batchnorm", 0, nn__bn_shape, nn__bn_init, nn__bn_plan,
+    nn__bn_fwd, nn__bn_bwd, nn__none_save, nn__bn_load, nn__desc_plain, NULL, "weight", "bias"};
 
 /* Keras Normalization: y = (x - mean) / max(sqrt(var), 1e-7) per feature
  * (the last dimension), mean and var set by nn_normalization_adapt and
@@ -4524,19 +4485,9 @@ static nn_status nn__norm_load(nn_model *m, const int32_t *set, nn_activation ac
     (void)act;
     return nn_normalization(m);
 }
-static const nn__lkind nn__row_norm = {"normalization",
-                                       0,
-                                       nn__norm_shape,
-                                       nn__norm_init,
-                                       nn__norm_plan,
-                                       nn__norm_fwd,
-                                       nn__norm_bwd,
-                                       nn__none_save,
-                                       nn__norm_load,
-                                       nn__desc_plain,
-                                       NULL,
-                                       "",
-                                       ""};
+static const nn__lkind nn__row_norm = {"normalization", 0, nn__norm_shape, nn__norm_init,
+    nn__norm_plan, nn__norm_fwd, nn__norm_bwd, nn__none_save, nn__norm_load, nn__desc_plain, NULL,
+    "", ""};
 
 /* upsampling: x (B,H,W,C) -> y (B,H*f,W*f,C), each pixel copied to an
  * f x f block; backward sums the block */
@@ -4601,9 +4552,8 @@ static void nn__up_describe(const nn__layer *L, nn_activation a, char *buf, size
     (void)a;
     snprintf(buf, len, "%s %d", L->k->name, L->up.factor);
 }
-static const nn__lkind nn__row_up = {
-    "upsample2d", 1, nn__up_shape, NULL, NULL, nn__up_fwd, nn__up_bwd, nn__up_save, nn__up_load,
-    nn__up_describe, NULL, "", ""};
+static const nn__lkind nn__row_up = {"upsample2d", 1, nn__up_shape, NULL, NULL, nn__up_fwd,
+    nn__up_bwd, nn__up_save, nn__up_load, nn__up_describe, NULL, "", ""};
 
 /* ---- sequences: embedding and recurrent layers ------------------------------
  * Tensors are (B, T, X) row-major: row b*T + t.  Scratch of a recurrent
@@ -4830,6 +4780,11 @@ static nn_status nn__rnn_shape(nn_model *m, nn__layer *L, int idx, const char *s
     if (L->rnn.units <= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): units must be > 0", idx,
                         nn__cell_name(L->rnn.cell));
+    /* (features + units + 2) x gates x units parameters: bounded before any
+     * size_t product can wrap */
+    if (((double)in.d[1] + L->rnn.units + 2.0) * 4.0 * L->rnn.units > 1e9)
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d on %s): more than 1e9 parameters", idx,
+                        nn__cell_name(L->rnn.cell), L->rnn.units, sb);
     L->out = L->rnn.seqs ? nn_shape2(in.d[0], L->rnn.units) : nn_shape1(L->rnn.units);
     L->nw = ((size_t)in.d[1] + (size_t)L->rnn.units) * nn__rnn_gw(L);
     L->nb = nn__rnn_gw(L) * (L->rnn.cell == NN__GRU ? 2 : 1);
@@ -4878,18 +4833,15 @@ static void nn__rnn_describe(const nn__layer *L, nn_activation a, char *buf, siz
     (void)a;
     snprintf(buf, len, "%s%s", L->k->name, L->rnn.seqs ? " (sequences)" : " (last state)");
 }
-static const nn__lkind nn__row_rnn = {
-    "rnn",         2,           nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
-    nn__rnn_fwd,   nn__rnn_bwd, nn__rnn_save,  nn__rnn_load, nn__rnn_describe,
-    nn__rnn_reset, "weight",    "bias"};
-static const nn__lkind nn__row_lstm = {
-    "lstm",        2,           nn__rnn_shape, nn__rnn_init,  nn__rnn_plan,
-    nn__rnn_fwd,   nn__rnn_bwd, nn__rnn_save,  nn__lstm_load, nn__rnn_describe,
-    nn__rnn_reset, "weight",    "bias"};
-static const nn__lkind nn__row_gru = {
-    "gru",         2,           nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
-    nn__rnn_fwd,   nn__rnn_bwd, nn__rnn_save,  nn__gru_load, nn__rnn_describe,
-    nn__rnn_reset, "weight",    "bias"};
+static const nn__lkind nn__row_rnn = {"rnn", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
+    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__rnn_load, nn__rnn_describe, nn__rnn_reset, "weight",
+    "bias"};
+static const nn__lkind nn__row_lstm = {"lstm", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
+    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__lstm_load, nn__rnn_describe, nn__rnn_reset,
+    "weight", "bias"};
+static const nn__lkind nn__row_gru = {"gru", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
+    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__gru_load, nn__rnn_describe, nn__rnn_reset, "weight",
+    "bias"};
 
 /* embedding: ids (B,T) as floats -> (B,T,D); an id outside [0,vocab) is
  * recorded in the model (the caller turns it into an error) */
@@ -4952,19 +4904,9 @@ static void nn__embed_describe(const nn__layer *L, nn_activation a, char *buf, s
     (void)a;
     snprintf(buf, len, "embedding %d", L->embed.vocab);
 }
-static const nn__lkind nn__row_embed = {"embedding",
-                                        2,
-                                        nn__embed_shape,
-                                        nn__embed_init,
-                                        NULL,
-                                        nn__embed_fwd,
-                                        nn__embed_bwd,
-                                        nn__embed_save,
-                                        nn__embed_load,
-                                        nn__embed_describe,
-                                        NULL,
-                                        "weight",
-                                        ""};
+static const nn__lkind nn__row_embed = {"embedding", 2, nn__embed_shape, nn__embed_init, NULL,
+    nn__embed_fwd, nn__embed_bwd, nn__embed_save, nn__embed_load, nn__embed_describe, NULL,
+    "weight", ""};
 
 static void nn__desc_act(const nn__layer *L, nn_activation a, char *buf, size_t len) {
     snprintf(buf, len, "%s %s", L->k->name, nn__act_name(a));
@@ -5278,6 +5220,7 @@ static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
     if ((int)L->act < (int)NN_LINEAR || (int)L->act > (int)NN_SOFTMAX)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "layer %d (%s): unknown activation %d", idx,
                         L->k->name, (int)L->act);
+    NN_ASSERT(L->k->nset <= NN__MAX_SET); /* a row's settings fit the file code's arrays */
     if ((s = L->k->shape(m, L, idx, sb)) != NN_OK) return s;
     L->out_dim = nn__shape_size(L->out);
     if (m->n == m->cap) {
@@ -5548,22 +5491,21 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
  * SGEMM workspace per worker, as large as the largest product needs.  The
  * rows' rules run once into lp_next; a layer's lp (its tiling) changes only
  * once the new arena exists, so a failed plan leaves the model as it was. */
-#define NN__R16(n) (((n) + 15) & ~(size_t)15)
 static nn_status nn__plan(nn_model *m, int B) {
     size_t total = 0, maxdim = m->in_dim, ws = 0, out = m->L[m->n - 1].out_dim;
     int i, w;
     float *a;
     void *wsp;
     if (B <= m->arena_batch) return NN_OK;
-    total = NN__R16((size_t)B * m->in_dim) + 2 * NN__R16((size_t)B * out); /* xin, ybuf, prob */
+    total = nn__r16((size_t)B * m->in_dim) + 2 * nn__r16((size_t)B * out); /* xin, ybuf, prob */
     for (i = 0; i < m->n; i++) {
         nn__layer *L = &m->L[i];
         memset(&L->lp_next, 0, sizeof L->lp_next);
         if (L->k->plan) L->k->plan(m, L, B, &L->lp_next, &ws);
         if (L->out_dim > maxdim) maxdim = L->out_dim;
-        total += NN__R16((size_t)B * L->out_dim) + NN__R16(L->lp_next.scratch);
+        total += nn__r16((size_t)B * L->out_dim) + nn__r16(L->lp_next.scratch);
     }
-    total += 2 * NN__R16((size_t)B * maxdim); /* g0, g1 */
+    total += 2 * nn__r16((size_t)B * maxdim); /* g0, g1 */
     if (m->nworkers < 1) m->nworkers = 1;
     a = (float *)nn_aligned_alloc(total * sizeof(float));
     if (!a)
@@ -5587,7 +5529,7 @@ static nn_status nn__plan(nn_model *m, int B) {
     m->arena_gen++;
     m->arena_floats = total;
     m->arena_batch = B;
-#define NN__GIVE(p, n) (p = a, a += NN__R16(n))
+#define NN__GIVE(p, n) (p = a, a += nn__r16(n))
     NN__GIVE(m->xin, (size_t)B * m->in_dim);
     NN__GIVE(m->ybuf, (size_t)B * out);
     NN__GIVE(m->prob, (size_t)B * out);
@@ -6007,7 +5949,12 @@ NN__API nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_datase
     if (!L || L->k != &nn__row_norm)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "nn_normalization_adapt: layer %d is not a normalization layer", layer);
-    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_normalization_adapt before nn_compile");
+    if (!m->compiled) { /* not sticky: the build itself is fine, nn_compile may follow */
+        nn__fail(m, NN_ERR_STATE, "nn_normalization_adapt before nn_compile (which allocates "
+                                  "the statistics)");
+        m->status = NN_OK;
+        return NN_ERR_STATE;
+    }
     if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8))
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "nn_normalization_adapt: dataset is empty or NULL");
@@ -6354,28 +6301,34 @@ NN__API void nn_dataset_get_x(const nn_dataset *ds, int i, float *out) {
     if (ds->x_u8) nn__k()->u8f(ds->x_dim, ds->x_u8 + (size_t)i * ds->x_dim, ds->x_scale, out);
     else memcpy(out, ds->x + (size_t)i * ds->x_dim, ds->x_dim * sizeof(float));
 }
+static void nn__swap_bytes(unsigned char *a, unsigned char *b, size_t n) {
+    size_t k;
+    for (k = 0; k < n; k++) {
+        unsigned char t = a[k];
+        a[k] = b[k];
+        b[k] = t;
+    }
+}
 NN__API nn_status nn_dataset_shuffle(nn_dataset *ds, uint64_t seed) {
     nn_rng rng;
     int i;
-    size_t k, xd;
+    size_t xb, yb;
     if (!ds || ds->n <= 0 || (!ds->x && !ds->x_u8) || ds->y_dim < 0 || (ds->y_dim > 0 && !ds->y))
         return NN_ERR_INVALID_ARGUMENT;
-    xd = ds->x_dim;
+    xb = ds->x_dim * sizeof(float);
+    yb = (size_t)ds->y_dim * sizeof(float);
     nn_rng_seed(&rng, seed);
-    for (i = ds->n - 1; i > 0; i--) { /* rows i and j swap element by element: nothing allocated */
+    /* rows i and j swap in place: nothing allocated; every array the
+     * dataset has moves (x and x_u8 alike, whichever nn_dataset_get_x reads) */
+    for (i = ds->n - 1; i > 0; i--) {
         size_t j = nn_rng_below(&rng, (uint32_t)i + 1);
         if (j == (size_t)i) continue;
-        if (ds->x) {
-            float *a = ds->x + (size_t)i * xd, *b = ds->x + j * xd, t;
-            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
-        } else {
-            unsigned char *a = ds->x_u8 + (size_t)i * xd, *b = ds->x_u8 + j * xd, t;
-            for (k = 0; k < xd; k++) t = a[k], a[k] = b[k], b[k] = t;
-        }
-        {
-            float *a = ds->y + (size_t)i * ds->y_dim, *b = ds->y + j * ds->y_dim, t;
-            for (k = 0; k < (size_t)ds->y_dim; k++) t = a[k], a[k] = b[k], b[k] = t;
-        }
+        if (ds->x) nn__swap_bytes((unsigned char *)(ds->x + (size_t)i * ds->x_dim),
+                                  (unsigned char *)(ds->x + j * ds->x_dim), xb);
+        if (ds->x_u8)
+            nn__swap_bytes(ds->x_u8 + (size_t)i * ds->x_dim, ds->x_u8 + j * ds->x_dim, ds->x_dim);
+        if (yb) nn__swap_bytes((unsigned char *)(ds->y + (size_t)i * ds->y_dim),
+                               (unsigned char *)(ds->y + j * ds->y_dim), yb);
     }
     return NN_OK;
 }
@@ -6397,8 +6350,8 @@ NN__API nn_status nn_dataset_split(const nn_dataset *ds, float fraction, nn_data
     return NN_OK;
 }
 
-/* Whole file into memory, refusing anything over `limit` bytes. */
 /* ---- 8.2 loaders: IDX, CSV ---- */
+/* Whole file into memory, refusing anything over `limit` bytes. */
 static nn_status nn__read_file(const char *path, size_t limit, unsigned char **out, size_t *len) {
     FILE *f;
     long sz;
@@ -6825,7 +6778,7 @@ static const nn__lkind *nn__v2_layer(nn__rbuf *r, int *act, int *frozen, float *
     *frozen = nn__get_i32(r);
     *slope = nn__get_f32(r);
     nset = nn__get_u32(r);
-    if (!k || r->bad || nset != (uint32_t)k->nset) return NULL;
+    if (!k || r->bad || nset != (uint32_t)k->nset || nset > NN__MAX_SET) return NULL;
     for (j = 0; j < nset; j++) set[j] = nn__get_i32(r);
     return k;
 }
@@ -6928,16 +6881,17 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
             uint32_t nl, i;
             nn_optimizer o;
             nn_loss loss;
-            int frozen[256], act;
+            int frozen, act;
             float slope;
             in.ndim = (int)nn__get_u32(&r);
             in.d[0] = nn__get_i32(&r);
             in.d[1] = nn__get_i32(&r);
             in.d[2] = nn__get_i32(&r);
             nl = nn__get_u32(&r);
-            /* a layer record is at least 20 bytes (format 2), 44 (format 1) */
-            if (r.bad || nl == 0 || nl > 256 ||
-                (uint64_t)nl * (version == 1 ? 44 : 20) > r.n - r.pos) {
+            /* a layer record is at least 21 bytes (format 2), 44 (format 1):
+             * the count is bounded by the file before anything is built */
+            if (r.bad || nl == 0 || nl > 65536 ||
+                (uint64_t)nl * (version == 1 ? 44 : 21) > r.n - r.pos) {
                 r.bad = 1;
                 break;
             }
@@ -6948,8 +6902,8 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
             }
             for (i = 0; i < nl && !r.bad; i++) {
                 int32_t set[NN__MAX_SET];
-                const nn__lkind *k = version == 1 ? nn__v1_layer(&r, &act, &frozen[i], &slope, set)
-                                                  : nn__v2_layer(&r, &act, &frozen[i], &slope, set);
+                const nn__lkind *k = version == 1 ? nn__v1_layer(&r, &act, &frozen, &slope, set)
+                                                  : nn__v2_layer(&r, &act, &frozen, &slope, set);
                 if (!k || r.bad || act < (int)NN_LINEAR || act > (int)NN_SOFTMAX) {
                     r.bad = 1;
                     break;
@@ -6957,6 +6911,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 k->load(m, set, (nn_activation)act);
                 if (m->status == NN_OK && act == NN_LEAKY_RELU) nn_leaky_relu_slope(m, slope);
                 if (m->status != NN_OK) r.bad = 1;
+                else m->L[m->n - 1].frozen = frozen != 0; /* compile leaves it alone */
             }
             if (m->status == NN_ERR_NO_MEMORY) oom = 1;
             if (r.bad) break;
@@ -6995,7 +6950,6 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                     break;
                 }
             }
-            for (i = 0; i < nl; i++) m->L[i].frozen = frozen[i] != 0;
         } else if (tag == NN__TAG('P', 'A', 'R', 'M') && m) {
             uint64_t cnt = nn__get_u64(&r), i;
             if (r.bad || cnt != m->nparams || slen != 8 + 4 * cnt) {

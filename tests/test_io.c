@@ -387,6 +387,19 @@ static void round_trip_gap_norm(void) {
     }
     nn_model_free(l);
     l = NULL;
+    /* a flatten as the last layer with a fused head: the head belongs to
+     * the loss, the line says "flatten" (as 0.1.0 printed it) */
+    {
+        nn_model *f = nn_model_new(nn_shape3(2, 2, 1));
+        char s3[2048];
+        nn_conv2d(f, 1, 1, NN_LINEAR);
+        nn_flatten(f);
+        TT_CHECK(nn_compile(f, nn_sgd(0.1f), NN_LOSS_BINARY_CE_FROM_LOGITS) == NN_OK, "flatten-last model");
+        if (TT_CHECK(summary_text(f, spath, s3, sizeof s3), "summary of the flatten-last model"))
+            TT_CHECK(strstr(s3, "\n1    flatten ") != NULL && strstr(s3, "flatten sigmoid") == NULL,
+                     "the flatten line of a model with a fused sigmoid head:\n%s", s3);
+        nn_model_free(f);
+    }
 
     /* with the optimizer: training resumes exactly */
     st = nn_save(m, path, 1);
@@ -924,6 +937,38 @@ static void shuffle_datasets(void) {
             TT_CHECK(ok, "rows without targets: not a permutation of whole rows");
             nn_dataset_free(&b);
         }
+    }
+    /* a dataset made by hand: y NULL with y_dim 0 (no pointer arithmetic on
+     * NULL: clang's UBSan), and both x and x_u8 (both move, so whichever
+     * nn_dataset_get_x reads stays with its row) */
+    {
+        float xf[N * 2], yv[N];
+        unsigned char xu[N * 2];
+        nn_dataset h;
+        int ok = 1;
+        memset(&h, 0, sizeof h);
+        for (i = 0; i < N; i++) {
+            xf[2 * i] = xf[2 * i + 1] = (float)i;
+            xu[2 * i] = xu[2 * i + 1] = (unsigned char)i;
+            yv[i] = (float)i;
+        }
+        h.n = N;
+        h.shape = nn_shape1(2);
+        h.x_dim = 2;
+        h.x = xf;
+        h.x_scale = 1.0f;
+        TT_CHECK(nn_dataset_shuffle(&h, 5) == NN_OK, "shuffle with y NULL and y_dim 0");
+        for (i = 0; i < N; i++) xf[2 * i] = xf[2 * i + 1] = (float)i; /* back in order */
+        h.x_u8 = xu;
+        h.y = yv;
+        h.y_dim = 1;
+        TT_CHECK(nn_dataset_shuffle(&h, 6) == NN_OK, "shuffle with both x and x_u8");
+        for (i = 0; i < N; i++) {
+            float got[2];
+            nn_dataset_get_x(&h, i, got);
+            ok &= got[0] == yv[i] && xf[2 * i] == yv[i] && (float)xu[2 * i] == yv[i];
+        }
+        TT_CHECK(ok, "x, x_u8 and y rows moved together");
     }
     /* errors */
     tt_ctx("io: nn_dataset_shuffle errors");

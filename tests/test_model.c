@@ -1048,9 +1048,61 @@ void test_train(void) {
 /* errors                                                                   */
 /* ======================================================================== */
 
+/* Layers whose parameter or output count would wrap a size_t product are
+ * refused with NN_ERR_SHAPE at the builder (an LSTM of 2^31 units on 92680
+ * features had nw + nb wrap to 166832 floats and nn_compile's init wrote
+ * 1.8e19 of them); 'same' geometry near INT_MAX computes without overflow. */
+static void huge_layers(void) {
+    static const struct {
+        const char *what;
+        int kind, in0, in1, in2, a, b, c;
+    } cs[] = {
+        {"lstm 2147437308 units on 92680 features", 0, 92680, 1, 0, 2147437308, 0, 0},
+        {"gru 100000 units on 100000 features", 1, 1, 100000, 0, 100000, 1, 0},
+        {"rnn INT_MAX units", 2, 3, 4, 0, 2147483647, 0, 0},
+        {"dense INT_MAX units on 3 features", 3, 3, 0, 0, 2147483647, 0, 0},
+        {"dense 70000 units on a sequence of 20000 steps", 4, 20000, 5, 0, 70000, 0, 0},
+        {"conv 'same' 65536x65536 kernel, 2^20 filters", 5, 8, 8, 3, 1 << 20, 65536, 1},
+        {"conv 'same' INT_MAX kernel and stride", 5, 8, 8, 1, 2, 2147483647, 2147483647},
+        {"conv 'same' 40000 filters on a 40000x40000 image", 5, 40000, 40000, 1, 40000, 3, 1},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        nn_model *m;
+        nn_status st = NN_OK;
+        tt_ctx("errors: huge layer, %s", cs[i].what);
+        switch (cs[i].kind) {
+        case 0: m = nn_model_new(nn_shape2(1, cs[i].in0)); st = nn_lstm(m, cs[i].a, cs[i].b); break;
+        case 1: m = nn_model_new(nn_shape2(cs[i].in0, cs[i].in1)); st = nn_gru(m, cs[i].a, cs[i].b); break;
+        case 2: m = nn_model_new(nn_shape2(cs[i].in0, cs[i].in1)); st = nn_rnn(m, cs[i].a, 1); break;
+        case 3: m = nn_model_new(nn_shape1(cs[i].in0)); st = nn_dense(m, cs[i].a, NN_RELU); break;
+        case 4: m = nn_model_new(nn_shape2(cs[i].in0, cs[i].in1)); st = nn_dense(m, cs[i].a, NN_RELU); break;
+        default:
+            m = nn_model_new(nn_shape3(cs[i].in0, cs[i].in1, cs[i].in2));
+            st = nn_conv2d_ex(m, cs[i].a, cs[i].b, cs[i].b, cs[i].c, 1, NN_RELU);
+            break;
+        }
+        TT_CHECK(st == NN_ERR_SHAPE, "the builder returned %s (%s)", nn_strerror(st), nn_model_error(m));
+        TT_CHECK(nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE) == NN_ERR_SHAPE, "nn_compile after it");
+        nn_model_free(m);
+    }
+    {
+        nn_conv_geom g;
+        tt_ctx("errors: 'same' geometry near INT_MAX");
+        nn_status st = nn_conv_geom_init(&g, 1, 2147483647, 5, 1, 3, 3, 2147483647, 1);
+        TT_CHECK(st == NN_OK && g.oh == 1 && g.ow == 1 && g.pt == 0 && g.pl == 0,
+                 "h INT_MAX, stride INT_MAX: %s, oh %d ow %d pt %d pl %d", nn_strerror(st), g.oh, g.ow, g.pt,
+                 g.pl);
+        st = nn_conv_geom_init(&g, 1, 7, 7, 1, 2147483647, 3, 2147483646, 1);
+        TT_CHECK(st == NN_OK && g.oh == 1 && g.pt == 1073741820, "kernel INT_MAX: %s, oh %d pt %d",
+                 nn_strerror(st), g.oh, g.pt);
+    }
+}
+
 static void build_errors(void) {
     nn_model *m;
     nn_status st;
+    huge_layers();
     tt_ctx("errors: model building");
     /* dense after conv without flatten */
     m = nn_model_new(nn_shape3(6, 6, 1));
@@ -1452,6 +1504,11 @@ static void normalization_errors(void) {
     st = nn_normalization_adapt(m, 0, &ds);
     TT_CHECK(st == NN_ERR_STATE, "adapt of layer 0 before nn_compile returned %s, expected NN_ERR_STATE",
              nn_strerror(st));
+    /* not sticky: the model still compiles, and adapt works after it */
+    nn_dense(m, 2, NN_LINEAR);
+    st = nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+    TT_CHECK(st == NN_OK, "compile after an early adapt returned %s (%s)", nn_strerror(st), nn_model_error(m));
+    TT_CHECK(nn_normalization_adapt(m, 0, &ds) == NN_OK, "adapt after compile: %s", nn_model_error(m));
     nn_model_free(m);
     /* compiled: dense (0), normalization (1), dense (2) */
     m = nn_model_new(nn_shape1(4));
