@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
 EOC
 cc -O2 -I. -o "$OUT/cmp" "$OUT/cmp.c" -lm || exit 1
 
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores); base $(git rev-parse --short "$BASE"), new $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- nn.h || echo '+working tree')"
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), family $(lscpu | sed -n 's/^CPU family: *//p') model $(lscpu | sed -n 's/^Model: *//p') ($(nproc) cores); base $(git rev-parse --short "$BASE"), new $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- nn.h || echo '+working tree')"
 echo
 echo "## Same results (saved parameters, bit for bit)"
 same=0
