@@ -20,28 +20,11 @@
 #include "common/args.h"
 #include "common/fashion.h"
 
-/* Takes --head out of argv (the rest goes to ex_parse); 1 on a bad value. */
-static int take_head(int *argc, char **argv, int *gap) {
-    int i, j = 1;
-    for (i = 1; i < *argc; i++) {
-        if (strcmp(argv[i], "--head") != 0) {
-            argv[j++] = argv[i];
-            continue;
-        }
-        if (i + 1 >= *argc || (strcmp(argv[i + 1], "flatten") && strcmp(argv[i + 1], "gap"))) {
-            fprintf(stderr, "%s: --head must be flatten or gap\n", argv[0]);
-            return 1;
-        }
-        *gap = !strcmp(argv[++i], "gap");
-    }
-    *argc = j;
-    argv[j] = NULL;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     ex_args a;
-    int gap = 0;
+    static const char *const own[] = {"--head", NULL};
+    const char *head[1] = {"flatten"};
+    int gap;
     nn_dataset train, test;
     nn_model *m;
     nn_fit_opts fo;
@@ -53,8 +36,13 @@ int main(int argc, char **argv) {
     a.batch = 32;
     a.seed = 1;
     a.lr = 1e-3f;
-    if (take_head(&argc, argv, &gap) ||
-        ex_parse(argc, argv, &a,
+    if (ex_take(&argc, argv, own, head)) return 2;
+    gap = !strcmp(head[0], "gap");
+    if (!gap && strcmp(head[0], "flatten")) {
+        fprintf(stderr, "%s: --head must be flatten or gap, not '%s'\n", argv[0], head[0]);
+        return 2;
+    }
+    if (ex_parse(argc, argv, &a,
                  "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] "
                  "[--save FILE] [--head flatten|gap]") ||
         ex_backend(a.backend))

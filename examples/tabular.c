@@ -25,35 +25,13 @@
 #include "../nn.h"
 #include "common/args.h"
 
-/* Takes --shuffle, --normalize and --test-frac out of argv (the rest goes
- * to ex_parse); 1 on a bad value. */
-static int take_own(int *argc, char **argv, int *shuffle, int *normalize, float *frac) {
-    int i, j = 1;
-    for (i = 1; i < *argc; i++) {
-        const char *f = argv[i], *v = i + 1 < *argc ? argv[i + 1] : NULL;
-        int s = !strcmp(f, "--shuffle"), n = !strcmp(f, "--normalize"), t = !strcmp(f, "--test-frac");
-        if (!s && !n && !t) {
-            argv[j++] = argv[i];
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "%s: flag %s needs a value\n", argv[0], f);
-            return 1;
-        }
-        i++;
-        if (t) {
-            *frac = (float)atof(v);
-            if (!(*frac > 0.0f && *frac < 1.0f)) {
-                fprintf(stderr, "%s: --test-frac must be in (0, 1), not '%s'\n", argv[0], v);
-                return 1;
-            }
-        } else if (strcmp(v, "0") && strcmp(v, "1")) {
-            fprintf(stderr, "%s: %s must be 0 or 1, not '%s'\n", argv[0], f, v);
-            return 1;
-        } else *(s ? shuffle : normalize) = v[0] == '1';
+/* "0" or "1" into *out; 1 after a message otherwise */
+static int flag01(const char *prog, const char *flag, const char *v, int *out) {
+    if (strcmp(v, "0") && strcmp(v, "1")) {
+        fprintf(stderr, "%s: %s must be 0 or 1, not '%s'\n", prog, flag, v);
+        return 1;
     }
-    *argc = j;
-    argv[j] = NULL;
+    *out = v[0] == '1';
     return 0;
 }
 
@@ -63,16 +41,25 @@ int main(int argc, char **argv) {
     nn_model *m;
     nn_fit_opts fo;
     nn_status s;
-    float test_acc, train_acc, frac = 0.2f;
-    int shuffle = 1, normalize = 1;
+    static const char *const own[] = {"--shuffle", "--normalize", "--test-frac", NULL};
+    const char *val[3] = {"1", "1", "0.2"};
+    float test_acc, train_acc, frac;
+    int shuffle, normalize;
     memset(&a, 0, sizeof a);
     a.data = "/usr/lib/python3/dist-packages/sklearn/datasets/data/breast_cancer.csv";
     a.epochs = 100;
     a.batch = 32;
     a.seed = 1;
     a.lr = 1e-3f;
-    if (take_own(&argc, argv, &shuffle, &normalize, &frac) ||
-        ex_parse(argc, argv, &a,
+    if (ex_take(&argc, argv, own, val) || flag01(argv[0], own[0], val[0], &shuffle) ||
+        flag01(argv[0], own[1], val[1], &normalize))
+        return 2;
+    frac = (float)atof(val[2]);
+    if (!(frac > 0.0f && frac < 1.0f)) {
+        fprintf(stderr, "%s: --test-frac must be in (0, 1), not '%s'\n", argv[0], val[2]);
+        return 2;
+    }
+    if (ex_parse(argc, argv, &a,
                  "[--data FILE.csv] [--epochs N] [--batch B] [--seed S] [--backend NAME] [--lr LR] "
                  "[--save FILE] [--shuffle 0|1] [--normalize 0|1] [--test-frac F]") ||
         ex_backend(a.backend))

@@ -67,6 +67,29 @@ EX_UNUSED static int ex_int(const char *prog, const char *flag, const char *v, i
     return 0;
 }
 
+/* Moves the flags named in names[] (NULL-terminated) and their values out
+ * of argv, so that the rest can go to ex_parse: values[i] gets the value of
+ * names[i] (left alone when the flag is absent).  1, after a message, when
+ * a flag has no value. */
+EX_UNUSED static int ex_take(int *argc, char **argv, const char *const *names, const char **values) {
+    int i, j = 1, k;
+    for (i = 1; i < *argc; i++) {
+        for (k = 0; names[k] && strcmp(argv[i], names[k]) != 0; k++) continue;
+        if (!names[k]) {
+            argv[j++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= *argc) {
+            fprintf(stderr, "%s: flag %s needs a value\n", argv[0], argv[i]);
+            return 1;
+        }
+        values[k] = argv[++i];
+    }
+    *argc = j;
+    argv[j] = NULL;
+    return 0;
+}
+
 /* Apply --backend with nn_backend_from_name; 0 on success. */
 static int ex_backend(const char *name) {
     nn_backend b;
