@@ -212,6 +212,11 @@ NNDEF void nn_maxpool2x2_backward(int n, int h, int w, int c, const float *x, co
  * each maximum as a float, 0..3 row-major (4: none, a NaN window); and the
  * backward from idx, which does not read x. */
 NNDEF void nn_maxpool2x2_argmax(int n, int h, int w, int c, const float *x, float *y, float *idx);
+/* Global average pooling, NHWC: x (n, hw pixels, c) -> y (n, c), each the
+ * sum of its hw pixels in order, divided by hw; the backward writes every
+ * element of dx (n, hw, c) = dy / hw.  Equal on every backend, bit for bit. */
+NNDEF void nn_global_avgpool(size_t n, size_t hw, size_t c, const float *x, float *y);
+NNDEF void nn_global_avgpool_backward(size_t n, size_t hw, size_t c, const float *dy, float *dx);
 NNDEF void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx,
                                          const float *dy, float *dx);
 
@@ -2775,6 +2780,12 @@ NN__API void nn_maxpool2x2_argmax(int n, int h, int w, int c, const float *x, fl
 NN__API void nn_maxpool2x2_backward_argmax(int n, int h, int w, int c, const float *idx,
                                            const float *dy, float *dx) {
     nn__k()->maxpool_bi(n, h, w, c, idx, dy, dx);
+}
+NN__API void nn_global_avgpool(size_t n, size_t hw, size_t c, const float *x, float *y) {
+    nn__k()->gap(n, hw, c, x, y);
+}
+NN__API void nn_global_avgpool_backward(size_t n, size_t hw, size_t c, const float *dy, float *dx) {
+    nn__k()->gap_bwd(n, hw, c, dy, dx);
 }
 NN__API void nn_winograd_input(size_t c, const float *const *p, float *v, size_t vstride) {
     nn__k()->wg_in(c, p, v, vstride);

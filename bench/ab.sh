@@ -5,7 +5,7 @@
 #   make ab [AB_BASE=rev] [AB_PAIRS=n]
 #
 # Builds build/ab/{base,new}/{fashion_cnn,fashion_mlp,char_rnn} with each example's own one-line
-# command (cc -O2 ... -lm), nn.h of BASE_REV against the working tree's, then:
+# command (cc -O2 ... -lm): BASE_REV's nn.h and examples against the working tree's, then:
 #  1. results: each model trained by both builds (scalar backend: CNN on 3000 images, the char LSTM
 #     60 steps; the best backend: CNN and MLP one epoch, GRU 60 steps), the saved parameters
 #     compared bit for bit (build/ab/cmp, which loads both files with the working tree's nn.h);
@@ -19,11 +19,15 @@ BASE=${1:-HEAD~1}
 PAIRS=${2:-5}
 OUT=build/ab
 mkdir -p "$OUT/base/examples" "$OUT/new"
+# each side builds its own revision's examples (the base's may predate a flag)
+rm -rf "$OUT/base/examples" && mkdir -p "$OUT/base/examples/common"
 git show "$BASE:nn.h" > "$OUT/base/nn.h" || exit 1
-cp -r examples/common "$OUT/base/examples/"
+for f in $(git ls-tree --name-only "$BASE" examples/common/); do
+    git show "$BASE:$f" > "$OUT/base/$f" || exit 1
+done
 EX="fashion_cnn fashion_mlp char_rnn"
 for e in $EX; do
-    cp "examples/$e.c" "$OUT/base/examples/"
+    git show "$BASE:examples/$e.c" > "$OUT/base/examples/$e.c" || exit 1
     (cd "$OUT/base" && cc -O2 -o "$e" "examples/$e.c" -lm) || exit 1
     cc -O2 -o "$OUT/new/$e" "examples/$e.c" -lm || exit 1
 done

@@ -193,6 +193,17 @@ std::vector<Kern> Kernels() {
                     return Call([=] { nn_maxpool2x2_backward_argmax(N, H, W, C, ix, dy, dx); });
                   }});
   }
+  {  // global average pooling of the CNN's conv2 output at batch 32: (32,11,11,64) -> (32,64)
+    const size_t N = 32, HW = 11 * 11, C = 64, xin = N * HW * C, yout = N * C;
+    ks.push_back({"global_avgpool_32x11x11x64", F * double(xin + yout), double(xin), [=](Arena& a) {
+                    float *x = a.get(xin), *y = a.get(yout);
+                    return Call([=] { nn_global_avgpool(N, HW, C, x, y); });
+                  }});
+    ks.push_back({"global_avgpool_bwd_32x11x11x64", F * double(xin + yout), double(xin), [=](Arena& a) {
+                    float *dy = a.get(yout), *dx = a.get(xin);
+                    return Call([=] { nn_global_avgpool_backward(N, HW, C, dy, dx); });
+                  }});
+  }
   {  // Winograd F(4x4,3x3) transforms of the seed CNN's conv2 at batch 32: 288 tiles of 6x6
      // pixels (13x13x32 input, 11x11 output in 3x3 tiles of 4x4), 36 points each
     const size_t T = 288, C = 32, Fo = 64, sv = T * C + 16, sm = T * Fo + 16;

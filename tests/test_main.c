@@ -235,10 +235,42 @@ static void tables_kinds(void) {
              "a prefix or extension of a name finds a row");
 }
 
+/* The public wrappers run the current backend's kernels: equal to the
+ * scalar twins bit for bit on every backend (odd sizes, tails). */
+static void tables_gap_public(void) {
+    static const size_t sizes[][3] = {{1, 1, 1}, {2, 9, 17}, {3, 121, 64}, {1, 25, 33}};
+    size_t s, i;
+    int b;
+    for (b = (int)NN_BACKEND_AUTO + 1; b < (int)NN_BACKEND_COUNT; b++) {
+        if (!nn_backend_available((nn_backend)b)) continue;
+        tt_set_backend((nn_backend)b);
+        tt_ctx("tables[%s]: nn_global_avgpool and its backward", nn_backend_name((nn_backend)b));
+        for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t n = sizes[s][0], hw = sizes[s][1], c = sizes[s][2], nx = n * hw * c, ny = n * c;
+            float *x = tt_xalloc(nx), *y = tt_xalloc(ny), *yr = tt_xalloc(ny), *dx = tt_xalloc(nx),
+                  *dxr = tt_xalloc(nx);
+            for (i = 0; i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 37.0f - 13.0f;
+            nn_global_avgpool(n, hw, c, x, y);
+            nn__s_gap(n, hw, c, x, yr);
+            TT_SAME_ARR("nn_global_avgpool = scalar twin", y, yr, ny);
+            nn_global_avgpool_backward(n, hw, c, y, dx);
+            nn__s_gap_bwd(n, hw, c, y, dxr);
+            TT_SAME_ARR("nn_global_avgpool_backward = scalar twin", dx, dxr, nx);
+            tt_xfree(x);
+            tt_xfree(y);
+            tt_xfree(yr);
+            tt_xfree(dx);
+            tt_xfree(dxr);
+        }
+    }
+    (void)nn_set_backend(NN_BACKEND_AUTO);
+}
+
 static void test_tables(void) {
     tables_slots();
     tables_kinds();
     tables_gap();
+    tables_gap_public();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */
