@@ -792,10 +792,84 @@ static unsigned nn__cpu_features(void) {
     return f;
 }
 
+/* The data caches one core sees, in bytes: L1d and L2 its own (on Zen),
+ * L3 the whole slice it shares.  x86: CPUID leaf 4 (Intel) or 0x8000001D
+ * (AMD, with TopologyExtensions); Linux elsewhere: sysfs; a field it cannot
+ * read keeps the default (32 KiB, 1 MiB, 8 MiB: Zen 4's L1d and L2).  For
+ * blocking that follows the CPU (SGEMM and Winograd block sizes are still
+ * the constants of section 4.6; threads will divide the shared L3). */
+typedef struct nn__caches {
+    size_t l1d, l2, l3;
+} nn__caches;
+static void nn__cache_put(nn__caches *c, unsigned level, size_t bytes) {
+    if (!bytes) return;
+    if (level == 1) c->l1d = bytes;
+    else if (level == 2) c->l2 = bytes;
+    else if (level == 3) c->l3 = bytes;
+}
+static nn__caches nn__cache_sizes(void) {
+    nn__caches c;
+    c.l1d = (size_t)32 << 10;
+    c.l2 = (size_t)1 << 20;
+    c.l3 = (size_t)8 << 20;
+#if NN__HAVE_X86
+    {
+        unsigned a, b, cc, d, leaf = 0, maxl, i;
+        if (!__get_cpuid(0, &maxl, &b, &cc, &d)) return c;
+        if (b == 0x68747541u) { /* "Auth"enticAMD: leaf 0x8000001D when TopologyExtensions */
+            if (__get_cpuid(0x80000000u, &a, &b, &cc, &d) && a >= 0x8000001Du) {
+                __cpuid(0x80000001u, a, b, cc, d);
+                if (cc & (1u << 22)) leaf = 0x8000001Du;
+            }
+        } else if (maxl >= 4)
+            leaf = 4;
+        for (i = 0; leaf && i < 16; i++) {
+            unsigned type;
+            __cpuid_count(leaf, i, a, b, cc, d);
+            type = a & 31u;
+            if (type == 0) break;          /* no more caches */
+            if (type != 1 && type != 3) continue; /* data or unified only */
+            nn__cache_put(&c, (a >> 5) & 7u,
+                          (size_t)((b >> 22) + 1) * (((b >> 12) & 0x3ffu) + 1) * ((b & 0xfffu) + 1) *
+                              ((size_t)cc + 1));
+        }
+    }
+#elif defined(__linux__)
+    {
+        int i;
+        for (i = 0; i < 8; i++) {
+            char path[96], text[32];
+            unsigned level = 0;
+            size_t kib = 0;
+            FILE *f;
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+            if (!(f = fopen(path, "r"))) break;
+            text[0] = 0;
+            if (!fgets(text, sizeof text, f)) text[0] = 0;
+            fclose(f);
+            if (strncmp(text, "Data", 4) != 0 && strncmp(text, "Unified", 7) != 0) continue;
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+            if ((f = fopen(path, "r"))) {
+                if (fscanf(f, "%u", &level) != 1) level = 0;
+                fclose(f);
+            }
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+            if ((f = fopen(path, "r"))) {
+                unsigned long v;
+                if (fscanf(f, "%luK", &v) == 1 && v < ((unsigned long)1 << 30)) kib = (size_t)v;
+                fclose(f);
+            }
+            nn__cache_put(&c, level, kib << 10);
+        }
+    }
+#endif
+    return c;
+}
+
 NN__API const char *nn_cpu_description(void) {
     /* computed on each call into a static buffer: read-only after the
      * first call in practice; not part of the documented mutable state */
-    static char buf[160];
+    static char buf[224];
     unsigned f = nn__cpu_features();
     buf[0] = 0;
 #if NN__HAVE_X86
@@ -826,6 +900,13 @@ NN__API const char *nn_cpu_description(void) {
 #else
     snprintf(buf, sizeof buf, "%s%s", (f & NN__CPU_NEON) ? "aarch64 neon" : "generic cpu", "");
 #endif
+    {
+        nn__caches c = nn__cache_sizes();
+        size_t len = strlen(buf);
+        snprintf(buf + len, sizeof buf - len, "; L1d %luK L2 %luK L3 %luK",
+                 (unsigned long)(c.l1d >> 10), (unsigned long)(c.l2 >> 10),
+                 (unsigned long)(c.l3 >> 10));
+    }
     return buf;
 }
 

@@ -266,7 +266,25 @@ static void tables_gap_public(void) {
     (void)nn_set_backend(NN_BACKEND_AUTO);
 }
 
+/* The caches read from the CPU (or the defaults): plausible sizes, listed
+ * by nn_cpu_description.  Not against lscpu: the build machine may differ. */
+static void tables_caches(void) {
+    nn__caches c = nn__cache_sizes();
+    char want[128];
+    tt_ctx("tables: cache sizes");
+    tt_info("caches: L1d %lu KiB, L2 %lu KiB, L3 %lu KiB", (unsigned long)(c.l1d >> 10),
+            (unsigned long)(c.l2 >> 10), (unsigned long)(c.l3 >> 10));
+    TT_CHECK(c.l1d >= ((size_t)4 << 10) && c.l1d <= ((size_t)4 << 20), "L1d %lu bytes", (unsigned long)c.l1d);
+    TT_CHECK(c.l2 >= c.l1d && c.l2 <= ((size_t)256 << 20), "L2 %lu bytes", (unsigned long)c.l2);
+    TT_CHECK(c.l3 >= ((size_t)64 << 10) && c.l3 <= ((size_t)4 << 30), "L3 %lu bytes", (unsigned long)c.l3);
+    snprintf(want, sizeof want, "L1d %luK L2 %luK L3 %luK", (unsigned long)(c.l1d >> 10),
+             (unsigned long)(c.l2 >> 10), (unsigned long)(c.l3 >> 10));
+    TT_CHECK(strstr(nn_cpu_description(), want) != NULL, "nn_cpu_description \"%s\" lacks \"%s\"",
+             nn_cpu_description(), want);
+}
+
 static void test_tables(void) {
+    tables_caches();
     tables_slots();
     tables_kinds();
     tables_gap();
