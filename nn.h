@@ -827,11 +827,12 @@ static nn__caches nn__cache_sizes(void) {
             unsigned type;
             __cpuid_count(leaf, i, a, b, cc, d);
             type = a & 31u;
-            if (type == 0) break;          /* no more caches */
+            if (type == 0) break;                 /* no more caches */
             if (type != 1 && type != 3) continue; /* data or unified only */
+            /* ways x partitions x line size x sets */
             nn__cache_put(&c, (a >> 5) & 7u,
-                          (size_t)((b >> 22) + 1) * (((b >> 12) & 0x3ffu) + 1) * ((b & 0xfffu) + 1) *
-                              ((size_t)cc + 1));
+                          (size_t)((b >> 22) + 1) * (((b >> 12) & 0x3ffu) + 1) *
+                              ((b & 0xfffu) + 1) * ((size_t)cc + 1));
         }
     }
 #elif defined(__linux__)
@@ -3445,11 +3446,12 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
 /* ========================================================================= */
 /* ==== 5. Layers                                                             */
 /* ========================================================================= */
-/* A layer kind is one row of the table of kinds (nn__lkind, at the end of
- * this section): its name, shape rule, initialisation, scratch rule,
- * forward, backward, settings in a model file, summary text and PyTorch
- * parameter names.  A layer (nn__layer) points at its row and keeps its
- * kind's settings in a named member.  Layers never read their neighbours:
+/* A layer kind is one row (struct nn__lkind below; every row is listed in
+ * NN__KINDS at the end of this section): its name, shape rule,
+ * initialisation, scratch rule, forward, backward, settings in a model
+ * file, summary text and PyTorch parameter names.  A layer (nn__layer)
+ * points at its row and keeps its kind's settings in a named member.
+ * Layers never read their neighbours:
  * what crosses a layer boundary (conv + ReLU + max-pool run image by image,
  * ReLU' applied by the pool, the initialiser picked by the next activation)
  * is decided once by nn__fuse at compile and recorded in the plan (the
