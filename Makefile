@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: all test test-asan test-asan-clang test-arm bench bench-build demo examples clean
+.PHONY: all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -37,6 +37,15 @@ $(BUILD)/run_tests_asan_clang: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
 
 test-asan-clang: $(BUILD)/run_tests_asan_clang
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/run_tests_asan_clang
+
+# ThreadSanitizer over the whole suite: the backend choice, separate models
+# trained from separate threads (tests/test_threads.c), the first kernel call
+# from two threads (tests/test_main.c).
+$(BUILD)/run_tests_tsan: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+	clang -O1 -g -fsanitize=thread -fno-omit-frame-pointer $(WARN) -I. -o $@ $(TEST_SRC) -lm
+
+test-tsan: $(BUILD)/run_tests_tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(BUILD)/run_tests_tsan
 
 # NEON for real: cross-compiled, run under qemu with small sizes (NN_TEST_SMALL).
 $(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)

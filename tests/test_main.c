@@ -4,34 +4,44 @@
  *   build/run_tests --only NAME           run one group (platform, backend,
  *                                         kernels, activations, sgemm, conv,
  *                                         grad, optim, train, errors, io, seq,
- *                                         alloc, compat, tables)
+ *                                         alloc, compat, tables, threads)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
  *                                         calls this with NN_BACKEND set.
  *
  * Last line: "N passed, N failed, N skipped"; exit status 1 on failure. */
+/* POSIX threads for the tests of calls from several threads (test_threads.c
+ * and the first kernel call below) */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 /* Counting allocator for the allocation tests (tests/test_model.c,
  * test_io.c): every NN_MALLOC call is counted; call number tt_alloc_fail_at
  * (1-based, 0 = never) returns NULL, and so does any request above
  * tt_alloc_cap bytes (0 = no cap); tt_alloc_max is the largest request
- * seen; tt_alloc_live is the number of blocks not yet freed. */
+ * seen; tt_alloc_live is the number of blocks not yet freed.  The counters
+ * are atomic: test_threads.c allocates from several threads (the failure
+ * tests run on one thread, where the counts are exact). */
 long tt_alloc_calls, tt_alloc_fail_at, tt_alloc_live;
 size_t tt_alloc_cap, tt_alloc_max;
 void *tt_malloc(size_t n);
 void tt_free(void *p);
 void *tt_malloc(size_t n) {
     void *p;
-    if (n > tt_alloc_max) tt_alloc_max = n;
-    if (++tt_alloc_calls == tt_alloc_fail_at || (tt_alloc_cap && n > tt_alloc_cap)) return NULL;
+    size_t mx = __atomic_load_n(&tt_alloc_max, __ATOMIC_RELAXED);
+    while (n > mx && !__atomic_compare_exchange_n(&tt_alloc_max, &mx, n, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        continue;
+    if (__atomic_add_fetch(&tt_alloc_calls, 1, __ATOMIC_RELAXED) == tt_alloc_fail_at ||
+        (tt_alloc_cap && n > tt_alloc_cap))
+        return NULL;
     p = malloc(n);
-    if (p) tt_alloc_live++;
+    if (p) __atomic_add_fetch(&tt_alloc_live, 1, __ATOMIC_RELAXED);
     return p;
 }
 void tt_free(void *p) {
-    if (p) tt_alloc_live--;
+    if (p) __atomic_sub_fetch(&tt_alloc_live, 1, __ATOMIC_RELAXED);
     free(p);
 }
 #define NN_MALLOC(sz) tt_malloc(sz)
@@ -56,6 +66,7 @@ void test_alloc(void);
 void test_seq(void);
 void test_io(void);
 void test_compat(void); /* tests/test_compat.c: format-v1 files from tests/fixtures/v1 */
+void test_threads(void); /* tests/test_threads.c: separate models from separate threads */
 
 /* ======================================================================== */
 /* tables: the private kernel tables, reachable only from this translation   */
@@ -283,7 +294,31 @@ static void tables_caches(void) {
              nn_cpu_description(), want);
 }
 
+/* The first kernel call, made by two threads at once, picks one table for
+ * both (the choice is atomic; make test-tsan checks there is no race). */
+static void *first_call(void *out) {
+    float x[3] = {1, 2, 3};
+    *(float *)out = nn_vsum(3, x);
+    return NULL;
+}
+static void tables_first_call(void) {
+    const nn__ktab *before = nn__k();
+    pthread_t th[2];
+    float got[2] = {0, 0};
+    int i, made = 0;
+    tt_ctx("tables: the first kernel call from two threads");
+    NN__STORE_REL(nn__k_cur, (const nn__ktab *)NULL); /* as at process start */
+    for (i = 0; i < 2; i++) made += pthread_create(&th[i], NULL, first_call, &got[i]) == 0;
+    TT_CHECK(made == 2, "pthread_create");
+    for (i = 0; i < made; i++) pthread_join(th[i], NULL);
+    TT_CHECK(got[0] == 6.0f && (made < 2 || got[1] == 6.0f), "sums %g %g", (double)got[0], (double)got[1]);
+    TT_CHECK(NN__LOAD_ACQ(nn__k_cur) != NULL, "no table chosen");
+    TT_CHECK(nn_backend_available(nn_get_backend()), "an unavailable table was chosen");
+    NN__STORE_REL(nn__k_cur, before);
+}
+
 static void test_tables(void) {
+    tables_first_call();
     tables_caches();
     tables_slots();
     tables_kinds();
@@ -321,7 +356,7 @@ int main(int argc, char **argv) {
                                    {"train", test_train},       {"errors", test_errors},
                                    {"io", test_io},             {"seq", test_seq},
                                    {"alloc", test_alloc},       {"compat", test_compat},
-                                   {"tables", test_tables}};
+                                   {"tables", test_tables},     {"threads", test_threads}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
