@@ -25,7 +25,7 @@
  *   that make their first call at the same time get the same table.  Set
  *   it before training; separate models may be used from separate threads
  *   as long as nobody changes the backend meanwhile.  (nn_cpu_description
- *   also fills a static text buffer, with the same text on every call.)
+ *   fills a static text buffer once, guarded the same way.)
  *
  * VALIDATION POLICY
  *   Functions returning nn_status validate their arguments (null pointers,
@@ -867,10 +867,31 @@ static nn__caches nn__cache_sizes(void) {
     return c;
 }
 
+static void nn__cpu_describe(char *buf, size_t bufsz);
 NN__API const char *nn_cpu_description(void) {
-    /* computed on each call into a static buffer: read-only after the
-     * first call in practice; not part of the documented mutable state */
+    /* written once into a static buffer (the text never changes): the first
+     * caller fills it; one arriving meanwhile waits for it (state 1 -> 2),
+     * so threads never write or read it at the same time */
     static char buf[224];
+    static int state = 0; /* 0 empty, 1 being filled, 2 ready */
+    int expect = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2) return buf;
+    if (__atomic_compare_exchange_n(&state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        nn__cpu_describe(buf, sizeof buf);
+        __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+    } else
+        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) continue;
+#else
+    (void)expect;
+    if (state != 2) {
+        nn__cpu_describe(buf, sizeof buf);
+        state = 2;
+    }
+#endif
+    return buf;
+}
+static void nn__cpu_describe(char *buf, size_t bufsz) {
     unsigned f = nn__cpu_features();
     buf[0] = 0;
 #if NN__HAVE_X86
@@ -895,20 +916,19 @@ NN__API const char *nn_cpu_description(void) {
             size_t len = strlen(name + i);
             while (len > 0 && name[i + len - 1] == ' ') name[i + --len] = 0;
         }
-        snprintf(buf, sizeof buf, "%s (family %u, model %u)%s%s", name + i, fam, model,
+        snprintf(buf, bufsz, "%s (family %u, model %u)%s%s", name + i, fam, model,
                  (f & NN__CPU_AVX2) ? " avx2" : "", (f & NN__CPU_AVX512) ? " avx512f" : "");
     }
 #else
-    snprintf(buf, sizeof buf, "%s%s", (f & NN__CPU_NEON) ? "aarch64 neon" : "generic cpu", "");
+    snprintf(buf, bufsz, "%s%s", (f & NN__CPU_NEON) ? "aarch64 neon" : "generic cpu", "");
 #endif
     {
         nn__caches c = nn__cache_sizes();
         size_t len = strlen(buf);
-        snprintf(buf + len, sizeof buf - len, "; L1d %luK L2 %luK L3 %luK",
+        snprintf(buf + len, bufsz - len, "; L1d %luK L2 %luK L3 %luK",
                  (unsigned long)(c.l1d >> 10), (unsigned long)(c.l2 >> 10),
                  (unsigned long)(c.l3 >> 10));
     }
-    return buf;
 }
 
 /* ========================================================================= */

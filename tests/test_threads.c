@@ -86,6 +86,11 @@ static void *th_run(void *arg) {
     return NULL;
 }
 
+static void *th_describe(void *out) {
+    *(const char **)out = nn_cpu_description();
+    return NULL;
+}
+
 void test_threads(void) {
     enum { NJ = 5 };
     th_job alone[NJ], together[NJ];
@@ -98,6 +103,16 @@ void test_threads(void) {
         alone[i].seed = 11 + (uint64_t)i;
         together[i] = alone[i];
         th_run(&alone[i]);
+    }
+    {
+        /* nn_cpu_description from several threads at once: one text */
+        const char *d[3] = {NULL, NULL, NULL};
+        pthread_t td[3];
+        int k, ok = 1;
+        for (k = 0; k < 3; k++) ok &= pthread_create(&td[k], NULL, th_describe, (void *)&d[k]) == 0;
+        for (k = 0; k < 3 && ok; k++) pthread_join(td[k], NULL);
+        TT_CHECK(ok && d[0] && d[0] == d[1] && d[1] == d[2] && strcmp(d[0], nn_cpu_description()) == 0,
+                 "nn_cpu_description from three threads");
     }
     for (i = 0; i < NJ; i++) made[i] = pthread_create(&th[i], NULL, th_run, &together[i]) == 0;
     for (i = 0; i < NJ; i++)
