@@ -11,7 +11,7 @@
 #     compared bit for bit (build/ab/cmp, which loads both files with the working tree's nn.h);
 #  2. speed: PAIRS back-to-back pairs, order alternating, pinned to core 0 (taskset -c 0), of the
 #     CNN epoch (train_s), the MLP epoch and the char-LSTM step (ms_per_step, char_rnn defaults,
-#     300 steps), printing each pair and the median of new/base.
+#     500 steps), printing each pair and the median of new/base.
 # Needs `make data` (Fashion-MNIST) and /usr/share/common-licenses (char_rnn's default text).
 set -u
 cd "$(dirname "$0")/.."
@@ -92,5 +92,5 @@ speed() { # speed NAME KEY PROGRAM FLAGS...
 }
 speed cnn_epoch train_s fashion_cnn --epochs 1
 speed mlp_epoch s_per_epoch fashion_mlp --epochs 1
-speed lstm_step ms_per_step char_rnn --steps 300 --eval-every 1000 --sample 0
+speed lstm_step ms_per_step char_rnn --steps 500 --eval-every 10000 --sample 0
 exit $same
