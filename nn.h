@@ -141,6 +141,23 @@ NNDEF nn_status nn_backend_from_name(const char *name, nn_backend *out);
 /* A short description of the CPU ("AMD EPYC ... family 26 avx2 avx512f"). */
 NNDEF const char *nn_cpu_description(void);
 
+/* ---- threads ------------------------------------------------------------- */
+/* Worker threads for training and inference (a pool inside nn.h, started on
+ * first use, sleeping when idle).  n >= 1 threads, or 0 = every core this
+ * process may run on (its CPU affinity); at most NN_MAX_THREADS.  The default
+ * is the NN_THREADS environment variable when it holds such a number, else
+ * every core.  1 runs everything on the calling thread with no pool at all.
+ * Results do not depend on the count: training with 1, 2, 3 or 8 threads
+ * gives the same weights bit for bit.  Thread-safe; a region that finds the
+ * pool busy (another user thread's) runs on its caller alone.  Built with
+ * NN_NO_THREADS: always 1 (nn_set_threads(n > 1) returns NN_ERR_UNSUPPORTED). */
+#define NN_MAX_THREADS 64
+NNDEF nn_status nn_set_threads(int n);
+/* the number in use (reads NN_THREADS on the first call) */
+NNDEF int nn_get_threads(void);
+/* cores this process may run on (affinity), at least 1 */
+NNDEF int nn_cpu_cores(void);
+
 /* ---- memory --------------------------------------------------------------- */
 /* 64-byte aligned block from NN_MALLOC (over-allocates); NULL on failure
  * or overflow.  Free with nn_aligned_free. */
@@ -929,6 +946,349 @@ static void nn__cpu_describe(char *buf, size_t bufsz) {
                  (unsigned long)(c.l1d >> 10), (unsigned long)(c.l2 >> 10),
                  (unsigned long)(c.l3 >> 10));
     }
+}
+
+/* ---- 3.1 threads: the pool and its parallel regions ----------------------
+ * One pool per process (the second documented global): workers are started
+ * on the first parallel region, sleep on a condition variable when idle
+ * (after a short spin, so that back-to-back regions of one training step do
+ * not pay a wake-up each), and are reused for every region.
+ *
+ * A region is nn__par(ntasks, fn, ctx, maxw): tasks 0..ntasks-1 are claimed
+ * one at a time from a shared counter by the caller (worker 0) and the
+ * workers 1..maxw-1; fn(ctx, task, worker) uses the worker's own scratch.
+ * Who runs which task varies from run to run, so a task's result must not
+ * depend on it: every task writes its own outputs, and a reduction writes
+ * one partial per task, summed in task order afterwards (fixed chunks, not
+ * one partial per worker).  That is what keeps training bit-identical for
+ * any thread count.
+ *
+ * One region at a time: a caller that finds the pool busy (another user
+ * thread's region, or a task that starts a region of its own) runs its tasks
+ * alone, in order, as worker 0 of its own scratch.  Never a deadlock, and the
+ * same results.  fork(): the child starts a pool of its own when it needs
+ * one (pthread_atfork).  The caller's MXCSR (flush-to-zero) is copied into
+ * every worker for the region. */
+#if !defined(NN_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
+#include <pthread.h>
+#define NN__PTHREADS 1
+#elif !defined(NN_NO_THREADS) && defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#define NN__WINTHREADS 1
+#endif
+
+/* int atomics: gcc/clang builtins (C99 has no stdatomic), Interlocked on
+ * MSVC */
+#if defined(__GNUC__) || defined(__clang__)
+#define NN__AT_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define NN__AT_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define NN__AT_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL) /* old value */
+#define NN__AT_CAS(p, e, d) nn__at_cas(p, e, d)
+static int nn__at_cas(int *p, int e, int d) {
+    return __atomic_compare_exchange_n(p, &e, d, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+#elif defined(_MSC_VER)
+#include <intrin.h>
+#define NN__AT_LOAD(p) _InterlockedOr((volatile long *)(p), 0)
+#define NN__AT_STORE(p, v) _InterlockedExchange((volatile long *)(p), (long)(v))
+#define NN__AT_ADD(p, v) _InterlockedExchangeAdd((volatile long *)(p), (long)(v))
+#define NN__AT_CAS(p, e, d) (_InterlockedCompareExchange((volatile long *)(p), (d), (e)) == (e))
+#else
+#define NN__AT_LOAD(p) (*(p))
+#define NN__AT_STORE(p, v) (*(p) = (v))
+#define NN__AT_ADD(p, v) ((*(p) += (v)) - (v))
+#define NN__AT_CAS(p, e, d) (*(p) == (e) ? (*(p) = (d), 1) : 0)
+#endif
+
+typedef void (*nn__task_fn)(void *ctx, int task, int worker);
+
+/* cores this process may run on: its affinity mask (Linux: Cpus_allowed of
+ * /proc/self/status, readable without _GNU_SOURCE), else the online CPUs */
+NN__API int nn_cpu_cores(void) {
+    int n = 0;
+#if defined(__linux__)
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) {
+        char line[1024];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "Cpus_allowed:", 13) == 0) {
+                const char *p;
+                for (p = line + 13; *p; p++) {
+                    int v = *p >= '0' && *p <= '9' ? *p - '0'
+                          : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+                    for (; v > 0; v &= v - 1) n++;
+                }
+                break;
+            }
+        fclose(f);
+    }
+#endif
+#if defined(NN__WINTHREADS)
+    if (n <= 0) {
+        DWORD_PTR pm, sm;
+        if (GetProcessAffinityMask(GetCurrentProcess(), &pm, &sm))
+            for (; pm; pm &= pm - 1) n++;
+    }
+#elif defined(_SC_NPROCESSORS_ONLN)
+    if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+    return n < 1 ? 1 : n;
+}
+
+/* n, or every core for 0, within 1..NN_MAX_THREADS */
+static int nn__threads_for(int n) {
+    if (n == 0) n = nn_cpu_cores();
+    return n < 1 ? 1 : n > NN_MAX_THREADS ? NN_MAX_THREADS : n;
+}
+
+#if defined(NN__PTHREADS) || defined(NN__WINTHREADS)
+#if defined(NN__PTHREADS)
+typedef pthread_mutex_t nn__mutex;
+typedef pthread_cond_t nn__cond;
+typedef pthread_t nn__thread;
+#define NN__LOCK(p) pthread_mutex_lock(p)
+#define NN__UNLOCK(p) pthread_mutex_unlock(p)
+#define NN__WAIT(c, p) pthread_cond_wait(c, p)
+#define NN__BROADCAST(c) pthread_cond_broadcast(c)
+#define NN__SIGNAL(c) pthread_cond_signal(c)
+#else
+typedef CRITICAL_SECTION nn__mutex;
+typedef CONDITION_VARIABLE nn__cond;
+typedef HANDLE nn__thread;
+#define NN__LOCK(p) EnterCriticalSection(p)
+#define NN__UNLOCK(p) LeaveCriticalSection(p)
+#define NN__WAIT(c, p) SleepConditionVariableCS(c, p, INFINITE)
+#define NN__BROADCAST(c) WakeAllConditionVariable(c)
+#define NN__SIGNAL(c) WakeConditionVariable(c)
+#endif
+
+static struct nn__tpool {
+    int want;    /* threads asked for (caller included); 0 until first read */
+    int started; /* workers running (the caller not counted) */
+    int busy;    /* a region (or a resize) owns the pool */
+    int inited;  /* mutex and conditions exist */
+    int quit;
+    /* the current region: written by its caller before gen moves on */
+    nn__task_fn fn;
+    void *ctx;
+    int ntasks, maxw;
+    unsigned csr;
+    int next;   /* next task to claim */
+    int active; /* workers not yet back from the region */
+    int gen;    /* region number: workers wait for it to change */
+    int seen0[NN_MAX_THREADS]; /* gen when worker i was started */
+    nn__mutex mu;
+    nn__cond wake, idle;
+    nn__thread th[NN_MAX_THREADS];
+} nn__tp;
+
+/* spin iterations before a worker (or the caller) sleeps: tens of
+ * microseconds, long enough to cover the serial gap between two regions of
+ * a training step, short enough that an idle process burns nothing */
+#define NN__SPIN 20000
+static void nn__relax(void) {
+#if defined(NN__HAVE_MXCSR)
+    _mm_pause();
+#endif
+}
+
+static void nn__pool_tasks(int worker) {
+    int t;
+    while ((t = NN__AT_ADD(&nn__tp.next, 1)) < nn__tp.ntasks)
+        nn__tp.fn(nn__tp.ctx, t, worker);
+}
+static void nn__pool_worker(int id) {
+    int seen = nn__tp.seen0[id], spin;
+    for (;;) {
+        int g;
+        for (spin = 0; spin < NN__SPIN && NN__AT_LOAD(&nn__tp.gen) == seen; spin++) nn__relax();
+        if (NN__AT_LOAD(&nn__tp.gen) == seen) {
+            NN__LOCK(&nn__tp.mu);
+            while (NN__AT_LOAD(&nn__tp.gen) == seen && !NN__AT_LOAD(&nn__tp.quit))
+                NN__WAIT(&nn__tp.wake, &nn__tp.mu);
+            NN__UNLOCK(&nn__tp.mu);
+        }
+        if (NN__AT_LOAD(&nn__tp.quit)) return;
+        g = NN__AT_LOAD(&nn__tp.gen);
+        seen = g;
+        if (id < nn__tp.maxw) {
+#if defined(NN__HAVE_MXCSR)
+            unsigned old = _mm_getcsr();
+            if (old != nn__tp.csr) _mm_setcsr(nn__tp.csr);
+            nn__pool_tasks(id);
+            if (old != nn__tp.csr) _mm_setcsr(old);
+#else
+            nn__pool_tasks(id);
+#endif
+        }
+        if (NN__AT_ADD(&nn__tp.active, -1) == 1) { /* the last one back */
+            NN__LOCK(&nn__tp.mu);
+            NN__SIGNAL(&nn__tp.idle);
+            NN__UNLOCK(&nn__tp.mu);
+        }
+    }
+}
+#if defined(NN__PTHREADS)
+static void *nn__pool_main(void *arg) {
+    nn__pool_worker((int)(intptr_t)arg);
+    return NULL;
+}
+static int nn__thread_start(nn__thread *t, int id) {
+    return pthread_create(t, NULL, nn__pool_main, (void *)(intptr_t)id) == 0;
+}
+static void nn__thread_join(nn__thread t) { pthread_join(t, NULL); }
+static void nn__pool_sync_init(void) {
+    pthread_mutex_init(&nn__tp.mu, NULL);
+    pthread_cond_init(&nn__tp.wake, NULL);
+    pthread_cond_init(&nn__tp.idle, NULL);
+}
+/* in a child of fork() only the forking thread exists: forget the workers
+ * (their memory is the parent's copy) and start anew on the next region */
+static void nn__pool_atfork_child(void) {
+    nn__tp.started = 0;
+    nn__tp.busy = 0;
+    nn__tp.quit = 0;
+    nn__pool_sync_init();
+}
+#else
+static DWORD WINAPI nn__pool_main(LPVOID arg) {
+    nn__pool_worker((int)(intptr_t)arg);
+    return 0;
+}
+static int nn__thread_start(nn__thread *t, int id) {
+    *t = CreateThread(NULL, 0, nn__pool_main, (LPVOID)(intptr_t)id, 0, NULL);
+    return *t != NULL;
+}
+static void nn__thread_join(nn__thread t) {
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+}
+static void nn__pool_sync_init(void) {
+    InitializeCriticalSection(&nn__tp.mu);
+    InitializeConditionVariable(&nn__tp.wake);
+    InitializeConditionVariable(&nn__tp.idle);
+}
+#endif
+
+/* take the pool (0: someone else has it); the first taker initialises */
+static int nn__pool_take(void) {
+    if (!NN__AT_CAS(&nn__tp.busy, 0, 1)) return 0;
+    if (!nn__tp.inited) {
+        nn__pool_sync_init();
+#if defined(NN__PTHREADS)
+        pthread_atfork(NULL, NULL, nn__pool_atfork_child);
+#endif
+        nn__tp.inited = 1;
+    }
+    return 1;
+}
+static void nn__pool_give(void) { NN__AT_STORE(&nn__tp.busy, 0); }
+/* stop every worker (pool taken) */
+static void nn__pool_stop(void) {
+    int i;
+    if (!nn__tp.started) return;
+    NN__LOCK(&nn__tp.mu);
+    NN__AT_STORE(&nn__tp.quit, 1);
+    NN__BROADCAST(&nn__tp.wake);
+    NN__UNLOCK(&nn__tp.mu);
+    for (i = 0; i < nn__tp.started; i++) nn__thread_join(nn__tp.th[i]);
+    nn__tp.started = 0;
+    NN__AT_STORE(&nn__tp.quit, 0);
+}
+/* make want - 1 workers exist (pool taken); fewer if the OS refuses */
+static void nn__pool_start(int want) {
+    while (nn__tp.started < want - 1) {
+        int id = nn__tp.started + 1;
+        nn__tp.seen0[id] = NN__AT_LOAD(&nn__tp.gen); /* regions before it are not its */
+        if (!nn__thread_start(&nn__tp.th[nn__tp.started], id)) break;
+        nn__tp.started++;
+    }
+}
+#endif /* threads */
+
+static int nn__threads_env(void) {
+    const char *e = getenv("NN_THREADS");
+    char *end;
+    long v;
+    if (!e || !*e) return 0;
+    v = strtol(e, &end, 10);
+    if (*end || v < 0 || v > NN_MAX_THREADS) return 0; /* not a count: every core */
+    return (int)v;
+}
+
+/* threads to use (caller included), reading NN_THREADS the first time */
+static int nn__threads(void) {
+#if defined(NN__PTHREADS) || defined(NN__WINTHREADS)
+    int w = NN__AT_LOAD(&nn__tp.want);
+    if (w) return w;
+    w = nn__threads_for(nn__threads_env());
+    (void)NN__AT_CAS(&nn__tp.want, 0, w); /* a concurrent first call writes the same */
+    return NN__AT_LOAD(&nn__tp.want);
+#else
+    return 1;
+#endif
+}
+NN__API int nn_get_threads(void) { return nn__threads(); }
+NN__API nn_status nn_set_threads(int n) {
+    if (n < 0 || n > NN_MAX_THREADS) return NN_ERR_INVALID_ARGUMENT;
+#if defined(NN__PTHREADS) || defined(NN__WINTHREADS)
+    n = nn__threads_for(n);
+    NN__AT_STORE(&nn__tp.want, n);
+    /* fewer workers than running: stop them once the pool is free (more
+     * are started by the next region) */
+    while (!nn__pool_take()) nn__relax();
+    if (nn__tp.started > n - 1) nn__pool_stop();
+    nn__pool_give();
+    return NN_OK;
+#else
+    return nn__threads_for(n) == 1 ? NN_OK : NN_ERR_UNSUPPORTED;
+#endif
+}
+
+/* Run fn(ctx, t, worker) for t in 0..ntasks-1 on up to maxw workers (worker
+ * < maxw indexes the caller's per-worker scratch); returns when all are
+ * done. */
+static void nn__par(int ntasks, nn__task_fn fn, void *ctx, int maxw) {
+    int t;
+#if defined(NN__PTHREADS) || defined(NN__WINTHREADS)
+    int want = nn__threads(), spin;
+    if (maxw > want) maxw = want;
+    if (maxw > ntasks) maxw = ntasks;
+    if (maxw > 1 && nn__pool_take()) {
+        nn__pool_start(want);
+        if (nn__tp.started > 0) {
+            nn__tp.fn = fn;
+            nn__tp.ctx = ctx;
+            nn__tp.ntasks = ntasks;
+            nn__tp.maxw = maxw;
+#if defined(NN__HAVE_MXCSR)
+            nn__tp.csr = _mm_getcsr();
+#endif
+            NN__AT_STORE(&nn__tp.next, 0);
+            NN__AT_STORE(&nn__tp.active, nn__tp.started);
+            NN__LOCK(&nn__tp.mu);
+            NN__AT_ADD(&nn__tp.gen, 1); /* publishes the region */
+            NN__BROADCAST(&nn__tp.wake);
+            NN__UNLOCK(&nn__tp.mu);
+            nn__pool_tasks(0);
+            for (spin = 0; spin < NN__SPIN && NN__AT_LOAD(&nn__tp.active); spin++) nn__relax();
+            if (NN__AT_LOAD(&nn__tp.active)) {
+                NN__LOCK(&nn__tp.mu);
+                while (NN__AT_LOAD(&nn__tp.active)) NN__WAIT(&nn__tp.idle, &nn__tp.mu);
+                NN__UNLOCK(&nn__tp.mu);
+            }
+            nn__pool_give();
+            return;
+        }
+        nn__pool_give();
+    }
+#else
+    (void)maxw;
+#endif
+    for (t = 0; t < ntasks; t++) fn(ctx, t, 0);
 }
 
 /* ========================================================================= */
@@ -3105,16 +3465,21 @@ static int nn__panel_direct(const nn__ktab *t, int h) {
     return h == t->MR || (t->MR == 6 && h == 4);
 }
 
-static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha,
+/* K slice depth and whether B is read in place: decided by the whole
+ * product, and passed down to each worker's block of it, so that a C
+ * element sums the same slices in the same order however C is split */
+static int nn__gemm_inplace(const nn__ktab *t, int tb, int m, int n, int ldb) {
+    return !tb && ldb == t->NR && nn__gemm_single_tile(t, m, n);
+}
+static void nn__gemm_blk(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha,
                          const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                         int ldc, float *ws, const float *bias, int relu, const float *prepacked) {
-    int jc, pc, ic, jr, ir, kblk, b_inplace;
+                         int ldc, float *ws, const float *bias, int relu, const float *prepacked,
+                         int kblk, int b_inplace) {
+    int jc, pc, ic, jr, ir;
     size_t kcmax;
     size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
     float *pa = ws, *pb;
     nn__uk u;
-    b_inplace = !tb && ldb == t->NR && nn__gemm_single_tile(t, m, n);
-    kblk = b_inplace ? k : nn__gemm_kc(t, m, k);
     kcmax = (size_t)kblk;
     mcmax = (mcmax + t->MR - 1) / t->MR * t->MR;
     pb = ws + NN__ALIGN_UP(mcmax * kcmax);
@@ -3172,6 +3537,89 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
             }
         }
     }
+}
+static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                         int ldc, float *ws, const float *bias, int relu, const float *prepacked) {
+    int inpl = nn__gemm_inplace(t, tb, m, n, ldb);
+    nn__gemm_blk(t, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, bias, relu,
+                 prepacked, inpl ? k : nn__gemm_kc(t, m, k), inpl);
+}
+
+/* The product over workers: C split into blocks of whole MR x NR panels,
+ * columns first (each worker packs only its columns of B; A is mostly read
+ * in place), then rows of at least 4 panels (each row block packs B anew).
+ * Products under NN__GEMM_PAR_MIN multiply-adds stay on one thread: below
+ * it the region's start and end cost more than a second core gains
+ * (measured: bench/harness.c, "sgemm threads"). */
+#ifndef NN__GEMM_PAR_MIN
+#define NN__GEMM_PAR_MIN 98304.0
+#endif
+typedef struct nn__gemm_job {
+    const nn__ktab *t;
+    int ta, tb, m, n, k, lda, ldb, ldc, relu, kblk, inpl, mstep, nstep, nt;
+    float alpha, beta;
+    const float *a, *b, *bias, *pre;
+    float *c;
+    void *const *ws;
+} nn__gemm_job;
+static void nn__gemm_task(void *ctx, int task, int w) {
+    const nn__gemm_job *j = (const nn__gemm_job *)ctx;
+    int i0 = (task / j->nt) * j->mstep, j0 = (task % j->nt) * j->nstep;
+    int mb = j->m - i0 < j->mstep ? j->m - i0 : j->mstep,
+        nb = j->n - j0 < j->nstep ? j->n - j0 : j->nstep;
+    const float *a = j->ta ? j->a + i0 : j->a + (size_t)i0 * j->lda;
+    const float *b = j->tb ? j->b + (size_t)j0 * j->ldb : j->b + j0;
+    if (mb <= 0 || nb <= 0) return;
+    nn__gemm_blk(j->t, j->ta, j->tb, mb, nb, j->k, j->alpha, a, j->lda, j->pre ? NULL : b, j->ldb,
+                 j->beta, j->c + (size_t)i0 * j->ldc + j0, j->ldc,
+                 (float *)(((uintptr_t)j->ws[w] + 63) & ~(uintptr_t)63),
+                 j->bias ? j->bias + j0 : NULL, j->relu,
+                 j->pre ? j->pre + (size_t)j0 * j->k : NULL, j->kblk, j->inpl);
+}
+/* nn__gemm_run on up to nw workers, worker w's workspace ws[w] (each as
+ * large as the whole product needs) */
+static void nn__gemm_par(const nn__ktab *t, int ta, int tb, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                         int ldc, void *const *ws, int nw, const float *bias, int relu,
+                         const float *prepacked) {
+    nn__gemm_job j;
+    int pm = (m + t->MR - 1) / t->MR, pn = (n + t->NR - 1) / t->NR, mt, nt;
+    if (nw > 1) nw = nn__threads() < nw ? nn__threads() : nw;
+    j.inpl = nn__gemm_inplace(t, tb, m, n, ldb);
+    if (nw <= 1 || j.inpl || (double)m * n * k < NN__GEMM_PAR_MIN) {
+        nn__gemm_run(t, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                     (float *)(((uintptr_t)ws[0] + 63) & ~(uintptr_t)63), bias, relu, prepacked);
+        return;
+    }
+    /* prepacked B is one K slice: columns split at whole panels only */
+    nt = pn < nw ? pn : nw;
+    mt = (2 * nw + nt - 1) / nt;
+    if (mt > pm / 4) mt = pm / 4 > 0 ? pm / 4 : 1;
+    j.t = t;
+    j.ta = ta;
+    j.tb = tb;
+    j.m = m;
+    j.n = n;
+    j.k = k;
+    j.lda = lda;
+    j.ldb = ldb;
+    j.ldc = ldc;
+    j.relu = relu;
+    j.kblk = j.inpl ? k : nn__gemm_kc(t, m, k);
+    j.alpha = alpha;
+    j.beta = beta;
+    j.a = a;
+    j.b = b;
+    j.bias = bias;
+    j.pre = prepacked;
+    j.c = c;
+    j.ws = ws;
+    j.mstep = (pm + mt - 1) / mt * t->MR;
+    j.nstep = (pn + nt - 1) / nt * t->NR;
+    j.nt = (n + j.nstep - 1) / j.nstep;
+    mt = (m + j.mstep - 1) / j.mstep;
+    nn__par(mt * j.nt, nn__gemm_task, &j, nw);
 }
 
 static nn_status nn__gemm_check(int ta, int tb, int m, int n, int k, const float *a, int lda,
@@ -3232,14 +3680,6 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
 }
 static float *nn__ws_align(void *workspace) {
     return (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-}
-/* C = A B + bias (per column), then ReLU if asked: the layers' forward.
- * Sizes are trusted (planned at compile); k > 0. */
-static void nn__sgemm_bias_act(int m, int n, int k, const float *a, int lda, const float *b,
-                               int ldb, float *c, int ldc, const float *bias, int relu,
-                               void *workspace) {
-    float *ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-    nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, ws, bias, relu, NULL);
 }
 /* Products with a B used many times (the recurrent weights, once per time
  * step): when op(B) is one K slice and one column block for this m, pack it
@@ -3544,7 +3984,6 @@ enum { NN__HEAD_NONE = 0, NN__HEAD_SOFTMAX, NN__HEAD_SIGMOID };
 
 /* Workers-to-be: each has its own SGEMM workspace (packing buffers), so
  * that no two workers write the same scratch.  One today. */
-#define NN__MAX_WORKERS 1
 
 struct nn_model {
     nn_status status;
@@ -3570,7 +4009,7 @@ struct nn_model {
     int arena_batch;
     float *xin, *ybuf, *g0, *g1, *prob;
     void *ws;                        /* SGEMM workspace: nworkers blocks of ws_bytes */
-    void *wk_ws[NN__MAX_WORKERS];    /* worker w's block */
+    void *wk_ws[NN_MAX_THREADS];    /* worker w's block */
     int nworkers;
     size_t ws_bytes;
     int cur_n;
@@ -3711,6 +4150,31 @@ static void nn__ws_need(size_t *ws, int m, int n, int k) {
     size_t w = nn_sgemm_ws_size(m, n, k);
     if (w > *ws) *ws = w;
 }
+/* The layers' products, on the model's workers (nn__gemm_par; each worker
+ * has its own workspace block).  Sizes are trusted (planned at compile). */
+static void nn__msgemm(nn_model *m, int ta, int tb, int M, int N, int K, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                       int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) nn__gemm_scale_c(M, N, beta, c, ldc);
+    else
+        nn__gemm_par(nn__k(), ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, m->wk_ws,
+                     m->nworkers, NULL, 0, NULL);
+}
+/* C = A B + bias (per column), then ReLU if asked; K > 0 */
+static void nn__mgemm_bias_act(nn_model *m, int M, int N, int K, const float *a, int lda,
+                               const float *b, int ldb, float *c, int ldc, const float *bias,
+                               int relu) {
+    nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, m->wk_ws, m->nworkers,
+                 bias, relu, NULL);
+}
+/* with B packed by nn__gemm_prepack */
+static void nn__mgemm_packed(nn_model *m, int M, int N, int K, const float *a, int lda,
+                             const float *packed, float beta, float *c, int ldc,
+                             const float *bias) {
+    nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, NULL, N, beta, c, ldc, m->wk_ws, m->nworkers,
+                 bias, 0, packed);
+}
 /* uniform in +-lim: He (sqrt(6 / fan_in)) before a ReLU-family activation,
  * Glorot (sqrt(6 / (fan_in + fan_out)), Keras' default) otherwise */
 static void nn__init_fan(const nn__layer *L, float *w, double fan_in, double fan_out, nn_rng *rng) {
@@ -3732,8 +4196,8 @@ static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int 
     const float *W = m->params + L->woff, *b = m->params + L->boff;
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     (void)training;
-    nn__sgemm_bias_act(R, L->dense.units, in, x, in, W, L->dense.units, L->y, L->dense.units, b,
-                       L->act == NN_RELU, m->ws);
+    nn__mgemm_bias_act(m, R, L->dense.units, in, x, in, W, L->dense.units, L->y, L->dense.units, b,
+                       L->act == NN_RELU);
     if (L->act != NN_RELU)
         nn__act_forward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y);
 }
@@ -3743,13 +4207,13 @@ static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, 
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     nn__act_backward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y, dy);
     if (!L->frozen) {
-        nn_sgemm_ws(1, 0, in, L->dense.units, R, 1.0f, x, in, dy, L->dense.units, 0.0f,
-                    m->grads + L->woff, L->dense.units, m->ws);
+        nn__msgemm(m, 1, 0, in, L->dense.units, R, 1.0f, x, in, dy, L->dense.units, 0.0f,
+                    m->grads + L->woff, L->dense.units);
         nn__col_sums((size_t)R, (size_t)L->dense.units, dy, m->grads + L->boff);
     }
     if (dx)
-        nn_sgemm_ws(0, 1, R, in, L->dense.units, 1.0f, dy, L->dense.units, W, L->dense.units, 0.0f,
-                    dx, in, m->ws);
+        nn__msgemm(m, 0, 1, R, in, L->dense.units, 1.0f, dy, L->dense.units, W, L->dense.units, 0.0f,
+                    dx, in);
 }
 
 static nn_status nn__dense_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
@@ -3890,50 +4354,96 @@ static void nn__wg_ptrs(const float *x, size_t b, int H, int W, int c, int y0, i
 /* y (n,OH,OW,cout) = x (n,H,W,cin) zero-padded by (pt,pl), correlated with
  * the 3x3 filter whose F(4x4,3x3) transform at point xi is the (cin x
  * cout) matrix Bm + xi bs, or its packed copy pk + xi pkf when pk_ok;
- * then bias and ReLU.  vm: 36 (Tmax (cin + cout) + 32) floats. */
-static void nn__wg_conv(const nn__ktab *k, void *ws, float *vm, size_t Tmax, const float *zeros,
+ * then bias and ReLU.  Chunks of Tmax tiles are independent (each writes
+ * its own outputs): they are the tasks, each in its worker's block of ws
+ * (nn__wg_wsv: vm of 36 (Tmax (cin + cout) + 32) floats, then the SGEMM's
+ * workspace). */
+typedef struct nn__wg_job {
+    const nn__ktab *k;
+    void *const *ws;
+    size_t Tmax, bs, pkf, nt, th, tw;
+    const float *zeros, *x, *Bm, *pk, *bias;
+    float *y;
+    int n, H, W, cin, pt, pl, OH, OW, cout, pk_ok, relu;
+} nn__wg_job;
+static size_t nn__wg_vm(size_t Tmax, size_t cin, size_t cout) {
+    return nn__r16(36 * (Tmax * (cin + cout) + 32));
+}
+static float *nn__wg_block(void *ws) { return (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63); }
+static void nn__wg_chunk_task(void *ctx, int c, int w) {
+    const nn__wg_job *j = (const nn__wg_job *)ctx;
+    const nn__ktab *k = j->k;
+    size_t cin = (size_t)j->cin, cout = (size_t)j->cout, t0 = (size_t)c * j->Tmax, t,
+           th = j->th, tw = j->tw;
+    size_t T = j->nt - t0 < j->Tmax ? j->nt - t0 : j->Tmax, sv = nn__wg_st(T, cin),
+           sm = nn__wg_st(T, cout);
+    float *V = nn__wg_block(j->ws[w]), *M = V + 36 * nn__wg_st(j->Tmax, cin),
+          *gws = V + nn__wg_vm(j->Tmax, cin, cout);
+    int xi;
+    for (t = 0; t < T; t++) {
+        size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
+        const float *p[36];
+        nn__wg_ptrs(j->x, b, j->H, j->W, j->cin, 4 * (int)(r / tw) - j->pt,
+                    4 * (int)(r % tw) - j->pl, 6, j->zeros, p);
+        k->wg_in(cin, p, V + t * cin, sv);
+    }
+    for (xi = 0; xi < 36; xi++) {
+        float *Mx = M + (size_t)xi * sm;
+        const float *Vx = V + (size_t)xi * sv;
+        if (j->pk_ok && !nn__gemm_single_tile(k, (int)T, j->cout))
+            nn__sgemm_packed((int)T, j->cout, j->cin, Vx, j->cin, j->pk + (size_t)xi * j->pkf, 0.0f,
+                             Mx, j->cout, NULL, gws);
+        else
+            nn_sgemm_ws(0, 0, (int)T, j->cout, j->cin, 1.0f, Vx, j->cin, j->Bm + (size_t)xi * j->bs,
+                        j->cout, 0.0f, Mx, j->cout, gws);
+    }
+    for (t = 0; t < T; t++) {
+        size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
+        int ty = (int)(r / tw), tx = (int)(r % tw), i, jj;
+        float *q[16];
+        for (i = 0; i < 4; i++)
+            for (jj = 0; jj < 4; jj++) {
+                int oy = 4 * ty + i, ox = 4 * tx + jj;
+                q[4 * i + jj] = oy < j->OH && ox < j->OW
+                                    ? j->y + ((b * (size_t)j->OH + (size_t)oy) * (size_t)j->OW +
+                                              (size_t)ox) *
+                                                 cout
+                                    : NULL;
+            }
+        k->wg_out(cout, M + t * cout, sm, j->bias, j->relu, q);
+    }
+}
+static void nn__wg_conv(const nn__ktab *k, const nn_model *m, size_t Tmax, const float *zeros,
                         const float *x, int n, int H, int W, int cin, int pt, int pl, float *y,
                         int OH, int OW, int cout, const float *Bm, size_t bs, const float *pk,
                         size_t pkf, int pk_ok, const float *bias, int relu) {
-    size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)n * th * tw, t0, t;
-    float *V = vm, *M = vm + 36 * nn__wg_st(Tmax, (size_t)cin);
-    for (t0 = 0; t0 < nt; t0 += Tmax) {
-        size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)cin),
-               sm = nn__wg_st(T, (size_t)cout);
-        int xi;
-        for (t = 0; t < T; t++) {
-            size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
-            const float *p[36];
-            nn__wg_ptrs(x, b, H, W, cin, 4 * (int)(r / tw) - pt, 4 * (int)(r % tw) - pl, 6, zeros,
-                        p);
-            k->wg_in((size_t)cin, p, V + t * (size_t)cin, sv);
-        }
-        for (xi = 0; xi < 36; xi++) {
-            float *Mx = M + (size_t)xi * sm;
-            const float *Vx = V + (size_t)xi * sv;
-            if (pk_ok && !nn__gemm_single_tile(k, (int)T, cout))
-                nn__sgemm_packed((int)T, cout, cin, Vx, cin, pk + (size_t)xi * pkf, 0.0f, Mx, cout,
-                                 NULL, ws);
-            else
-                nn_sgemm_ws(0, 0, (int)T, cout, cin, 1.0f, Vx, cin, Bm + (size_t)xi * bs, cout,
-                            0.0f, Mx, cout, ws);
-        }
-        for (t = 0; t < T; t++) {
-            size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
-            int ty = (int)(r / tw), tx = (int)(r % tw), i, j;
-            float *q[16];
-            for (i = 0; i < 4; i++)
-                for (j = 0; j < 4; j++) {
-                    int oy = 4 * ty + i, ox = 4 * tx + j;
-                    q[4 * i + j] =
-                        oy < OH && ox < OW
-                            ? y + ((b * (size_t)OH + (size_t)oy) * (size_t)OW + (size_t)ox) *
-                                      (size_t)cout
-                            : NULL;
-                }
-            k->wg_out((size_t)cout, M + t * (size_t)cout, sm, bias, relu, q);
-        }
-    }
+    nn__wg_job j;
+    j.k = k;
+    j.ws = m->wk_ws;
+    j.Tmax = Tmax;
+    j.bs = bs;
+    j.pkf = pkf;
+    j.th = (size_t)(OH + 3) / 4;
+    j.tw = (size_t)(OW + 3) / 4;
+    j.nt = (size_t)n * j.th * j.tw;
+    j.zeros = zeros;
+    j.x = x;
+    j.Bm = Bm;
+    j.pk = pk;
+    j.bias = bias;
+    j.y = y;
+    j.n = n;
+    j.H = H;
+    j.W = W;
+    j.cin = cin;
+    j.pt = pt;
+    j.pl = pl;
+    j.OH = OH;
+    j.OW = OW;
+    j.cout = cout;
+    j.pk_ok = pk_ok;
+    j.relu = relu;
+    nn__par((int)((j.nt + Tmax - 1) / Tmax), nn__wg_chunk_task, &j, m->nworkers);
 }
 /* U (36 points of cin x cout, us floats apart) of the filter w (3x3 taps of
  * cin x cout, row-major), one 3x3 of a (ci, vector of co) at a time */
@@ -3952,16 +4462,52 @@ static void nn__conv_fwd_wg(nn_model *m, nn__layer *L, const float *x, int B) {
     size_t CF = (size_t)C * F, T = L->lp.tile_rows;
     nn__wg_mem r = nn__wg_regions(L, L->scratch, T);
     size_t us = r.us, pkf = r.pkf;
-    float *zeros = r.zeros, *U = r.U, *pk = r.pk, *vm = r.vm;
+    float *zeros = r.zeros, *U = r.U, *pk = r.pk;
     const float *W = m->params + L->woff;
     nn__wg_filter(k, W, C, F, U, us);
     for (xi = 0; xi < 36; xi++)
         ok &= nn__gemm_prepack(0, (int)T, F, C, U + xi * us, F, pk + xi * pkf);
-    nn__wg_conv(k, m->ws, vm, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->conv.g.pt, L->conv.g.pl,
+    nn__wg_conv(k, m, T, zeros, x, B, L->in.d[0], L->in.d[1], C, L->conv.g.pt, L->conv.g.pl,
                 L->y, L->conv.g.oh, L->conv.g.ow, F, U, us, pk, pkf, ok, W + 9 * CF,
                 L->act == NN_RELU);
     if (L->act != NN_RELU)
         nn__act_forward(L->act, L->slope, (size_t)B * L->conv.g.oh * L->conv.g.ow, (size_t)F, L->y);
+}
+/* the weight gradient's chunk: transforms of x and dy into V and G, then
+ * dWh[xi] (+)= V[xi]^T G[xi] */
+#define NN__WG_TGROUP 6
+typedef struct nn__wgd_job {
+    const nn__ktab *k;
+    void *const *ws;
+    const float *x, *dy, *zeros;
+    const nn__layer *L;
+    size_t Tmax, th, tw, t0, T, us;
+    float *V, *G, *dWh;
+} nn__wgd_job;
+static void nn__wgd_in_task(void *ctx, int task, int w) {
+    const nn__wgd_job *j = (const nn__wgd_job *)ctx;
+    const nn__layer *L = j->L;
+    size_t C = (size_t)L->in.d[2], F = (size_t)L->conv.filters, sv = nn__wg_st(j->T, C),
+           sg = nn__wg_st(j->T, F), t, t1 = ((size_t)task + 1) * NN__WG_TGROUP;
+    (void)w;
+    for (t = (size_t)task * NN__WG_TGROUP; t < t1 && t < j->T; t++) {
+        size_t tile = j->t0 + t, b = tile / (j->th * j->tw), r = tile % (j->th * j->tw);
+        int ty = (int)(r / j->tw), tx = (int)(r % j->tw);
+        const float *p[36], *g[16];
+        nn__wg_ptrs(j->x, b, L->in.d[0], L->in.d[1], (int)C, 4 * ty - L->conv.g.pt,
+                    4 * tx - L->conv.g.pl, 6, j->zeros, p);
+        nn__wg_ptrs(j->dy, b, L->conv.g.oh, L->conv.g.ow, (int)F, 4 * ty, 4 * tx, 4, j->zeros, g);
+        j->k->wg_in(C, p, j->V + t * C, sv);
+        j->k->wg_dy(F, g, j->G + t * F, sg);
+    }
+}
+static void nn__wgd_gemm_task(void *ctx, int xi, int w) {
+    const nn__wgd_job *j = (const nn__wgd_job *)ctx;
+    int C = j->L->in.d[2], F = j->L->conv.filters;
+    size_t sv = nn__wg_st(j->T, (size_t)C), sg = nn__wg_st(j->T, (size_t)F);
+    nn_sgemm_ws(1, 0, C, F, (int)j->T, 1.0f, j->V + (size_t)xi * sv, C, j->G + (size_t)xi * sg, F,
+                j->t0 ? 1.0f : 0.0f, j->dWh + (size_t)xi * j->us, F,
+                nn__wg_block(j->ws[w]) + nn__wg_vm(j->Tmax, (size_t)C, (size_t)F));
 }
 /* dW (9 C x F, then the bias row) by F(3x3,4x4) on the forward's tiles;
  * dx by F(4x4,3x3) with the filter flipped and its channels swapped */
@@ -3977,25 +4523,30 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
           *dW = m->grads + L->woff;
     const float *W = m->params + L->woff;
     if (!L->frozen) {
-        size_t th = (size_t)(OH + 3) / 4, tw = (size_t)(OW + 3) / 4, nt = (size_t)B * th * tw, t0,
-               t;
-        float *V = vm, *G = vm + 36 * nn__wg_st(Tmax, (size_t)C);
-        for (t0 = 0; t0 < nt; t0 += Tmax) {
-            size_t T = nt - t0 < Tmax ? nt - t0 : Tmax, sv = nn__wg_st(T, (size_t)C),
-                   sg = nn__wg_st(T, (size_t)F);
-            for (t = 0; t < T; t++) {
-                size_t tile = t0 + t, b = tile / (th * tw), r = tile % (th * tw);
-                int ty = (int)(r / tw), tx = (int)(r % tw);
-                const float *p[36], *g[16];
-                nn__wg_ptrs(x, b, H, Wd, C, 4 * ty - L->conv.g.pt, 4 * tx - L->conv.g.pl, 6, zeros,
-                            p);
-                nn__wg_ptrs(dy, b, OH, OW, F, 4 * ty, 4 * tx, 4, zeros, g);
-                k->wg_in((size_t)C, p, V + t * (size_t)C, sv);
-                k->wg_dy((size_t)F, g, G + t * (size_t)F, sg);
-            }
-            for (xi = 0; xi < 36; xi++)
-                nn_sgemm_ws(1, 0, C, F, (int)T, 1.0f, V + (size_t)xi * sv, C, G + (size_t)xi * sg,
-                            F, t0 ? 1.0f : 0.0f, dWh + xi * us, F, m->ws);
+        /* per chunk of tiles: the transforms (tasks: groups of tiles), then
+         * the 36 products (tasks: points), each point's dWh summed over the
+         * chunks in order whatever the thread count */
+        nn__wgd_job j;
+        size_t nt;
+        j.k = k;
+        j.ws = m->wk_ws;
+        j.x = x;
+        j.dy = dy;
+        j.zeros = zeros;
+        j.L = L;
+        j.Tmax = Tmax;
+        j.th = (size_t)(OH + 3) / 4;
+        j.tw = (size_t)(OW + 3) / 4;
+        j.V = vm;
+        j.G = vm + 36 * nn__wg_st(Tmax, (size_t)C);
+        j.dWh = dWh;
+        j.us = us;
+        nt = (size_t)B * j.th * j.tw;
+        for (j.t0 = 0; j.t0 < nt; j.t0 += Tmax) {
+            j.T = nt - j.t0 < Tmax ? nt - j.t0 : Tmax;
+            nn__par((int)((j.T + NN__WG_TGROUP - 1) / NN__WG_TGROUP), nn__wgd_in_task, &j,
+                    m->nworkers);
+            nn__par(36, nn__wgd_gemm_task, &j, m->nworkers);
         }
         for (ci = 0; ci < C; ci++) {
             float *o[9];
@@ -4014,7 +4565,7 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
         nn__wg_filter(k, Wt, F, C, Ud, us);
         for (xi = 0; xi < 36; xi++)
             ok &= nn__gemm_prepack(0, (int)T, C, F, Ud + xi * us, C, pk + xi * pkf);
-        nn__wg_conv(k, m->ws, vm, T, zeros, dy, B, OH, OW, F, 2 - L->conv.g.pt, 2 - L->conv.g.pl,
+        nn__wg_conv(k, m, T, zeros, dy, B, OH, OW, F, 2 - L->conv.g.pt, 2 - L->conv.g.pl,
                     dx, H, Wd, C, Ud, us, pk, pkf, ok, NULL, 0);
     }
 }
@@ -4038,16 +4589,16 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     g.n = B;
     if (L->lp.colT) {
         nn__im2colT(&g, 0, rows, x, L->scratch, rows);
-        nn__gemm_run(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f,
-                     L->y, F, nn__ws_align(m->ws), NULL, L->act == NN_RELU, NULL);
+        nn__gemm_par(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f,
+                     L->y, F, m->wk_ws, m->nworkers, NULL, L->act == NN_RELU, NULL);
         if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
         return;
     }
     for (r0 = 0; r0 < rows; r0 += L->lp.tile_rows) {
         size_t nr = rows - r0 < L->lp.tile_rows ? rows - r0 : L->lp.tile_rows;
         nn__im2col(&g, r0, nr, x, L->scratch, K1, 1);
-        nn__sgemm_bias_act((int)nr, F, (int)K1, L->scratch, (int)K1, W, F, L->y + r0 * F, F, NULL,
-                           L->act == NN_RELU, m->ws);
+        nn__mgemm_bias_act(m, (int)nr, F, (int)K1, L->scratch, (int)K1, W, F, L->y + r0 * F, F, NULL,
+                           L->act == NN_RELU);
     }
     if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
 }
@@ -4068,16 +4619,16 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
         size_t nr = rows - r0 < L->lp.tile_rows ? rows - r0 : L->lp.tile_rows;
         const float *dyt = dy + r0 * F;
         if (!L->frozen && L->lp.colT) { /* one tile: the forward's colT (K1 x rows) */
-            nn_sgemm_ws(0, 0, (int)K1, F, (int)rows, 1.0f, col, (int)rows, dyt, F, 0.0f,
-                        m->grads + L->woff, F, m->ws);
+            nn__msgemm(m, 0, 0, (int)K1, F, (int)rows, 1.0f, col, (int)rows, dyt, F, 0.0f,
+                        m->grads + L->woff, F);
         } else if (!L->frozen) {
             if (nr < rows)
                 nn__im2col(&g, r0, nr, x, col, K1, 1); /* else the forward's col is still here */
-            nn_sgemm_ws(1, 0, (int)K1, F, (int)nr, 1.0f, col, (int)K1, dyt, F,
-                        r0 == 0 ? 0.0f : 1.0f, m->grads + L->woff, F, m->ws);
+            nn__msgemm(m, 1, 0, (int)K1, F, (int)nr, 1.0f, col, (int)K1, dyt, F,
+                        r0 == 0 ? 0.0f : 1.0f, m->grads + L->woff, F);
         }
         if (dx) {
-            nn_sgemm_ws(0, 1, (int)nr, (int)K, F, 1.0f, dyt, F, W, F, 0.0f, dcol, (int)K1, m->ws);
+            nn__msgemm(m, 0, 1, (int)nr, (int)K, F, 1.0f, dyt, F, W, F, 0.0f, dcol, (int)K1);
             nn__col2im(&g, r0, nr, dcol, K1, dx);
         }
     }
@@ -4136,15 +4687,22 @@ static void nn__conv_plan(const nn_model *m, const nn__layer *L, int B, nn__lpla
     (void)m;
     if (L->conv.wino) {
         int T = (int)nn__wg_chunk(L, B), C = L->in.d[2];
+        size_t g = 0;
         lp->tile_rows = (size_t)T;
         lp->scratch = nn__wg_regions(L, NULL, (size_t)T).total;
-        nn__ws_need(ws, T, F, C);
-        nn__ws_need(ws, T, C, F);
-        nn__ws_need(ws, C, F, T);
+        /* a worker's block: its chunk (vm), then its SGEMM workspace */
+        nn__ws_need(&g, T, F, C);
+        nn__ws_need(&g, T, C, F);
+        nn__ws_need(&g, C, F, T);
+        g += 64 + nn__wg_vm((size_t)T, (size_t)C, (size_t)F) * sizeof(float);
+        if (g > *ws) *ws = g;
     } else {
+        size_t rows = (size_t)B * L->conv.g.oh * L->conv.g.ow;
         lp->tile_rows = tr;
-        lp->colT = tr >= (size_t)B * L->conv.g.oh * L->conv.g.ow && L->in.d[2] < 4;
-        lp->scratch = 2 * tr * K;
+        lp->colT = tr >= rows && L->in.d[2] < 4;
+        /* col and its gradient; one tile for the batch: the per-image weight
+         * gradients of the conv + pool path too (nn__pool_conv_bwd) */
+        lp->scratch = 2 * tr * K + (tr >= rows ? (size_t)B * K * F : 0);
     }
     nn__ws_need(ws, (int)tr, F, (int)K);
     nn__ws_need(ws, (int)K, F, (int)tr);
@@ -4305,55 +4863,99 @@ static const nn__lkind nn__row_gap = {"global_avgpool2d", 0, nn__gap_shape, NULL
  * applies ReLU' and keeps the argmax) nor any other.  The conv layer's y
  * then holds no batch (nn__first_nonfinite_layer skips it).  0 when the
  * layer does not qualify (Winograd, col not kept, big images). */
-static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, nn__layer *P, const float *x, int B) {
+/* Images are the tasks: worker w computes an image's conv output in slot w
+ * of the conv's y (so at most B workers) with its own SGEMM workspace. */
+typedef struct nn__cp_job {
+    const nn_model *m;
+    nn__layer *L, *P;
+    const float *x;
+    float *dyp, *part;
+    int B;
+} nn__cp_job;
+static void nn__cp_fwd_task(void *ctx, int bi, int w) {
+    const nn__cp_job *j = (const nn__cp_job *)ctx;
+    nn__layer *L = j->L, *P = j->P;
     nn_conv_geom g = L->conv.g;
-    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
-    const float *W = m->params + L->woff;
+    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b = (size_t)bi;
+    const float *W = j->m->params + L->woff;
     int F = L->conv.filters;
-    if (L->conv.wino || L->lp.tile_rows < (size_t)B * ohw || ohw * (size_t)F > 65536) return 0;
-    g.n = B;
+    float *py = P->y + b * P->out_dim, *cy = L->y + (size_t)w * ohw * (size_t)F,
+          *ws = nn__ws_align(j->m->wk_ws[w]);
+    g.n = j->B;
+    if (L->lp.colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
+        nn__im2colT(&g, b * ohw, ohw, j->x, L->scratch, (size_t)j->B * ohw);
+        nn__gemm_run(nn__k(), 1, 0, (int)ohw, F, (int)K1, 1.0f, L->scratch + b * ohw,
+                     j->B * (int)ohw, W, F, 0.0f, cy, F, ws, NULL, 1, NULL);
+    } else {
+        float *col = L->scratch + b * ohw * K1;
+        nn__im2col(&g, b * ohw, ohw, j->x, col, K1, 1);
+        nn__gemm_run(nn__k(), 0, 0, (int)ohw, F, (int)K1, 1.0f, col, (int)K1, W, F, 0.0f, cy, F,
+                     ws, NULL, 1, NULL);
+    }
+    if (P->idx_valid) nn__k()->maxpool_fi(1, g.oh, g.ow, F, cy, py, P->scratch + b * P->out_dim);
+    else nn_maxpool2x2(1, g.oh, g.ow, F, cy, py);
+}
+static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, nn__layer *P, const float *x, int B) {
+    size_t ohw = (size_t)L->conv.g.oh * L->conv.g.ow;
+    nn__cp_job j;
+    if (L->conv.wino || L->lp.tile_rows < (size_t)B * ohw || ohw * (size_t)L->conv.filters > 65536)
+        return 0;
     /* the argmax even when not training: the conv output is gone, and a
      * backward after an inference-mode forward must still find the max */
     P->idx_valid = P->scratch != NULL;
-    for (b = 0; b < (size_t)B; b++) {
-        float *py = P->y + b * P->out_dim;
-        if (L->lp.colT) { /* columns [b ohw, (b+1) ohw) of the batch's colT */
-            nn__im2colT(&g, b * ohw, ohw, x, L->scratch, (size_t)B * ohw);
-            nn__gemm_run(nn__k(), 1, 0, (int)ohw, F, (int)K1, 1.0f, L->scratch + b * ohw,
-                         B * (int)ohw, W, F, 0.0f, L->y, F, nn__ws_align(m->ws), NULL, 1, NULL);
-        } else {
-            float *col = L->scratch + b * ohw * K1;
-            nn__im2col(&g, b * ohw, ohw, x, col, K1, 1);
-            nn__sgemm_bias_act((int)ohw, F, (int)K1, col, (int)K1, W, F, L->y, F, NULL, 1, m->ws);
-        }
-        if (P->idx_valid)
-            nn__k()->maxpool_fi(1, g.oh, g.ow, F, L->y, py, P->scratch + b * P->out_dim);
-        else nn_maxpool2x2(1, g.oh, g.ow, F, L->y, py);
-    }
+    j.m = m;
+    j.L = L;
+    j.P = P;
+    j.x = x;
+    j.B = B;
+    nn__par(B, nn__cp_fwd_task, &j, m->nworkers < B ? m->nworkers : B);
     return 1;
 }
 /* The backward of that pair when the conv is the first layer (no dx):
  * image by image, the pool's gradient is scattered into the conv output's
  * slot (L2) and multiplied with the kept col rows at once, so the conv
- * output's gradient (as big as the output) is never stored either. */
+ * output's gradient (as big as the output) is never stored either.  Each
+ * image's weight gradient is its own (a task's); they are summed in image
+ * order afterwards, as the one-thread loop accumulated them. */
+static void nn__cp_bwd_task(void *ctx, int bi, int w) {
+    const nn__cp_job *j = (const nn__cp_job *)ctx;
+    nn__layer *L = j->L, *P = j->P;
+    nn_conv_geom g = L->conv.g;
+    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b = (size_t)bi;
+    int F = L->conv.filters;
+    float *cy = L->y + (size_t)w * ohw * (size_t)F, *ws = nn__ws_align(j->m->wk_ws[w]),
+          *part = j->part + b * K1 * (size_t)F;
+    nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, j->dyp + b * P->out_dim,
+                        cy);
+    if (L->lp.colT)
+        nn__gemm_run(nn__k(), 0, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw,
+                     j->B * (int)ohw, cy, F, 0.0f, part, F, ws, NULL, 0, NULL);
+    else
+        nn__gemm_run(nn__k(), 1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1,
+                     cy, F, 0.0f, part, F, ws, NULL, 0, NULL);
+}
 static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp, int B) {
     nn_conv_geom g = L->conv.g;
-    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b;
-    int F = L->conv.filters;
+    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, n = K1 * L->conv.filters,
+           b, i;
+    float *dW = m->grads + L->woff;
+    nn__cp_job j;
     if (!P->idx_valid || L->conv.wino || L->lp.tile_rows < (size_t)B * ohw ||
-        ohw * (size_t)F > 65536)
+        ohw * (size_t)L->conv.filters > 65536)
         return 0;
     nn__k()->relu_bwd((size_t)B * P->out_dim, P->y, dyp, dyp); /* ReLU' on the pooled gradient */
     if (L->frozen) return 1;
-    for (b = 0; b < (size_t)B; b++) {
-        nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, dyp + b * P->out_dim,
-                            L->y);
-        if (L->lp.colT)
-            nn_sgemm_ws(0, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw, B * (int)ohw, L->y,
-                        F, b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
-        else
-            nn_sgemm_ws(1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1, L->y,
-                        F, b ? 1.0f : 0.0f, m->grads + L->woff, F, m->ws);
+    j.m = m;
+    j.L = L;
+    j.P = P;
+    j.dyp = dyp;
+    j.B = B;
+    j.part = L->scratch + 2 * L->lp.tile_rows * (K1 - 1); /* B partials (nn__conv_plan) */
+    nn__par(B, nn__cp_bwd_task, &j, m->nworkers < B ? m->nworkers : B);
+    memcpy(dW, j.part, n * sizeof(float));
+    for (b = 1; b < (size_t)B; b++) {
+        const float *p = j.part + b * n;
+        for (i = 0; i < n; i++) dW[i] += p[i];
     }
     return 1;
 }
@@ -4729,8 +5331,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
     int packed = nn__gemm_prepack(0, B, (int)G, (int)H, Wh, (int)G, r.pwh);
     (void)training;
     /* input projections of every step: one SGEMM (+ bias) */
-    nn__sgemm_bias_act(B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0,
-                       m->ws);
+    nn__mgemm_bias_act(m, B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0);
     for (b = 0; b < (size_t)B; b++) {
         float *h0 = r.hs + b * hsld, *c0 = r.cs + b * hsld;
         if (m->stateful) {
@@ -4748,11 +5349,11 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
             /* hp_t = h W_h + b_h, kept for backward (the reset gate multiplies it) */
             float *hpt = r.hp + t * G;
             if (packed)
-                nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 0.0f, hpt,
-                                 (int)(T * G), bh, m->ws);
+                nn__mgemm_packed(m, B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 0.0f, hpt,
+                                 (int)(T * G), bh);
             else
-                nn__sgemm_bias_act(B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt,
-                                   (int)(T * G), bh, 0, m->ws);
+                nn__mgemm_bias_act(m, B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt,
+                                   (int)(T * G), bh, 0);
             for (b = 0; b < (size_t)B; b++) {
                 float *g = gt + b * T * G, *hq = hpt + b * T * G,
                       *h = r.hs + b * hsld + (t + 1) * H;
@@ -4767,11 +5368,11 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
         }
         /* gates_t += h_{t-1} W_h: rows of step t are T*G apart */
         if (packed)
-            nn__sgemm_packed(B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 1.0f, gt, (int)(T * G),
-                             NULL, m->ws);
+            nn__mgemm_packed(m, B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 1.0f, gt, (int)(T * G),
+                             NULL);
         else
-            nn_sgemm_ws(0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt,
-                        (int)(T * G), m->ws);
+            nn__msgemm(m, 0, 0, B, (int)G, (int)H, 1.0f, hprev, (int)hsld, Wh, (int)G, 1.0f, gt,
+                        (int)(T * G));
         for (b = 0; b < (size_t)B; b++) {
             float *g = gt + b * T * G, *h = r.hs + b * hsld + (t + 1) * H;
             if (L->rnn.cell == NN__RNN) {
@@ -4845,11 +5446,11 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             int ldq = (int)(T * G);
             /* dh_{t-1} = dq W_h^T (+ the GRU's direct path already in dh) */
             if (packed)
-                nn__sgemm_packed(B, (int)H, (int)G, dq, ldq, r.pwht,
-                                 L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H, NULL, m->ws);
+                nn__mgemm_packed(m, B, (int)H, (int)G, dq, ldq, r.pwht,
+                                 L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H, NULL);
             else
-                nn_sgemm_ws(0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G,
-                            L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H, m->ws);
+                nn__msgemm(m, 0, 1, B, (int)H, (int)G, 1.0f, dq, ldq, Wh, (int)G,
+                            L->rnn.cell == NN__GRU ? 1.0f : 0.0f, r.dh, (int)H);
         }
     }
     if (!L->frozen) {
@@ -4866,19 +5467,19 @@ static void nn__rnn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, fl
             memcpy(xh + row * FH + F, r.hs + b * hsld + t * H, H * sizeof(float));
         }
         if (L->rnn.cell == NN__GRU) {
-            nn_sgemm_ws(1, 0, (int)H, (int)G, B * (int)T, 1.0f, xh + F, (int)FH, r.hp, (int)G, 0.0f,
-                        dWh, (int)G, m->ws);
+            nn__msgemm(m, 1, 0, (int)H, (int)G, B * (int)T, 1.0f, xh + F, (int)FH, r.hp, (int)G, 0.0f,
+                        dWh, (int)G);
             nn__col_sums((size_t)B * T, G, r.hp, dbh);
-            nn_sgemm_ws(1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx,
-                        (int)G, m->ws);
+            nn__msgemm(m, 1, 0, (int)F, (int)G, B * (int)T, 1.0f, x, (int)F, r.dg, (int)G, 0.0f, dWx,
+                        (int)G);
         } else
-            nn_sgemm_ws(1, 0, (int)FH, (int)G, B * (int)T, 1.0f, xh, (int)FH, r.dg, (int)G, 0.0f,
-                        dWx, (int)G, m->ws);
+            nn__msgemm(m, 1, 0, (int)FH, (int)G, B * (int)T, 1.0f, xh, (int)FH, r.dg, (int)G, 0.0f,
+                        dWx, (int)G);
         nn__col_sums((size_t)B * T, G, r.dg, dbx);
     }
     if (dx)
-        nn_sgemm_ws(0, 1, B * (int)T, (int)F, (int)G, 1.0f, r.dg, (int)G, Wx, (int)G, 0.0f, dx,
-                    (int)F, m->ws);
+        nn__msgemm(m, 0, 1, B * (int)T, (int)F, (int)G, 1.0f, r.dg, (int)G, Wx, (int)G, 0.0f, dx,
+                    (int)F);
 }
 
 static const char *nn__cell_name(int cell) {
@@ -5605,12 +6206,33 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
  * SGEMM workspace per worker, as large as the largest product needs.  The
  * rows' rules run once into lp_next; a layer's lp (its tiling) changes only
  * once the new arena exists, so a failed plan leaves the model as it was. */
+/* Workspace blocks of ws bytes for every thread in use (nn_get_threads):
+ * anew when the blocks grow (must: failure is an error) or the thread count
+ * went up (may: on failure the workers already there do the work). */
+static nn_status nn__plan_workers(nn_model *m, size_t ws, int must) {
+    int nw = nn__threads(), w;
+    void *wsp;
+    if (!must && nw <= m->nworkers) return NN_OK;
+    if (nw < m->nworkers) nw = m->nworkers;
+    wsp = NN_MALLOC(ws ? ws * (size_t)nw : 1);
+    if (!wsp) {
+        if (!must) return NN_OK;
+        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for %d x %lu bytes of SGEMM workspace",
+                        nw, (unsigned long)ws);
+    }
+    NN_FREE(m->ws);
+    m->ws = wsp;
+    for (w = 0; w < nw; w++) m->wk_ws[w] = (char *)wsp + (size_t)w * ws;
+    m->nworkers = nw;
+    m->ws_bytes = ws;
+    return NN_OK;
+}
 static nn_status nn__plan(nn_model *m, int B) {
     size_t total = 0, maxdim = m->in_dim, ws = 0, out = m->L[m->n - 1].out_dim;
-    int i, w;
+    int i;
     float *a;
-    void *wsp;
-    if (B <= m->arena_batch) return NN_OK;
+    nn_status s;
+    if (B <= m->arena_batch) return nn__plan_workers(m, m->ws_bytes, 0);
     total = nn__r16((size_t)B * m->in_dim) + 2 * nn__r16((size_t)B * out); /* xin, ybuf, prob */
     for (i = 0; i < m->n; i++) {
         nn__layer *L = &m->L[i];
@@ -5620,23 +6242,16 @@ static nn_status nn__plan(nn_model *m, int B) {
         total += nn__r16((size_t)B * L->out_dim) + nn__r16(L->lp_next.scratch);
     }
     total += 2 * nn__r16((size_t)B * maxdim); /* g0, g1 */
-    if (m->nworkers < 1) m->nworkers = 1;
     a = (float *)nn_aligned_alloc(total * sizeof(float));
     if (!a)
         return nn__fail(m, NN_ERR_NO_MEMORY,
                         "out of memory planning %lu floats of activations for batch %d",
                         (unsigned long)total, B);
     ws = (ws + 63) & ~(size_t)63; /* each worker's block on its own cache lines */
-    wsp = NN_MALLOC(ws ? ws * (size_t)m->nworkers : 1);
-    if (!wsp) {
+    if (ws > m->ws_bytes && (s = nn__plan_workers(m, ws, 1)) != NN_OK) {
         nn_aligned_free(a);
-        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory for %lu bytes of SGEMM workspace",
-                        (unsigned long)ws);
+        return s;
     }
-    NN_FREE(m->ws);
-    m->ws = wsp;
-    for (w = 0; w < m->nworkers; w++) m->wk_ws[w] = (char *)wsp + (size_t)w * ws;
-    m->ws_bytes = ws;
     memset(a, 0, total * sizeof(float));
     nn_aligned_free(m->arena);
     m->arena = a;
