@@ -1088,9 +1088,11 @@ static struct nn__tpool {
 /* spin iterations before a worker (or the caller) sleeps: tens of
  * microseconds, long enough to cover the serial gap between two regions of
  * a training step, short enough that an idle process burns nothing */
-#define NN__SPIN 20000
+#ifndef NN__SPIN
+#define NN__SPIN 200000
+#endif
 static void nn__relax(void) {
-#if defined(NN__HAVE_MXCSR)
+#if defined(NN__HAVE_MXCSR) && defined(NN_SPIN_PAUSE)
     _mm_pause();
 #endif
 }
@@ -4175,6 +4177,61 @@ static void nn__mgemm_packed(nn_model *m, int M, int N, int K, const float *a, i
     nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, NULL, N, beta, c, ldc, m->wk_ws, m->nworkers,
                  bias, 0, packed);
 }
+/* fn(ctx, i0, n) over [0, total) in fixed chunks of `chunk` (the tasks of
+ * a region when there are several and the model has workers): for work
+ * whose items are independent (elements, images), so the chunks can be any
+ * size; element chunks are multiples of 64 so that every element goes
+ * through the same vector path as in one call. */
+typedef void (*nn__range_fn)(void *ctx, size_t i0, size_t n);
+typedef struct nn__range_job {
+    nn__range_fn fn;
+    void *ctx;
+    size_t total, chunk;
+} nn__range_job;
+static void nn__range_task(void *ctx, int t, int w) {
+    const nn__range_job *j = (const nn__range_job *)ctx;
+    size_t i0 = (size_t)t * j->chunk;
+    (void)w;
+    j->fn(j->ctx, i0, j->total - i0 < j->chunk ? j->total - i0 : j->chunk);
+}
+static void nn__par_range(const nn_model *m, size_t total, size_t chunk, nn__range_fn fn,
+                          void *ctx) {
+    nn__range_job j;
+    if (chunk < 1) chunk = 1;
+    if (m->nworkers <= 1 || total <= chunk || nn__threads() <= 1) {
+        fn(ctx, 0, total);
+        return;
+    }
+    j.fn = fn;
+    j.ctx = ctx;
+    j.total = total;
+    j.chunk = chunk;
+    nn__par((int)((total + chunk - 1) / chunk), nn__range_task, &j, m->nworkers);
+}
+/* Element-wise work below this many floats per task is not worth a
+ * region (measured: an Adam update of 8192 floats takes ~2 us, a region's
+ * start and end ~0.5 us on this machine). */
+#define NN__PAR_ELEMS 8192
+/* dy <- dy * ReLU'(y), in place, over n floats */
+typedef struct nn__ew_job {
+    const float *y;
+    float *dy;
+} nn__ew_job;
+static void nn__relu_bwd_range(void *ctx, size_t i0, size_t n) {
+    const nn__ew_job *j = (const nn__ew_job *)ctx;
+    nn__k()->relu_bwd(n, j->y + i0, j->dy + i0, j->dy + i0);
+}
+static void nn__relu_bwd_par(const nn_model *m, size_t n, const float *y, float *dy) {
+    nn__ew_job j;
+    j.y = y;
+    j.dy = dy;
+    nn__par_range(m, n, 4 * NN__PAR_ELEMS, nn__relu_bwd_range, &j);
+}
+/* images per task for per-image work of `per` floats */
+static size_t nn__img_chunk(size_t per) {
+    size_t c = NN__PAR_ELEMS / (per ? per : 1);
+    return c ? c : 1;
+}
 /* uniform in +-lim: He (sqrt(6 / fan_in)) before a ReLU-family activation,
  * Glorot (sqrt(6 / (fan_in + fan_out)), Keras' default) otherwise */
 static void nn__init_fan(const nn__layer *L, float *w, double fan_in, double fan_out, nn_rng *rng) {
@@ -4727,6 +4784,36 @@ static const nn__lkind nn__row_conv = {"conv2d", 5, nn__conv_shape, nn__conv_ini
     "bias"};
 
 /* pooling, window = stride = pool, floor: x (B,H,W,C) -> y (B,H/p,W/p,C) */
+/* 2x2 max pooling of images [b0, b0 + n): images are independent, and the
+ * kept argmax is a window position (0..3), so any split is the same */
+typedef struct nn__pool_job {
+    const nn__layer *L;
+    const float *x;
+    const float *dy;
+    float *dx;
+} nn__pool_job;
+static void nn__pool_fwd_range(void *ctx, size_t b0, size_t n) {
+    const nn__pool_job *j = (const nn__pool_job *)ctx;
+    const nn__layer *L = j->L;
+    const float *x = j->x + b0 * L->in_dim;
+    float *y = L->y + b0 * L->out_dim;
+    if (L->idx_valid)
+        nn__k()->maxpool_fi((int)n, L->in.d[0], L->in.d[1], L->in.d[2], x, y,
+                            L->scratch + b0 * L->out_dim);
+    else nn_maxpool2x2((int)n, L->in.d[0], L->in.d[1], L->in.d[2], x, y);
+}
+static void nn__pool_bwd_range(void *ctx, size_t b0, size_t n) {
+    const nn__pool_job *j = (const nn__pool_job *)ctx;
+    const nn__layer *L = j->L;
+    const float *dy = j->dy + b0 * L->out_dim;
+    float *dx = j->dx + b0 * L->in_dim;
+    if (L->idx_valid)
+        nn__k()->maxpool_bi((int)n, L->in.d[0], L->in.d[1], L->in.d[2],
+                            L->scratch + b0 * L->out_dim, dy, dx);
+    else
+        nn_maxpool2x2_backward((int)n, L->in.d[0], L->in.d[1], L->in.d[2], j->x + b0 * L->in_dim,
+                               L->y + b0 * L->out_dim, dy, dx);
+}
 static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0],
         ow = L->out.d[1];
@@ -4734,9 +4821,11 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     (void)m;
     (void)training;
     if (L->pool.max && p == 2) {
+        nn__pool_job j;
         L->idx_valid = training && L->scratch;
-        if (L->idx_valid) nn__k()->maxpool_fi(B, H, Wd, C, x, L->y, L->scratch);
-        else nn_maxpool2x2(B, H, Wd, C, x, L->y);
+        j.L = L;
+        j.x = x;
+        nn__par_range(m, (size_t)B, nn__img_chunk(L->in_dim), nn__pool_fwd_range, &j);
         return;
     }
     for (b = 0; b < B; b++)
@@ -4762,10 +4851,14 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
     int b, i, j, dy, dx, c;
     (void)m;
     if (!dxv) return;
-    if (L->fz.relu_first) nn__k()->relu_bwd((size_t)B * L->out_dim, L->y, dyv, dyv);
+    if (L->fz.relu_first) nn__relu_bwd_par(m, (size_t)B * L->out_dim, L->y, dyv);
     if (L->pool.max && p == 2) {
-        if (L->idx_valid) nn__k()->maxpool_bi(B, H, Wd, C, L->scratch, dyv, dxv);
-        else nn_maxpool2x2_backward(B, H, Wd, C, x, L->y, dyv, dxv);
+        nn__pool_job j;
+        j.L = L;
+        j.x = x;
+        j.dy = dyv;
+        j.dx = dxv;
+        nn__par_range(m, (size_t)B, nn__img_chunk(L->in_dim), nn__pool_bwd_range, &j);
         return;
     }
     memset(dxv, 0, (size_t)B * L->in_dim * sizeof(float));
@@ -4943,7 +5036,7 @@ static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp
     if (!P->idx_valid || L->conv.wino || L->lp.tile_rows < (size_t)B * ohw ||
         ohw * (size_t)L->conv.filters > 65536)
         return 0;
-    nn__k()->relu_bwd((size_t)B * P->out_dim, P->y, dyp, dyp); /* ReLU' on the pooled gradient */
+    nn__relu_bwd_par(m, (size_t)B * P->out_dim, P->y, dyp); /* ReLU' on the pooled gradient */
     if (L->frozen) return 1;
     j.m = m;
     j.L = L;
@@ -5809,12 +5902,18 @@ static float nn__global_norm(const nn_model *m) {
     return (float)sqrt(s);
 }
 
-/* One layer's optimizer update (weights and bias are adjacent: one call). */
-static void nn__opt_layer(nn_model *m, nn__layer *L) {
+/* The optimizer update of parameters [off, off + cnt) (element-wise, so
+ * any split into chunks gives the same bits) */
+typedef struct nn__opt_job {
+    nn_model *m;
+    size_t off;
+} nn__opt_job;
+static void nn__opt_range(void *ctx, size_t i0, size_t cnt) {
+    const nn__opt_job *j = (const nn__opt_job *)ctx;
+    nn_model *m = j->m;
     const nn_optimizer *o = &m->opt;
-    size_t cnt = L->nw + L->nb, off = L->woff;
+    size_t off = j->off + i0;
     float lr = m->lr_now;
-    if (L->frozen || cnt == 0) return; /* frozen: optimizer state does not move */
     switch (o->kind) {
     case NN_OPT_SGD:
         nn_sgd_update(cnt, m->params + off, m->grads + off, m->om + off, lr, o->momentum,
@@ -5830,6 +5929,14 @@ static void nn__opt_layer(nn_model *m, nn__layer *L) {
                           o->weight_decay);
         break;
     }
+}
+/* One layer's optimizer update (weights and bias are adjacent: one range). */
+static void nn__opt_layer(nn_model *m, nn__layer *L) {
+    nn__opt_job j;
+    if (L->frozen || L->nw + L->nb == 0) return; /* frozen: optimizer state does not move */
+    j.m = m;
+    j.off = L->woff;
+    nn__par_range(m, L->nw + L->nb, NN__PAR_ELEMS, nn__opt_range, &j);
 }
 
 NN__API nn_status nn_step(nn_model *m) {

@@ -4,7 +4,7 @@
  *   build/run_tests --only NAME           run one group (platform, backend,
  *                                         kernels, activations, sgemm, conv,
  *                                         grad, optim, train, errors, io, seq,
- *                                         alloc, compat, tables, threads)
+ *                                         alloc, compat, tables, threads, parallel)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
@@ -67,6 +67,7 @@ void test_seq(void);
 void test_io(void);
 void test_compat(void); /* tests/test_compat.c: format-v1 files from tests/fixtures/v1 */
 void test_threads(void); /* tests/test_threads.c: separate models from separate threads */
+void test_parallel(void); /* tests/test_parallel.c: the same bits for any thread count */
 
 /* ======================================================================== */
 /* tables: the private kernel tables, reachable only from this translation   */
@@ -356,7 +357,8 @@ int main(int argc, char **argv) {
                                    {"train", test_train},       {"errors", test_errors},
                                    {"io", test_io},             {"seq", test_seq},
                                    {"alloc", test_alloc},       {"compat", test_compat},
-                                   {"tables", test_tables},     {"threads", test_threads}};
+                                   {"tables", test_tables},     {"threads", test_threads},
+                                   {"parallel", test_parallel}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
