@@ -84,7 +84,9 @@ clean:
 # build/bench_*.json, and bench/summary.py prints the markdown tables (also
 # saved to build/bench_summary.md).  BLAS=openblas adds cblas_sgemm rows from
 # two more processes: OpenBLAS's own best kernel and OPENBLAS_CORETYPE=Haswell
-# (OpenBLAS reads the core type once per process).
+# (OpenBLAS reads the core type once per process).  A second, unpinned process
+# (bench --threads) times nn_sgemm and the CNN training step at 1 thread and
+# at every core (build/bench_threads.json).
 BENCH_REPS     ?= 5
 BENCH_MIN_TIME ?= 0.1
 BENCH_FILTER   ?= .
@@ -113,6 +115,7 @@ bench-build: $(BENCH_BIN)
 
 bench: $(BENCH_BIN)
 	OPENBLAS_NUM_THREADS=1 taskset -c 0 $(BENCH_BIN) $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_nn.json
+	OPENBLAS_NUM_THREADS=1 $(BENCH_BIN) --threads $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_threads.json
 ifeq ($(BLAS),openblas)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 taskset -c 0 \
 		$(BENCH_BIN) --openblas $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_openblas_best.json
@@ -120,14 +123,16 @@ ifeq ($(BLAS),openblas)
 		$(BENCH_BIN) --openblas $(BENCH_ARGS) --benchmark_out=$(BUILD)/bench_openblas_haswell.json
 endif
 	@$(BENCH_PY) bench/summary.py --make-cmd 'make bench$(if $(BLAS), BLAS=$(BLAS))' \
-		$(BUILD)/bench_nn.json $(BENCH_OB) | tee $(BUILD)/bench_summary.md
+		$(BUILD)/bench_nn.json $(BUILD)/bench_threads.json $(BENCH_OB) | tee $(BUILD)/bench_summary.md
 
-# ---- data and the PyTorch comparison: `make data`, `make compare` [EPOCHS=N] ----
+# ---- data and the PyTorch comparison: `make data`, `make compare` [EPOCHS=N] [THREADS=N] ----
 # scripts/get_data.sh gunzips Debian's dataset-fashion-mnist into data/fashion-mnist/.
 # bench/compare.sh runs bench/torch_reference.py (Debian's torch under /usr/bin/python3, OpenBLAS
 # on its own best kernel) and build/fashion_{mlp,cnn}, each pinned to core 0 under /usr/bin/time -v,
-# and prints the markdown table (also build/compare.md).
+# and prints the markdown table (also build/compare.md).  THREADS=N (default 1; 0 = every core): both
+# on N threads (torch.set_num_threads(N), OPENBLAS_NUM_THREADS=1; the examples' --threads N), on cores 0..N-1.
 EPOCHS ?= 1
+THREADS ?= 1
 
 .PHONY: data compare ab
 
@@ -135,7 +140,7 @@ data:
 	bash scripts/get_data.sh
 
 compare: data examples
-	EPOCHS=$(EPOCHS) bash bench/compare.sh
+	EPOCHS=$(EPOCHS) THREADS=$(THREADS) bash bench/compare.sh
 
 # ---- A/B against an earlier revision: `make ab [AB_BASE=rev] [AB_PAIRS=n]` ----
 # bench/ab.sh: the same weights bit for bit (scalar and best backend), then CNN epoch, MLP epoch and

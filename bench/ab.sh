@@ -11,7 +11,9 @@
 #     compared bit for bit (build/ab/cmp, which loads both files with the working tree's nn.h);
 #  2. speed: PAIRS back-to-back pairs, order alternating, pinned to core 0 (taskset -c 0), of the
 #     CNN epoch (train_s), the MLP epoch and the char-LSTM step (ms_per_step, char_rnn defaults,
-#     500 steps), printing each pair and the median of new/base.
+#     500 steps), printing each pair and the median of new/base.  One thread on both sides: the
+#     pairs run with NN_THREADS=1, and with --threads 1 on both builds when BASE_REV's example
+#     source has the flag (grep; an older base would reject it as an unknown flag).
 # Needs `make data` (Fashion-MNIST) and /usr/share/common-licenses (char_rnn's default text).
 set -u
 cd "$(dirname "$0")/.."
@@ -53,6 +55,12 @@ int main(int argc, char **argv) {
 }
 EOC
 cc -O2 -I. -o "$OUT/cmp" "$OUT/cmp.c" -lm || exit 1
+# --threads 1 for the pinned pairs, per example, when the base's example takes it
+declare -A THR
+for e in $EX; do
+    THR[$e]=""
+    grep -q -- "--threads" "$OUT/base/examples/$e.c" && THR[$e]="--threads 1"
+done
 
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), family $(lscpu | sed -n 's/^CPU family: *//p') model $(lscpu | sed -n 's/^Model: *//p') ($(nproc) cores); base $(git rev-parse --short "$BASE"), new $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- nn.h || echo '+working tree')"
 echo
@@ -74,12 +82,15 @@ echo
 echo "## Speed: $PAIRS pairs, pinned to core 0, order alternating"
 val() { grep '^RESULT ' "$1" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 speed() { # speed NAME KEY PROGRAM FLAGS...
-    local name=$1 key=$2; shift 2
+    local name=$1 key=$2 prog=$3; shift 3
     local i ratios=() line=""
     for i in $(seq 1 "$PAIRS"); do
         local order="base new"
         [ $((i % 2)) -eq 0 ] && order="new base"
-        for v in $order; do taskset -c 0 "$OUT/$v/$@" > "$OUT/$v.speed.out" 2>/dev/null; done
+        # shellcheck disable=SC2086 # THR is "" or "--threads 1"
+        for v in $order; do
+            NN_THREADS=1 taskset -c 0 "$OUT/$v/$prog" ${THR[$prog]} "$@" > "$OUT/$v.speed.out" 2>/dev/null
+        done
         local b n
         b=$(val "$OUT/base.speed.out" "$key")
         n=$(val "$OUT/new.speed.out" "$key")
@@ -88,7 +99,8 @@ speed() { # speed NAME KEY PROGRAM FLAGS...
     done
     local med
     med=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}')
-    printf '%-16s %-12s base/new:%s  median new/base %.3f\n' "$name" "$key" "$line" "$med"
+    printf '%-16s %-12s base/new:%s  median new/base %.3f%s\n' "$name" "$key" "$line" "$med" \
+        "$([ -n "${THR[$prog]}" ] && echo "  (${THR[$prog]})")"
 }
 speed cnn_epoch train_s fashion_cnn --epochs 1
 speed mlp_epoch s_per_epoch fashion_mlp --epochs 1

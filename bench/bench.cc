@@ -11,6 +11,9 @@
 //   gemm/<TT>/<M>x<K>x<N>/<impl>      C(MxN) = op(A)(MxK) op(B)(KxN); TT = transa transb
 //                                     as N/T; impl = scalar | avx2 | avx512 (nn_sgemm_ws)
 //                                     | <backend>-alloc (nn_sgemm) | naive | openblas
+//   thr/gemm/<TT>/<M>x<K>x<N>/threads=<T>  nn_sgemm (threaded) on the best backend, T threads
+//   thr/cnn_step_b32/threads=<T>      one nn_train_on_batch of the seed CNN at batch 32, T threads
+//                                     (T = 1 and T = every core: nn_set_threads(1) / (0))
 //
 // Fair memcpy comparison: an elementwise kernel over n floats that reads R
 // arrays and writes W arrays moves (R+W)*4n bytes.  A memcpy of S bytes moves
@@ -24,6 +27,10 @@
 // Extra options (stripped before Google Benchmark sees argv):
 //   --openblas   register only the OpenBLAS cblas_sgemm rows (needs
 //                -DNN_BENCH_OPENBLAS); run it once per OPENBLAS_CORETYPE.
+//   --threads    register only the thr/ rows (1 thread vs every core of the
+//                process's affinity; run it unpinned).  Without it every row
+//                runs at nn_set_threads(1) (the -alloc rows call the threaded
+//                nn_sgemm), so the pinned run measures one thread.
 #include <benchmark/benchmark.h>
 
 #include <sched.h>
@@ -33,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -86,11 +94,17 @@ class Arena {
 using Call = std::function<void()>;
 using Maker = std::function<Call(Arena&)>;
 
-// One timed row: select the backend (-1: none), build buffers, one untimed
-// warm-up call, then the loop.  bytes/items are per call.
-void RunRow(benchmark::State& st, int backend, const Maker& make, double bytes, double items, double flops) {
+// One timed row: select the backend (-1: none) and the thread count (0:
+// leave it), build buffers, one untimed warm-up call (it also starts the
+// pool's workers), then the loop.  bytes/items are per call.
+void RunRow(benchmark::State& st, int backend, int threads, const Maker& make, double bytes, double items,
+            double flops) {
   if (backend >= 0 && nn_set_backend(static_cast<nn_backend>(backend)) != NN_OK) {
     st.SkipWithError("backend not available");
+    return;
+  }
+  if (threads > 0 && (nn_set_threads(threads) != NN_OK || nn_get_threads() != threads)) {
+    st.SkipWithError("thread count not available");
     return;
   }
   Arena ar;
@@ -105,11 +119,14 @@ void RunRow(benchmark::State& st, int backend, const Maker& make, double bytes, 
   if (flops > 0) st.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void Add(const std::string& name, int backend, Maker make, double bytes, double items, double flops = 0) {
-  benchmark::RegisterBenchmark(name.c_str(),
-                               [=](benchmark::State& st) { RunRow(st, backend, make, bytes, items, flops); })
-      ->UseRealTime()
-      ->Unit(benchmark::kMicrosecond);
+// threads > 0: the row sets that count, and its CPU time is the process's
+// (every worker), so CPU / real time is the number of cores kept busy.
+void Add(const std::string& name, int backend, Maker make, double bytes, double items, double flops = 0,
+         int threads = 0) {
+  benchmark::internal::Benchmark* r = benchmark::RegisterBenchmark(
+      name.c_str(), [=](benchmark::State& st) { RunRow(st, backend, threads, make, bytes, items, flops); });
+  r->UseRealTime()->Unit(benchmark::kMicrosecond);
+  if (threads > 0) r->MeasureProcessCPUTime();
 }
 
 // ---- kernels --------------------------------------------------------------
@@ -373,6 +390,64 @@ Maker GemmMaker(Gemm s, GemmImpl impl) {
 
 double Flops(const Gemm& s) { return 2.0 * s.m * s.n * s.k; }
 
+// ---- the seed CNN's training step -------------------------------------------
+// conv 32 3x3 relu, maxpool 2, conv 64 3x3 relu, maxpool 2, flatten, dense 64
+// relu, dense 10 softmax; sparse categorical cross-entropy, Adam 1e-3 (as
+// examples/fashion_cnn.c).  One nn_train_on_batch of 32 random images with
+// random labels per call (the same batch every call: the cost does not
+// depend on the values).
+const int kCnnBatch = 32;
+
+Maker CnnStepMaker() {
+  return [](Arena& a) {
+    std::shared_ptr<nn_model> m(nn_model_new(nn_shape3(28, 28, 1)), nn_model_free);
+    if (!m) {
+      std::fprintf(stderr, "bench: out of memory\n");
+      std::exit(1);
+    }
+    nn_model_seed(m.get(), 1);
+    nn_conv2d(m.get(), 32, 3, NN_RELU);
+    nn_maxpool2d(m.get(), 2);
+    nn_conv2d(m.get(), 64, 3, NN_RELU);
+    nn_maxpool2d(m.get(), 2);
+    nn_flatten(m.get());
+    nn_dense(m.get(), 64, NN_RELU);
+    nn_dense(m.get(), 10, NN_SOFTMAX);
+    if (nn_compile(m.get(), nn_adam(1e-3f), NN_LOSS_SPARSE_CATEGORICAL_CE) != NN_OK) {
+      std::fprintf(stderr, "bench: CNN compile: %s\n", nn_model_error(m.get()));
+      std::exit(1);
+    }
+    float* x = a.get(size_t(kCnnBatch) * 784, 0.0f, 1.0f);
+    float* y = a.get(kCnnBatch, 0.0f, 10.0f);
+    for (int i = 0; i < kCnnBatch; i++) y[i] = float(int(y[i]));  // class ids 0..9
+    return Call([m, x, y] {
+      float loss;
+      if (nn_train_on_batch(m.get(), x, y, kCnnBatch, &loss, nullptr) != NN_OK) {
+        std::fprintf(stderr, "bench: train_on_batch: %s\n", nn_model_error(m.get()));
+        std::exit(1);
+      }
+      benchmark::DoNotOptimize(loss);
+    });
+  };
+}
+
+// thr/ rows: nn_sgemm at every GemmShapes() shape and the CNN step, at 1
+// thread and at every core (best backend).  Returns the thread counts.
+std::vector<int> AddThreadRows(nn_backend best) {
+  nn_set_threads(0);
+  const int all = nn_get_threads();
+  std::vector<int> counts = {1};
+  if (all > 1) counts.push_back(all);
+  for (int t : counts) {
+    const std::string tn = "threads=" + std::to_string(t);
+    for (const Gemm& s : GemmShapes()) {
+      Add("thr/" + GemmName(s, tn), best, GemmMaker(s, kNnAlloc), 0, 0, Flops(s), t);
+    }
+    Add("thr/cnn_step_b" + std::to_string(kCnnBatch) + "/" + tn, best, CnnStepMaker(), 0, kCnnBatch, 0, t);
+  }
+  return counts;
+}
+
 std::string PinnedCpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -391,12 +466,14 @@ std::string EnvOr(const char* name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool openblas_mode = false;
+  bool openblas_mode = false, threads_mode = false;
   std::string cmdline;
   std::vector<char*> args;
   for (int i = 0; i < argc; i++) {
     if (i > 0 && std::strcmp(argv[i], "--openblas") == 0) {
       openblas_mode = true;
+    } else if (i > 0 && std::strcmp(argv[i], "--threads") == 0) {
+      threads_mode = true;
     } else {
       args.push_back(argv[i]);
     }
@@ -424,18 +501,30 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("nn_auto_backend", autob);
   benchmark::AddCustomContext("nn_h_id", NN_BENCH_NNH_ID);
   benchmark::AddCustomContext("pinned_cpus", PinnedCpus());
+  benchmark::AddCustomContext("nn_cpu_cores", std::to_string(nn_cpu_cores()));
   benchmark::AddCustomContext("command", cmdline);
   benchmark::AddCustomContext("env_OPENBLAS_CORETYPE", EnvOr("OPENBLAS_CORETYPE"));
   benchmark::AddCustomContext("env_OPENBLAS_NUM_THREADS", EnvOr("OPENBLAS_NUM_THREADS"));
   benchmark::AddCustomContext("env_OPENBLAS_L2_SIZE", EnvOr("OPENBLAS_L2_SIZE"));
   benchmark::AddCustomContext("env_NN_BACKEND", EnvOr("NN_BACKEND"));
+  benchmark::AddCustomContext("env_NN_THREADS", EnvOr("NN_THREADS"));
 #ifdef NN_BENCH_OPENBLAS
   benchmark::AddCustomContext("openblas_linked", "yes");
 #else
   benchmark::AddCustomContext("openblas_linked", "no");
 #endif
 
-  if (openblas_mode) {
+  if (openblas_mode && threads_mode) {
+    std::fprintf(stderr, "bench: --openblas and --threads are separate runs\n");
+    return 2;
+  }
+  if (threads_mode) {
+    benchmark::AddCustomContext("mode", "threads");
+    std::string counts;
+    for (int t : AddThreadRows(backends.back())) counts += (counts.empty() ? "" : " ") + std::to_string(t);
+    benchmark::AddCustomContext("nn_threads", counts);
+    nn_set_backend(NN_BACKEND_AUTO);
+  } else if (openblas_mode) {
 #ifdef NN_BENCH_OPENBLAS
     benchmark::AddCustomContext("mode", "openblas");
     benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
@@ -448,6 +537,8 @@ int main(int argc, char** argv) {
 #endif
   } else {
     benchmark::AddCustomContext("mode", "nn");
+    nn_set_threads(1);  // every nn row on one thread (nn_sgemm, the -alloc rows, is threaded)
+    benchmark::AddCustomContext("nn_threads", std::to_string(nn_get_threads()));
     // SGEMM self-check per backend first: a fast but wrong kernel must not
     // produce a table that looks good.
     for (nn_backend b : backends) {

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Print compact markdown tables from bench/bench.cc's Google Benchmark JSON.
 
-usage: bench/summary.py [--make-cmd CMD] NN.json [OPENBLAS_BEST.json OPENBLAS_HASWELL.json ...]
+usage: bench/summary.py [--make-cmd CMD] NN.json [THREADS.json] [OPENBLAS_BEST.json OPENBLAS_HASWELL.json ...]
 
-NN.json is the run without --openblas; each OpenBLAS file is one `--openblas`
+NN.json is the run without --openblas; THREADS.json the `--threads` process
+(thr/ rows: 1 thread vs every core); each OpenBLAS file is one `--openblas`
 process (its context says which OPENBLAS_CORETYPE it ran under).  Uses the
 median aggregate (run with --benchmark_repetitions=N
 --benchmark_report_aggregates_only=true); falls back to single runs.
@@ -31,12 +32,17 @@ NOISY_CV, NOISY_WALL = 0.10, 1.10  # flag rows: cv > 10 % or real time > 1.1 x C
 
 def load(path):
     with open(path) as f:
-        d = json.load(f)
+        text = f.read()
+    if not text.strip():  # a process whose --benchmark_filter matched no row writes nothing
+        return {}, {}
+    d = json.loads(text)
     rows, cvs = {}, {}
     for b in d.get("benchmarks", []):
         name = b.get("run_name", b["name"])
         if name.endswith("/real_time"):
             name = name[: -len("/real_time")]
+        if name.endswith("/process_time"):  # thr/ rows: CPU time of every thread
+            name = name[: -len("/process_time")]
         agg = b.get("aggregate_name")
         if agg == "cv":
             cvs[name] = b.get("real_time", 0.0)
@@ -62,6 +68,8 @@ def seconds(r):
 
 def noisy(r):
     cpu = r.get("cpu_time", 0) or 0
+    if "/process_time" in r.get("run_name", r.get("name", "")):
+        cpu = 0  # the process's CPU time (every worker): only the cv tells
     return r.get("_cv", 0) > NOISY_CV or (cpu > 0 and r["real_time"] > NOISY_WALL * cpu)
 
 
@@ -242,6 +250,49 @@ def gemm_table(rows, ob_best, ob_hsw, best_name, hsw_name):
     return out, flagged
 
 
+def threads_table(rows, ctx):
+    """thr/ rows: nn_sgemm and the CNN step at each thread count of the --threads run."""
+    counts = ctx.get("nn_threads", "1").split()
+    keys = []
+    for name in rows:
+        p = name.split("/")
+        if p[0] == "thr" and p[-1].startswith("threads=") and "/".join(p[1:-1]) not in keys:
+            keys.append("/".join(p[1:-1]))
+    flagged = False
+    cols = ["row", "use"] + ["threads=%s" % t for t in counts]
+    if len(counts) > 1:
+        cols += ["speed-up threads=%s / threads=1" % counts[-1], "cores busy at threads=%s (CPU / wall)" % counts[-1]]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for key in keys:
+        p = key.split("/")
+        gemm = p[0] == "gemm"
+        if gemm:
+            label, use = "nn_sgemm %s %s" % (p[1], p[2]), GEMM_USE.get("%s/%s" % (p[1], p[2]), "square")
+        else:
+            label, use = key, "seed CNN: forward, backward, Adam (nn_train_on_batch)"
+        c, t = [label, use], {}
+        for n in counts:
+            r = rows.get("thr/%s/threads=%s" % (key, n))
+            if not r:
+                c.append("—")
+                continue
+            t[n] = r
+            mark = ""
+            if noisy(r):
+                mark, flagged = " †", True
+            if gemm:
+                c.append("%.1f GFLOP/s%s" % (gflops(r) or 0, mark))
+            else:
+                ips = r.get("items_per_second")
+                c.append("%s%s" % (ftime(seconds(r)), " · %.0f img/s" % ips if ips else "") + mark)
+        if len(counts) > 1:
+            a, b = t.get(counts[0]), t.get(counts[-1])
+            c.append("%.2f×" % (seconds(a) / seconds(b)) if a and b else "—")
+            c.append("%.2f" % (b["cpu_time"] / b["real_time"]) if b and b.get("real_time") else "—")
+        out.append("| " + " | ".join(c) + " |")
+    return out, flagged
+
+
 def main(argv):
     make_cmd = None
     files = []
@@ -258,8 +309,12 @@ def main(argv):
         return 2
     ctx, rows = load(files[0])
     ob_best, ob_hsw, best_name, hsw_name, ob_ctx = {}, {}, "not run", "Haswell", []
+    thr_ctx, thr_rows = None, {}
     for path in files[1:]:
         c, r = load(path)
+        if c.get("mode") == "threads":
+            thr_ctx, thr_rows = c, r
+            continue
         if c.get("mode") != "openblas":
             rows.update(r)
             continue
@@ -269,19 +324,29 @@ def main(argv):
             ob_best, best_name = r, core
         else:
             ob_hsw, hsw_name = r, core
-    reps = max([r["_reps"] for r in rows.values()] or [1])
+    if not ctx and thr_ctx:  # the filter matched thr/ rows only
+        ctx = dict(thr_ctx, nn_threads="(no rows run)", pinned_cpus="(no rows run)")
+        nn_ctx = []
+    else:
+        nn_ctx = [ctx]
+    reps = max([r["_reps"] for r in list(rows.values()) + list(thr_rows.values())] or [1])
     print("## nn.h benchmarks: %s" % ctx.get("nn_cpu", "?"))
     print()
     if make_cmd:
         print("Command: `%s`." % make_cmd)
     print("Runs (rebuilt from each process's environment, affinity and argv):")
     print()
-    for c in [ctx] + ob_ctx:
+    for c in nn_ctx + ([thr_ctx] if thr_ctx else []) + ob_ctx:
         print("- `%s`" % run_command(c))
     print()
     print("nn.h backends: %s (auto: %s, missing: %s); nn.h %s; SGEMM self-check: %s" % (
         ctx.get("nn_backends", "?"), ctx.get("nn_auto_backend", "?"), ctx.get("nn_backends_missing", "?"),
         ctx.get("nn_h_id", "?"), ctx.get("nn_sgemm_selfcheck", "?").strip().rstrip(";")))
+    print("nn.h threads: %s in the main run (pinned cpus %s)%s." % (
+        ctx.get("nn_threads", "?"), ctx.get("pinned_cpus", "?"),
+        "; the thr/ run: %s (cpus %s, nn_cpu_cores %s)" % (
+            " and ".join(thr_ctx.get("nn_threads", "?").split()), thr_ctx.get("pinned_cpus", "?"),
+            thr_ctx.get("nn_cpu_cores", "?")) if thr_ctx else ""))
     for c in ob_ctx:
         print("OpenBLAS: %s, corename %s, %s thread(s), OPENBLAS_CORETYPE=%s." % (
             c.get("openblas_config", "?"), c.get("openblas_corename", "?"), c.get("openblas_num_threads", "?"),
@@ -303,7 +368,19 @@ def main(argv):
         print()
     gt, f2 = gemm_table(rows, ob_best, ob_hsw, best_name, hsw_name)
     print("\n".join(gt))
-    if f1 or f2:
+    f3 = False
+    if thr_rows:
+        counts = thr_ctx.get("nn_threads", "1").split()
+        print()
+        print("### Threads: %s (nn_set_threads(1) vs nn_set_threads(0), every core of the affinity), %s backend"
+              % (" vs ".join("threads=%s" % n for n in counts), thr_ctx.get("nn_auto_backend", "?")))
+        print()
+        if len(counts) < 2:
+            print("Only one core in this process's affinity: no multi-thread rows.")
+            print()
+        tt, f3 = threads_table(thr_rows, thr_ctx)
+        print("\n".join(tt))
+    if f1 or f2 or f3:
         print()
         print("† noisy: cv > %d %% across the repetitions (the median ignores a lone outlier) or wall time > "
               "%.2f× CPU time (the core was shared); rerun before quoting a close call." % (NOISY_CV * 100, NOISY_WALL))

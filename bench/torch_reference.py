@@ -11,7 +11,9 @@ Timed (train_s): the training loop only -- forward, backward and Adam step for e
 epoch.  Loading, float conversion, per-epoch shuffling (done by indexing a preloaded tensor before
 each epoch's timed loop) and evaluation are outside it.  infer_s: the 10k test images at batch 32,
 model.eval() under torch.no_grad().  A few warm-up steps run first on a throw-away copy of the
-model.  Progress goes to stderr (with the loop's CPU time: far below the wall time means core 0 was
+model.  --threads N (default 1): torch.set_num_threads(N), run with OPENBLAS_NUM_THREADS=1 (torch's
+own threads split the work; OpenBLAS threads under them would oversubscribe the cores) and taskset
+on N cores, as `make compare THREADS=N` does.  Progress goes to stderr (with the loop's CPU time: far below the wall time means core 0 was
 shared, and an sgemm machine check to compare with REFERENCE.md); stdout gets exactly one line:
 
     RESULT test_acc=0.8630 train_s=11.400 epochs=1 infer_s=1.000 s_per_epoch=11.400 framework=torch threads=1 model=cnn
@@ -20,7 +22,7 @@ shared, and an sgemm machine check to compare with REFERENCE.md); stdout gets ex
 ReLU, sigmoid output; MSE on pixels in [0,1]; input = target = image/255; same initialisation rule,
 Adam, warm-up and timed region as above; no inference timing) and prints instead
 
-    RESULT test_mse=0.0109 train_s=10.500 epochs=5 s_per_epoch=2.100 framework=torch model=ae
+    RESULT test_mse=0.0109 train_s=10.500 epochs=5 s_per_epoch=2.100 framework=torch threads=1 model=ae
 
 where test_mse is the mean squared error over all pixels of the 10k test images.
 
@@ -37,7 +39,7 @@ reported.  Each step (one-hot, forward, backward, clipping, Adam) is timed alone
 the median of the per-step means over blocks of 50 steps after 20 warm-up steps, as
 build/char_rnn reports it:
 
-    RESULT val_bpc=2.7000 ms_per_step=17.300 steps=2000 train_s=34.600 framework=torch model=lstm
+    RESULT val_bpc=2.7000 ms_per_step=17.300 steps=2000 train_s=34.600 framework=torch threads=1 model=lstm
 
 Layout: NCHW by default (as REFERENCE.md measured); --channels-last runs the CNN in PyTorch's
 channels_last format, NHWC in memory like nn.h, which is PyTorch's faster CPU path (on the Zen 5
@@ -365,7 +367,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images (0 = all)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch.set_num_threads (run with OPENBLAS_NUM_THREADS=1)")
     ap.add_argument("--data", default="data/fashion-mnist")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=None, help="default 1e-3 (lstm: 2e-3)")
@@ -377,6 +380,8 @@ def main():
     ap.add_argument("--hidden", type=int, default=128, help="lstm: hidden units")
     ap.add_argument("--seq", type=int, default=64, help="lstm: characters per window")
     args = ap.parse_args()
+    if args.threads < 1:
+        ap.error("--threads must be >= 1")
     if args.lr is None and args.model != "lstm":
         args.lr = 1e-3
 
@@ -389,9 +394,11 @@ def main():
         if os.environ.get(var):
             log(f"warning: {var}={os.environ[var]} is set: OpenBLAS is handicapped, the reference is "
                 "not fair (run under env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)")
-    if os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):
-        log(f"warning: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')} "
-            f"(expected {args.threads})")
+    if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+        log(f"warning: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')} (expected 1: torch's "
+            f"{args.threads} thread(s) split the work, OpenBLAS threads under them would oversubscribe)")
+    if len(os.sched_getaffinity(0)) < args.threads:
+        log(f"warning: --threads {args.threads} on {len(os.sched_getaffinity(0))} allowed core(s)")
     if args.model == "lstm":
         return run_lstm(args)
 
@@ -462,7 +469,7 @@ def main():
         test_mse = evaluate_mse(model, xte, 1000)
         log(f"test MSE {test_mse:.5f} over {xte.shape[0]} images")
         print(f"RESULT test_mse={test_mse:.4f} train_s={train_s:.3f} epochs={args.epochs} "
-              f"s_per_epoch={train_s / args.epochs:.3f} framework=torch model=ae", flush=True)
+              f"s_per_epoch={train_s / args.epochs:.3f} framework=torch threads={args.threads} model=ae", flush=True)
         return
 
     test_acc = evaluate(model, xte, yte, 1000)

@@ -32,10 +32,11 @@
  * 3 Dress red, 4 Coat purple, 5 Sandal brown, 6 Shirt pink, 7 Sneaker gray, 8 Bag olive,
  * 9 Ankle boot cyan.
  *
- * Flags: --data --epochs --batch --seed --limit --backend --lr --save, and
+ * Flags: --data --epochs --batch --seed --limit --backend --lr --save --threads N
+ * (0: every core; default NN_THREADS or every core), and
  * --model dense|conv --code N (1..784, dense only) --noise S (>= 0) --out PREFIX.
  * Progress on stderr; stdout gets one line:
- *   RESULT test_mse=0.0123 train_s=... epochs=5 s_per_epoch=... model=dense code=32 backend=avx512
+ *   RESULT test_mse=0.0123 train_s=... epochs=5 s_per_epoch=... model=dense code=32 backend=avx512 threads=2
  * (" noise=S" is appended when --noise > 0). */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
@@ -295,7 +296,7 @@ int main(int argc, char **argv) {
     double train_s = 0.0, se = 0.0, test_mse;
     char path[1024];
     const char *usage = "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] "
-                        "[--save FILE] [--model dense|conv] [--code N] [--noise S] [--out PREFIX]";
+                        "[--save FILE] [--model dense|conv] [--code N] [--noise S] [--out PREFIX] [--threads N]";
 
     memset(&a, 0, sizeof a);
     a.data = "data/fashion-mnist";
@@ -312,6 +313,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (ex_parse(argc, argv, &a, usage) || ex_backend(a.backend)) return 2;
+    if (ex_threads(argv[0], a.threads)) return 1;
     conv = !strcmp(o.model, "conv");
     if (conv && o.code_given)
         fprintf(stderr, "note: --code is ignored with --model conv (its code is the 7x7x8 = 392 feature map)\n");
@@ -487,8 +489,9 @@ int main(int argc, char **argv) {
     }
     if (a.save && nn_save(m, a.save, 0) != NN_OK) fprintf(stderr, "could not save %s\n", a.save);
 
-    printf("RESULT test_mse=%.4f train_s=%.2f epochs=%d s_per_epoch=%.3f model=%s code=%d backend=%s", test_mse, train_s,
-           a.epochs, train_s / a.epochs, o.model, code_dim, nn_backend_name(nn_get_backend()));
+    printf("RESULT test_mse=%.4f train_s=%.2f epochs=%d s_per_epoch=%.3f model=%s code=%d backend=%s threads=%d",
+           test_mse, train_s, a.epochs, train_s / a.epochs, o.model, code_dim, nn_backend_name(nn_get_backend()),
+           nn_get_threads());
     if (o.noise > 0.0f) printf(" noise=%g", (double)o.noise);
     printf("\n");
     rc = 0;

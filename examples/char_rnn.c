@@ -37,8 +37,9 @@
  *
  * Flags: --text FILE --cell rnn|lstm|gru --hidden N --seq N --embed N
  * --steps N --eval-every N --sample N --temp T, and --batch --seed
- * --backend --lr --save.  Progress on stderr; stdout gets one line:
- *   RESULT val_bpc=... train_s=... steps=... ms_per_step=... cell=lstm backend=avx512 ... */
+ * --backend --lr --save --threads N (0: every core; default NN_THREADS or
+ * every core).  Progress on stderr; stdout gets one line:
+ *   RESULT val_bpc=... train_s=... steps=... ms_per_step=... cell=lstm backend=avx512 ... threads=N */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 #include <dirent.h>
@@ -240,7 +241,7 @@ static nn_status cr_build(nn_model *m, const cr_opts *o, int vocab, float lr) {
 int main(int argc, char **argv) {
     static const char *usage = "[--text FILE] [--cell rnn|lstm|gru] [--hidden N] [--seq N] [--embed N] [--steps N] "
                                "[--eval-every N] [--sample N] [--temp T] [--batch B] [--seed S] [--backend NAME] "
-                               "[--lr LR] [--save FILE]";
+                               "[--lr LR] [--save FILE] [--threads N]";
     ex_args a;
     cr_opts o;
     unsigned char *text = NULL, *ids, map[256];
@@ -273,6 +274,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (ex_parse(argc, argv, &a, usage) || ex_backend(a.backend)) return 2;
+    if (ex_threads(argv[0], a.threads)) return 1;
 
     /* ---- text and vocabulary ---- */
     if (o.text) {
@@ -436,9 +438,9 @@ int main(int argc, char **argv) {
     }
 
     printf("RESULT val_bpc=%.4f train_s=%.2f steps=%d ms_per_step=%.3f cell=%s backend=%s best_step=%d vocab=%d "
-           "hidden=%d seq=%d batch=%d\n",
+           "hidden=%d seq=%d batch=%d threads=%d\n",
            best_bpc, train_s, o.steps, ms_per_step, o.cell, nn_backend_name(nn_get_backend()), best_step, vocab,
-           o.hidden, o.seq, a.batch);
+           o.hidden, o.seq, a.batch, nn_get_threads());
     nn_model_free(g);
     nn_model_free(m);
     free(x);

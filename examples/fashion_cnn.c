@@ -11,8 +11,9 @@
  *   ./fashion_cnn --head gap --epochs 5
  * Data: `make data` first (or --data DIR).  Flags: --data --epochs --batch
  * --seed --limit --backend --lr --save FILE (writes the trained model)
- * --head flatten|gap.
- * Ends with "RESULT test_acc=... train_s=... epochs=... infer_s=...":
+ * --head flatten|gap --threads N (0: every core; default NN_THREADS or
+ * every core).
+ * Ends with "RESULT test_acc=... train_s=... epochs=... infer_s=... threads=N":
  * train_s is the training loop only; infer_s the time to predict the 10k
  * test images at batch 32. */
 #define NN_IMPLEMENTATION
@@ -44,9 +45,10 @@ int main(int argc, char **argv) {
     }
     if (ex_parse(argc, argv, &a,
                  "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] "
-                 "[--save FILE] [--head flatten|gap]") ||
+                 "[--save FILE] [--head flatten|gap] [--threads N]") ||
         ex_backend(a.backend))
         return 2;
+    if (ex_threads(argv[0], a.threads)) return 1;
     if (ex_load_fashion(a.data, a.limit, &train, &test)) return 1;
 
     m = nn_model_new(nn_shape3(28, 28, 1));
@@ -92,9 +94,9 @@ int main(int argc, char **argv) {
         if (s != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_strerror(s));
         else fprintf(stderr, "saved %s\n", a.save);
     }
-    printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.2f backend=%s head=%s\n",
+    printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.2f backend=%s head=%s threads=%d\n",
            acc, loss, fo.train_seconds, fo.epochs_run, infer_s, fo.train_seconds / (fo.epochs_run ? fo.epochs_run : 1),
-           nn_backend_name(nn_get_backend()), gap ? "gap" : "flatten");
+           nn_backend_name(nn_get_backend()), gap ? "gap" : "flatten", nn_get_threads());
     free(probs);
     nn_model_free(m);
     nn_dataset_free(&train);

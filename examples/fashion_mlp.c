@@ -5,8 +5,9 @@
  *
  * ReLU hidden layers, softmax output with sparse categorical cross-entropy
  * (fused, stable), Adam 1e-3, batch 32.  Data: `make data` first (or
- * --data DIR).  Flags: --data --epochs --batch --seed --limit --backend --lr.
- * Ends with "RESULT test_acc=... train_s=... epochs=...", where train_s is
+ * --data DIR).  Flags: --data --epochs --batch --seed --limit --backend --lr
+ * --threads N (0: every core; default NN_THREADS or every core).
+ * Ends with "RESULT test_acc=... train_s=... epochs=... threads=N", where train_s is
  * the training loop only (no loading, no evaluation). */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
@@ -26,9 +27,11 @@ int main(int argc, char **argv) {
     a.batch = 32;
     a.seed = 1;
     a.lr = 1e-3f;
-    if (ex_parse(argc, argv, &a, "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR]") ||
+    if (ex_parse(argc, argv, &a, "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] "
+                 "[--threads N]") ||
         ex_backend(a.backend))
         return 2;
+    if (ex_threads(argv[0], a.threads)) return 1;
     if (ex_load_fashion(a.data, a.limit, &train, &test)) return 1;
 
     m = nn_model_new(nn_shape1(784));
@@ -66,9 +69,9 @@ int main(int argc, char **argv) {
     infer_s = nn_time_seconds() - t0;
     free(probs);
     if (a.save && nn_save(m, a.save, 0) != NN_OK) fprintf(stderr, "could not save %s\n", a.save);
-    printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.3f backend=%s\n", acc,
-           loss, fo.train_seconds, fo.epochs_run, infer_s, fo.train_seconds / (fo.epochs_run ? fo.epochs_run : 1),
-           nn_backend_name(nn_get_backend()));
+    printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.3f backend=%s threads=%d\n",
+           acc, loss, fo.train_seconds, fo.epochs_run, infer_s, fo.train_seconds / (fo.epochs_run ? fo.epochs_run : 1),
+           nn_backend_name(nn_get_backend()), nn_get_threads());
     nn_model_free(m);
     nn_dataset_free(&train);
     nn_dataset_free(&test);

@@ -18,9 +18,11 @@
  * nothing leaks from the test rows) unless --normalize 0; Dense(16, ReLU);
  * Dense(classes, softmax); sparse categorical cross-entropy, Adam, batch
  * 32, --epochs 100.
- * Flags: --data --epochs --batch --seed --backend --lr --save, and
+ * Flags: --data --epochs --batch --seed --backend --lr --save --threads N
+ * (0: every core; default NN_THREADS or every core), and
  * --shuffle 0|1 --normalize 0|1 --test-frac F.
- * Ends with "RESULT test_acc=... train_acc=... shuffle=... normalize=...". */
+ * Ends with "RESULT test_acc=... train_acc=... shuffle=... normalize=...
+ * ... threads=N". */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
 #include "common/args.h"
@@ -61,9 +63,10 @@ int main(int argc, char **argv) {
     }
     if (ex_parse(argc, argv, &a,
                  "[--data FILE.csv] [--epochs N] [--batch B] [--seed S] [--backend NAME] [--lr LR] "
-                 "[--save FILE] [--shuffle 0|1] [--normalize 0|1] [--test-frac F]") ||
+                 "[--save FILE] [--shuffle 0|1] [--normalize 0|1] [--test-frac F] [--threads N]") ||
         ex_backend(a.backend))
         return 2;
+    if (ex_threads(argv[0], a.threads)) return 1;
     s = nn_dataset_load_csv(&all, a.data, 1, -1);
     if (s != NN_OK) {
         fprintf(stderr, "cannot load %s: %s\n(the default is Debian's python3-sklearn copy of the "
@@ -106,9 +109,9 @@ int main(int argc, char **argv) {
         s = nn_save(m, a.save, 0);
         if (s != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_strerror(s));
     }
-    printf("RESULT test_acc=%.4f train_acc=%.4f shuffle=%d normalize=%d epochs=%d train_s=%.3f backend=%s\n",
+    printf("RESULT test_acc=%.4f train_acc=%.4f shuffle=%d normalize=%d epochs=%d train_s=%.3f backend=%s threads=%d\n",
            test_acc, train_acc, shuffle, normalize, fo.epochs_run, fo.train_seconds,
-           nn_backend_name(nn_get_backend()));
+           nn_backend_name(nn_get_backend()), nn_get_threads());
     nn_model_free(m);
     nn_dataset_free(&all);
     return 0;

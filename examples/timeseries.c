@@ -23,9 +23,9 @@
  * Cholesky).
  *
  * Flags: --csv FILE --column N --points N --window N --units N, and
- * --epochs --batch --seed --backend --lr --save.  Progress on stderr;
- * stdout gets one line:
- *   RESULT val_mse=... baseline_mse=... ar_mse=... train_s=... epochs=10 backend=avx512 ...
+ * --epochs --batch --seed --backend --lr --save --threads N (0: every core;
+ * default NN_THREADS or every core).  Progress on stderr; stdout gets one line:
+ *   RESULT val_mse=... baseline_mse=... ar_mse=... train_s=... epochs=10 backend=avx512 ... threads=N
  * train_s: nn_fit's training loop only (not validation). */
 #include <errno.h>
 #include <math.h>
@@ -200,7 +200,7 @@ static double ts_ar_mse(const double *y, size_t n, size_t split, int W) {
 
 int main(int argc, char **argv) {
     static const char *usage = "[--csv FILE --column N] [--points N] [--window N] [--units N] [--epochs N] "
-                               "[--batch B] [--seed S] [--backend NAME] [--lr LR] [--save FILE]";
+                               "[--batch B] [--seed S] [--backend NAME] [--lr LR] [--save FILE] [--threads N]";
     ex_args a;
     ts_opts o;
     double *y = NULL, mean = 0.0, sd = 0.0, base = 0.0, ar, se = 0.0;
@@ -226,6 +226,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (ex_parse(argc, argv, &a, usage) || ex_backend(a.backend)) return 2;
+    if (ex_threads(argv[0], a.threads)) return 1;
     W = o.window;
 
     /* ---- the series ---- */
@@ -323,8 +324,9 @@ int main(int argc, char **argv) {
             W, ar, se / ar);
     if (a.save && nn_save(m, a.save, 0) != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_model_error(m));
     printf("RESULT val_mse=%.5f baseline_mse=%.5f ar_mse=%.5f train_s=%.2f epochs=%d backend=%s vs_baseline=%.3f "
-           "vs_ar=%.3f\n",
-           se, base, ar, fo.train_seconds, fo.epochs_run, nn_backend_name(nn_get_backend()), se / base, se / ar);
+           "vs_ar=%.3f threads=%d\n",
+           se, base, ar, fo.train_seconds, fo.epochs_run, nn_backend_name(nn_get_backend()), se / base, se / ar,
+           nn_get_threads());
     nn_model_free(m);
     nn_dataset_free(&train);
     nn_dataset_free(&val);

@@ -4,8 +4,10 @@
  *   ./xor
  *
  * ReLU hidden layer, sigmoid output, binary cross-entropy, Adam.
- * Deterministic for a given --seed and backend.  Flags: --epochs --seed
- * --backend --lr.  Ends with "RESULT accuracy=...". */
+ * Deterministic for a given --seed and backend (and the same for any
+ * thread count).  Flags: --epochs --seed --backend --lr --threads N (0:
+ * every core; default NN_THREADS or every core).  Ends with
+ * "RESULT accuracy=... threads=N". */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
 #include "common/args.h"
@@ -24,8 +26,10 @@ int main(int argc, char **argv) {
     a.batch = 4;
     a.seed = 1;
     a.lr = 0.05f;
-    if (ex_parse(argc, argv, &a, "[--epochs N] [--seed S] [--backend NAME] [--lr LR]") || ex_backend(a.backend))
+    if (ex_parse(argc, argv, &a, "[--epochs N] [--seed S] [--backend NAME] [--lr LR] [--threads N]") ||
+        ex_backend(a.backend))
         return 2;
+    if (ex_threads(argv[0], a.threads)) return 1;
 
     m = nn_model_new(nn_shape1(2));
     nn_model_seed(m, a.seed);
@@ -51,7 +55,8 @@ int main(int argc, char **argv) {
         printf("%g xor %g = %d   (p = %.4f)\n", x[2 * i], x[2 * i + 1], p, out[i]);
     }
     acc = right / 4.0f;
-    printf("RESULT accuracy=%.2f epochs=%d backend=%s\n", acc, a.epochs, nn_backend_name(nn_get_backend()));
+    printf("RESULT accuracy=%.2f epochs=%d backend=%s threads=%d\n", acc, a.epochs, nn_backend_name(nn_get_backend()),
+           nn_get_threads());
     nn_dataset_free(&ds);
     nn_model_free(m);
     return acc == 1.0f ? 0 : 1;

@@ -1,5 +1,7 @@
 /* args.h - the flags every example shares (not part of the library).
- * --data DIR --epochs N --batch B --seed S --limit N --backend NAME */
+ * --data DIR --epochs N --batch B --seed S --limit N --backend NAME
+ * --threads N (ex_threads: N >= 1 threads, 0 = every core; absent: nn.h's
+ * default, NN_THREADS or every core) */
 #ifndef EXAMPLES_ARGS_H
 #define EXAMPLES_ARGS_H
 #include <errno.h>
@@ -8,7 +10,7 @@
 #include <string.h>
 
 typedef struct ex_args {
-    const char *data, *save, *backend;
+    const char *data, *save, *backend, *threads; /* threads: NULL = not given */
     int epochs, batch, limit;
     unsigned long seed;
     float lr;
@@ -30,6 +32,7 @@ static int ex_parse(int argc, char **argv, ex_args *a, const char *usage) {
         if (!strcmp(f, "--data")) a->data = v;
         else if (!strcmp(f, "--save")) a->save = v;
         else if (!strcmp(f, "--backend")) a->backend = v;
+        else if (!strcmp(f, "--threads")) a->threads = v;
         else if (!strcmp(f, "--epochs")) a->epochs = atoi(v);
         else if (!strcmp(f, "--batch")) a->batch = atoi(v);
         else if (!strcmp(f, "--limit")) a->limit = atoi(v);
@@ -64,6 +67,22 @@ EX_UNUSED static int ex_int(const char *prog, const char *flag, const char *v, i
         return 1;
     }
     *out = (int)x;
+    return 0;
+}
+
+/* Apply --threads N with nn_set_threads: N >= 1 threads, 0 = every core
+ * this process may run on.  NULL (flag absent) keeps nn.h's default.  1,
+ * after a message, for a bad value (the caller exits 1). */
+EX_UNUSED static int ex_threads(const char *prog, const char *v) {
+    int n;
+    nn_status s;
+    if (!v) return 0;
+    if (ex_int(prog, "--threads", v, 0, NN_MAX_THREADS, &n)) return 1;
+    s = nn_set_threads(n);
+    if (s != NN_OK) {
+        fprintf(stderr, "%s: --threads %d: %s\n", prog, n, nn_strerror(s));
+        return 1;
+    }
     return 0;
 }
 
