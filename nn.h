@@ -587,6 +587,23 @@ NNDEF double nn_time_seconds(void);
 #define NN__HAVE_ISATTY 1
 #endif
 
+/* threads (section 3.1); windows.h also for the clock */
+#if !defined(NN_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
+#include <pthread.h>
+#define NN__PTHREADS 1
+#elif defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX /* windows.h's min/max macros would break k->max(...) */
+#endif
+#include <windows.h>
+#ifndef NN_NO_THREADS
+#define NN__WINTHREADS 1
+#endif
+#endif
+
 #if defined(NN_MALLOC) != defined(NN_FREE)
 #error "nn.h: define both NN_MALLOC and NN_FREE, or neither"
 #endif
@@ -764,13 +781,19 @@ NN__API void nn_tensor_fill(nn_tensor *t, float v) {
 
 /* ---- time ---- */
 NN__API double nn_time_seconds(void) {
-#if defined(CLOCK_MONOTONIC)
+#if defined(_WIN32)
+    LARGE_INTEGER f, c;
+    if (QueryPerformanceFrequency(&f) && QueryPerformanceCounter(&c))
+        return (double)c.QuadPart / (double)f.QuadPart;
+#elif defined(CLOCK_MONOTONIC)
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 #endif
-    /* strict C99 builds: processor time, which equals wall time for this
-     * single-threaded library while it computes */
+    /* strict ISO C builds (-std=c99 without _POSIX_C_SOURCE, where time.h
+     * hides clock_gettime): processor time, which is wall time only with
+     * one thread (define _POSIX_C_SOURCE 199309L before the first include
+     * for wall time) */
     return (double)clock() / (double)CLOCKS_PER_SEC;
 }
 
@@ -969,16 +992,6 @@ static void nn__cpu_describe(char *buf, size_t bufsz) {
  * same results.  fork(): the child starts a pool of its own when it needs
  * one (pthread_atfork).  The caller's MXCSR (flush-to-zero) is copied into
  * every worker for the region. */
-#if !defined(NN_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
-#include <pthread.h>
-#define NN__PTHREADS 1
-#elif !defined(NN_NO_THREADS) && defined(_WIN32)
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
-#define NN__WINTHREADS 1
-#endif
 
 /* int atomics: gcc/clang builtins (C99 has no stdatomic), Interlocked on
  * MSVC */
@@ -987,7 +1000,7 @@ static void nn__cpu_describe(char *buf, size_t bufsz) {
 #define NN__AT_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define NN__AT_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL) /* old value */
 #define NN__AT_CAS(p, e, d) nn__at_cas(p, e, d)
-static int nn__at_cas(int *p, int e, int d) {
+static NN__UNUSED int nn__at_cas(int *p, int e, int d) {
     return __atomic_compare_exchange_n(p, &e, d, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 #elif defined(_MSC_VER)
@@ -1211,7 +1224,7 @@ static void nn__pool_start(int want) {
 }
 #endif /* threads */
 
-static int nn__threads_env(void) {
+static NN__UNUSED int nn__threads_env(void) {
     const char *e = getenv("NN_THREADS");
     char *end;
     long v;
@@ -4211,7 +4224,9 @@ static void nn__par_range(const nn_model *m, size_t total, size_t chunk, nn__ran
 /* Element-wise work below this many floats per task is not worth a
  * region (measured: an Adam update of 8192 floats takes ~2 us, a region's
  * start and end ~0.5 us on this machine). */
+#ifndef NN__PAR_ELEMS
 #define NN__PAR_ELEMS 8192
+#endif
 /* dy <- dy * ReLU'(y), in place, over n floats */
 typedef struct nn__ew_job {
     const float *y;
@@ -4965,6 +4980,14 @@ typedef struct nn__cp_job {
     float *dyp, *part;
     int B;
 } nn__cp_job;
+/* workers for the images: at most one per image (slots of y), and one
+ * alone when the whole batch is a small product */
+static int nn__cp_workers(const nn_model *m, const nn__layer *L, int B) {
+    double fma = (double)B * L->conv.g.oh * L->conv.g.ow * L->conv.filters *
+                 ((double)L->conv.g.kh * L->conv.g.kw * L->conv.g.c + 1);
+    if (fma < NN__GEMM_PAR_MIN) return 1;
+    return m->nworkers < B ? m->nworkers : B;
+}
 static void nn__cp_fwd_task(void *ctx, int bi, int w) {
     const nn__cp_job *j = (const nn__cp_job *)ctx;
     nn__layer *L = j->L, *P = j->P;
@@ -5001,7 +5024,7 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, nn__layer *P, const floa
     j.P = P;
     j.x = x;
     j.B = B;
-    nn__par(B, nn__cp_fwd_task, &j, m->nworkers < B ? m->nworkers : B);
+    nn__par(B, nn__cp_fwd_task, &j, nn__cp_workers(m, L, B));
     return 1;
 }
 /* The backward of that pair when the conv is the first layer (no dx):
@@ -5044,7 +5067,7 @@ static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp
     j.dyp = dyp;
     j.B = B;
     j.part = L->scratch + 2 * L->lp.tile_rows * (K1 - 1); /* B partials (nn__conv_plan) */
-    nn__par(B, nn__cp_bwd_task, &j, m->nworkers < B ? m->nworkers : B);
+    nn__par(B, nn__cp_bwd_task, &j, nn__cp_workers(m, L, B));
     memcpy(dW, j.part, n * sizeof(float));
     for (b = 1; b < (size_t)B; b++) {
         const float *p = j.part + b * n;

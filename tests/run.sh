@@ -97,6 +97,13 @@ for cc in gcc clang; do
     build_check "$cc $WARN -DNN_STATIC (nothing used)" $cc -O2 $WARN -I"$ROOT" "$TMP/static.c" -lm
     build_check "$cc $WARN two translation units" $cc -O2 $WARN -I"$ROOT" "$TMP/tu1.c" "$TMP/tu2.c" -lm
 done
+# threads compiled out: builds, runs, and references no pthread symbol
+if have gcc; then
+    build_check "gcc $WARN -DNN_NO_THREADS" gcc -O2 $WARN -DNN_NO_THREADS -I"$ROOT" "$TMP/main.c" -lm
+    if [ -f "$TMP/a.out" ] && nm -u "$TMP/a.out" 2>/dev/null | grep -q pthread; then
+        fail "-DNN_NO_THREADS references pthread symbols: $(nm -u "$TMP/a.out" | grep pthread | tr '\n' ' ')"
+    fi
+fi
 for cxx in g++ clang++; do
     if ! have $cxx; then
         skip "$cxx: not found"
@@ -124,6 +131,32 @@ else
     if [ "$2" -eq 0 ] && [ "$rc" -ne 0 ]; then
         F=$((F + 1))
         echo "FAIL $BIN exited with status $rc but reported no failure"
+    fi
+fi
+
+# ---- the suite again, every parallel region split as finely as it goes -------
+# (SGEMM and conv work of any size on the pool, element-wise work in chunks
+# of 64) and 3 threads: the whole suite through the parallel paths
+if have "${CC:-cc}"; then
+    echo "---- the suite with every parallel threshold at its minimum, NN_THREADS=3"
+    if "${CC:-cc}" -O2 $WARN -DNN__GEMM_PAR_MIN=0 -DNN__PAR_ELEMS=64 -I"$ROOT" -o "$TMP/run_tests_fine" \
+        "$ROOT"/tests/test_*.c -lm >"$TMP/log" 2>&1; then
+        NN_THREADS=3 "$TMP/run_tests_fine" >"$TMP/fine" 2>&1
+        echo $? >"$TMP/rc"
+        grep -E "^(FAIL|SKIP)" "$TMP/fine" | grep -v "backend not available" | head -20
+        counts=$(tail -n 1 "$TMP/fine" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed, \([0-9][0-9]*\) skipped$/\1 \2 \3/p')
+        tail -n 1 "$TMP/fine"
+        if [ -z "$counts" ]; then
+            F=$((F + 1))
+            echo "FAIL fine-grained suite did not finish"
+        else
+            set -- $counts
+            P=$((P + $1))
+            F=$((F + $2))
+            S=$((S + $3))
+        fi
+    else
+        fail "fine-grained build"
     fi
 fi
 

@@ -222,7 +222,12 @@ void test_parallel(void) {
         free(c1);
         free(c2);
     }
-#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) /* TSan refuses threads in a child of a threaded fork */
+#define PT_NO_FORK 1
+#endif
+#endif
+#if !defined(__SANITIZE_THREAD__) && !defined(PT_NO_FORK)
     {
         /* fork() after the pool started: the child's pool is its own */
         pt_run one, child;
