@@ -837,9 +837,8 @@ static unsigned nn__cpu_features(void) {
 /* The data caches one core sees, in bytes: L1d and L2 its own (on Zen),
  * L3 the whole slice it shares.  x86: CPUID leaf 4 (Intel) or 0x8000001D
  * (AMD, with TopologyExtensions); Linux elsewhere: sysfs; a field it cannot
- * read keeps the default (32 KiB, 1 MiB, 8 MiB: Zen 4's L1d and L2).  For
- * blocking that follows the CPU (SGEMM and Winograd block sizes are still
- * the constants of section 4.6; threads will divide the shared L3). */
+ * read keeps the default (32 KiB, 1 MiB, 8 MiB: Zen 4's L1d and L2).  The
+ * SGEMM and Winograd block sizes follow them (nn__blocking, nn__wg_chunk). */
 typedef struct nn__caches {
     size_t l1d, l2, l3;
 } nn__caches;
@@ -909,12 +908,37 @@ static nn__caches nn__cache_sizes(void) {
     return c;
 }
 
+/* The caches, read once (CPUID exits a virtual machine: ~1 us a leaf):
+ * the first caller fills it, one arriving meanwhile waits (as in
+ * nn_cpu_description).  Write-once state, documented with the globals. */
+static nn__caches nn__caches_once(void) {
+    static nn__caches c;
+    static int state = 0; /* 0 unread, 1 being read, 2 ready */
+    int expect = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2) return c;
+    if (__atomic_compare_exchange_n(&state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        c = nn__cache_sizes();
+        __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+    } else
+        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) continue;
+#else
+    (void)expect;
+    if (state != 2) {
+        c = nn__cache_sizes();
+        state = 2;
+    }
+#endif
+    return c;
+}
+
 static void nn__cpu_describe(char *buf, size_t bufsz);
+static void nn__blocking_text(char *buf, size_t len); /* section 4.7 */
 NN__API const char *nn_cpu_description(void) {
     /* written once into a static buffer (the text never changes): the first
      * caller fills it; one arriving meanwhile waits for it (state 1 -> 2),
      * so threads never write or read it at the same time */
-    static char buf[224];
+    static char buf[320];
     static int state = 0; /* 0 empty, 1 being filled, 2 ready */
     int expect = 0;
 #if defined(__GNUC__) || defined(__clang__)
@@ -967,9 +991,11 @@ static void nn__cpu_describe(char *buf, size_t bufsz) {
     {
         nn__caches c = nn__cache_sizes();
         size_t len = strlen(buf);
-        snprintf(buf + len, bufsz - len, "; L1d %luK L2 %luK L3 %luK",
+        snprintf(buf + len, bufsz - len, "; L1d %luK L2 %luK L3 %luK; %d cores; ",
                  (unsigned long)(c.l1d >> 10), (unsigned long)(c.l2 >> 10),
-                 (unsigned long)(c.l3 >> 10));
+                 (unsigned long)(c.l3 >> 10), nn_cpu_cores());
+        len = strlen(buf);
+        nn__blocking_text(buf + len, bufsz - len);
     }
 }
 
@@ -3088,10 +3114,11 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
 #define nn__avx512_tr8 nn__avx2_tr8
 #define nn__neon_tr8 nn__s_tr8
 
-/* Block sizes: KC x NR of packed B stays in L1 (32 KiB on Zen 4) while the
- * MC x KC block of A streams from L2 (1 MiB); NC bounds the packed B panel
- * (L2/L3).  Tuned with bench/ on Zen 4 and Zen 5.  Each table: the id, the
- * slots by name, then MR, NR, MC, KC, NC. */
+/* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
+ * streams from L2; NC bounds the packed B panel (L2/L3).  The values here
+ * were tuned with bench/ on Zen 5 (48 KiB L1d, 1 MiB L2); nn__blocking
+ * scales them to the CPU it runs on.  Each table: the id, the slots by
+ * name, then MR, NR, MC, KC, NC. */
 static const nn__ktab nn__tab_scalar = {
     NN_BACKEND_SCALAR, NN__KSLOTS(NN__KSLOT_INIT, nn__s) NN__S_MR, NN__S_NR, 128, 256, 2048};
 static void nn__s_softmax(size_t rows, size_t cols, const float *x, float *y) {
@@ -3359,7 +3386,56 @@ NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float 
 /* With at most two row panels, a B panel is reused at most twice, so
  * keeping it in L1 matters less than touching C less often: deeper slices
  * (conv1's dW, 9 x 21632 x 32, was re-storing C 43 times). */
-static int nn__gemm_kcap(const nn__ktab *t, int m) { return m <= 2 * t->MR ? 4 * t->KC : t->KC; }
+/* The cache blocks on this CPU.  A table's MC, KC, NC were tuned on Zen 5
+ * (48 KiB L1d, 1 MiB L2, 32 MiB L3): KC scales with L1d (the KC x NR panel
+ * of B and an A panel stream through L1: on Zen 4's 32 KiB, AVX2's 768 deep
+ * panels no longer fit), MC with L2 (the MC x KC block of A), and NC is
+ * bounded so that a packed B block per core fits its share of L3.  On Zen 5
+ * these are the tuned values exactly.  Fixed for the process (caches,
+ * cores), so a workspace planned once stays large enough.  KC sets where K
+ * is sliced, i.e. the order of the sums: results on two CPUs with other
+ * L1d sizes may differ in the last bits, as between backends. */
+typedef struct nn__blk {
+    int MC, KC, NC;
+} nn__blk;
+static int nn__cores_once(void) {
+    static int n = 0;
+    int v = NN__LOAD_ACQ(n);
+    if (!v) {
+        v = nn_cpu_cores();
+        NN__STORE_REL(n, v);
+    }
+    return v;
+}
+static nn__blk nn__blocking_for(const nn__ktab *t, nn__caches c, int cores) {
+    nn__blk b;
+    size_t kc = (size_t)t->KC * (c.l1d >> 10) / 48, mc = (size_t)t->MC * (c.l2 >> 10) / 1024,
+           nc;
+    kc = kc < 64 ? 64 : kc > (size_t)(2 * t->KC) ? (size_t)(2 * t->KC) : kc & ~(size_t)15;
+    mc = mc < (size_t)(4 * t->MR) ? (size_t)(4 * t->MR) : mc > (size_t)(4 * t->MC) ? (size_t)(4 * t->MC) : mc;
+    mc = mc / (size_t)t->MR * (size_t)t->MR;
+    nc = c.l3 / ((size_t)cores * kc * sizeof(float) * 2); /* half of a core's L3 share */
+    nc = nc > (size_t)t->NC ? (size_t)t->NC : nc < (size_t)(4 * t->NR) ? (size_t)(4 * t->NR) : nc;
+    nc = nc / (size_t)t->NR * (size_t)t->NR;
+    b.MC = (int)mc;
+    b.KC = (int)kc;
+    b.NC = (int)nc;
+    return b;
+}
+static nn__blk nn__blocking(const nn__ktab *t) {
+    return nn__blocking_for(t, nn__caches_once(), nn__cores_once());
+}
+/* "sgemm avx512 blocks MC 192 KC 512 NC 2048" for the best backend */
+static void nn__blocking_text(char *buf, size_t len) {
+    const nn__ktab *t = nn__best_table();
+    nn__blk b = nn__blocking(t);
+    snprintf(buf, len, "sgemm %s blocks MC %d KC %d NC %d", nn_backend_name(t->id), b.MC, b.KC,
+             b.NC);
+}
+static int nn__gemm_kcap(const nn__ktab *t, int m) {
+    int kc = nn__blocking(t).KC;
+    return m <= 2 * t->MR ? 4 * kc : kc;
+}
 static int nn__gemm_kc(const nn__ktab *t, int m, int k) {
     int cap = nn__gemm_kcap(t, m), slices = (k + cap - 1) / cap;
     return slices > 1 ? (k + slices - 1) / slices : k;
@@ -3372,7 +3448,8 @@ static int nn__gemm_single_tile(const nn__ktab *t, int m, int n) {
     return m <= t->MR && n == t->NR;
 }
 static size_t nn__gemm_ws_floats1(const nn__ktab *t, int m, int n, int k) {
-    size_t mc = (size_t)(m < t->MC ? m : t->MC), nc = (size_t)(n < t->NC ? n : t->NC);
+    nn__blk bk = nn__blocking(t);
+    size_t mc = (size_t)(m < bk.MC ? m : bk.MC), nc = (size_t)(n < bk.NC ? n : bk.NC);
     /* min(k, KC), not the balanced slice: the workspace planned for one k
      * must also cover every smaller k (504 runs as one slice, 576 as two
      * of 288) */
@@ -3511,7 +3588,8 @@ static void nn__gemm_blk(const nn__ktab *t, int ta, int tb, int m, int n, int k,
                          int kblk, int b_inplace) {
     int jc, pc, ic, jr, ir;
     size_t kcmax;
-    size_t mcmax = (size_t)(m < t->MC ? m : t->MC);
+    nn__blk bk = nn__blocking(t);
+    size_t mcmax = (size_t)(m < bk.MC ? m : bk.MC);
     float *pa = ws, *pb;
     nn__uk u;
     kcmax = (size_t)kblk;
@@ -3525,8 +3603,8 @@ static void nn__gemm_blk(const nn__ktab *t, int ta, int tb, int m, int n, int k,
     u.ldc = (size_t)ldc;
     u.alpha = alpha;
     u.relu = 0;
-    for (jc = 0; jc < n; jc += t->NC) {
-        int nc = n - jc < t->NC ? n - jc : t->NC;
+    for (jc = 0; jc < n; jc += bk.NC) {
+        int nc = n - jc < bk.NC ? n - jc : bk.NC;
         for (pc = 0; pc < k; pc += kblk) {
             int kc = k - pc < kblk ? k - pc : kblk;
             u.kc = (size_t)kc;
@@ -3534,8 +3612,8 @@ static void nn__gemm_blk(const nn__ktab *t, int ta, int tb, int m, int n, int k,
             if (prepacked)
                 pb = (float *)(uintptr_t)prepacked; /* one slice, one block: packed by the caller */
             else if (!b_inplace) nn__pack_b(t, tb, b, ldb, pc, kc, jc, nc, t->NR, pb);
-            for (ic = 0; ic < m; ic += t->MC) {
-                int mc = m - ic < t->MC ? m - ic : t->MC, h;
+            for (ic = 0; ic < m; ic += bk.MC) {
+                int mc = m - ic < bk.MC ? m - ic : bk.MC, h;
                 for (ir = 0; ir < mc; ir += h) { /* at most the last panel is packed */
                     h = nn__panel_h(t, mc - ir);
                     if (!nn__panel_direct(t, h))
@@ -3722,7 +3800,8 @@ static float *nn__ws_align(void *workspace) {
 static size_t nn__gemm_prepack_floats(int n, int k) { return ((size_t)n + 32) * (size_t)k + 16; }
 static int nn__gemm_prepack(int tb, int m, int n, int k, const float *b, int ldb, float *dst) {
     const nn__ktab *t = nn__k();
-    if (n > t->NC || nn__gemm_kc(t, m, k) != k || nn__gemm_single_tile(t, m, n)) return 0;
+    if (n > nn__blocking(t).NC || nn__gemm_kc(t, m, k) != k || nn__gemm_single_tile(t, m, n))
+        return 0;
     nn__pack_b(t, tb, b, ldb, 0, k, 0, n, t->NR, dst);
     return 1;
 }
@@ -4389,14 +4468,14 @@ static size_t nn__wg_pkf(const nn__layer *L) {
            b = nn__gemm_prepack_floats(L->in.d[2], L->conv.filters);
     return nn__r16(a > b ? a : b);
 }
-/* Tiles per chunk: the chunk's transformed tiles (~NN__WG_CHUNK floats)
- * stay in L2 between the transforms and the SGEMMs; a multiple of 12 rows
- * (whole panels for MR 6 and 12).  Measured on Zen 5: 512 KiB as good as
- * 0.75-1.5 MiB. */
+/* Tiles per chunk: the chunk's transformed tiles (~NN__WG_CHUNK floats per
+ * MiB of L2) stay in L2 between the transforms and the SGEMMs; a multiple
+ * of 12 rows (whole panels for MR 6 and 12).  Measured on Zen 5: 512 KiB as
+ * good as 0.75-1.5 MiB. */
 #define NN__WG_CHUNK 131072
 static size_t nn__wg_chunk(const nn__layer *L, int B) {
     size_t C = (size_t)L->in.d[2], F = (size_t)L->conv.filters;
-    size_t T = (size_t)NN__WG_CHUNK / (36 * (C + F));
+    size_t T = (size_t)NN__WG_CHUNK * (nn__caches_once().l2 >> 10) / 1024 / (36 * (C + F));
     size_t to = (size_t)((L->conv.g.oh + 3) / 4) * ((L->conv.g.ow + 3) / 4);
     size_t ti = (size_t)((L->in.d[0] + 3) / 4) * ((L->in.d[1] + 3) / 4);
     size_t tiles = (size_t)B * (to > ti ? to : ti);

@@ -295,6 +295,44 @@ static void tables_caches(void) {
              nn_cpu_description(), want);
 }
 
+/* Block sizes from the caches: the tuned values on Zen 5's caches; smaller
+ * K slices for Zen 4's 32 KiB L1d; always whole register tiles, within the
+ * clamps, and a workspace planned for the blocks covers the product. */
+static void tables_blocking(void) {
+    int b;
+    nn__caches zen5, zen4, tiny, huge;
+    zen5.l1d = (size_t)48 << 10, zen5.l2 = (size_t)1 << 20, zen5.l3 = (size_t)32 << 20;
+    zen4 = zen5;
+    zen4.l1d = (size_t)32 << 10;
+    tiny.l1d = (size_t)4 << 10, tiny.l2 = (size_t)64 << 10, tiny.l3 = (size_t)64 << 10;
+    huge.l1d = (size_t)1 << 20, huge.l2 = (size_t)256 << 20, huge.l3 = (size_t)4 << 30;
+    for (b = 0; b < TT_NBACKENDS; b++) {
+        const nn__ktab *t = nn__table_built(tt_backends[b]);
+        const nn__caches *cs[4];
+        int i;
+        if (!t) continue;
+        tt_ctx("tables: blocking of %s", nn_backend_name(tt_backends[b]));
+        {
+            nn__blk z5 = nn__blocking_for(t, zen5, 2), z4 = nn__blocking_for(t, zen4, 2);
+            TT_CHECK(z5.MC == t->MC && z5.KC == t->KC && z5.NC == t->NC,
+                     "Zen 5 caches give the tuned blocks (%d %d %d vs %d %d %d)", z5.MC, z5.KC, z5.NC,
+                     t->MC, t->KC, t->NC);
+            TT_CHECK(z4.KC < z5.KC && z4.KC >= z5.KC * 2 / 3 - 16, "Zen 4's L1d: KC %d (Zen 5 %d)",
+                     z4.KC, z5.KC);
+        }
+        cs[0] = &zen5, cs[1] = &zen4, cs[2] = &tiny, cs[3] = &huge;
+        for (i = 0; i < 4; i++) {
+            nn__blk k = nn__blocking_for(t, *cs[i], i == 2 ? 64 : 1);
+            TT_CHECK(k.MC >= 4 * t->MR && k.MC % t->MR == 0 && k.KC >= 64 && k.KC % 16 == 0 &&
+                         k.KC <= 2 * t->KC && k.NC >= 4 * t->NR && k.NC % t->NR == 0 &&
+                         k.NC <= t->NC,
+                     "caches %d: MC %d KC %d NC %d", i, k.MC, k.KC, k.NC);
+        }
+    }
+    tt_ctx("tables: blocking in nn_cpu_description");
+    TT_CHECK(strstr(nn_cpu_description(), " blocks MC ") != NULL, "\"%s\"", nn_cpu_description());
+}
+
 /* The first kernel call, made by two threads at once, picks one table for
  * both (the choice is atomic; make test-tsan checks there is no race). */
 static void *first_call(void *out) {
@@ -321,6 +359,7 @@ static void tables_first_call(void) {
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
+    tables_blocking();
     tables_slots();
     tables_kinds();
     tables_gap();
