@@ -1,4 +1,4 @@
-# nn.h - build, test and benchmark.  Everything is single-threaded C99.
+# nn.h - build, test and benchmark (C99; nn.h runs on every core unless NN_THREADS says otherwise).
 CC      ?= cc
 CXX     ?= c++
 CFLAGS  ?= -O2
@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
+.PHONY: amdahl all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -149,3 +149,11 @@ AB_BASE  ?= HEAD~1
 AB_PAIRS ?= 5
 ab: data
 	bash bench/ab.sh $(AB_BASE) $(AB_PAIRS)
+
+# Threads: the serial fraction and regions of a step, projected to 4..64 cores
+# (README "Threads").  Two builds of bench/amdahl.c: one measures a region's
+# start and end on the live pool, the other (NN__PAR_STATS) times every region.
+amdahl: | $(BUILD)
+	$(CC) -O2 -o $(BUILD)/region_cost bench/amdahl.c -lm
+	$(CC) -O2 -DNN__PAR_STATS -o $(BUILD)/amdahl bench/amdahl.c -lm
+	NN_REGION_US=$$($(BUILD)/region_cost) $(BUILD)/amdahl

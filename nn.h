@@ -585,6 +585,7 @@ NNDEF double nn_time_seconds(void);
 #include <string.h>
 #include <time.h>
 #if defined(__unix__) || defined(__APPLE__)
+#include <sys/time.h>
 #include <unistd.h>
 #define NN__HAVE_ISATTY 1
 #endif
@@ -791,11 +792,13 @@ NN__API double nn_time_seconds(void) {
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#elif defined(NN__HAVE_ISATTY)
+    /* strict ISO C builds (-std=c99: time.h hides clock_gettime, but
+     * sys/time.h still declares gettimeofday): wall time, not monotonic */
+    struct timeval tv;
+    if (gettimeofday(&tv, NULL) == 0) return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 #endif
-    /* strict ISO C builds (-std=c99 without _POSIX_C_SOURCE, where time.h
-     * hides clock_gettime): processor time, which is wall time only with
-     * one thread (define _POSIX_C_SOURCE 199309L before the first include
-     * for wall time) */
+    /* elsewhere processor time, which is wall time only with one thread */
     return (double)clock() / (double)CLOCKS_PER_SEC;
 }
 
@@ -1301,11 +1304,42 @@ NN__API nn_status nn_set_threads(int n) {
 #endif
 }
 
+#ifdef NN__PAR_STATS
+/* bench/amdahl.c's hook (not for programs): regions run on the caller
+ * alone, split as for nn_get_threads() workers, and each is timed, with
+ * what it would take on N workers if its tasks were equal (ceil(ntasks / N)
+ * / ntasks of it): the serial fraction and the batch-size limit of a
+ * workload. */
+#define NN__STAT_N 8
+static const int nn__stat_workers[NN__STAT_N] = {1, 2, 4, 8, 16, 32, 64, 128};
+static struct {
+    long regions;
+    double seconds, on[NN__STAT_N];
+    int depth;
+} nn__stats;
+#endif
 /* Run fn(ctx, t, worker) for t in 0..ntasks-1 on up to maxw workers (worker
  * < maxw indexes the caller's per-worker scratch); returns when all are
  * done. */
 static void nn__par(int ntasks, nn__task_fn fn, void *ctx, int maxw) {
     int t;
+#ifdef NN__PAR_STATS
+    if (!nn__stats.depth && ntasks > 0) { /* always on the caller, timed */
+        double t0 = nn_time_seconds(), dt;
+        int i;
+        nn__stats.depth++;
+        for (t = 0; t < ntasks; t++) fn(ctx, t, 0);
+        nn__stats.depth--;
+        dt = nn_time_seconds() - t0;
+        nn__stats.regions++;
+        nn__stats.seconds += dt;
+        for (i = 0; i < NN__STAT_N; i++)
+            nn__stats.on[i] += dt * (double)((ntasks + nn__stat_workers[i] - 1) /
+                                             nn__stat_workers[i]) / ntasks;
+        (void)maxw;
+        return;
+    }
+#endif
 #if defined(NN__PTHREADS) || defined(NN__WINTHREADS)
     int want = nn__threads(), spin, joined;
     if (maxw > want) maxw = want;
@@ -4862,6 +4896,7 @@ static size_t nn__conv_tile_rows(const nn__layer *L, int B) {
 }
 /* im2col: two col tiles (col and its gradient); Winograd: nn__wg_mem.
  * The workspace covers both ways (nn_conv_winograd re-plans anyway). */
+static size_t nn__cp_slices(const nn__layer *L);
 static void nn__conv_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
     size_t K = (size_t)L->conv.kh * L->conv.kw * L->in.d[2] + 1, tr = nn__conv_tile_rows(L, B);
     int F = L->conv.filters;
@@ -4883,7 +4918,7 @@ static void nn__conv_plan(const nn_model *m, const nn__layer *L, int B, nn__lpla
         lp->colT = tr >= rows && L->in.d[2] < 4;
         /* col and its gradient; one tile for the batch: the per-image weight
          * gradients of the conv + pool path too (nn__pool_conv_bwd) */
-        lp->scratch = 2 * tr * K + (tr >= rows ? (size_t)B * K * F : 0);
+        lp->scratch = 2 * tr * K + (tr >= rows ? (size_t)B * nn__cp_slices(L) * K * F : 0);
     }
     nn__ws_need(ws, (int)tr, F, (int)K);
     nn__ws_need(ws, (int)K, F, (int)tr);
@@ -5087,6 +5122,7 @@ typedef struct nn__cp_job {
     nn__layer *L, *P;
     const float *x;
     float *dyp, *part;
+    size_t nsl; /* partials per image (nn__cp_slices) */
     int B;
 } nn__cp_job;
 /* workers for the images: at most one per image (slots of y), and one
@@ -5142,27 +5178,48 @@ static int nn__conv_pool_fwd(nn_model *m, nn__layer *L, nn__layer *P, const floa
  * output's gradient (as big as the output) is never stored either.  Each
  * image's weight gradient is its own (a task's); they are summed in image
  * order afterwards, as the one-thread loop accumulated them. */
+/* The K slices of an image's weight gradient (K1 x F over ohw pixels) as
+ * the SGEMM driver cuts them: one partial per slice keeps the sums of the
+ * one-thread loop exactly (it added slice after slice into dW). */
+static int nn__cp_kblk(const nn__ktab *t, const nn__layer *L) {
+    int K1 = L->conv.kh * L->conv.kw * L->conv.g.c + 1, ohw = L->conv.g.oh * L->conv.g.ow;
+    return nn__gemm_inplace(t, 0, K1, L->conv.filters, L->conv.filters) ? ohw
+                                                                        : nn__gemm_kc(t, K1, ohw);
+}
+static size_t nn__cp_slices(const nn__layer *L) { /* the most of any backend built in */
+    size_t most = 1, ohw = (size_t)L->conv.g.oh * L->conv.g.ow;
+    int b;
+    for (b = (int)NN_BACKEND_AUTO + 1; b < (int)NN_BACKEND_COUNT; b++) {
+        const nn__ktab *t = nn__table_built((nn_backend)b);
+        size_t k = t ? (size_t)nn__cp_kblk(t, L) : ohw, sl = (ohw + k - 1) / k;
+        if (sl > most) most = sl;
+    }
+    return most;
+}
 static void nn__cp_bwd_task(void *ctx, int bi, int w) {
     const nn__cp_job *j = (const nn__cp_job *)ctx;
+    const nn__ktab *t = nn__k();
     nn__layer *L = j->L, *P = j->P;
     nn_conv_geom g = L->conv.g;
-    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b = (size_t)bi;
-    int F = L->conv.filters;
+    size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, b = (size_t)bi, p0;
+    int F = L->conv.filters, kblk = nn__cp_kblk(t, L);
     float *cy = L->y + (size_t)w * ohw * (size_t)F, *ws = nn__ws_align(j->m->wk_ws[w]),
-          *part = j->part + b * K1 * (size_t)F;
-    nn__k()->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, j->dyp + b * P->out_dim,
-                        cy);
-    if (L->lp.colT)
-        nn__gemm_run(nn__k(), 0, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw,
-                     j->B * (int)ohw, cy, F, 0.0f, part, F, ws, NULL, 0, NULL);
-    else
-        nn__gemm_run(nn__k(), 1, 0, (int)K1, F, (int)ohw, 1.0f, L->scratch + b * ohw * K1, (int)K1,
-                     cy, F, 0.0f, part, F, ws, NULL, 0, NULL);
+          *part = j->part + b * j->nsl * K1 * (size_t)F;
+    t->maxpool_bi(1, g.oh, g.ow, F, P->scratch + b * P->out_dim, j->dyp + b * P->out_dim, cy);
+    for (p0 = 0; p0 < ohw; p0 += (size_t)kblk, part += K1 * (size_t)F) {
+        int kc = ohw - p0 < (size_t)kblk ? (int)(ohw - p0) : kblk;
+        if (L->lp.colT)
+            nn__gemm_run(t, 0, 0, (int)K1, F, kc, 1.0f, L->scratch + b * ohw + p0,
+                         j->B * (int)ohw, cy + p0 * F, F, 0.0f, part, F, ws, NULL, 0, NULL);
+        else
+            nn__gemm_run(t, 1, 0, (int)K1, F, kc, 1.0f, L->scratch + (b * ohw + p0) * K1, (int)K1,
+                         cy + p0 * F, F, 0.0f, part, F, ws, NULL, 0, NULL);
+    }
 }
 static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp, int B) {
     nn_conv_geom g = L->conv.g;
     size_t ohw = (size_t)g.oh * g.ow, K1 = (size_t)g.kh * g.kw * g.c + 1, n = K1 * L->conv.filters,
-           b, i;
+           b, i, sl;
     float *dW = m->grads + L->woff;
     nn__cp_job j;
     if (!P->idx_valid || L->conv.wino || L->lp.tile_rows < (size_t)B * ohw ||
@@ -5175,12 +5232,18 @@ static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp
     j.P = P;
     j.dyp = dyp;
     j.B = B;
-    j.part = L->scratch + 2 * L->lp.tile_rows * (K1 - 1); /* B partials (nn__conv_plan) */
+    j.part = L->scratch + 2 * L->lp.tile_rows * (K1 - 1); /* the partials (nn__conv_plan) */
+    j.nsl = nn__cp_slices(L);
     nn__par(B, nn__cp_bwd_task, &j, nn__cp_workers(m, L, B));
-    memcpy(dW, j.part, n * sizeof(float));
-    for (b = 1; b < (size_t)B; b++) {
-        const float *p = j.part + b * n;
-        for (i = 0; i < n; i++) dW[i] += p[i];
+    {
+        /* image by image, slice by slice: the one-thread order */
+        size_t used = (ohw + (size_t)nn__cp_kblk(nn__k(), L) - 1) / (size_t)nn__cp_kblk(nn__k(), L);
+        memcpy(dW, j.part, n * sizeof(float));
+        for (b = 0; b < (size_t)B; b++)
+            for (sl = b ? 0 : 1; sl < used; sl++) {
+                const float *p = j.part + (b * j.nsl + sl) * n;
+                for (i = 0; i < n; i++) dW[i] += p[i];
+            }
     }
     return 1;
 }
@@ -6771,9 +6834,9 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
     fprintf(f, "---------------------------------------------------------------\n");
     fprintf(f, "total parameters: %lu", (unsigned long)nn_model_num_params(m));
     if (m->arena_batch)
-        fprintf(f, "    arena: %.2f MB at batch %d (+ %.2f MB SGEMM workspace)\n",
+        fprintf(f, "    arena: %.2f MB at batch %d (+ %.2f MB workspace x %d threads)\n",
                 (double)m->arena_floats * 4.0 / 1048576.0, m->arena_batch,
-                (double)m->ws_bytes / 1048576.0);
+                (double)m->ws_bytes / 1048576.0, m->nworkers);
     else fprintf(f, "    arena: sized at the first fit/predict\n");
 }
 
