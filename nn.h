@@ -3456,8 +3456,28 @@ static nn__blk nn__blocking_for(const nn__ktab *t, nn__caches c, int cores) {
     b.NC = (int)nc;
     return b;
 }
+/* per backend, worked out once (write-once state, as nn__caches_once): the
+ * SGEMM driver asks several times per product */
 static nn__blk nn__blocking(const nn__ktab *t) {
-    return nn__blocking_for(t, nn__caches_once(), nn__cores_once());
+    static nn__blk blk[NN_BACKEND_COUNT];
+    static int state[NN_BACKEND_COUNT]; /* 0 unknown, 1 being worked out, 2 ready */
+    int i = (int)t->id, expect = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    if (__atomic_load_n(&state[i], __ATOMIC_ACQUIRE) == 2) return blk[i];
+    if (__atomic_compare_exchange_n(&state[i], &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        blk[i] = nn__blocking_for(t, nn__caches_once(), nn__cores_once());
+        __atomic_store_n(&state[i], 2, __ATOMIC_RELEASE);
+    } else
+        while (__atomic_load_n(&state[i], __ATOMIC_ACQUIRE) != 2) continue;
+    return blk[i];
+#else
+    (void)expect;
+    if (state[i] != 2) {
+        blk[i] = nn__blocking_for(t, nn__caches_once(), nn__cores_once());
+        state[i] = 2;
+    }
+    return blk[i];
+#endif
 }
 /* "sgemm avx512 blocks MC 192 KC 512 NC 2048" for the best backend */
 static void nn__blocking_text(char *buf, size_t len) {
