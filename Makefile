@@ -52,7 +52,7 @@ $(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
 	$(ARM_CC) -O2 $(WARN) -Werror -DNN_TEST_SMALL -I. -o $@ $(TEST_SRC) -lm
 
 test-arm: $(BUILD)/run_tests_arm
-	$(QEMU) -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm
+	NN_THREADS=2 $(QEMU) -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm
 
 # Examples: each also builds alone with the one cc command at its top.
 EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels $(BUILD)/autoencoder $(BUILD)/char_rnn $(BUILD)/timeseries $(BUILD)/tabular

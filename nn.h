@@ -10,22 +10,35 @@
  *       #include "nn.h"
  *   Everywhere else just #include "nn.h".  Build: cc -O2 prog.c -lm
  *   No -mavx2 is needed: AVX2 / AVX-512 kernels are compiled with target
- *   attributes and chosen at run time (see nn_set_backend).
+ *   attributes and chosen at run time (see nn_set_backend).  Training and
+ *   inference use every core (see nn_set_threads; NN_THREADS=1 for one);
+ *   POSIX threads are in libc on glibc >= 2.34, musl and macOS; an older
+ *   glibc needs -pthread.
  *
  * CONFIGURATION (define before including the implementation)
  *   NN_STATIC          all functions static (private copy per translation unit)
  *   NN_MALLOC/NN_FREE  replace the allocator (define both or neither)
  *   NN_ASSERT(x)       replace assert (used only for internal invariants)
  *   NN_NO_SIMD         build the scalar backend only
+ *   NN_NO_THREADS      no thread pool: everything on the calling thread,
+ *                      no pthread (or Win32 thread) symbol referenced
  *
  * GLOBAL STATE
- *   The only process-global mutable state is the kernel backend choice
- *   (nn_set_backend).  It is made once, by the first kernel call (AUTO)
- *   or by nn_set_backend, and read and written atomically: two threads
- *   that make their first call at the same time get the same table.  Set
- *   it before training; separate models may be used from separate threads
- *   as long as nobody changes the backend meanwhile.  (nn_cpu_description
- *   fills a static text buffer once, guarded the same way.)
+ *   Process-global mutable state, all of it:
+ *   - the kernel backend choice (nn_set_backend).  It is made once, by the
+ *     first kernel call (AUTO) or by nn_set_backend, and read and written
+ *     atomically: two threads that make their first call at the same time
+ *     get the same table.  Set it before training; separate models may be
+ *     used from separate threads as long as nobody changes the backend
+ *     meanwhile.
+ *   - the thread pool (section 3.1): the thread count (nn_set_threads,
+ *     atomic), the workers and the one parallel region in progress.  A
+ *     region that finds the pool busy (another user thread's) runs on its
+ *     caller alone, with the same results.  fork() children start a pool of
+ *     their own.
+ *   - write-once facts, filled by the first caller while others wait: the
+ *     text of nn_cpu_description, the cache sizes and core count, and the
+ *     SGEMM block sizes derived from them (one per backend).
  *
  * VALIDATION POLICY
  *   Functions returning nn_status validate their arguments (null pointers,
@@ -37,6 +50,7 @@
  *   1. Configuration
  *   2. Public types and API
  *   3. Platform: status strings, allocation, RNG, tensors, time, CPU features
+ *      3.1 threads: the pool and its parallel regions (nn__par)
  *   4. Kernels (the only intrinsics), the list of a table's slots (NN__KSLOTS)
  *      4.1 scalar backend (the reference)
  *      4.2 SIMD kernels written once against a small vocabulary
@@ -3449,8 +3463,8 @@ static nn__blk nn__blocking_for(const nn__ktab *t, nn__caches c, int cores) {
     mc = mc < (size_t)(4 * t->MR) ? (size_t)(4 * t->MR) : mc > (size_t)(4 * t->MC) ? (size_t)(4 * t->MC) : mc;
     mc = mc / (size_t)t->MR * (size_t)t->MR;
     nc = c.l3 / ((size_t)cores * kc * sizeof(float) * 2); /* half of a core's L3 share */
-    nc = nc > (size_t)t->NC ? (size_t)t->NC : nc < (size_t)(4 * t->NR) ? (size_t)(4 * t->NR) : nc;
-    nc = nc / (size_t)t->NR * (size_t)t->NR;
+    if (nc >= (size_t)t->NC) nc = (size_t)t->NC; /* the tuned value (NEON's 2048 is no multiple of 12) */
+    else nc = nc < (size_t)(4 * t->NR) ? (size_t)(4 * t->NR) : nc / (size_t)t->NR * (size_t)t->NR;
     b.MC = (int)mc;
     b.KC = (int)kc;
     b.NC = (int)nc;
@@ -4103,7 +4117,14 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
  *      settings, describe; kernels in section 4 with scalar twins;
  *   3. its row (nn__row_NAME) and one line in NN__KINDS;
  *   4. its builder (section 7) and declaration (section 2);
- *   5. tests: gradient check (tests/test_grad.c), save/load, summary.
+ *   5. tests: gradient check (tests/test_grad.c), save/load, summary, and
+ *      a model with it in tests/test_parallel.c if it has parallel work.
+ * Threads: products go through nn__msgemm (split over the model's workers
+ * by output blocks), independent items (images, elements) through
+ * nn__par_range, anything else through nn__par with per-task outputs; a
+ * sum over the batch is one partial per fixed chunk, added in chunk order,
+ * so results never depend on the thread count.  Per-worker scratch is the
+ * worker's workspace block (plan: raise *ws).
  * The file format, the arena plan, compile and the summary need no edit:
  * they read the row. */
 
@@ -4281,39 +4302,6 @@ NN__API nn_shape nn_shape3(int h, int w, int c) {
 }
 
 /* ---- 5.1 helpers shared by the layers ---- */
-/* activations applied in place on a rows x cols block */
-static void nn__act_forward(nn_activation a, float slope, size_t rows, size_t cols, float *y) {
-    const nn__ktab *k = nn__k();
-    size_t n = rows * cols, i;
-    switch (a) {
-    case NN_LINEAR: break;
-    case NN_RELU: k->relu(n, y, y); break;
-    case NN_LEAKY_RELU:
-        for (i = 0; i < n; i++)
-            if (y[i] < 0.0f) y[i] *= slope;
-        break;
-    case NN_SIGMOID: k->sigmoid(n, y, y); break;
-    case NN_TANH: k->tanh(n, y, y); break;
-    case NN_SOFTMAX: k->softmax(rows, cols, y, y); break;
-    }
-}
-/* dy <- dy * f'(.) from the output y (in place) */
-static void nn__act_backward(nn_activation a, float slope, size_t rows, size_t cols, const float *y,
-                             float *dy) {
-    const nn__ktab *k = nn__k();
-    size_t n = rows * cols, i;
-    switch (a) {
-    case NN_LINEAR: break;
-    case NN_RELU: k->relu_bwd(n, y, dy, dy); break;
-    case NN_LEAKY_RELU:
-        for (i = 0; i < n; i++)
-            if (!(y[i] > 0.0f)) dy[i] *= slope;
-        break;
-    case NN_SIGMOID: k->sigmoid_bwd(n, y, dy, dy); break;
-    case NN_TANH: k->tanh_bwd(n, y, dy, dy); break;
-    case NN_SOFTMAX: k->softmax_bwd(rows, cols, y, dy, dy); break;
-    }
-}
 /* db = sum over rows of dy */
 static void nn__col_sums(size_t rows, size_t cols, const float *dy, float *db) {
     const nn__ktab *k = nn__k();
@@ -4410,6 +4398,89 @@ static size_t nn__img_chunk(size_t per) {
     size_t c = NN__PAR_ELEMS / (per ? per : 1);
     return c ? c : 1;
 }
+/* activations applied in place on a rows x cols block */
+static void nn__act_forward1(nn_activation a, float slope, size_t rows, size_t cols, float *y) {
+    const nn__ktab *k = nn__k();
+    size_t n = rows * cols, i;
+    switch (a) {
+    case NN_LINEAR: break;
+    case NN_RELU: k->relu(n, y, y); break;
+    case NN_LEAKY_RELU:
+        for (i = 0; i < n; i++)
+            if (y[i] < 0.0f) y[i] *= slope;
+        break;
+    case NN_SIGMOID: k->sigmoid(n, y, y); break;
+    case NN_TANH: k->tanh(n, y, y); break;
+    case NN_SOFTMAX: k->softmax(rows, cols, y, y); break;
+    }
+}
+/* dy <- dy * f'(.) from the output y (in place) */
+static void nn__act_backward1(nn_activation a, float slope, size_t rows, size_t cols,
+                              const float *y, float *dy) {
+    const nn__ktab *k = nn__k();
+    size_t n = rows * cols, i;
+    switch (a) {
+    case NN_LINEAR: break;
+    case NN_RELU: k->relu_bwd(n, y, dy, dy); break;
+    case NN_LEAKY_RELU:
+        for (i = 0; i < n; i++)
+            if (!(y[i] > 0.0f)) dy[i] *= slope;
+        break;
+    case NN_SIGMOID: k->sigmoid_bwd(n, y, dy, dy); break;
+    case NN_TANH: k->tanh_bwd(n, y, dy, dy); break;
+    case NN_SOFTMAX: k->softmax_bwd(rows, cols, y, dy, dy); break;
+    }
+}
+/* ... over the model's workers for large blocks: chunks of whole rows
+ * (softmax) whose size is a multiple of 64 floats (the element-wise
+ * kernels take every element through the same vector path as in one call) */
+typedef struct nn__act_job {
+    nn_activation a;
+    float slope;
+    size_t cols;
+    float *y, *dy;
+} nn__act_job;
+static void nn__act_fwd_range(void *ctx, size_t r0, size_t nr) {
+    const nn__act_job *j = (const nn__act_job *)ctx;
+    nn__act_forward1(j->a, j->slope, nr, j->cols, j->y + r0 * j->cols);
+}
+static void nn__act_bwd_range(void *ctx, size_t r0, size_t nr) {
+    const nn__act_job *j = (const nn__act_job *)ctx;
+    nn__act_backward1(j->a, j->slope, nr, j->cols, j->y + r0 * j->cols, j->dy + r0 * j->cols);
+}
+static size_t nn__act_chunk(size_t cols) {
+    size_t step = 64, g = cols, b = 64, rows;
+    while (b) { /* step = 64 / gcd(cols, 64): rows whose floats are a multiple of 64 */
+        size_t t = g % b;
+        g = b;
+        b = t;
+    }
+    step = 64 / g;
+    rows = (4 * (size_t)NN__PAR_ELEMS + cols - 1) / cols;
+    return (rows + step - 1) / step * step;
+}
+static void nn__act_forward(const nn_model *m, nn_activation a, float slope, size_t rows,
+                            size_t cols, float *y) {
+    nn__act_job j;
+    if (a == NN_LINEAR || cols == 0) return;
+    j.a = a;
+    j.slope = slope;
+    j.cols = cols;
+    j.y = y;
+    j.dy = NULL;
+    nn__par_range(m, rows, nn__act_chunk(cols), nn__act_fwd_range, &j);
+}
+static void nn__act_backward(const nn_model *m, nn_activation a, float slope, size_t rows,
+                             size_t cols, const float *y, float *dy) {
+    nn__act_job j;
+    if (a == NN_LINEAR || cols == 0) return;
+    j.a = a;
+    j.slope = slope;
+    j.cols = cols;
+    j.y = (float *)(uintptr_t)y;
+    j.dy = dy;
+    nn__par_range(m, rows, nn__act_chunk(cols), nn__act_bwd_range, &j);
+}
 /* uniform in +-lim: He (sqrt(6 / fan_in)) before a ReLU-family activation,
  * Glorot (sqrt(6 / (fan_in + fan_out)), Keras' default) otherwise */
 static void nn__init_fan(const nn__layer *L, float *w, double fan_in, double fan_out, nn_rng *rng) {
@@ -4434,13 +4505,13 @@ static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int 
     nn__mgemm_bias_act(m, R, L->dense.units, in, x, in, W, L->dense.units, L->y, L->dense.units, b,
                        L->act == NN_RELU);
     if (L->act != NN_RELU)
-        nn__act_forward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y);
+        nn__act_forward(m, L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y);
 }
 /* dW = x^T dy, db = colsum dy, dx = dy W^T */
 static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     const float *W = m->params + L->woff;
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
-    nn__act_backward(L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y, dy);
+    nn__act_backward(m, L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y, dy);
     if (!L->frozen) {
         nn__msgemm(m, 1, 0, in, L->dense.units, R, 1.0f, x, in, dy, L->dense.units, 0.0f,
                     m->grads + L->woff, L->dense.units);
@@ -4706,7 +4777,7 @@ static void nn__conv_fwd_wg(nn_model *m, nn__layer *L, const float *x, int B) {
                 L->y, L->conv.g.oh, L->conv.g.ow, F, U, us, pk, pkf, ok, W + 9 * CF,
                 L->act == NN_RELU);
     if (L->act != NN_RELU)
-        nn__act_forward(L->act, L->slope, (size_t)B * L->conv.g.oh * L->conv.g.ow, (size_t)F, L->y);
+        nn__act_forward(m, L->act, L->slope, (size_t)B * L->conv.g.oh * L->conv.g.ow, (size_t)F, L->y);
 }
 /* the weight gradient's chunk: transforms of x and dy into V and G, then
  * dWh[xi] (+)= V[xi]^T G[xi] */
@@ -4826,7 +4897,7 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
         nn__im2colT(&g, 0, rows, x, L->scratch, rows);
         nn__gemm_par(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f,
                      L->y, F, m->wk_ws, m->nworkers, NULL, L->act == NN_RELU, NULL);
-        if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
+        if (L->act != NN_RELU) nn__act_forward(m, L->act, L->slope, rows, (size_t)F, L->y);
         return;
     }
     for (r0 = 0; r0 < rows; r0 += L->lp.tile_rows) {
@@ -4835,7 +4906,7 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
         nn__mgemm_bias_act(m, (int)nr, F, (int)K1, L->scratch, (int)K1, W, F, L->y + r0 * F, F, NULL,
                            L->act == NN_RELU);
     }
-    if (L->act != NN_RELU) nn__act_forward(L->act, L->slope, rows, (size_t)F, L->y);
+    if (L->act != NN_RELU) nn__act_forward(m, L->act, L->slope, rows, (size_t)F, L->y);
 }
 static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     nn_conv_geom g = L->conv.g;
@@ -4844,7 +4915,7 @@ static void nn__conv_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, f
     float *col = L->scratch, *dcol = L->scratch + L->lp.tile_rows * K1;
     int F = L->conv.filters;
     g.n = B;
-    if (!L->fz.act_by_next) nn__act_backward(L->act, L->slope, rows, (size_t)F, L->y, dy);
+    if (!L->fz.act_by_next) nn__act_backward(m, L->act, L->slope, rows, (size_t)F, L->y, dy);
     if (L->conv.wino) {
         nn__conv_bwd_wg(m, L, x, dy, dx, B);
         return;
@@ -5271,13 +5342,13 @@ static void nn__copy_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     (void)m;
     (void)training;
     memcpy(L->y, x, (size_t)B * L->out_dim * sizeof(float));
-    nn__act_forward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)),
+    nn__act_forward(m, L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)),
                     nn__channels(L->out), L->y);
 }
 static void nn__copy_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     (void)m;
     (void)x;
-    nn__act_backward(L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)),
+    nn__act_backward(m, L->act, L->slope, (size_t)B * (L->out_dim / nn__channels(L->out)),
                      nn__channels(L->out), L->y, dy);
     if (dx) memcpy(dx, dy, (size_t)B * L->in_dim * sizeof(float));
 }
@@ -5395,7 +5466,7 @@ static void nn__bn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tra
             xhat[r * C + c] = h;
             L->y[r * C + c] = gamma[c] * h + beta[c];
         }
-    nn__act_forward(L->act, L->slope, rows, C, L->y);
+    nn__act_forward(m, L->act, L->slope, rows, C, L->y);
 }
 static void nn__bn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     size_t C = nn__channels(L->in), rows = (size_t)B * (L->in_dim / C), r, c;
@@ -5403,7 +5474,7 @@ static void nn__bn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
     float *xhat = L->scratch, *istd = xhat + (size_t)m->arena_batch * L->in_dim + C;
     float *dg = m->grads + L->woff, *db = m->grads + L->boff;
     (void)x;
-    nn__act_backward(L->act, L->slope, rows, C, L->y, dy);
+    nn__act_backward(m, L->act, L->slope, rows, C, L->y, dy);
     for (c = 0; c < C; c++) {
         double sg = 0.0, sb = 0.0;
         for (r = 0; r < rows; r++) {
@@ -5493,13 +5564,13 @@ static void nn__norm_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     }
     for (r = 0; r < rows; r++)
         for (c = 0; c < C; c++) L->y[r * C + c] = (x[r * C + c] - mean[c]) / d[c];
-    nn__act_forward(L->act, L->slope, rows, C, L->y);
+    nn__act_forward(m, L->act, L->slope, rows, C, L->y);
 }
 static void nn__norm_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     size_t C = nn__channels(L->in), rows = (size_t)B * (L->in_dim / C), r, c;
     (void)m;
     (void)x;
-    nn__act_backward(L->act, L->slope, rows, C, L->y, dy);
+    nn__act_backward(m, L->act, L->slope, rows, C, L->y, dy);
     if (!dx) return;
     for (r = 0; r < rows; r++)
         for (c = 0; c < C; c++) dx[r * C + c] = dy[r * C + c] / L->scratch[c];
@@ -5531,14 +5602,14 @@ static void nn__up_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tra
                                           C,
                                s, cs);
             }
-    nn__act_forward(L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y);
+    nn__act_forward(m, L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y);
 }
 static void nn__up_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], f = L->up.factor, b, i, j, di, dj;
     const nn__ktab *k = nn__k();
     (void)m;
     (void)x;
-    nn__act_backward(L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y, dy);
+    nn__act_backward(m, L->act, L->slope, (size_t)B * L->out_dim / C, (size_t)C, L->y, dy);
     if (!dx) return;
     memset(dx, 0, (size_t)B * L->in_dim * sizeof(float));
     for (b = 0; b < B; b++)
