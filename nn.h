@@ -1134,7 +1134,9 @@ static struct nn__tpool {
     void *ctx;
     int ntasks, maxw;
     unsigned csr;
-    int next;     /* next task to claim */
+    /* worker w's share of the tasks ends at end[w]; next[16 w] is the next
+     * of it to claim (one cache line each) */
+    int end[NN_MAX_THREADS], next[16 * NN_MAX_THREADS];
     int state;    /* workers that joined the region, | NN__CLOSED once the caller closed it */
     int finished; /* joined workers done with it */
     int gen;    /* region number: workers wait for it to change */
@@ -1156,10 +1158,18 @@ static void nn__relax(void) {
 #endif
 }
 
+/* A worker takes the tasks of its own share first, then helps the others
+ * with theirs.  The same share each region: worker w gets the same blocks of
+ * C, images or chunks step after step, so they stay in its core's cache
+ * (claiming from one shared counter moved them between cores every step,
+ * and on this VM at times made two threads slower than one). */
 static void nn__pool_tasks(int worker) {
-    int t;
-    while ((t = NN__AT_ADD(&nn__tp.next, 1)) < nn__tp.ntasks)
-        nn__tp.fn(nn__tp.ctx, t, worker);
+    int v, t, n = nn__tp.maxw;
+    for (v = 0; v < n; v++) {
+        int o = (worker + v) % n;
+        while ((t = NN__AT_ADD(&nn__tp.next[16 * o], 1)) < nn__tp.end[o])
+            nn__tp.fn(nn__tp.ctx, t, worker);
+    }
 }
 #define NN__CLOSED 0x40000000
 /* A worker joins the region in progress unless its caller has closed it
@@ -1368,7 +1378,10 @@ static void nn__par(int ntasks, nn__task_fn fn, void *ctx, int maxw) {
 #if defined(NN__HAVE_MXCSR)
             nn__tp.csr = _mm_getcsr();
 #endif
-            NN__AT_STORE(&nn__tp.next, 0);
+            for (t = 0; t < maxw; t++) {
+                nn__tp.end[t] = (int)((long)ntasks * (t + 1) / maxw);
+                NN__AT_STORE(&nn__tp.next[16 * t], (int)((long)ntasks * t / maxw));
+            }
             NN__AT_STORE(&nn__tp.finished, 0);
             NN__AT_STORE(&nn__tp.state, 0); /* open */
             NN__LOCK(&nn__tp.mu);

@@ -4,10 +4,13 @@
  * conv, dense), an MLP with batch norm, an LSTM, a GRU and a convolutional
  * autoencoder, each sized so that the parallel paths run at their real
  * thresholds.  Also: nn_set_threads / NN_THREADS arguments, a fork() child
- * that trains with the pool, and nn_sgemm with threads against one thread. */
+ * that trains with the pool, nn_sgemm with threads against one thread, and
+ * idle workers that sleep. */
 #define _POSIX_C_SOURCE 200809L
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nn.h"
@@ -257,5 +260,28 @@ void test_parallel(void) {
         pt_free(&one);
     }
 #endif
+    {
+        /* idle workers sleep: after training, 300 ms of the process asleep
+         * cost (next to) no CPU time, though the pool has workers */
+        pt_run r;
+        struct rusage u0, u1;
+        struct timespec ts;
+        double cpu;
+        tt_ctx("parallel: idle workers use no CPU");
+        pt_train(0, 2, &r);
+        pt_free(&r);
+        ts.tv_sec = 0;
+        ts.tv_nsec = 50000000L; /* let the spin end */
+        nanosleep(&ts, NULL);
+        getrusage(RUSAGE_SELF, &u0);
+        ts.tv_nsec = 300000000L;
+        nanosleep(&ts, NULL);
+        getrusage(RUSAGE_SELF, &u1);
+        cpu = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec) +
+              (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec) * 1e-6 +
+              (double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
+              (double)(u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) * 1e-6;
+        TT_CHECK(cpu < 0.03, "%.3f s of CPU while asleep for 0.3 s", cpu);
+    }
     nn_set_threads(before);
 }
