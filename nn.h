@@ -4223,6 +4223,7 @@ struct nn_model {
     void *ws;                        /* SGEMM workspace: nworkers blocks of ws_bytes */
     void *wk_ws[NN_MAX_THREADS];    /* worker w's block */
     int nworkers;
+    int par_cap;                     /* 1: nn_fit measured one thread faster (nn__probe) */
     size_t ws_bytes;
     int cur_n;
     const float *cur_x;
@@ -4329,6 +4330,9 @@ static void nn__ws_need(size_t *ws, int m, int n, int k) {
     size_t w = nn_sgemm_ws_size(m, n, k);
     if (w > *ws) *ws = w;
 }
+/* workers a region of this model may use: its workspace blocks, or one
+ * while nn_fit finds one thread faster (nn__probe) */
+static int nn__mw(const nn_model *m) { return m->par_cap == 1 ? 1 : m->nworkers; }
 /* The layers' products, on the model's workers (nn__gemm_par; each worker
  * has its own workspace block).  Sizes are trusted (planned at compile). */
 static void nn__msgemm(nn_model *m, int ta, int tb, int M, int N, int K, float alpha,
@@ -4338,20 +4342,20 @@ static void nn__msgemm(nn_model *m, int ta, int tb, int M, int N, int K, float a
     if (K <= 0 || alpha == 0.0f) nn__gemm_scale_c(M, N, beta, c, ldc);
     else
         nn__gemm_par(nn__k(), ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, m->wk_ws,
-                     m->nworkers, NULL, 0, NULL);
+                     nn__mw(m), NULL, 0, NULL);
 }
 /* C = A B + bias (per column), then ReLU if asked; K > 0 */
 static void nn__mgemm_bias_act(nn_model *m, int M, int N, int K, const float *a, int lda,
                                const float *b, int ldb, float *c, int ldc, const float *bias,
                                int relu) {
-    nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, m->wk_ws, m->nworkers,
+    nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, m->wk_ws, nn__mw(m),
                  bias, relu, NULL);
 }
 /* with B packed by nn__gemm_prepack */
 static void nn__mgemm_packed(nn_model *m, int M, int N, int K, const float *a, int lda,
                              const float *packed, float beta, float *c, int ldc,
                              const float *bias) {
-    nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, NULL, N, beta, c, ldc, m->wk_ws, m->nworkers,
+    nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, NULL, N, beta, c, ldc, m->wk_ws, nn__mw(m),
                  bias, 0, packed);
 }
 /* fn(ctx, i0, n) over [0, total) in fixed chunks of `chunk` (the tasks of
@@ -4375,7 +4379,7 @@ static void nn__par_range(const nn_model *m, size_t total, size_t chunk, nn__ran
                           void *ctx) {
     nn__range_job j;
     if (chunk < 1) chunk = 1;
-    if (m->nworkers <= 1 || total <= chunk || nn__threads() <= 1) {
+    if (nn__mw(m) <= 1 || total <= chunk || nn__threads() <= 1) {
         fn(ctx, 0, total);
         return;
     }
@@ -4383,7 +4387,7 @@ static void nn__par_range(const nn_model *m, size_t total, size_t chunk, nn__ran
     j.ctx = ctx;
     j.total = total;
     j.chunk = chunk;
-    nn__par((int)((total + chunk - 1) / chunk), nn__range_task, &j, m->nworkers);
+    nn__par((int)((total + chunk - 1) / chunk), nn__range_task, &j, nn__mw(m));
 }
 /* Element-wise work below this many floats per task is not worth a
  * region (measured: an Adam update of 8192 floats takes ~2 us, a region's
@@ -4762,7 +4766,7 @@ static void nn__wg_conv(const nn__ktab *k, const nn_model *m, size_t Tmax, const
     j.cout = cout;
     j.pk_ok = pk_ok;
     j.relu = relu;
-    nn__par((int)((j.nt + Tmax - 1) / Tmax), nn__wg_chunk_task, &j, m->nworkers);
+    nn__par((int)((j.nt + Tmax - 1) / Tmax), nn__wg_chunk_task, &j, nn__mw(m));
 }
 /* U (36 points of cin x cout, us floats apart) of the filter w (3x3 taps of
  * cin x cout, row-major), one 3x3 of a (ci, vector of co) at a time */
@@ -4864,8 +4868,8 @@ static void nn__conv_bwd_wg(nn_model *m, nn__layer *L, const float *x, const flo
         for (j.t0 = 0; j.t0 < nt; j.t0 += Tmax) {
             j.T = nt - j.t0 < Tmax ? nt - j.t0 : Tmax;
             nn__par((int)((j.T + NN__WG_TGROUP - 1) / NN__WG_TGROUP), nn__wgd_in_task, &j,
-                    m->nworkers);
-            nn__par(36, nn__wgd_gemm_task, &j, m->nworkers);
+                    nn__mw(m));
+            nn__par(36, nn__wgd_gemm_task, &j, nn__mw(m));
         }
         for (ci = 0; ci < C; ci++) {
             float *o[9];
@@ -4909,7 +4913,7 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     if (L->lp.colT) {
         nn__im2colT(&g, 0, rows, x, L->scratch, rows);
         nn__gemm_par(nn__k(), 1, 0, (int)rows, F, (int)K1, 1.0f, L->scratch, (int)rows, W, F, 0.0f,
-                     L->y, F, m->wk_ws, m->nworkers, NULL, L->act == NN_RELU, NULL);
+                     L->y, F, m->wk_ws, nn__mw(m), NULL, L->act == NN_RELU, NULL);
         if (L->act != NN_RELU) nn__act_forward(m, L->act, L->slope, rows, (size_t)F, L->y);
         return;
     }
@@ -5235,7 +5239,7 @@ static int nn__cp_workers(const nn_model *m, const nn__layer *L, int B) {
     double fma = (double)B * L->conv.g.oh * L->conv.g.ow * L->conv.filters *
                  ((double)L->conv.g.kh * L->conv.g.kw * L->conv.g.c + 1);
     if (fma < NN__GEMM_PAR_MIN) return 1;
-    return m->nworkers < B ? m->nworkers : B;
+    return nn__mw(m) < B ? nn__mw(m) : B;
 }
 static void nn__cp_fwd_task(void *ctx, int bi, int w) {
     const nn__cp_job *j = (const nn__cp_job *)ctx;
@@ -7244,6 +7248,49 @@ static void nn__progress(const nn_fit_event *ev, int tty, int samples, int final
     }
 }
 
+/* nn_fit's check that the threads pay: every NN__PROBE_EVERY steps it runs
+ * NN__PROBE_PAIRS pairs of steps, one on the workers and one on one thread
+ * (alternating, so that drift cancels), and goes on with the faster by the
+ * medians (one thread only when 5% faster).  Threads or not, the results
+ * are the same bits, so the choice is free to change: it catches models too
+ * small to gain, and machines where the cores are far apart (on this VM the
+ * host at times runs the two vCPUs on distant cores: a cache-line round trip
+ * of 400 ns instead of 90, and two threads slower than one on the MLP). */
+#define NN__PROBE_EVERY 1024
+#define NN__PROBE_PAIRS 24
+typedef struct nn__probe {
+    long step; /* steps of this fit so far */
+    double t0, t[2][NN__PROBE_PAIRS];
+} nn__probe;
+static long nn__probe_k(const nn__probe *p) { /* step of the probe, or -1 */
+    long k = (p->step + NN__PROBE_EVERY - 16) % NN__PROBE_EVERY; /* the first at step 16 */
+    return k < 2 * NN__PROBE_PAIRS ? k : -1;
+}
+static void nn__probe_before(nn_model *m, nn__probe *p) {
+    long k = nn__probe_k(p);
+    if (k < 0 || m->nworkers < 2 || nn__threads() < 2) return;
+    m->par_cap = (int)(k & 1); /* even: the workers, odd: one thread */
+    p->t0 = nn_time_seconds();
+}
+static double nn__median(double *v, int n) {
+    int i, j;
+    for (i = 1; i < n; i++) /* insertion sort: n is small */
+        for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return v[n / 2];
+}
+static void nn__probe_after(nn_model *m, nn__probe *p) {
+    long k = nn__probe_k(p);
+    p->step++;
+    if (k < 0 || m->nworkers < 2 || nn__threads() < 2) return;
+    p->t[k & 1][k >> 1] = nn_time_seconds() - p->t0;
+    if (k == 2 * NN__PROBE_PAIRS - 1)
+        m->par_cap = nn__median(p->t[1], NN__PROBE_PAIRS) <
+                             0.95 * nn__median(p->t[0], NN__PROBE_PAIRS) ? 1 : 0;
+}
 NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *opts) {
     nn_fit_opts o = opts ? *opts : nn_fit_defaults();
     nn_dataset train, val;
@@ -7252,6 +7299,8 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
     float *best = NULL, best_score = INFINITY;
     double train_time = 0.0;
     nn_status s = NN_OK;
+    nn__probe probe;
+    memset(&probe, 0, sizeof probe);
     if (!m) return NN_ERR_INVALID_ARGUMENT;
     if (m->status != NN_OK) return m->status;
     if (!m->compiled || m->loss == NN_LOSS_NONE)
@@ -7320,6 +7369,7 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
         for (b = 0; b < nb; b++) {
             int start = b * o.batch, B = train.n - start < o.batch ? train.n - start : o.batch;
             float L, acc;
+            nn__probe_before(m, &probe);
             nn__gather(m, &train, perm, start, B);
             if ((s = nn__forward_checked(m, m->xin, B, 1)) != NN_OK) break;
             if (m->opt_in_bwd) s = nn__backward(m, m->ybuf, &L, &acc, 1);
@@ -7327,6 +7377,7 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
                 s = nn_backward(m, m->ybuf, &L, &acc);
                 if (s == NN_OK) s = nn_step(m);
             }
+            nn__probe_after(m, &probe);
             if (s != NN_OK) break;
             Ls += (double)L * B;
             seen += B;
@@ -7386,6 +7437,7 @@ NN__API nn_status nn_fit(nn_model *m, const nn_dataset *train_in, nn_fit_opts *o
     }
     nn_aligned_free(best);
     NN_FREE(perm);
+    m->par_cap = 0; /* the probe's choice ends with the fit */
     if (opts) {
         opts->train_seconds = train_time;
         opts->epochs_run = o.epochs_run;

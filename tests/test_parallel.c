@@ -261,6 +261,47 @@ void test_parallel(void) {
     }
 #endif
     {
+        /* nn_fit times steps on the workers against one thread (and may go
+         * on with one): whatever it picks, the same bits as one thread */
+        enum { NS = 2600, IN = 96 };
+        float *x = (float *)malloc(sizeof(float) * NS * IN), *y = (float *)malloc(sizeof(float) * NS);
+        float *p1 = NULL;
+        size_t n1 = 0, n;
+        nn_rng g;
+        int t, i;
+        tt_ctx("parallel: nn_fit (with its thread probe), 1 vs 2 threads");
+        nn_rng_seed(&g, 12);
+        for (i = 0; x && y && i < NS * IN; i++) x[i] = nn_rng_uniform(&g);
+        for (i = 0; x && y && i < NS; i++) y[i] = (float)nn_rng_below(&g, 5);
+        for (t = 1; x && y && t <= 2; t++) {
+            nn_dataset ds;
+            nn_fit_opts o = nn_fit_defaults();
+            nn_model *m = nn_model_new(nn_shape1(IN));
+            const float *p;
+            nn_set_threads(t);
+            nn_model_seed(m, 4);
+            nn_dense(m, 256, NN_RELU);
+            nn_dense(m, 5, NN_SOFTMAX);
+            nn_compile(m, nn_adam(1e-3f), NN_LOSS_SPARSE_CATEGORICAL_CE);
+            o.epochs = 2;
+            o.verbose = 0;
+            TT_CHECK(nn_dataset_from_arrays(&ds, NS, nn_shape1(IN), x, 1, y) == NN_OK, "dataset");
+            TT_CHECK(nn_fit(m, &ds, &o) == NN_OK, "fit: %s", nn_model_error(m));
+            p = nn_model_params(m, &n);
+            if (t == 1) {
+                p1 = (float *)malloc(n * sizeof(float));
+                if (p1) memcpy(p1, p, n * sizeof(float));
+                n1 = n;
+            } else if (p1 && TT_EQ_INT(n, n1))
+                TT_SAME_ARR("parameters after 2 epochs (164 steps, probed at steps 16-63)", p, p1, n);
+            nn_dataset_free(&ds);
+            nn_model_free(m);
+        }
+        free(p1);
+        free(x);
+        free(y);
+    }
+    {
         /* idle workers sleep: after training, 300 ms of the process asleep
          * cost (next to) no CPU time, though the pool has workers */
         pt_run r;
