@@ -928,50 +928,52 @@ static nn__caches nn__cache_sizes(void) {
 /* The caches, read once (CPUID exits a virtual machine: ~1 us a leaf):
  * the first caller fills it, one arriving meanwhile waits (as in
  * nn_cpu_description).  Write-once state, documented with the globals. */
+static int nn__once_begin(int *state);
+static void nn__once_done(int *state);
 static nn__caches nn__caches_once(void) {
     static nn__caches c;
-    static int state = 0; /* 0 unread, 1 being read, 2 ready */
-    int expect = 0;
-#if defined(__GNUC__) || defined(__clang__)
-    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2) return c;
-    if (__atomic_compare_exchange_n(&state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    static int state = 0;
+    if (nn__once_begin(&state)) {
         c = nn__cache_sizes();
-        __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
-    } else
-        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) continue;
-#else
-    (void)expect;
-    if (state != 2) {
-        c = nn__cache_sizes();
-        state = 2;
+        nn__once_done(&state);
     }
-#endif
     return c;
+}
+
+/* Write-once state (0 empty, 1 being filled, 2 ready): nn__once_begin
+ * returns 1 to the one caller that fills it, which then calls
+ * nn__once_done; everyone else gets 0 once it is ready (waiting meanwhile),
+ * so no thread reads it half written. */
+static int nn__once_begin(int *state) {
+#if defined(__GNUC__) || defined(__clang__)
+    int expect = 0;
+    if (__atomic_load_n(state, __ATOMIC_ACQUIRE) == 2) return 0;
+    if (__atomic_compare_exchange_n(state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 1;
+    while (__atomic_load_n(state, __ATOMIC_ACQUIRE) != 2) continue;
+    return 0;
+#else /* MSVC: aligned int stores are atomic; two first callers both fill it */
+    return *state != 2;
+#endif
+}
+static void nn__once_done(int *state) {
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_store_n(state, 2, __ATOMIC_RELEASE);
+#else
+    *state = 2;
+#endif
 }
 
 static void nn__cpu_describe(char *buf, size_t bufsz);
 static void nn__blocking_text(char *buf, size_t len); /* section 4.7 */
 NN__API const char *nn_cpu_description(void) {
-    /* written once into a static buffer (the text never changes): the first
-     * caller fills it; one arriving meanwhile waits for it (state 1 -> 2),
-     * so threads never write or read it at the same time */
+    /* written once into a static buffer (the text never changes) */
     static char buf[320];
-    static int state = 0; /* 0 empty, 1 being filled, 2 ready */
-    int expect = 0;
-#if defined(__GNUC__) || defined(__clang__)
-    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2) return buf;
-    if (__atomic_compare_exchange_n(&state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    static int state = 0;
+    if (nn__once_begin(&state)) {
         nn__cpu_describe(buf, sizeof buf);
-        __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
-    } else
-        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) continue;
-#else
-    (void)expect;
-    if (state != 2) {
-        nn__cpu_describe(buf, sizeof buf);
-        state = 2;
+        nn__once_done(&state);
     }
-#endif
     return buf;
 }
 static void nn__cpu_describe(char *buf, size_t bufsz) {
@@ -3487,24 +3489,13 @@ static nn__blk nn__blocking_for(const nn__ktab *t, nn__caches c, int cores) {
  * SGEMM driver asks several times per product */
 static nn__blk nn__blocking(const nn__ktab *t) {
     static nn__blk blk[NN_BACKEND_COUNT];
-    static int state[NN_BACKEND_COUNT]; /* 0 unknown, 1 being worked out, 2 ready */
-    int i = (int)t->id, expect = 0;
-#if defined(__GNUC__) || defined(__clang__)
-    if (__atomic_load_n(&state[i], __ATOMIC_ACQUIRE) == 2) return blk[i];
-    if (__atomic_compare_exchange_n(&state[i], &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    static int state[NN_BACKEND_COUNT];
+    int i = (int)t->id;
+    if (nn__once_begin(&state[i])) {
         blk[i] = nn__blocking_for(t, nn__caches_once(), nn__cores_once());
-        __atomic_store_n(&state[i], 2, __ATOMIC_RELEASE);
-    } else
-        while (__atomic_load_n(&state[i], __ATOMIC_ACQUIRE) != 2) continue;
-    return blk[i];
-#else
-    (void)expect;
-    if (state[i] != 2) {
-        blk[i] = nn__blocking_for(t, nn__caches_once(), nn__cores_once());
-        state[i] = 2;
+        nn__once_done(&state[i]);
     }
     return blk[i];
-#endif
 }
 /* "sgemm avx512 blocks MC 192 KC 512 NC 2048" for the best backend */
 static void nn__blocking_text(char *buf, size_t len) {
