@@ -3753,9 +3753,9 @@ static void nn__gemm_task(void *ctx, int task, int w) {
     int mb = j->m - i0 < j->mstep ? j->m - i0 : j->mstep,
         nb = j->n - j0 < j->nstep ? j->n - j0 : j->nstep;
     const float *a = j->ta ? j->a + i0 : j->a + (size_t)i0 * j->lda;
-    const float *b = j->tb ? j->b + (size_t)j0 * j->ldb : j->b + j0;
+    const float *b = !j->b ? NULL : j->tb ? j->b + (size_t)j0 * j->ldb : j->b + j0;
     if (mb <= 0 || nb <= 0) return;
-    nn__gemm_blk(j->t, j->ta, j->tb, mb, nb, j->k, j->alpha, a, j->lda, j->pre ? NULL : b, j->ldb,
+    nn__gemm_blk(j->t, j->ta, j->tb, mb, nb, j->k, j->alpha, a, j->lda, b, j->ldb,
                  j->beta, j->c + (size_t)i0 * j->ldc + j0, j->ldc,
                  (float *)(((uintptr_t)j->ws[w] + 63) & ~(uintptr_t)63),
                  j->bias ? j->bias + j0 : NULL, j->relu,
