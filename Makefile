@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: amdahl all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
+.PHONY: amdahl test-win32 all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -157,3 +157,9 @@ amdahl: | $(BUILD)
 	$(CC) -O2 -o $(BUILD)/region_cost bench/amdahl.c -lm
 	$(CC) -O2 -DNN__PAR_STATS -o $(BUILD)/amdahl bench/amdahl.c -lm
 	NN_REGION_US=$$($(BUILD)/region_cost) $(BUILD)/amdahl
+
+# The Win32 thread pool for real: cross-compiled with mingw-w64 (-Werror), run under wine64
+# (Debian: gcc-mingw-w64-x86-64, wine64).
+test-win32: | $(BUILD)
+	x86_64-w64-mingw32-gcc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. -o $(BUILD)/win32_smoke.exe tests/win32_smoke.c
+	WINEDEBUG=-all $${WINE:-$$(command -v wine64 || echo /usr/lib/wine/wine64)} $(BUILD)/win32_smoke.exe
