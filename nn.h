@@ -6294,6 +6294,17 @@ NN__API nn_model *nn_model_new(nn_shape input) {
         nn__fail(m, NN_ERR_SHAPE, "input dimensions must be positive and below 1e9 elements");
         return m;
     }
+    /* the dimensions past ndim are 1 (as nn_shape1/2 make them): layers size
+     * their work by the first ndim only, and an (n) input carrying d[1] = 3
+     * made the embedding write past its output (a crafted model file) */
+    if ((input.ndim < 2 && input.d[1] != 1) || (input.ndim < 3 && input.d[2] != 1)) {
+        nn__fail(m, NN_ERR_SHAPE,
+                 "input shape of %d dimension%s has extra dimensions (%d,%d,%d): "
+                 "build it with nn_shape%d",
+                 input.ndim, input.ndim == 1 ? "" : "s", input.d[0], input.d[1], input.d[2],
+                 input.ndim);
+        return m;
+    }
     m->in_dim = nn__shape_size(input);
     return m;
 }
@@ -7010,7 +7021,7 @@ NN__API nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, floa
     if (batch <= 0) batch = 32;
     if (batch > ds->n) batch = ds->n;
     if ((s = nn__plan(m, batch)) != NN_OK) return s;
-    for (start = 0; start < ds->n; start += batch) {
+    for (start = 0; start < ds->n; start += ds->n - start < batch ? ds->n - start : batch) {
         int B = ds->n - start < batch ? ds->n - start : batch;
         double L;
         long ok;
@@ -7038,7 +7049,7 @@ NN__API nn_status nn_predict(nn_model *m, const float *x, int n, float *out) {
     batch = m->arena_batch > 0 ? m->arena_batch : (n < 32 ? n : 32);
     if ((s = nn__plan(m, batch < n ? batch : n)) != NN_OK) return s;
     od = m->L[m->n - 1].out_dim;
-    for (start = 0; start < n; start += batch) {
+    for (start = 0; start < n; start += n - start < batch ? n - start : batch) {
         int B = n - start < batch ? n - start : batch;
         if ((s = nn__forward_checked(m, x + (size_t)start * m->in_dim, B, 0)) != NN_OK) return s;
         nn__head(m, B);
@@ -7063,7 +7074,7 @@ NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const floa
         return nn__fail(m, NN_ERR_NONFINITE, "nn_predict_layers: input contains NaN or Inf");
     batch = m->arena_batch > 0 ? m->arena_batch : (n < 32 ? n : 32);
     if ((s = nn__plan(m, batch < n ? batch : n)) != NN_OK) return s;
-    for (start = 0; start < n; start += batch) {
+    for (start = 0; start < n; start += n - start < batch ? n - start : batch) {
         int B = n - start < batch ? n - start : batch;
         const float *in = x + (size_t)start * ind;
         m->bad_token_layer = -1;
@@ -7118,7 +7129,8 @@ NN__API nn_status nn_normalization_adapt(nn_model *m, int layer, const nn_datase
         NN_FREE(yb);
         return nn__fail(m, NN_ERR_NO_MEMORY, "nn_normalization_adapt: out of memory");
     }
-    for (start = 0; start < ds->n && s == NN_OK; start += batch) {
+    for (start = 0; start < ds->n && s == NN_OK;
+         start += ds->n - start < batch ? ds->n - start : batch) {
         int B = ds->n - start < batch ? ds->n - start : batch, b;
         const float *in = xb;
         for (b = 0; b < B; b++) nn_dataset_get_x(ds, start + b, xb + (size_t)b * m->in_dim);
@@ -7195,7 +7207,7 @@ NN__API nn_status nn_predict_dataset(nn_model *m, const nn_dataset *ds, int batc
     if (batch > ds->n) batch = ds->n;
     if ((s = nn__plan(m, batch)) != NN_OK) return s;
     od = m->L[m->n - 1].out_dim;
-    for (start = 0; start < ds->n; start += batch) {
+    for (start = 0; start < ds->n; start += ds->n - start < batch ? ds->n - start : batch) {
         int B = ds->n - start < batch ? ds->n - start : batch, b;
         for (b = 0; b < B; b++) nn_dataset_get_x(ds, start + b, m->xin + (size_t)b * m->in_dim);
         if ((s = nn__forward_checked(m, m->xin, B, 0)) != NN_OK) return s;
@@ -7467,6 +7479,14 @@ NN__API nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, 
     if (n <= 0 || !x || y_dim < 0 || (y_dim > 0 && !y) || shape.ndim < 1 || shape.ndim > 3)
         return NN_ERR_INVALID_ARGUMENT;
     if (shape.d[0] <= 0 || shape.d[1] <= 0 || shape.d[2] <= 0) return NN_ERR_INVALID_ARGUMENT;
+    /* the dimensions past ndim are 1; a sample holds at most 1e9 floats, and
+     * the arrays' sizes fit in a size_t (a (2^21, 2^21, 2^22) sample wrapped
+     * to 0 floats; (2^16)^3 asked for 2^48) */
+    if ((shape.ndim < 2 && shape.d[1] != 1) || (shape.ndim < 3 && shape.d[2] != 1) ||
+        (double)shape.d[0] * shape.d[1] * shape.d[2] > 1e9 ||
+        (double)n * ((double)shape.d[0] * shape.d[1] * shape.d[2] + (double)y_dim) >
+            (double)((size_t)-1 / sizeof(float) / 2))
+        return NN_ERR_SHAPE;
     xd = nn__shape_size(shape);
     if (!nn__all_finite(x, (size_t)n * xd)) return NN_ERR_NONFINITE;
     if (y_dim && !nn__all_finite(y, (size_t)n * y_dim)) return NN_ERR_NONFINITE;

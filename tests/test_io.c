@@ -1115,6 +1115,72 @@ static void csv_files(void) {
     remove(pc);
 }
 
+/* Crashes reported in the interop issue, as regression tests: an input
+ * shape with dimensions past its ndim (a valid CRC over it made the
+ * embedding write past its output), and sizes that wrapped. */
+static void hostile_shapes(void) {
+    char path[256], bad[256];
+    unsigned char *good, *p;
+    size_t n, arch;
+    nn_model *m;
+    nn_status st;
+    nn_shape sh;
+    nn_dataset ds;
+    float x[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+    tt_ctx("io: input shapes with extra dimensions, sizes that wrap");
+    sh.ndim = 1, sh.d[0] = 4, sh.d[1] = 3, sh.d[2] = 2;
+    m = nn_model_new(sh);
+    nn_embedding(m, 10, 8);
+    TT_CHECK(nn_model_status(m) == NN_ERR_SHAPE, "nn_model_new((4) with d[1] = 3): %s",
+             nn_strerror(nn_model_status(m)));
+    nn_model_free(m);
+    sh.ndim = 2, sh.d[0] = 4, sh.d[1] = 3, sh.d[2] = 2;
+    m = nn_model_new(sh);
+    TT_CHECK(nn_model_status(m) == NN_ERR_SHAPE, "nn_model_new((4,3) with d[2] = 2): %s",
+             nn_strerror(nn_model_status(m)));
+    nn_model_free(m);
+    /* the same through a model file with a valid CRC */
+    tmp_name("emb.nnm", path, sizeof path);
+    tmp_name("emb_bad.nnm", bad, sizeof bad);
+    m = nn_model_new(nn_shape1(4));
+    nn_embedding(m, 10, 8);
+    nn_flatten(m);
+    nn_dense(m, 3, NN_SOFTMAX);
+    nn_compile(m, nn_adam(0.01f), NN_LOSS_SPARSE_CATEGORICAL_CE);
+    st = nn_save(m, path, 0);
+    nn_model_free(m);
+    good = read_bytes(path, &n);
+    arch = good ? section(good, n, 0x48435241u /* "ARCH" */, NULL) : 0;
+    if (TT_CHECK(st == NN_OK && good && arch, "saving the embedding model")) {
+        p = (unsigned char *)malloc(n);
+        memcpy(p, good, n);
+        put32(p + arch + 8, 3); /* input d[1] */
+        fix_crc(p, n);
+        st = load_bytes(bad, p, n, &m);
+        TT_CHECK(st != NN_OK && !m, "an (n) input with d[1] = 3 behind a valid CRC: %s",
+                 nn_strerror(st));
+        if (m) {
+            float out[2 * 32];
+            (void)nn_predict(m, x, 2, out); /* ASan saw the overflow here */
+            nn_model_free(m);
+        }
+        free(p);
+    }
+    free(good);
+    /* datasets whose sizes wrap */
+    sh = nn_shape3(1 << 21, 1 << 21, 1 << 22);
+    TT_CHECK(nn_dataset_from_arrays(&ds, 1, sh, x, 0, NULL) == NN_ERR_SHAPE,
+             "nn_dataset_from_arrays (2^21, 2^21, 2^22) (wrapped to 0 floats)");
+    sh = nn_shape3(1 << 16, 1 << 16, 1 << 16);
+    TT_CHECK(nn_dataset_from_arrays(&ds, 1, sh, x, 0, NULL) == NN_ERR_SHAPE,
+             "nn_dataset_from_arrays (2^16, 2^16, 2^16) (2^48 floats)");
+    sh.ndim = 1, sh.d[0] = 2, sh.d[1] = 2, sh.d[2] = 1;
+    TT_CHECK(nn_dataset_from_arrays(&ds, 2, sh, x, 0, NULL) == NN_ERR_SHAPE,
+             "nn_dataset_from_arrays: (2) with d[1] = 2");
+    TT_CHECK(nn_dataset_from_arrays(&ds, 2, nn_shape1(4), x, 0, NULL) == NN_OK, "a small one");
+    nn_dataset_free(&ds);
+}
+
 void test_io(void) {
     nn_backend b[2];
     int i;
@@ -1127,6 +1193,7 @@ void test_io(void) {
         round_trip_gap_norm();
     }
     damaged_files();
+    hostile_shapes();
     idx_files();
     csv_files();
     shuffle_datasets();
