@@ -444,13 +444,21 @@ NNDEF nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss);
 
 /* Layer access for custom loops and inspection. */
 NNDEF int nn_model_num_layers(const nn_model *m);
+NNDEF nn_shape nn_model_input_shape(const nn_model *m);
 NNDEF nn_shape nn_model_output_shape(const nn_model *m);
+/* output shape of layer i (ndim 0 for a bad model or index) */
+NNDEF nn_shape nn_layer_output_shape(const nn_model *m, int layer);
 NNDEF size_t nn_model_num_params(const nn_model *m);
 /* weights and biases of layer i (NULL/0 if it has none); gradients alike */
 NNDEF float *nn_layer_weights(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_bias(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count);
+/* The statistics a layer keeps besides its trained parameters, read and
+ * write: batch norm's running mean (C floats) then running variance (C,
+ * unbiased, as PyTorch's running_var); normalization's mean then variance.
+ * NULL/0 for a layer without any. */
+NNDEF float *nn_layer_buffers(nn_model *m, int layer, size_t *count);
 NNDEF nn_status nn_layer_freeze(nn_model *m, int layer, int frozen);
 /* 3x3 stride-1 conv2d layers with at least 8 input channels and 8 filters
  * run as Winograd F(4x4,3x3) (forward and both gradients: up to 4x fewer
@@ -569,6 +577,15 @@ NNDEF nn_status nn_backward(nn_model *m, const float *y, float *loss, float *acc
 NNDEF nn_status nn_step(nn_model *m);
 NNDEF nn_status nn_train_on_batch(nn_model *m, const float *x, const float *y, int n, float *loss,
                                   float *accuracy);
+/* The gradient of the loss with respect to the input: dx (n * input size
+ * floats) = d(mean loss over the n samples of x against targets y) / dx,
+ * with the model in inference mode (batch norm on its running statistics,
+ * no dropout), as PyTorch's loss.backward() after model.eval() with
+ * x.requires_grad.  Parameters and optimizer state are unchanged; the
+ * parameter gradients are overwritten (as by nn_backward).  For saliency
+ * maps: which inputs decided an output.  NN_ERR_UNSUPPORTED when the first
+ * layer is an embedding (token ids have no gradient). */
+NNDEF nn_status nn_input_gradient(nn_model *m, const float *x, const float *y, int n, float *dx);
 
 /* ---- model files -------------------------------------------------------------
  * Little-endian; magic "NNH\x1a", format version, sections with lengths,
@@ -4173,6 +4190,7 @@ typedef struct nn__layer {
     float *y;              /* output activations, B x out_dim (arena) */
     float *scratch;        /* lp.scratch floats (arena) */
     int idx_valid;         /* maxpool 2x2: scratch holds the argmax of the last forward */
+    int fwd_training;      /* the last forward was in training mode (batch norm's backward) */
 } nn__layer;
 
 /* A step of forward and backward (the plan nn__fuse writes): one layer, or
@@ -4215,6 +4233,7 @@ struct nn_model {
     void *wk_ws[NN_MAX_THREADS];    /* worker w's block */
     int nworkers;
     int par_cap;                     /* 1: nn_fit measured one thread faster (nn__probe) */
+    float *dx0;                      /* nn_input_gradient: the first layer's dx goes here */
     size_t ws_bytes;
     int cur_n;
     const float *cur_x;
@@ -5331,7 +5350,7 @@ static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp
     j.P = P;
     j.dyp = dyp;
     j.B = B;
-    j.part = L->scratch + 2 * L->lp.tile_rows * (K1 - 1); /* the partials (nn__conv_plan) */
+    j.part = L->scratch + 2 * L->lp.tile_rows * K1; /* the partials (nn__conv_plan) */
     j.nsl = nn__cp_slices(L);
     nn__par(B, nn__cp_bwd_task, &j, nn__cp_workers(m, L, B));
     {
@@ -5493,7 +5512,10 @@ static void nn__bn_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, flo
             dg[c] = (float)sg;
             db[c] = (float)sb;
         }
-        if (dx) {
+        if (dx && !L->fwd_training) { /* running statistics: a fixed affine map */
+            float k = gamma[c] * istd[c];
+            for (r = 0; r < rows; r++) dx[r * C + c] = k * dy[r * C + c];
+        } else if (dx) {
             float k = gamma[c] * istd[c] / (float)rows, fsb = (float)sb, fsg = (float)sg;
             for (r = 0; r < rows; r++)
                 dx[r * C + c] = k * ((float)rows * dy[r * C + c] - fsb - xhat[r * C + c] * fsg);
@@ -6736,6 +6758,7 @@ static void nn__forward_batch(nn_model *m, const float *x, int B, int training) 
             continue;
         }
         for (i = 0; i < op->count; i++) {
+            L[i].fwd_training = training;
             L[i].k->fwd(m, &L[i], in, B, training);
             in = L[i].y;
         }
@@ -6764,20 +6787,22 @@ static void nn__backward_batch(nn_model *m, int B, int fused_step) {
     for (o = m->nops - 1; o >= 0; o--) {
         const nn__op *op = &m->ops[o];
         /* the first layer's conv + pool, image by image (no dx to form) */
-        if (op->first == 0 && op->fused_now && nn__pool_conv_bwd(m, &m->L[0], &m->L[1], dy, B)) {
+        if (op->first == 0 && op->fused_now && !m->dx0 &&
+            nn__pool_conv_bwd(m, &m->L[0], &m->L[1], dy, B)) {
             if (fused_step) nn__opt_layer(m, &m->L[0]);
             break; /* both layers done */
         }
         for (i = op->first + op->count - 1; i >= op->first; i--) {
             nn__layer *L = &m->L[i];
             const float *x = i ? m->L[i - 1].y : m->cur_x;
-            L->k->bwd(m, L, x, dy, i ? dx : NULL, B);
+            L->k->bwd(m, L, x, dy, i || m->dx0 ? dx : NULL, B);
             if (fused_step) nn__opt_layer(m, L);
             t = dy;
             dy = dx;
             dx = t;
         }
     }
+    if (m->dx0) memcpy(m->dx0, dy, (size_t)B * m->in_dim * sizeof(float)); /* layer 0's dx */
 }
 /* probabilities (or outputs) of the last forward into m->prob */
 static void nn__head(nn_model *m, int B) {
@@ -6849,6 +6874,22 @@ NN__API nn_status nn_train_on_batch(nn_model *m, const float *x, const float *y,
     if (s != NN_OK) return s;
     return nn_step(m);
 }
+NN__API nn_status nn_input_gradient(nn_model *m, const float *x, const float *y, int n, float *dx) {
+    nn_status s;
+    if (!m || !x || !y || !dx || n <= 0)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_input_gradient: need model, x, y, dx, n > 0");
+    if (!m->compiled || m->loss == NN_LOSS_NONE)
+        return nn__fail(m, NN_ERR_STATE, "nn_input_gradient needs a compiled model with a loss");
+    if (m->L[0].k == &nn__row_embed)
+        return nn__fail(m, NN_ERR_UNSUPPORTED,
+                        "nn_input_gradient: the first layer is an embedding (token ids have no "
+                        "gradient)");
+    if ((s = nn_forward(m, x, n, 0)) != NN_OK) return s;
+    m->dx0 = dx;
+    s = nn__backward(m, y, NULL, NULL, 0);
+    m->dx0 = NULL;
+    return s;
+}
 
 /* ---- 7.5 layer access and the summary ---- */
 static nn__layer *nn__layer_at(nn_model *m, int i) {
@@ -6911,6 +6952,22 @@ NN__API float *nn_model_grads(nn_model *m, size_t *count) {
     return m ? m->grads : NULL;
 }
 NN__API int nn_model_num_layers(const nn_model *m) { return m ? m->n : 0; }
+NN__API nn_shape nn_model_input_shape(const nn_model *m) {
+    nn_shape z;
+    memset(&z, 0, sizeof z);
+    return m ? m->input : z;
+}
+NN__API nn_shape nn_layer_output_shape(const nn_model *m, int layer) {
+    nn_shape z;
+    memset(&z, 0, sizeof z);
+    if (!m || layer < 0 || layer >= m->n) return z;
+    return m->L[layer].out;
+}
+NN__API float *nn_layer_buffers(nn_model *m, int layer, size_t *count) {
+    nn__layer *L = nn__layer_at(m, layer);
+    if (count) *count = L && m->compiled && m->bufs ? L->nbuf : 0;
+    return L && m->compiled && m->bufs && L->nbuf ? m->bufs + L->bufoff : NULL;
+}
 NN__API nn_shape nn_model_output_shape(const nn_model *m) {
     return (m && m->n) ? m->L[m->n - 1].out : (m ? m->input : nn_shape1(0));
 }

@@ -4,7 +4,8 @@
  *   build/run_tests --only NAME           run one group (platform, backend,
  *                                         kernels, activations, sgemm, conv,
  *                                         grad, optim, train, errors, io, seq,
- *                                         alloc, compat, tables, threads, parallel)
+ *                                         alloc, compat, tables, threads, parallel,
+ *                                         inputgrad)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
@@ -68,6 +69,7 @@ void test_io(void);
 void test_compat(void); /* tests/test_compat.c: format-v1 files from tests/fixtures/v1 */
 void test_threads(void); /* tests/test_threads.c: separate models from separate threads */
 void test_parallel(void); /* tests/test_parallel.c: the same bits for any thread count */
+void test_inputgrad(void); /* tests/test_inputgrad.c: the gradient with respect to the input */
 
 /* ======================================================================== */
 /* tables: the private kernel tables, reachable only from this translation   */
@@ -397,7 +399,8 @@ int main(int argc, char **argv) {
                                    {"io", test_io},             {"seq", test_seq},
                                    {"alloc", test_alloc},       {"compat", test_compat},
                                    {"tables", test_tables},     {"threads", test_threads},
-                                   {"parallel", test_parallel}};
+                                   {"parallel", test_parallel},
+                                   {"inputgrad", test_inputgrad}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
