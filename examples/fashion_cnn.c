@@ -12,7 +12,10 @@
  * Data: `make data` first (or --data DIR).  Flags: --data --epochs --batch
  * --seed --limit --backend --lr --save FILE (writes the trained model)
  * --head flatten|gap --threads N (0: every core; default NN_THREADS or
- * every core).
+ * every core) --saliency FILE.png (after training: which pixels decided the
+ * class of the first 8 test images, from nn_input_gradient -- the gradient
+ * of the loss for the predicted class with respect to each pixel; top row
+ * the images, bottom row the pixels that mattered in red).
  * Ends with "RESULT test_acc=... train_s=... epochs=... infer_s=... threads=N":
  * train_s is the training loop only; infer_s the time to predict the 10k
  * test images at batch 32. */
@@ -20,11 +23,48 @@
 #include "../nn.h"
 #include "common/args.h"
 #include "common/fashion.h"
+#include "common/png.h"
+
+/* A saliency picture: for each of the first 8 test images, |d loss / d pixel|
+ * for the class the model predicts, scaled to the image's largest value. */
+static int saliency_png(nn_model *m, const nn_dataset *test, const float *probs, const char *path) {
+    enum { K = 8, W = 28, GAP = 2 };
+    float x[K * W * W], y[K], dx[K * W * W];
+    unsigned char *pix;
+    int i, p, c, pw = K * (W + GAP), ph = 2 * W + GAP, rc;
+    for (i = 0; i < K && i < test->n; i++) {
+        int best = 0;
+        nn_dataset_get_x(test, i, x + i * W * W);
+        for (c = 1; c < 10; c++)
+            if (probs[i * 10 + c] > probs[i * 10 + best]) best = c;
+        y[i] = (float)best;
+    }
+    if (i < K || nn_input_gradient(m, x, y, K, dx) != NN_OK) return -1;
+    pix = (unsigned char *)calloc((size_t)pw * ph * 3, 1);
+    if (!pix) return -1;
+    for (i = 0; i < K; i++) {
+        float mx = 1e-30f;
+        for (p = 0; p < W * W; p++) mx = fabsf(dx[i * W * W + p]) > mx ? fabsf(dx[i * W * W + p]) : mx;
+        for (p = 0; p < W * W; p++) {
+            int r = p / W, col = i * (W + GAP) + p % W;
+            unsigned char g = (unsigned char)(255.0f * x[i * W * W + p]);
+            unsigned char s = (unsigned char)(255.0f * sqrtf(fabsf(dx[i * W * W + p]) / mx));
+            unsigned char *top = pix + ((size_t)r * pw + col) * 3,
+                          *bot = pix + ((size_t)(r + W + GAP) * pw + col) * 3;
+            top[0] = top[1] = top[2] = g;
+            bot[0] = (unsigned char)(g / 3 > s ? g / 3 : s); /* the image dimmed, saliency in red */
+            bot[1] = bot[2] = (unsigned char)(g / 3);
+        }
+    }
+    rc = png_write_rgb(path, pw, ph, pix);
+    free(pix);
+    return rc;
+}
 
 int main(int argc, char **argv) {
     ex_args a;
-    static const char *const own[] = {"--head", NULL};
-    const char *head[1] = {"flatten"};
+    static const char *const own[] = {"--head", "--saliency", NULL};
+    const char *head[2] = {"flatten", NULL};
     int gap;
     nn_dataset train, test;
     nn_model *m;
@@ -45,7 +85,7 @@ int main(int argc, char **argv) {
     }
     if (ex_parse(argc, argv, &a,
                  "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] "
-                 "[--save FILE] [--head flatten|gap] [--threads N]") ||
+                 "[--save FILE] [--head flatten|gap] [--threads N] [--saliency FILE.png]") ||
         ex_backend(a.backend))
         return 2;
     if (ex_threads(argv[0], a.threads)) return 1;
@@ -89,6 +129,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     infer_s = nn_time_seconds() - t0;
+    if (head[1]) {
+        if (saliency_png(m, &test, probs, head[1]))
+            fprintf(stderr, "could not write the saliency picture %s: %s\n", head[1], nn_model_error(m));
+        else fprintf(stderr, "wrote %s: the first 8 test images, and the pixels that decided their class\n", head[1]);
+    }
     if (a.save) {
         nn_status s = nn_save(m, a.save, 1);
         if (s != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_strerror(s));
