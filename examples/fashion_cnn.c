@@ -32,6 +32,8 @@ static int saliency_png(nn_model *m, const nn_dataset *test, const float *probs,
     float x[K * W * W], y[K], dx[K * W * W];
     unsigned char *pix;
     int i, p, c, pw = K * (W + GAP), ph = 2 * W + GAP, rc;
+    if (test->shape.ndim != 3 || test->shape.d[0] != W || test->shape.d[1] != W || test->shape.d[2] != 1)
+        return -1; /* drawn for 28x28 gray images */
     for (i = 0; i < K && i < test->n; i++) {
         int best = 0;
         nn_dataset_get_x(test, i, x + i * W * W);
@@ -91,7 +93,7 @@ int main(int argc, char **argv) {
     if (ex_threads(argv[0], a.threads)) return 1;
     if (ex_load_fashion(a.data, a.limit, &train, &test)) return 1;
 
-    m = nn_model_new(nn_shape3(28, 28, 1));
+    m = nn_model_new(train.shape); /* (h, w, 1) of the images loaded */
     nn_model_seed(m, a.seed);
     nn_conv2d(m, 32, 3, NN_RELU);
     nn_maxpool2d(m, 2);

@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     if (ex_threads(argv[0], a.threads)) return 1;
     if (ex_load_fashion(a.data, a.limit, &train, &test)) return 1;
 
-    m = nn_model_new(nn_shape1(784));
+    m = nn_model_new(nn_shape1((int)train.x_dim)); /* the pixels of an image, whatever its size */
     nn_model_seed(m, a.seed);
     nn_dense(m, 64, NN_RELU);
     nn_dense(m, 64, NN_RELU);
