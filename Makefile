@@ -163,3 +163,26 @@ amdahl: | $(BUILD)
 test-win32: | $(BUILD)
 	x86_64-w64-mingw32-gcc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. -o $(BUILD)/win32_smoke.exe tests/win32_smoke.c
 	WINEDEBUG=-all $${WINE:-$$(command -v wine64 || echo /usr/lib/wine/wine64)} $(BUILD)/win32_smoke.exe
+
+# ---- fuzzing: `make fuzz [FUZZ_SECONDS=60]` --------------------------------
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c; clang -fsanitize=fuzzer,address,undefined):
+# nn_load on raw bytes, nn_load behind a CRC the harness repairs, IDX, CSV.
+# tests/fuzz/run.sh replays tests/fuzz/crashes/<name>/, then fuzzes each for
+# FUZZ_SECONDS on a copy of its seeds (build/fuzz_corpus_<name>), skips the
+# harnesses tests/fuzz/known.txt names, prints exec/s per harness, and fails
+# on any crash (inputs in build/fuzz_artifacts/).  Seeds: tests/fuzz/gen_seeds.c.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES    = load_raw load_crc idx csv
+FUZZ_SPECS    = load_raw:model:model.dict load_crc:model:model.dict idx:idx:idx.dict csv:csv:csv.dict
+
+.PHONY: fuzz fuzz-build
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h nn.h | $(BUILD)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -I. $< -o $@ -lm
+
+fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_NAMES))
+
+fuzz: fuzz-build
+	BUILD=$(BUILD) sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_SPECS)
