@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: amdahl test-win32 all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
+.PHONY: amdahl test-win32 test-valgrind all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -186,3 +186,10 @@ fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_NAMES))
 
 fuzz: fuzz-build
 	BUILD=$(BUILD) sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_SPECS)
+
+# memcheck over part of the suite and short example runs, threads on (tests/valgrind.sh)
+$(BUILD)/run_tests_vg: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+	$(CC) -O1 -g $(WARN) -I. -o $@ $(TEST_SRC) -lm
+
+test-valgrind: $(BUILD)/run_tests_vg examples
+	sh tests/valgrind.sh $(BUILD)/run_tests_vg
