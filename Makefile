@@ -16,7 +16,7 @@ $(BUILD):
 
 TEST_SRC = $(wildcard tests/test_*.c)
 
-$(BUILD)/run_tests: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+$(BUILD)/run_tests: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -Werror -I. -o $@ $(TEST_SRC) -lm
 
 # README's test command.  tests/run.sh runs the build checks (gcc/clang
@@ -25,14 +25,14 @@ $(BUILD)/run_tests: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
 test: $(BUILD)/run_tests
 	sh tests/run.sh $(BUILD)/run_tests
 
-$(BUILD)/run_tests_asan: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+$(BUILD)/run_tests_asan: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
 	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN) -I. -o $@ $(TEST_SRC) -lm
 
 test-asan: $(BUILD)/run_tests_asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/run_tests_asan
 
 # clang's UBSan checks more (e.g. pointer arithmetic on out-of-range offsets)
-$(BUILD)/run_tests_asan_clang: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+$(BUILD)/run_tests_asan_clang: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
 	clang -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN) -I. -o $@ $(TEST_SRC) -lm
 
 test-asan-clang: $(BUILD)/run_tests_asan_clang
@@ -41,14 +41,14 @@ test-asan-clang: $(BUILD)/run_tests_asan_clang
 # ThreadSanitizer over the whole suite: the backend choice, separate models
 # trained from separate threads (tests/test_threads.c), the first kernel call
 # from two threads (tests/test_main.c).
-$(BUILD)/run_tests_tsan: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+$(BUILD)/run_tests_tsan: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
 	clang -O1 -g -fsanitize=thread -fno-omit-frame-pointer $(WARN) -I. -o $@ $(TEST_SRC) -lm
 
 test-tsan: $(BUILD)/run_tests_tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(BUILD)/run_tests_tsan
 
 # NEON for real: cross-compiled, run under qemu with small sizes (NN_TEST_SMALL).
-$(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+$(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
 	$(ARM_CC) -O2 $(WARN) -Werror -DNN_TEST_SMALL -I. -o $@ $(TEST_SRC) -lm
 
 test-arm: $(BUILD)/run_tests_arm
@@ -188,7 +188,7 @@ fuzz: fuzz-build
 	BUILD=$(BUILD) sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_SPECS)
 
 # memcheck over part of the suite and short example runs, threads on (tests/valgrind.sh)
-$(BUILD)/run_tests_vg: $(TEST_SRC) tests/tt.h nn.h | $(BUILD)
+$(BUILD)/run_tests_vg: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
 	$(CC) -O1 -g $(WARN) -I. -o $@ $(TEST_SRC) -lm
 
 test-valgrind: $(BUILD)/run_tests_vg examples

@@ -1181,6 +1181,61 @@ static void hostile_shapes(void) {
     nn_dataset_free(&ds);
 }
 
+/* Files are portable: the same model written on x86-64 and on aarch64
+ * (tests/fixtures/make_portable.c, under qemu for the latter) is the same
+ * bytes, loads with every parameter and statistic bit for bit on either,
+ * and saving what was loaded gives the file again.  make test checks both
+ * files on x86-64, make test-arm on aarch64. */
+#include "fixtures/portable.h"
+static void portable_files(void) {
+    static const char *const arch[2] = {"x86_64", "aarch64"};
+    char path[256], out[256];
+    int a;
+    tmp_name("portable_resaved.nnm", out, sizeof out);
+    for (a = 0; a < 2; a++) {
+        unsigned char *file = NULL, *again;
+        size_t n = 0, n2, np, i, k = 100000, bad = 0;
+        nn_model *m = NULL;
+        nn_status st;
+        int l, d;
+        tt_ctx("io: a model file written on %s", arch[a]);
+        for (d = 0; d < 2 && !file; d++) {
+            snprintf(path, sizeof path, "%stests/fixtures/portable/%s.nnm", d ? "../" : "", arch[a]);
+            file = read_bytes(path, &n);
+        }
+        if (!TT_CHECK(file != NULL, "cannot read tests/fixtures/portable/%s.nnm", arch[a])) continue;
+        st = nn_load(&m, path);
+        if (TT_CHECK(st == NN_OK && m, "nn_load: %s", nn_strerror(st))) {
+            const float *p = nn_model_params(m, &np);
+            TT_EQ_INT(nn_model_num_layers(m), 4);
+            for (i = 0; i < np; i++) {
+                uint32_t u;
+                memcpy(&u, p + i, 4);
+                bad += u != portable_bits(i);
+            }
+            for (l = 0; l < nn_model_num_layers(m); l++) {
+                size_t c;
+                const float *b = nn_layer_buffers(m, l, &c);
+                for (i = 0; b && i < c; i++) {
+                    uint32_t u;
+                    memcpy(&u, b + i, 4);
+                    bad += u != portable_bits(k++);
+                }
+            }
+            TT_CHECK(bad == 0 && k > 100000, "%lu of %lu parameters and statistics differ in their bits",
+                     (unsigned long)bad, (unsigned long)(np + k - 100000));
+            st = nn_save(m, out, 1);
+            again = read_bytes(out, &n2);
+            TT_CHECK(st == NN_OK && again && n2 == n && memcmp(again, file, n) == 0,
+                     "saved again here: the same %lu bytes", (unsigned long)n);
+            free(again);
+        }
+        nn_model_free(m);
+        free(file);
+    }
+    remove(out);
+}
+
 void test_io(void) {
     nn_backend b[2];
     int i;
@@ -1194,6 +1249,7 @@ void test_io(void) {
     }
     damaged_files();
     hostile_shapes();
+    portable_files();
     idx_files();
     csv_files();
     shuffle_datasets();
