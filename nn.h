@@ -492,7 +492,8 @@ NNDEF nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, co
 /* MNIST-format IDX images (u8, 3 dims) + labels (u8, 1 dim). */
 NNDEF nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path,
                                     const char *labels_path);
-/* Numeric CSV: the label column by index (0-based; -1 = last), the other
+/* Numeric CSV: the label column by index (0-based; -1 = last; below -1:
+ * NN_ERR_INVALID_ARGUMENT), the other
  * columns are features; header line skipped when has_header. */
 NNDEF nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_header,
                                     int label_col);
@@ -7731,6 +7732,7 @@ NN__API nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_
     float *x = NULL, *y = NULL;
     if (!ds) return NN_ERR_INVALID_ARGUMENT;
     memset(ds, 0, sizeof *ds);
+    if (label_col < -1) return NN_ERR_INVALID_ARGUMENT; /* -1 is the last column, -5 nothing */
     if ((s = nn__read_file(path, (size_t)1 << 30, &buf, &len)) != NN_OK) return s;
     buf[len] = 0;
     /* pass 0 counts and validates, pass 1 fills */

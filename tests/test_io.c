@@ -1074,6 +1074,7 @@ static void csv_files(void) {
         {"-Infinity feature", "1,-Infinity,3\n4,5,6\n", 0, -1, NN_ERR_NONFINITE},
         {"1e999 (overflows to inf)", "1,1e999,3\n4,5,6\n", 0, -1, NN_ERR_NONFINITE},
         {"label column 3 of 3", "1,2,3\n4,5,6\n", 0, 3, NN_ERR_FORMAT},
+        {"label column -5 (only -1 means the last)", "1,2,3\n4,5,6\n", 0, -5, NN_ERR_INVALID_ARGUMENT},
         {"only one column", "1\n2\n3\n", 0, -1, NN_ERR_FORMAT},
         {"empty file", "", 0, -1, NN_ERR_FORMAT},
         {"header only", "a,b,c\n", 1, -1, NN_ERR_FORMAT},
