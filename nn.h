@@ -314,7 +314,11 @@ typedef struct nn_conv_geom {
     int oh, ow;
 } nn_conv_geom;
 /* same_padding 0: 'valid'; 1: 'same' (TensorFlow rule: oh = ceil(h/stride),
- * extra padding goes to the bottom/right).  Validates all sizes. */
+ * extra padding goes to the bottom/right); NN_PADDING(p): p zeros on every
+ * side, PyTorch's padding=p (oh = floor((h + 2p - kh) / stride) + 1: a
+ * Conv2d(k=3, stride=2, padding=1) on an even input, which 'same' cannot
+ * express).  Validates all sizes. */
+#define NN_PADDING(p) (-1 - (p))
 NNDEF nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c, int kh, int kw,
                                   int stride, int same_padding);
 /* Rows [row0, row0+rows) of the col matrix (for tiling large batches). */
@@ -392,6 +396,7 @@ NNDEF void nn_model_seed(nn_model *m, uint64_t seed); /* init, dropout, shuffle 
 NNDEF nn_status nn_dense(nn_model *m, int units, nn_activation act);
 /* kernel k x k, stride 1, 'valid' padding */
 NNDEF nn_status nn_conv2d(nn_model *m, int filters, int k, nn_activation act);
+/* same_padding: 0 'valid', 1 'same', or NN_PADDING(p) (see nn_conv_geom_init) */
 NNDEF nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int stride, int same_padding,
                              nn_activation act);
 NNDEF nn_status nn_maxpool2d(nn_model *m, int size); /* stride = size, floor */
@@ -3944,7 +3949,17 @@ NN__API nn_status nn_conv_geom_init(nn_conv_geom *g, int n, int h, int w, int c,
     g->kh = kh;
     g->kw = kw;
     g->sh = g->sw = stride;
-    if (same_padding) {
+    if (same_padding < 0) { /* NN_PADDING(p) */
+        long long p = -1LL - same_padding, oh, ow;
+        if (p > 1000000) return NN_ERR_INVALID_ARGUMENT;
+        if ((long long)h + 2 * p < kh || (long long)w + 2 * p < kw) return NN_ERR_SHAPE;
+        oh = ((long long)h + 2 * p - kh) / stride + 1;
+        ow = ((long long)w + 2 * p - kw) / stride + 1;
+        if (oh > 0x3fffffff || ow > 0x3fffffff) return NN_ERR_SHAPE;
+        g->oh = (int)oh;
+        g->ow = (int)ow;
+        g->pt = g->pl = (int)p;
+    } else if (same_padding) {
         /* in long long: h + stride and kh + (oh - 1) stride overflow int
          * near INT_MAX; (oh - 1) stride < h, so the padding is below kh */
         long long oh = ((long long)h + stride - 1) / stride;
@@ -4613,7 +4628,7 @@ static const nn__lkind nn__row_dense = {"dense", 1, nn__dense_shape, nn__dense_i
 #define NN__WG_MIN 8
 static int nn__wg_eligible(const nn__layer *L) {
     return L->conv.kh == 3 && L->conv.kw == 3 && L->conv.stride == 1 && L->in.d[2] >= NN__WG_MIN &&
-           L->conv.filters >= NN__WG_MIN;
+           L->conv.filters >= NN__WG_MIN && L->conv.g.pt <= 2 && L->conv.g.pl <= 2;
 }
 static size_t nn__r16(size_t n) { return (n + 15) & ~(size_t)15; }
 static size_t nn__wg_pkf(const nn__layer *L) {
@@ -4987,8 +5002,11 @@ static nn_status nn__conv_shape(nn_model *m, nn__layer *L, int idx, const char *
                           L->conv.stride, L->conv.same);
     if (s != NN_OK)
         return nn__fail(
-            m, s, "layer %d (conv2d %dx%d): kernel larger than its input %s with 'valid' padding",
+            m, s, "layer %d (conv2d %dx%d): kernel larger than its padded input %s (or padding over 1e6)",
             idx, L->conv.kh, L->conv.kw, sb);
+    if ((double)L->conv.g.oh * L->conv.g.ow * L->conv.filters > 1e9)
+        return nn__fail(m, NN_ERR_SHAPE, "layer %d (conv2d): the output (%d,%d,%d) is over 1e9", idx,
+                        L->conv.g.oh, L->conv.g.ow, L->conv.filters);
     L->out = nn_shape3(L->conv.g.oh, L->conv.g.ow, L->conv.filters);
     L->nw = (size_t)L->conv.kh * L->conv.kw * in.d[2] * L->conv.filters;
     L->nb = (size_t)L->conv.filters;
@@ -5054,8 +5072,11 @@ static nn_status nn__conv_load(nn_model *m, const int32_t *set, nn_activation ac
     return nn_conv2d_ex(m, set[0], set[1], set[2], set[3], set[4], act);
 }
 static void nn__conv_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
-    snprintf(buf, len, "conv2d %dx%d/%d%s %s", L->conv.kh, L->conv.kw, L->conv.stride,
-             L->conv.same ? " same" : "", nn__act_name(a));
+    char pad[24] = "";
+    if (L->conv.same < 0) snprintf(pad, sizeof pad, " pad %d", -1 - L->conv.same);
+    else if (L->conv.same) snprintf(pad, sizeof pad, " same");
+    snprintf(buf, len, "conv2d %dx%d/%d%s %s", L->conv.kh, L->conv.kw, L->conv.stride, pad,
+             nn__act_name(a));
 }
 static const nn__lkind nn__row_conv = {"conv2d", 5, nn__conv_shape, nn__conv_init, nn__conv_plan,
     nn__conv_fwd, nn__conv_bwd, nn__conv_save, nn__conv_load, nn__conv_describe, NULL, "weight",
@@ -6405,7 +6426,7 @@ NN__API nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int str
     L.conv.kh = kh;
     L.conv.kw = kw;
     L.conv.stride = stride;
-    L.conv.same = same_padding != 0;
+    L.conv.same = same_padding < 0 ? same_padding : same_padding != 0; /* NN_PADDING(p) kept */
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_conv2d(nn_model *m, int filters, int k, nn_activation act) {

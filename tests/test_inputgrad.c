@@ -3,11 +3,12 @@
  * random directions, for an MLP with batch norm and dropout, a CNN (the
  * fused conv + pool first layer, a Winograd conv), an LSTM and a conv
  * autoencoder with MSE; on scalar and the best backend.  Also the shape and
- * buffer accessors the interop issue asked for. */
+ * buffer accessors and the explicit conv padding the interop issue asked for. */
 #include "nn.h"
 #include "tt.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,64 @@ static void accessors(void) {
     nn_model_free(m);
 }
 
+/* Explicit padding (NN_PADDING(p), PyTorch's padding=p): the forward against
+ * a direct sum in double, im2col and Winograd, and a save/load round trip. */
+static void padding_case(int H, int W, int C, int F, int k, int stride, int pad) {
+    nn_model *m = nn_model_new(nn_shape3(H, W, C)), *l = NULL;
+    nn_shape o;
+    nn_rng g;
+    size_t nw, nb, i;
+    float *w, *b, *x, *y, *y2;
+    int oh, ow, bi, oy, ox, ky, kx, c, f, bad = 0;
+    char path[64];
+    tt_ctx("inputgrad: conv %dx%d stride %d padding %d on (%d,%d,%d) -> %d filters", k, k, stride, pad, H, W,
+           C, F);
+    nn_conv2d_ex(m, F, k, k, stride, NN_PADDING(pad), NN_LINEAR);
+    if (!TT_CHECK(nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE) == NN_OK, "compile: %s", nn_model_error(m))) {
+        nn_model_free(m);
+        return;
+    }
+    oh = (H + 2 * pad - k) / stride + 1, ow = (W + 2 * pad - k) / stride + 1;
+    o = nn_layer_output_shape(m, 0);
+    TT_CHECK(o.d[0] == oh && o.d[1] == ow && o.d[2] == F, "output (%d,%d,%d), PyTorch's (%d,%d,%d)", o.d[0],
+             o.d[1], o.d[2], oh, ow, F);
+    nn_rng_seed(&g, 9);
+    w = nn_layer_weights(m, 0, &nw);
+    b = nn_layer_bias(m, 0, &nb);
+    for (i = 0; i < nw; i++) w[i] = nn_rng_uniform(&g) - 0.5f;
+    for (i = 0; i < nb; i++) b[i] = nn_rng_uniform(&g) - 0.5f;
+    x = (float *)malloc(sizeof(float) * 2 * H * W * C);
+    y = (float *)malloc(sizeof(float) * 2 * oh * ow * F);
+    y2 = (float *)malloc(sizeof(float) * 2 * oh * ow * F);
+    for (i = 0; i < (size_t)2 * H * W * C; i++) x[i] = nn_rng_uniform(&g) - 0.5f;
+    TT_CHECK(nn_predict(m, x, 2, y) == NN_OK, "predict");
+    for (bi = 0; bi < 2; bi++)
+        for (oy = 0; oy < oh; oy++)
+            for (ox = 0; ox < ow; ox++)
+                for (f = 0; f < F; f++) {
+                    double acc = b[f];
+                    for (ky = 0; ky < k; ky++)
+                        for (kx = 0; kx < k; kx++) {
+                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            for (c = 0; c < C; c++)
+                                acc += (double)x[((bi * H + iy) * W + ix) * C + c] * w[((ky * k + kx) * C + c) * F + f];
+                        }
+                    bad += fabs(acc - y[((bi * oh + oy) * ow + ox) * F + f]) > 1e-5;
+                }
+    TT_CHECK(bad == 0, "%d outputs differ from the direct sum with %d zeros on every side", bad, pad);
+    snprintf(path, sizeof path, "/tmp/nn_pad_%d_%d.nnm", k, pad);
+    TT_CHECK(nn_save(m, path, 0) == NN_OK && nn_load(&l, path) == NN_OK && l, "save and load");
+    if (l) {
+        TT_CHECK(nn_predict(l, x, 2, y2) == NN_OK && memcmp(y, y2, sizeof(float) * 2 * oh * ow * F) == 0,
+                 "the loaded model predicts the same bits");
+        nn_model_free(l);
+    }
+    remove(path);
+    nn_model_free(m);
+    free(x), free(y), free(y2);
+}
+
 void test_inputgrad(void) {
     nn_backend bk[2];
     int b, k;
@@ -170,4 +229,16 @@ void test_inputgrad(void) {
     }
     tt_set_backend(tt_best_backend());
     accessors();
+    padding_case(6, 6, 2, 3, 3, 2, 1);  /* Conv2d(3, stride=2, padding=1) on an even input */
+    padding_case(7, 5, 3, 2, 2, 1, 3);  /* more padding than the kernel needs */
+    padding_case(9, 9, 8, 8, 3, 1, 2);  /* Winograd with padding 2 */
+    padding_case(9, 9, 8, 8, 3, 1, 1);  /* Winograd, padding 1 ('same') */
+    {
+        nn_model *m = nn_model_new(nn_shape3(4, 4, 1));
+        tt_ctx("inputgrad: padding errors");
+        TT_CHECK(nn_conv2d_ex(m, 2, 3, 3, 1, NN_PADDING(2000000), NN_LINEAR) != NN_OK ||
+                     nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE) != NN_OK,
+                 "padding over 1e6 refused");
+        nn_model_free(m);
+    }
 }
