@@ -1047,9 +1047,10 @@ static void nn__cpu_describe(char *buf, size_t bufsz) {
  * (after a short spin, so that back-to-back regions of one training step do
  * not pay a wake-up each), and are reused for every region.
  *
- * A region is nn__par(ntasks, fn, ctx, maxw): tasks 0..ntasks-1 are claimed
- * one at a time from a shared counter by the caller (worker 0) and the
- * workers 1..maxw-1; fn(ctx, task, worker) uses the worker's own scratch.
+ * A region is nn__par(ntasks, fn, ctx, maxw): tasks 0..ntasks-1 are run by
+ * the caller (worker 0) and the workers 1..maxw-1, each taking its own
+ * share first and then helping with the others' (nn__pool_tasks);
+ * fn(ctx, task, worker) uses the worker's own scratch.
  * Who runs which task varies from run to run, so a task's result must not
  * depend on it: every task writes its own outputs, and a reduction writes
  * one partial per task, summed in task order afterwards (fixed chunks, not
@@ -3465,6 +3466,10 @@ NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float 
  * while A streams from L2.  Packing pads partial panels with zeros, so the
  * micro-kernel always runs full depth and only its stores are masked. */
 #define NN__ALIGN_UP(x) (((x) + 15) & ~(size_t)15)
+/* a workspace's first 64-byte boundary (workspaces carry 64 spare bytes) */
+static float *nn__ws_align(void *workspace) {
+    return (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
+}
 
 
 /* Depth of a K slice: at most KC, split evenly (k = 784 runs as 2 x 392,
@@ -3478,31 +3483,25 @@ NN__API void nn_adam_update(size_t n, float *w, const float *g, float *m, float 
  * panels no longer fit), MC with L2 (the MC x KC block of A), and NC is
  * bounded so that a packed B block per core fits its share of L3.  On Zen 5
  * these are the tuned values exactly.  Fixed for the process (caches,
- * cores), so a workspace planned once stays large enough.  KC sets where K
+ * cores, read once), so a workspace planned once stays large enough.  KC sets where K
  * is sliced, i.e. the order of the sums: results on two CPUs with other
  * L1d sizes may differ in the last bits, as between backends. */
 typedef struct nn__blk {
     int MC, KC, NC;
 } nn__blk;
-static int nn__cores_once(void) {
-    static int n = 0;
-    int v = NN__LOAD_ACQ(n);
-    if (!v) {
-        v = nn_cpu_cores();
-        NN__STORE_REL(n, v);
-    }
-    return v;
-}
 static nn__blk nn__blocking_for(const nn__ktab *t, nn__caches c, int cores) {
     nn__blk b;
     size_t kc = (size_t)t->KC * (c.l1d >> 10) / 48, mc = (size_t)t->MC * (c.l2 >> 10) / 1024,
            nc;
-    kc = kc < 64 ? 64 : kc > (size_t)(2 * t->KC) ? (size_t)(2 * t->KC) : kc & ~(size_t)15;
-    mc = mc < (size_t)(4 * t->MR) ? (size_t)(4 * t->MR) : mc > (size_t)(4 * t->MC) ? (size_t)(4 * t->MC) : mc;
+    size_t kmax = (size_t)(2 * t->KC), mmin = (size_t)(4 * t->MR), mmax = (size_t)(4 * t->MC),
+           nmin = (size_t)(4 * t->NR);
+    kc = kc < 64 ? 64 : kc > kmax ? kmax : kc & ~(size_t)15;
+    mc = mc < mmin ? mmin : mc > mmax ? mmax : mc;
     mc = mc / (size_t)t->MR * (size_t)t->MR;
     nc = c.l3 / ((size_t)cores * kc * sizeof(float) * 2); /* half of a core's L3 share */
-    if (nc >= (size_t)t->NC) nc = (size_t)t->NC; /* the tuned value (NEON's 2048 is no multiple of 12) */
-    else nc = nc < (size_t)(4 * t->NR) ? (size_t)(4 * t->NR) : nc / (size_t)t->NR * (size_t)t->NR;
+    /* the tuned NC as it is (NEON's 2048 is no multiple of 12), else whole panels */
+    if (nc >= (size_t)t->NC) nc = (size_t)t->NC;
+    else nc = nc < nmin ? nmin : nc / (size_t)t->NR * (size_t)t->NR;
     b.MC = (int)mc;
     b.KC = (int)kc;
     b.NC = (int)nc;
@@ -3515,7 +3514,7 @@ static nn__blk nn__blocking(const nn__ktab *t) {
     static int state[NN_BACKEND_COUNT];
     int i = (int)t->id;
     if (nn__once_begin(&state[i])) {
-        blk[i] = nn__blocking_for(t, nn__caches_once(), nn__cores_once());
+        blk[i] = nn__blocking_for(t, nn__caches_once(), nn_cpu_cores());
         nn__once_done(&state[i]);
     }
     return blk[i];
@@ -3757,8 +3756,9 @@ static void nn__gemm_run(const nn__ktab *t, int ta, int tb, int m, int n, int k,
  * columns first (each worker packs only its columns of B; A is mostly read
  * in place), then rows of at least 4 panels (each row block packs B anew).
  * Products under NN__GEMM_PAR_MIN multiply-adds stay on one thread: below
- * it the region's start and end cost more than a second core gains
- * (measured: bench/harness.c, "sgemm threads"). */
+ * it a region's start and end (~0.5 us here, make amdahl) cost about what a
+ * second core gains.  Measured on the MLP epoch, the least forgiving case:
+ * thresholds of 98K, 262K, 300K and 1M gave the same time. */
 #ifndef NN__GEMM_PAR_MIN
 #define NN__GEMM_PAR_MIN 98304.0
 #endif
@@ -3780,7 +3780,7 @@ static void nn__gemm_task(void *ctx, int task, int w) {
     if (mb <= 0 || nb <= 0) return;
     nn__gemm_blk(j->t, j->ta, j->tb, mb, nb, j->k, j->alpha, a, j->lda, b, j->ldb,
                  j->beta, j->c + (size_t)i0 * j->ldc + j0, j->ldc,
-                 (float *)(((uintptr_t)j->ws[w] + 63) & ~(uintptr_t)63),
+                 nn__ws_align(j->ws[w]),
                  j->bias ? j->bias + j0 : NULL, j->relu,
                  j->pre ? j->pre + (size_t)j0 * j->k : NULL, j->kblk, j->inpl);
 }
@@ -3796,7 +3796,7 @@ static void nn__gemm_par(const nn__ktab *t, int ta, int tb, int m, int n, int k,
     j.inpl = nn__gemm_inplace(t, tb, m, n, ldb);
     if (nw <= 1 || j.inpl || (double)m * n * k < NN__GEMM_PAR_MIN) {
         nn__gemm_run(t, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                     (float *)(((uintptr_t)ws[0] + 63) & ~(uintptr_t)63), bias, relu, prepacked);
+                     nn__ws_align(ws[0]), bias, relu, prepacked);
         return;
     }
     /* prepacked B is one K slice: columns split at whole panels only */
@@ -3880,13 +3880,10 @@ NN__API nn_status nn_sgemm_ws(int transa, int transb, int m, int n, int k, float
         return NN_OK;
     }
     if (!workspace) return NN_ERR_INVALID_ARGUMENT;
-    ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
+    ws = nn__ws_align(workspace);
     nn__gemm_run(nn__k(), transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL, 0,
                  NULL);
     return NN_OK;
-}
-static float *nn__ws_align(void *workspace) {
-    return (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
 }
 /* Products with a B used many times (the recurrent weights, once per time
  * step): when op(B) is one K slice and one column block for this m, pack it
@@ -3902,7 +3899,7 @@ static int nn__gemm_prepack(int tb, int m, int n, int k, const float *b, int ldb
 }
 static void nn__sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed,
                              float beta, float *c, int ldc, const float *bias, void *workspace) {
-    float *ws = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
+    float *ws = nn__ws_align(workspace);
     nn__gemm_run(nn__k(), 0, 0, m, n, k, 1.0f, a, lda, NULL, n, beta, c, ldc, ws, bias, 0, packed);
 }
 NN__API nn_status nn_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a,
@@ -4313,6 +4310,12 @@ static void nn__shape_str(nn_shape s, char *buf, size_t len) {
     else if (s.ndim == 2) snprintf(buf, len, "(%d,%d)", s.d[0], s.d[1]);
     else snprintf(buf, len, "(%d,%d,%d)", s.d[0], s.d[1], s.d[2]);
 }
+/* the dimensions past ndim are 1, as nn_shape1/2 make them: layers size
+ * their work by the first ndim only (an (n) input carrying d[1] = 3 made
+ * the embedding write past its output, from a crafted model file) */
+static int nn__shape_tail_ok(nn_shape s) {
+    return (s.ndim >= 2 || s.d[1] == 1) && (s.ndim >= 3 || s.d[2] == 1);
+}
 static size_t nn__shape_size(nn_shape s) {
     return (size_t)s.d[0] * (size_t)s.d[1] * (size_t)s.d[2];
 }
@@ -4416,8 +4419,8 @@ static void nn__par_range(const nn_model *m, size_t total, size_t chunk, nn__ran
     nn__par((int)((total + chunk - 1) / chunk), nn__range_task, &j, nn__mw(m));
 }
 /* Element-wise work below this many floats per task is not worth a
- * region (measured: an Adam update of 8192 floats takes ~2 us, a region's
- * start and end ~0.5 us on this machine). */
+ * region (measured on Zen 5: Adam over 50k floats takes 6-8 us, so a chunk
+ * of 8192 about 1 us, against ~0.5 us for a region's start and end). */
 #ifndef NN__PAR_ELEMS
 #define NN__PAR_ELEMS 8192
 #endif
@@ -4492,7 +4495,7 @@ static void nn__act_bwd_range(void *ctx, size_t r0, size_t nr) {
     nn__act_backward1(j->a, j->slope, nr, j->cols, j->y + r0 * j->cols, j->dy + r0 * j->cols);
 }
 static size_t nn__act_chunk(size_t cols) {
-    size_t step = 64, g = cols, b = 64, rows;
+    size_t step, g = cols, b = 64, rows;
     while (b) { /* step = 64 / gcd(cols, 64): rows whose floats are a multiple of 64 */
         size_t t = g % b;
         g = b;
@@ -4705,7 +4708,7 @@ static void nn__wg_ptrs(const float *x, size_t b, int H, int W, int c, int y0, i
  * cout) matrix Bm + xi bs, or its packed copy pk + xi pkf when pk_ok;
  * then bias and ReLU.  Chunks of Tmax tiles are independent (each writes
  * its own outputs): they are the tasks, each in its worker's block of ws
- * (nn__wg_wsv: vm of 36 (Tmax (cin + cout) + 32) floats, then the SGEMM's
+ * (nn__ws_align: vm of 36 (Tmax (cin + cout) + 32) floats, then the SGEMM's
  * workspace). */
 typedef struct nn__wg_job {
     const nn__ktab *k;
@@ -4718,7 +4721,6 @@ typedef struct nn__wg_job {
 static size_t nn__wg_vm(size_t Tmax, size_t cin, size_t cout) {
     return nn__r16(36 * (Tmax * (cin + cout) + 32));
 }
-static float *nn__wg_block(void *ws) { return (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63); }
 static void nn__wg_chunk_task(void *ctx, int c, int w) {
     const nn__wg_job *j = (const nn__wg_job *)ctx;
     const nn__ktab *k = j->k;
@@ -4726,7 +4728,7 @@ static void nn__wg_chunk_task(void *ctx, int c, int w) {
            th = j->th, tw = j->tw;
     size_t T = j->nt - t0 < j->Tmax ? j->nt - t0 : j->Tmax, sv = nn__wg_st(T, cin),
            sm = nn__wg_st(T, cout);
-    float *V = nn__wg_block(j->ws[w]), *M = V + 36 * nn__wg_st(j->Tmax, cin),
+    float *V = nn__ws_align(j->ws[w]), *M = V + 36 * nn__wg_st(j->Tmax, cin),
           *gws = V + nn__wg_vm(j->Tmax, cin, cout);
     int xi;
     for (t = 0; t < T; t++) {
@@ -4856,7 +4858,7 @@ static void nn__wgd_gemm_task(void *ctx, int xi, int w) {
     size_t sv = nn__wg_st(j->T, (size_t)C), sg = nn__wg_st(j->T, (size_t)F);
     nn_sgemm_ws(1, 0, C, F, (int)j->T, 1.0f, j->V + (size_t)xi * sv, C, j->G + (size_t)xi * sg, F,
                 j->t0 ? 1.0f : 0.0f, j->dWh + (size_t)xi * j->us, F,
-                nn__wg_block(j->ws[w]) + nn__wg_vm(j->Tmax, (size_t)C, (size_t)F));
+                nn__ws_align(j->ws[w]) + nn__wg_vm(j->Tmax, (size_t)C, (size_t)F));
 }
 /* dW (9 C x F, then the bias row) by F(3x3,4x4) on the forward's tiles;
  * dx by F(4x4,3x3) with the filter flipped and its channels swapped */
@@ -5377,7 +5379,7 @@ static int nn__pool_conv_bwd(nn_model *m, nn__layer *L, nn__layer *P, float *dyp
     nn__par(B, nn__cp_bwd_task, &j, nn__cp_workers(m, L, B));
     {
         /* image by image, slice by slice: the one-thread order */
-        size_t used = (ohw + (size_t)nn__cp_kblk(nn__k(), L) - 1) / (size_t)nn__cp_kblk(nn__k(), L);
+        size_t kblk = (size_t)nn__cp_kblk(nn__k(), L), used = (ohw + kblk - 1) / kblk;
         memcpy(dW, j.part, n * sizeof(float));
         for (b = 0; b < (size_t)B; b++)
             for (sl = b ? 0 : 1; sl < used; sl++) {
@@ -6338,10 +6340,7 @@ NN__API nn_model *nn_model_new(nn_shape input) {
         nn__fail(m, NN_ERR_SHAPE, "input dimensions must be positive and below 1e9 elements");
         return m;
     }
-    /* the dimensions past ndim are 1 (as nn_shape1/2 make them): layers size
-     * their work by the first ndim only, and an (n) input carrying d[1] = 3
-     * made the embedding write past its output (a crafted model file) */
-    if ((input.ndim < 2 && input.d[1] != 1) || (input.ndim < 3 && input.d[2] != 1)) {
+    if (!nn__shape_tail_ok(input)) {
         nn__fail(m, NN_ERR_SHAPE,
                  "input shape of %d dimension%s has extra dimensions (%d,%d,%d): "
                  "build it with nn_shape%d",
@@ -7558,10 +7557,10 @@ NN__API nn_status nn_dataset_from_arrays(nn_dataset *ds, int n, nn_shape shape, 
     if (n <= 0 || !x || y_dim < 0 || (y_dim > 0 && !y) || shape.ndim < 1 || shape.ndim > 3)
         return NN_ERR_INVALID_ARGUMENT;
     if (shape.d[0] <= 0 || shape.d[1] <= 0 || shape.d[2] <= 0) return NN_ERR_INVALID_ARGUMENT;
-    /* the dimensions past ndim are 1; a sample holds at most 1e9 floats, and
-     * the arrays' sizes fit in a size_t (a (2^21, 2^21, 2^22) sample wrapped
-     * to 0 floats; (2^16)^3 asked for 2^48) */
-    if ((shape.ndim < 2 && shape.d[1] != 1) || (shape.ndim < 3 && shape.d[2] != 1) ||
+    /* a sample holds at most 1e9 floats, and the arrays' sizes fit in a
+     * size_t (a (2^21, 2^21, 2^22) sample wrapped to 0 floats; (2^16)^3
+     * asked for 2^48) */
+    if (!nn__shape_tail_ok(shape) ||
         (double)shape.d[0] * shape.d[1] * shape.d[2] > 1e9 ||
         (double)n * ((double)shape.d[0] * shape.d[1] * shape.d[2] + (double)y_dim) >
             (double)((size_t)-1 / sizeof(float) / 2))
