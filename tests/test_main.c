@@ -5,7 +5,7 @@
  *                                         kernels, activations, sgemm, conv,
  *                                         grad, optim, train, errors, io, seq,
  *                                         alloc, compat, tables, threads, parallel,
- *                                         inputgrad)
+ *                                         inputgrad, oracle)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
@@ -70,6 +70,7 @@ void test_compat(void); /* tests/test_compat.c: format-v1 files from tests/fixtu
 void test_threads(void); /* tests/test_threads.c: separate models from separate threads */
 void test_parallel(void); /* tests/test_parallel.c: the same bits for any thread count */
 void test_inputgrad(void); /* tests/test_inputgrad.c: the gradient with respect to the input */
+void test_oracle(void); /* tests/test_oracle.c: PyTorch's numbers (tests/fixtures/oracle) */
 
 /* ======================================================================== */
 /* tables: the private kernel tables, reachable only from this translation   */
@@ -400,7 +401,7 @@ int main(int argc, char **argv) {
                                    {"alloc", test_alloc},       {"compat", test_compat},
                                    {"tables", test_tables},     {"threads", test_threads},
                                    {"parallel", test_parallel},
-                                   {"inputgrad", test_inputgrad}};
+                                   {"inputgrad", test_inputgrad}, {"oracle", test_oracle}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
