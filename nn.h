@@ -599,6 +599,43 @@ NNDEF nn_status nn_input_gradient(nn_model *m, const float *x, const float *y, i
  * training resumes exactly. */
 NNDEF nn_status nn_save(const nn_model *m, const char *path, int with_optimizer);
 NNDEF nn_status nn_load(nn_model **out, const char *path);
+/* ---- safetensors: models to and from PyTorch --------------------------------
+ * The format of Hugging Face's safetensors (u64 header length, a JSON
+ * header, raw little-endian data) with PyTorch's names and layouts, so the
+ * file is what the PyTorch twin's state_dict() holds: tensor "<name>.<param>",
+ * name = the layer's index (every layer counts, pooling and flatten too)
+ * or what nn_layer_set_name gave it.
+ *   dense        weight (out, in), bias (out)
+ *   conv2d       weight (F, C, KH, KW), bias (F)
+ *   batchnorm    weight, bias, running_mean, running_var (C),
+ *                num_batches_tracked (I64, shape []: the training steps)
+ *   normalization mean, variance (C)
+ *   embedding    weight (vocab, dim)
+ *   rnn/lstm/gru weight_ih_l0 (G, F), weight_hh_l0 (G, H), bias_ih_l0,
+ *                bias_hh_l0 (G), PyTorch's gate order; RNN and LSTM keep one
+ *                bias: exported as bias_ih_l0 and a zero bias_hh_l0,
+ *                imported as their sum
+ * A dense layer after a flatten of an (h, w, c) image (and batch norm or
+ * normalization between them) takes its input axis in PyTorch's (c, h, w)
+ * order, as nn.Flatten gives it on NCHW.
+ * nn_save_safetensors writes F32 and, in "__metadata__", the architecture
+ * ("nnh.arch"), so nn_load rebuilds the model from the file (it tells the
+ * two formats apart by their content).  nn_load_safetensors loads into a
+ * compiled model with the same layers: F32, F16, BF16 or F64 tensors;
+ * every tensor the model has must be there with its shape, and nothing
+ * else (NN_ERR_SHAPE naming the tensor: nn_model_error); non-finite values
+ * are refused (NN_ERR_NONFINITE); the header is checked as the reference
+ * library does (<= 100 MB, offsets covering the data exactly, no duplicate
+ * keys: NN_ERR_FORMAT).  A refused file leaves the model unchanged; a
+ * loaded one overwrites the parameter gradients (as nn_backward would). */
+NNDEF nn_status nn_save_safetensors(const nn_model *m, const char *path);
+NNDEF nn_status nn_load_safetensors(nn_model *m, const char *path);
+/* Name layer i for its tensors ("features.0" -> "features.0.weight"), any
+ * time: 1 to 63 of [A-Za-z0-9_.-], no empty part between dots, unique in
+ * the model; a name of digits only must be the layer's own index.  NULL or
+ * "" restores the index.  nn_layer_name: the name in use (NULL: no layer). */
+NNDEF nn_status nn_layer_set_name(nn_model *m, int layer, const char *name);
+NNDEF const char *nn_layer_name(const nn_model *m, int layer);
 /* Wall clock in seconds (clock_gettime where POSIX, else clock()). */
 NNDEF double nn_time_seconds(void);
 
@@ -4176,6 +4213,7 @@ typedef struct nn__layer {
     nn_activation act;  /* fused activation on the output */
     float slope;        /* leaky ReLU slope */
     nn_shape in, out;
+    char name[64];      /* nn_layer_set_name, else its index: safetensors keys "<name>.<param>" */
     size_t in_dim, out_dim;
     size_t nw, nb, nbuf; /* weights, biases (trained); buffers (statistics: saved, not trained) */
     size_t woff, boff, bufoff; /* their offsets in params / bufs */
@@ -4258,6 +4296,67 @@ struct nn_model {
     nn_rng rng;
 };
 
+/* One tensor of a layer as a safetensors file holds it (section 8.4): its
+ * PyTorch name and shape, and where its elements live in nn.h's arrays:
+ * the file's elements, row-major over it[0..3], are at
+ * off + i0*st[0] + i1*st[1] + i2*st[2] + i3*st[3] of params (or bufs). */
+enum {
+    NN__STM_COPY = 0,
+    NN__STM_SUM0,  /* two file tensors summed into one nn.h vector (an RNN's biases): */
+    NN__STM_SUM1,  /*   exported as the vector and as zeros; imported as their sum */
+    NN__STM_STEPS  /* batch norm's num_batches_tracked: an I64 scalar, the step count */
+};
+typedef struct nn__st_t {
+    char name[80];     /* "<layer name>.<param>" */
+    const char *param; /* "weight", "running_mean", ... */
+    int ndim;          /* the shape PyTorch declares (0: a scalar) */
+    size_t shape[4];
+    size_t it[4], st[4];
+    int bufs; /* 0: in params, 1: in bufs */
+    size_t off;
+    int mode;
+    int layer;
+    size_t ent;    /* import: its entry in the file */
+    uint64_t fbeg; /* and where its data begins */
+} nn__st_t;
+/* The (h, w, c) of an image a flatten turned into this layer's input
+ * (through layers that keep the order of features): PyTorch flattens
+ * NCHW, so such per-feature axes are stored in (c, h, w) order.  A layer
+ * whose matrix consumes the order sets used. */
+typedef struct nn__st_perm {
+    int on, h, w, c, used;
+} nn__st_perm;
+#define NN__ST_MAX 5 /* tensors of one layer, at most */
+
+/* the layers' tensor lists (their rows' tensors slot) are written with these */
+static nn__st_t *nn__st_add(nn__st_t *t, int *n, const char *param, int bufs, size_t off,
+                            int mode) {
+    nn__st_t *x = &t[(*n)++];
+    memset(x, 0, sizeof *x);
+    x->param = param;
+    x->bufs = bufs;
+    x->off = off;
+    x->mode = mode;
+    x->it[0] = x->it[1] = x->it[2] = x->it[3] = 1;
+    return x;
+}
+static void nn__st_shape(nn__st_t *x, int ndim, size_t a, size_t b, size_t c, size_t d) {
+    x->ndim = ndim;
+    x->shape[0] = a, x->shape[1] = b, x->shape[2] = c, x->shape[3] = d;
+}
+static void nn__st_iter(nn__st_t *x, size_t d0, size_t s0, size_t d1, size_t s1, size_t d2,
+                        size_t s2, size_t d3, size_t s3) {
+    x->it[0] = d0, x->st[0] = s0, x->it[1] = d1, x->st[1] = s1;
+    x->it[2] = d2, x->st[2] = s2, x->it[3] = d3, x->st[3] = s3;
+}
+/* a vector of C features: in PyTorch's (c, h, w) order after a flatten */
+static void nn__st_vec(nn__st_t *x, size_t C, const nn__st_perm *p) {
+    nn__st_shape(x, 1, C, 1, 1, 1);
+    if (p->on) nn__st_iter(x, (size_t)p->c, 1, (size_t)p->h, (size_t)p->w * p->c, (size_t)p->w,
+                           (size_t)p->c, 1, 0);
+    else nn__st_iter(x, C, 1, 1, 0, 1, 0, 1, 0);
+}
+
 /* The row of a layer kind.  Every function-pointer slot has its own
  * signature, so rows written positionally cannot swap two slots. */
 struct nn__lkind {
@@ -4278,7 +4377,12 @@ struct nn__lkind {
     nn_status (*load)(nn_model *m, const int32_t *set, nn_activation act); /* its builder */
     void (*describe)(const nn__layer *L, nn_activation act, char *buf, size_t len);
     void (*reset)(const nn_model *m, const nn__layer *L); /* zero carried state; NULL: none */
-    const char *wname, *bname; /* PyTorch names of its weights and bias ("" if none) */
+    /* settings files must hold (nn.h 0.2.0's count: settings added later
+     * are written only when not zero, so older readers still read them) */
+    int nset_min;
+    /* its tensors in a safetensors file, PyTorch's names and layouts
+     * (section 8.4); returns the count, at most NN__ST_MAX; NULL: none */
+    int (*tensors)(const nn__layer *L, nn__st_perm *p, nn__st_t *t);
 };
 #define NN__MAX_SET 8 /* settings of one kind, at most */
 
@@ -4606,9 +4710,26 @@ static void nn__dense_save(const nn__layer *L, int32_t *set) { set[0] = L->dense
 static nn_status nn__dense_load(nn_model *m, const int32_t *set, nn_activation act) {
     return nn_dense(m, set[0], act);
 }
+/* weight (units, in) and bias, PyTorch's Linear: W transposed */
+static int nn__dense_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
+    size_t U = (size_t)L->dense.units, in = nn__channels(L->in);
+    int n = 0;
+    nn__st_t *x = nn__st_add(t, &n, "weight", 0, L->woff, NN__STM_COPY);
+    nn__st_shape(x, 2, U, in, 1, 1);
+    if (p->on && L->in.ndim == 1) /* input pixel (y, x, ch) is row (y*w + x)*c + ch of W */
+        nn__st_iter(x, U, 1, (size_t)p->c, U, (size_t)p->h, (size_t)p->w * p->c * U, (size_t)p->w,
+                    (size_t)p->c * U);
+    else nn__st_iter(x, U, 1, in, U, 1, 0, 1, 0);
+    p->used = 1;
+    if (L->nb) {
+        x = nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY);
+        nn__st_shape(x, 1, U, 1, 1, 1);
+        nn__st_iter(x, U, 1, 1, 0, 1, 0, 1, 0);
+    }
+    return n;
+}
 static const nn__lkind nn__row_dense = {"dense", 1, nn__dense_shape, nn__dense_init, nn__dense_plan,
-    nn__dense_fwd, nn__dense_bwd, nn__dense_save, nn__dense_load, nn__desc_act, NULL, "weight",
-    "bias"};
+    nn__dense_fwd, nn__dense_bwd, nn__dense_save, nn__dense_load, nn__desc_act, NULL, 1, nn__dense_tensors};
 
 /* ---- conv2d as Winograd -------------------------------------------------
  * A 3x3 stride-1 convolution with at least NN__WG_MIN channels in and out
@@ -5080,9 +5201,24 @@ static void nn__conv_describe(const nn__layer *L, nn_activation a, char *buf, si
     snprintf(buf, len, "conv2d %dx%d/%d%s %s", L->conv.kh, L->conv.kw, L->conv.stride, pad,
              nn__act_name(a));
 }
+/* weight (F, C, KH, KW) from nn.h's (KH, KW, C, F), and bias */
+static int nn__conv_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
+    size_t F = (size_t)L->conv.filters, C = nn__channels(L->in), KH = (size_t)L->conv.kh,
+           KW = (size_t)L->conv.kw;
+    int n = 0;
+    nn__st_t *x = nn__st_add(t, &n, "weight", 0, L->woff, NN__STM_COPY);
+    (void)p;
+    nn__st_shape(x, 4, F, C, KH, KW);
+    nn__st_iter(x, F, 1, C, F, KH, KW * C * F, KW, C * F);
+    if (L->nb) {
+        x = nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY);
+        nn__st_shape(x, 1, F, 1, 1, 1);
+        nn__st_iter(x, F, 1, 1, 0, 1, 0, 1, 0);
+    }
+    return n;
+}
 static const nn__lkind nn__row_conv = {"conv2d", 5, nn__conv_shape, nn__conv_init, nn__conv_plan,
-    nn__conv_fwd, nn__conv_bwd, nn__conv_save, nn__conv_load, nn__conv_describe, NULL, "weight",
-    "bias"};
+    nn__conv_fwd, nn__conv_bwd, nn__conv_save, nn__conv_load, nn__conv_describe, NULL, 5, nn__conv_tensors};
 
 /* pooling, window = stride = pool, floor: x (B,H,W,C) -> y (B,H/p,W/p,C) */
 /* 2x2 max pooling of images [b0, b0 + n): images are independent, and the
@@ -5213,9 +5349,9 @@ static void nn__pool_describe(const nn__layer *L, nn_activation a, char *buf, si
     snprintf(buf, len, "%s %d", L->k->name, L->pool.size);
 }
 static const nn__lkind nn__row_maxpool = {"maxpool2d", 1, nn__pool_shape, NULL, nn__pool_plan,
-    nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__maxpool_load, nn__pool_describe, NULL, "", ""};
+    nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__maxpool_load, nn__pool_describe, NULL, 1, NULL};
 static const nn__lkind nn__row_avgpool = {"avgpool2d", 1, nn__pool_shape, NULL, nn__pool_plan,
-    nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__avgpool_load, nn__pool_describe, NULL, "", ""};
+    nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__avgpool_load, nn__pool_describe, NULL, 1, NULL};
 
 /* global average pooling (Keras GlobalAveragePooling2D, PyTorch
  * AdaptiveAvgPool2d(1) + flatten): x (B,H,W,C) -> y (B,C) */
@@ -5247,7 +5383,7 @@ static nn_status nn__gap_load(nn_model *m, const int32_t *set, nn_activation act
     return nn_global_avgpool2d(m);
 }
 static const nn__lkind nn__row_gap = {"global_avgpool2d", 0, nn__gap_shape, NULL, NULL, nn__gap_fwd,
-    nn__gap_bwd, nn__none_save, nn__gap_load, nn__desc_plain, NULL, "", ""};
+    nn__gap_bwd, nn__none_save, nn__gap_load, nn__desc_plain, NULL, 0, NULL};
 
 /* conv (im2col, ReLU) then max-pool 2x2, image by image: the conv output
  * of one image (in the first image's slot of its y) is pooled while it is
@@ -5433,9 +5569,9 @@ static void nn__flatten_describe(const nn__layer *L, nn_activation a, char *buf,
     snprintf(buf, len, "%s", L->k->name);
 }
 static const nn__lkind nn__row_flatten = {"flatten", 0, nn__flatten_shape, NULL, NULL, nn__copy_fwd,
-    nn__copy_bwd, nn__none_save, nn__flatten_load, nn__flatten_describe, NULL, "", ""};
+    nn__copy_bwd, nn__none_save, nn__flatten_load, nn__flatten_describe, NULL, 0, NULL};
 static const nn__lkind nn__row_act = {"activation", 0, nn__same_shape, NULL, NULL, nn__copy_fwd,
-    nn__copy_bwd, nn__none_save, nn__act_load, nn__desc_act, NULL, "", ""};
+    nn__copy_bwd, nn__none_save, nn__act_load, nn__desc_act, NULL, 0, NULL};
 
 /* inverted dropout: y = x * mask / (1 - rate) in training, y = x otherwise */
 static void nn__dropout_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
@@ -5477,7 +5613,7 @@ static void nn__dropout_describe(const nn__layer *L, nn_activation a, char *buf,
 }
 static const nn__lkind nn__row_dropout = {"dropout", 1, nn__same_shape, NULL, nn__dropout_plan,
     nn__dropout_fwd, nn__dropout_bwd, nn__dropout_save, nn__dropout_load, nn__dropout_describe,
-    NULL, "", ""};
+    NULL, 1, NULL};
 
 /* batch norm over the last dimension (features, or channels of NHWC):
  * rows = B * spatial.  scratch: xhat (rows x C), mean (C), invstd (C). */
@@ -5576,8 +5712,19 @@ static nn_status nn__bn_load(nn_model *m, const int32_t *set, nn_activation act)
     (void)act;
     return nn_batchnorm(m);
 }
+/* weight, bias, running_mean, running_var, num_batches_tracked (BatchNorm1d/2d) */
+static int nn__bn_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
+    size_t C = L->nw;
+    int n = 0;
+    nn__st_vec(nn__st_add(t, &n, "weight", 0, L->woff, NN__STM_COPY), C, p);
+    nn__st_vec(nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY), C, p);
+    nn__st_vec(nn__st_add(t, &n, "running_mean", 1, L->bufoff, NN__STM_COPY), C, p);
+    nn__st_vec(nn__st_add(t, &n, "running_var", 1, L->bufoff + C, NN__STM_COPY), C, p);
+    nn__st_shape(nn__st_add(t, &n, "num_batches_tracked", 0, 0, NN__STM_STEPS), 0, 1, 1, 1, 1);
+    return n;
+}
 static const nn__lkind nn__row_bn = {"batchnorm", 0, nn__bn_shape, nn__bn_init, nn__bn_plan,
-    nn__bn_fwd, nn__bn_bwd, nn__none_save, nn__bn_load, nn__desc_plain, NULL, "weight", "bias"};
+    nn__bn_fwd, nn__bn_bwd, nn__none_save, nn__bn_load, nn__desc_plain, NULL, 0, nn__bn_tensors};
 
 /* Keras Normalization: y = (x - mean) / max(sqrt(var), 1e-7) per feature
  * (the last dimension), mean and var set by nn_normalization_adapt and
@@ -5634,9 +5781,16 @@ static nn_status nn__norm_load(nn_model *m, const int32_t *set, nn_activation ac
     (void)act;
     return nn_normalization(m);
 }
+/* mean, variance (Keras names: PyTorch has no such layer) */
+static int nn__norm_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
+    size_t C = L->nbuf / 2;
+    int n = 0;
+    nn__st_vec(nn__st_add(t, &n, "mean", 1, L->bufoff, NN__STM_COPY), C, p);
+    nn__st_vec(nn__st_add(t, &n, "variance", 1, L->bufoff + C, NN__STM_COPY), C, p);
+    return n;
+}
 static const nn__lkind nn__row_norm = {"normalization", 0, nn__norm_shape, nn__norm_init,
-    nn__norm_plan, nn__norm_fwd, nn__norm_bwd, nn__none_save, nn__norm_load, nn__desc_plain, NULL,
-    "", ""};
+    nn__norm_plan, nn__norm_fwd, nn__norm_bwd, nn__none_save, nn__norm_load, nn__desc_plain, NULL, 0, nn__norm_tensors};
 
 /* upsampling: x (B,H,W,C) -> y (B,H*f,W*f,C), each pixel copied to an
  * f x f block; backward sums the block */
@@ -5702,7 +5856,7 @@ static void nn__up_describe(const nn__layer *L, nn_activation a, char *buf, size
     snprintf(buf, len, "%s %d", L->k->name, L->up.factor);
 }
 static const nn__lkind nn__row_up = {"upsample2d", 1, nn__up_shape, NULL, NULL, nn__up_fwd,
-    nn__up_bwd, nn__up_save, nn__up_load, nn__up_describe, NULL, "", ""};
+    nn__up_bwd, nn__up_save, nn__up_load, nn__up_describe, NULL, 1, NULL};
 
 /* ---- sequences: embedding and recurrent layers ------------------------------
  * Tensors are (B, T, X) row-major: row b*T + t.  Scratch of a recurrent
@@ -5981,15 +6135,35 @@ static void nn__rnn_describe(const nn__layer *L, nn_activation a, char *buf, siz
     (void)a;
     snprintf(buf, len, "%s%s", L->k->name, L->rnn.seqs ? " (sequences)" : " (last state)");
 }
+/* weight_ih_l0 (G, F), weight_hh_l0 (G, H): nn.h's [Wx; Wh] (F+H, G)
+ * transposed, gates in PyTorch's order; bias_ih_l0, bias_hh_l0: GRU keeps
+ * both, RNN and LSTM one merged bias (exported with zero bias_hh_l0,
+ * imported as the sum) */
+static int nn__rnn_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
+    size_t F = (size_t)L->in.d[1], H = (size_t)L->rnn.units, G = nn__rnn_gw(L);
+    int n = 0, gru = L->rnn.cell == NN__GRU;
+    nn__st_t *x = nn__st_add(t, &n, "weight_ih_l0", 0, L->woff, NN__STM_COPY);
+    (void)p;
+    nn__st_shape(x, 2, G, F, 1, 1);
+    nn__st_iter(x, G, 1, F, G, 1, 0, 1, 0);
+    x = nn__st_add(t, &n, "weight_hh_l0", 0, L->woff + F * G, NN__STM_COPY);
+    nn__st_shape(x, 2, G, H, 1, 1);
+    nn__st_iter(x, G, 1, H, G, 1, 0, 1, 0);
+    x = nn__st_add(t, &n, "bias_ih_l0", 0, L->boff, gru ? NN__STM_COPY : NN__STM_SUM0);
+    nn__st_shape(x, 1, G, 1, 1, 1);
+    nn__st_iter(x, G, 1, 1, 0, 1, 0, 1, 0);
+    x = nn__st_add(t, &n, "bias_hh_l0", 0, L->boff + (gru ? G : 0),
+                   gru ? NN__STM_COPY : NN__STM_SUM1);
+    nn__st_shape(x, 1, G, 1, 1, 1);
+    nn__st_iter(x, G, 1, 1, 0, 1, 0, 1, 0);
+    return n;
+}
 static const nn__lkind nn__row_rnn = {"rnn", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
-    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__rnn_load, nn__rnn_describe, nn__rnn_reset, "weight",
-    "bias"};
+    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__rnn_load, nn__rnn_describe, nn__rnn_reset, 2, nn__rnn_tensors};
 static const nn__lkind nn__row_lstm = {"lstm", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
-    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__lstm_load, nn__rnn_describe, nn__rnn_reset,
-    "weight", "bias"};
+    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__lstm_load, nn__rnn_describe, nn__rnn_reset, 2, nn__rnn_tensors};
 static const nn__lkind nn__row_gru = {"gru", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
-    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__gru_load, nn__rnn_describe, nn__rnn_reset, "weight",
-    "bias"};
+    nn__rnn_fwd, nn__rnn_bwd, nn__rnn_save, nn__gru_load, nn__rnn_describe, nn__rnn_reset, 2, nn__rnn_tensors};
 
 /* embedding: ids (B,T) as floats -> (B,T,D); an id outside [0,vocab) is
  * recorded in the model (the caller turns it into an error) */
@@ -6052,9 +6226,17 @@ static void nn__embed_describe(const nn__layer *L, nn_activation a, char *buf, s
     (void)a;
     snprintf(buf, len, "embedding %d", L->embed.vocab);
 }
+/* weight (vocab, dim), nn.h's layout */
+static int nn__embed_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
+    int n = 0;
+    nn__st_t *x = nn__st_add(t, &n, "weight", 0, L->woff, NN__STM_COPY);
+    (void)p;
+    nn__st_shape(x, 2, (size_t)L->embed.vocab, (size_t)L->embed.dim, 1, 1);
+    nn__st_iter(x, (size_t)L->embed.vocab, (size_t)L->embed.dim, (size_t)L->embed.dim, 1, 1, 0, 1, 0);
+    return n;
+}
 static const nn__lkind nn__row_embed = {"embedding", 2, nn__embed_shape, nn__embed_init, NULL,
-    nn__embed_fwd, nn__embed_bwd, nn__embed_save, nn__embed_load, nn__embed_describe, NULL,
-    "weight", ""};
+    nn__embed_fwd, nn__embed_bwd, nn__embed_save, nn__embed_load, nn__embed_describe, NULL, 2, nn__embed_tensors};
 
 static void nn__desc_act(const nn__layer *L, nn_activation a, char *buf, size_t len) {
     snprintf(buf, len, "%s %s", L->k->name, nn__act_name(a));
@@ -6393,6 +6575,7 @@ static nn_status nn__add_layer(nn_model *m, nn__layer *L) {
     NN_ASSERT(L->k->nset <= NN__MAX_SET); /* a row's settings fit the file code's arrays */
     if ((s = L->k->shape(m, L, idx, sb)) != NN_OK) return s;
     L->out_dim = nn__shape_size(L->out);
+    snprintf(L->name, sizeof L->name, "%d", idx);
     if (m->n == m->cap) {
         int cap = m->cap ? 2 * m->cap : 8;
         nn__layer *nl = (nn__layer *)NN_MALLOC((size_t)cap * sizeof(nn__layer));
@@ -6935,6 +7118,46 @@ NN__API float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count) {
 }
 NN__API float *nn_layer_bias_grads(nn_model *m, int layer, size_t *count) {
     return nn__pbuf(m, layer, 1, 1, count);
+}
+/* layer names: 1..63 of [A-Za-z0-9_.-], no empty part between dots, unique;
+ * all digits only as the layer's own index (the default names) */
+NN__API nn_status nn_layer_set_name(nn_model *m, int layer, const char *name) {
+    nn__layer *L = nn__layer_at(m, layer);
+    char idx[16];
+    size_t n, i;
+    int digits = 1, j;
+    if (!L) return NN_ERR_INVALID_ARGUMENT;
+    snprintf(idx, sizeof idx, "%d", layer);
+    if (!name || !*name) name = idx;
+    n = strlen(name);
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-' || (c == '.' && i > 0 && i + 1 < n && name[i + 1] != '.');
+        if (c < '0' || c > '9') digits = 0;
+        if (!ok) {
+            n = 64; /* refused below */
+            break;
+        }
+    }
+    if (n > 63 || (digits && strcmp(name, idx) != 0)) {
+        snprintf(m->msg, sizeof m->msg,
+                 "nn_layer_set_name: layer %d: a name is 1 to 63 of A-Z a-z 0-9 _ - and inner "
+                 "dots, digits only for the layer's own index", layer);
+        return NN_ERR_INVALID_ARGUMENT;
+    }
+    for (j = 0; j < m->n; j++)
+        if (j != layer && strcmp(m->L[j].name, name) == 0) {
+            snprintf(m->msg, sizeof m->msg, "nn_layer_set_name: layer %d is already named '%s'", j,
+                     name);
+            return NN_ERR_INVALID_ARGUMENT;
+        }
+    memcpy(L->name, name, n + 1);
+    return NN_OK;
+}
+NN__API const char *nn_layer_name(const nn_model *m, int layer) {
+    if (!m || layer < 0 || layer >= m->n) return NULL;
+    return m->L[layer].name;
 }
 NN__API nn_status nn_layer_freeze(nn_model *m, int layer, int frozen) {
     nn__layer *L = nn__layer_at(m, layer);
@@ -7956,6 +8179,47 @@ static int32_t nn__get_i32(nn__rbuf *r) {
     return v;
 }
 
+/* The ARCH payload: the input shape, the layers, the loss and the optimizer
+ * settings (also the "nnh.arch" metadata of a safetensors file, in hex) */
+static void nn__arch_put(nn__wbuf *w, const nn_model *m) {
+    int i;
+    nn__put_u32(w, (uint32_t)m->input.ndim);
+    for (i = 0; i < 3; i++) nn__put_u32(w, (uint32_t)m->input.d[i]);
+    nn__put_u32(w, (uint32_t)m->n);
+    for (i = 0; i < m->n; i++) {
+        const nn__layer *L = &m->L[i];
+        int32_t set[NN__MAX_SET];
+        int j;
+        /* a fused head is saved as the activation it was built with */
+        nn_activation a =
+            (i == m->n - 1 && m->head != NN__HEAD_NONE &&
+             (m->loss == NN_LOSS_CATEGORICAL_CE || m->loss == NN_LOSS_SPARSE_CATEGORICAL_CE ||
+              m->loss == NN_LOSS_BINARY_CE))
+                ? (m->head == NN__HEAD_SOFTMAX ? NN_SOFTMAX : NN_SIGMOID)
+                : L->act;
+        nn__put_u32(w, (uint32_t)strlen(L->k->name));
+        nn__put(w, L->k->name, strlen(L->k->name));
+        nn__put_u32(w, (uint32_t)a);
+        nn__put_u32(w, (uint32_t)L->frozen);
+        nn__put_f32(w, L->slope);
+        memset(set, 0, sizeof set);
+        L->k->save(L, set);
+        nn__put_u32(w, (uint32_t)L->k->nset);
+        for (j = 0; j < L->k->nset; j++) nn__put_u32(w, (uint32_t)set[j]);
+    }
+    nn__put_u32(w, (uint32_t)m->loss);
+    nn__put_u32(w, (uint32_t)m->opt.kind);
+    nn__put_f32(w, m->opt.lr);
+    nn__put_f32(w, m->opt.momentum);
+    nn__put_f32(w, m->opt.beta1);
+    nn__put_f32(w, m->opt.beta2);
+    nn__put_f32(w, m->opt.eps);
+    nn__put_f32(w, m->opt.rho);
+    nn__put_f32(w, m->opt.weight_decay);
+    nn__put_f32(w, m->opt.clip_norm);
+    nn__put_u32(w, (uint32_t)m->opt.nesterov);
+}
+
 NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimizer) {
     nn__wbuf w;
     size_t lenpos, start;
@@ -7974,41 +8238,7 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
     lenpos = w.n;
     nn__put_u64(&w, 0);
     start = w.n;
-    nn__put_u32(&w, (uint32_t)m->input.ndim);
-    for (i = 0; i < 3; i++) nn__put_u32(&w, (uint32_t)m->input.d[i]);
-    nn__put_u32(&w, (uint32_t)m->n);
-    for (i = 0; i < m->n; i++) {
-        const nn__layer *L = &m->L[i];
-        int32_t set[NN__MAX_SET];
-        int j;
-        /* a fused head is saved as the activation it was built with */
-        nn_activation a =
-            (i == m->n - 1 && m->head != NN__HEAD_NONE &&
-             (m->loss == NN_LOSS_CATEGORICAL_CE || m->loss == NN_LOSS_SPARSE_CATEGORICAL_CE ||
-              m->loss == NN_LOSS_BINARY_CE))
-                ? (m->head == NN__HEAD_SOFTMAX ? NN_SOFTMAX : NN_SIGMOID)
-                : L->act;
-        nn__put_u32(&w, (uint32_t)strlen(L->k->name));
-        nn__put(&w, L->k->name, strlen(L->k->name));
-        nn__put_u32(&w, (uint32_t)a);
-        nn__put_u32(&w, (uint32_t)L->frozen);
-        nn__put_f32(&w, L->slope);
-        memset(set, 0, sizeof set);
-        L->k->save(L, set);
-        nn__put_u32(&w, (uint32_t)L->k->nset);
-        for (j = 0; j < L->k->nset; j++) nn__put_u32(&w, (uint32_t)set[j]);
-    }
-    nn__put_u32(&w, (uint32_t)m->loss);
-    nn__put_u32(&w, (uint32_t)m->opt.kind);
-    nn__put_f32(&w, m->opt.lr);
-    nn__put_f32(&w, m->opt.momentum);
-    nn__put_f32(&w, m->opt.beta1);
-    nn__put_f32(&w, m->opt.beta2);
-    nn__put_f32(&w, m->opt.eps);
-    nn__put_f32(&w, m->opt.rho);
-    nn__put_f32(&w, m->opt.weight_decay);
-    nn__put_f32(&w, m->opt.clip_norm);
-    nn__put_u32(&w, (uint32_t)m->opt.nesterov);
+    nn__arch_put(&w, m);
     if (!w.oom) {
         uint64_t len = w.n - start;
         for (i = 0; i < 8; i++) w.p[lenpos + i] = (unsigned char)(len >> (8 * i));
@@ -8121,6 +8351,81 @@ static const nn__lkind *nn__v1_layer(nn__rbuf *r, int *act, int *frozen, float *
     return kinds[kind];
 }
 
+/* Build and compile the model an ARCH payload describes (r at its start,
+ * end its end).  avail_floats bounds the parameters the rest of the file
+ * can hold, checked before anything that large is allocated.  NN_ERR_FORMAT
+ * for anything malformed, NN_ERR_NO_MEMORY; *pm NULL unless NN_OK. */
+static nn_status nn__arch_get(nn__rbuf *r, uint32_t version, size_t end, uint64_t avail_floats,
+                              nn_model **pm) {
+    nn_shape in;
+    uint32_t nl, i;
+    nn_optimizer o;
+    nn_loss loss;
+    int frozen, act, oom = 0;
+    float slope;
+    nn_model *m;
+    *pm = NULL;
+    in.ndim = (int)nn__get_u32(r);
+    in.d[0] = nn__get_i32(r);
+    in.d[1] = nn__get_i32(r);
+    in.d[2] = nn__get_i32(r);
+    nl = nn__get_u32(r);
+    /* a layer record is at least 21 bytes (format 2), 44 (format 1):
+     * the count is bounded by the file before anything is built */
+    if (r->bad || nl == 0 || nl > 65536 || (uint64_t)nl * (version == 1 ? 44 : 21) > r->n - r->pos)
+        return NN_ERR_FORMAT;
+    m = nn_model_new(in);
+    if (!m) return NN_ERR_NO_MEMORY;
+    for (i = 0; i < nl && !r->bad; i++) {
+        int32_t set[NN__MAX_SET];
+        const nn__lkind *k = version == 1 ? nn__v1_layer(r, &act, &frozen, &slope, set)
+                                          : nn__v2_layer(r, &act, &frozen, &slope, set);
+        if (!k || r->bad || act < (int)NN_LINEAR || act > (int)NN_SOFTMAX) {
+            r->bad = 1;
+            break;
+        }
+        k->load(m, set, (nn_activation)act);
+        if (m->status == NN_OK && act == NN_LEAKY_RELU) nn_leaky_relu_slope(m, slope);
+        if (m->status != NN_OK) r->bad = 1;
+        else m->L[m->n - 1].frozen = frozen != 0; /* compile leaves it alone */
+    }
+    if (m->status == NN_ERR_NO_MEMORY) oom = 1;
+    loss = (nn_loss)nn__get_u32(r);
+    memset(&o, 0, sizeof o);
+    o.kind = (nn_opt_kind)nn__get_u32(r);
+    o.lr = nn__get_f32(r);
+    o.momentum = nn__get_f32(r);
+    o.beta1 = nn__get_f32(r);
+    o.beta2 = nn__get_f32(r);
+    o.eps = nn__get_f32(r);
+    o.rho = nn__get_f32(r);
+    o.weight_decay = nn__get_f32(r);
+    o.clip_norm = nn__get_f32(r);
+    o.nesterov = (int)nn__get_u32(r);
+    if (!r->bad && r->pos == end) {
+        /* the parameters the architecture implies must fit in the rest of
+         * the file before anything that large is allocated */
+        uint64_t np = 0;
+        nn_status cs;
+        for (i = 0; i < (uint32_t)m->n; i++) np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+        if (np > avail_floats + 16 || np > ((uint64_t)1 << 30)) {
+            r->bad = 1;
+        } else if ((cs = nn_compile(m, o, loss)) != NN_OK) {
+            oom = cs == NN_ERR_NO_MEMORY;
+            r->bad = 1;
+        }
+    } else {
+        r->bad = 1;
+    }
+    if (r->bad) {
+        nn_model_free(m);
+        return oom ? NN_ERR_NO_MEMORY : NN_ERR_FORMAT;
+    }
+    *pm = m;
+    return NN_OK;
+}
+
+static nn_status nn__st_load_model(nn_model **out, const char *path);
 NN__API nn_status nn_load(nn_model **out, const char *path) {
     unsigned char *buf;
     size_t len;
@@ -8131,6 +8436,13 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
     int have_parm = 0, oom = 0;
     if (!out) return NN_ERR_INVALID_ARGUMENT;
     *out = NULL;
+    { /* a safetensors file (nn_save_safetensors) starts with its header's length */
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        unsigned char magic[4];
+        int st = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "NNH\x1a", 4) != 0;
+        if (f) fclose(f);
+        if (st) return nn__st_load_model(out, path);
+    }
     if ((s = nn__read_file(path, (size_t)1 << 31, &buf, &len)) != NN_OK) return s;
     if (len < 16 || memcmp(buf, "NNH\x1a", 4) != 0) {
         NN_FREE(buf);
@@ -8168,78 +8480,11 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
         }
         end = r.pos + (size_t)slen;
         if (tag == NN__TAG('A', 'R', 'C', 'H') && !m) {
-            nn_shape in;
-            uint32_t nl, i;
-            nn_optimizer o;
-            nn_loss loss;
-            int frozen, act;
-            float slope;
-            in.ndim = (int)nn__get_u32(&r);
-            in.d[0] = nn__get_i32(&r);
-            in.d[1] = nn__get_i32(&r);
-            in.d[2] = nn__get_i32(&r);
-            nl = nn__get_u32(&r);
-            /* a layer record is at least 21 bytes (format 2), 44 (format 1):
-             * the count is bounded by the file before anything is built */
-            if (r.bad || nl == 0 || nl > 65536 ||
-                (uint64_t)nl * (version == 1 ? 44 : 21) > r.n - r.pos) {
+            nn_status as = nn__arch_get(&r, version, end, (uint64_t)(r.n - end) / 4, &m);
+            if (as != NN_OK) {
+                oom = as == NN_ERR_NO_MEMORY;
                 r.bad = 1;
                 break;
-            }
-            m = nn_model_new(in);
-            if (!m) {
-                NN_FREE(buf);
-                return NN_ERR_NO_MEMORY;
-            }
-            for (i = 0; i < nl && !r.bad; i++) {
-                int32_t set[NN__MAX_SET];
-                const nn__lkind *k = version == 1 ? nn__v1_layer(&r, &act, &frozen, &slope, set)
-                                                  : nn__v2_layer(&r, &act, &frozen, &slope, set);
-                if (!k || r.bad || act < (int)NN_LINEAR || act > (int)NN_SOFTMAX) {
-                    r.bad = 1;
-                    break;
-                }
-                k->load(m, set, (nn_activation)act);
-                if (m->status == NN_OK && act == NN_LEAKY_RELU) nn_leaky_relu_slope(m, slope);
-                if (m->status != NN_OK) r.bad = 1;
-                else m->L[m->n - 1].frozen = frozen != 0; /* compile leaves it alone */
-            }
-            if (m->status == NN_ERR_NO_MEMORY) oom = 1;
-            if (r.bad) break;
-            loss = (nn_loss)nn__get_u32(&r);
-            memset(&o, 0, sizeof o);
-            o.kind = (nn_opt_kind)nn__get_u32(&r);
-            o.lr = nn__get_f32(&r);
-            o.momentum = nn__get_f32(&r);
-            o.beta1 = nn__get_f32(&r);
-            o.beta2 = nn__get_f32(&r);
-            o.eps = nn__get_f32(&r);
-            o.rho = nn__get_f32(&r);
-            o.weight_decay = nn__get_f32(&r);
-            o.clip_norm = nn__get_f32(&r);
-            o.nesterov = (int)nn__get_u32(&r);
-            if (m->status == NN_ERR_NO_MEMORY) oom = 1;
-            if (r.bad || r.pos != end) {
-                r.bad = 1;
-                break;
-            }
-            {
-                /* the parameters the architecture implies must fit in the rest of
-                 * the file before anything that large is allocated */
-                uint64_t np = 0;
-                nn_status cs;
-                for (i = 0; i < (uint32_t)m->n; i++)
-                    np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
-                if (np > (uint64_t)(r.n - r.pos) / 4 + 16 || np > ((uint64_t)1 << 30)) {
-                    r.bad = 1;
-                    break;
-                }
-                cs = nn_compile(m, o, loss);
-                if (cs != NN_OK) {
-                    oom = cs == NN_ERR_NO_MEMORY;
-                    r.bad = 1;
-                    break;
-                }
             }
         } else if (tag == NN__TAG('P', 'A', 'R', 'M') && m) {
             uint64_t cnt = nn__get_u64(&r), i;
@@ -8278,6 +8523,903 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
     }
     *out = m;
     return NN_OK;
+}
+
+/* ---- 8.4 safetensors -----------------------------------------------------------
+ * The file: u64 N (little-endian), N bytes of JSON, the data.  The header is
+ * one object: "__metadata__" (string -> string) and, per tensor,
+ * {"dtype", "shape", "data_offsets": [begin, end)} relative to the data.
+ * Checked as the reference library checks it, before any data is used:
+ * N <= 100 MB and within the file; strict JSON (strings valid UTF-8 with
+ * their escapes decoded, integers without sign, fraction or leading zero;
+ * no duplicate key); every shape product times the element size, without
+ * overflow, equal to its span; the spans, sorted, tile the data from 0 to
+ * its end with no hole and no overlap.  Then every tensor the model has
+ * (its layers' tensors slots) is matched by name, dtype and shape; the
+ * data is read in order through one buffer of about NN__ST_CHUNK bytes,
+ * converted into the gradients' buffer (staging: the model is unchanged
+ * until everything has been read and found finite), then copied. */
+#define NN__ST_MAX_HEADER 100000000u /* the reference library's limit */
+#define NN__ST_MAX_DIMS 8
+#define NN__ST_CHUNK ((size_t)1 << 20)
+enum { NN__DT_F32 = 0, NN__DT_F16, NN__DT_BF16, NN__DT_F64, NN__DT_I64, NN__DT_OTHER };
+static const struct {
+    const char *name;
+    int size, code;
+} nn__st_dtypes[] = {{"F32", 4, NN__DT_F32},      {"F16", 2, NN__DT_F16},
+                     {"BF16", 2, NN__DT_BF16},    {"F64", 8, NN__DT_F64},
+                     {"I64", 8, NN__DT_I64},      {"BOOL", 1, NN__DT_OTHER},
+                     {"U8", 1, NN__DT_OTHER},     {"I8", 1, NN__DT_OTHER},
+                     {"I16", 2, NN__DT_OTHER},    {"U16", 2, NN__DT_OTHER},
+                     {"I32", 4, NN__DT_OTHER},    {"U32", 4, NN__DT_OTHER},
+                     {"U64", 8, NN__DT_OTHER},    {"F8_E5M2", 1, NN__DT_OTHER},
+                     {"F8_E4M3", 1, NN__DT_OTHER}};
+
+typedef struct nn__st_ent {
+    const char *name; /* NUL-terminated, decoded */
+    int dt;           /* index into nn__st_dtypes */
+    int ndim;
+    uint64_t shape[NN__ST_MAX_DIMS];
+    uint64_t begin, end;
+    int used;
+} nn__st_ent;
+typedef struct nn__st_hdr {
+    char *pool; /* decoded strings */
+    size_t pn;
+    nn__st_ent *e;
+    size_t ne, ecap;
+    const char **md; /* metadata: key, value, key, value ... */
+    size_t nmd, mdcap;
+    int has_md;
+    uint64_t data_len;
+    char err[256];
+} nn__st_hdr;
+typedef struct nn__jp {
+    const unsigned char *p;
+    size_t n, i;
+    nn__st_hdr *h;
+} nn__jp;
+
+static void nn__st_hdr_free(nn__st_hdr *h) {
+    NN_FREE(h->pool);
+    NN_FREE(h->e);
+    NN_FREE((void *)h->md);
+    h->pool = NULL;
+    h->e = NULL;
+    h->md = NULL;
+}
+static nn_status nn__st_err(nn__st_hdr *h, nn_status s, const char *fmt, ...) {
+    va_list ap;
+    if (h->err[0]) return s; /* the first error is the one to report */
+    va_start(ap, fmt);
+    vsnprintf(h->err, sizeof h->err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+static void nn__j_ws(nn__jp *j) {
+    while (j->i < j->n &&
+           (j->p[j->i] == ' ' || j->p[j->i] == '\t' || j->p[j->i] == '\n' || j->p[j->i] == '\r'))
+        j->i++;
+}
+static int nn__j_lit(nn__jp *j, char c) {
+    nn__j_ws(j);
+    if (j->i < j->n && j->p[j->i] == (unsigned char)c) {
+        j->i++;
+        return 1;
+    }
+    return 0;
+}
+static int nn__j_hex4(nn__jp *j, uint32_t *v) {
+    int k;
+    *v = 0;
+    if (j->n - j->i < 4) return 0;
+    for (k = 0; k < 4; k++) {
+        unsigned char c = j->p[j->i++];
+        uint32_t d = c >= '0' && c <= '9'   ? (uint32_t)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (uint32_t)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (uint32_t)(c - 'A' + 10)
+                                            : 99u;
+        if (d > 15) return 0;
+        *v = *v * 16 + d;
+    }
+    return 1;
+}
+/* A string, decoded into the pool (which has room: decoding never grows a
+ * string past its quotes); NULL when malformed, not UTF-8, or holding NUL */
+static const char *nn__j_str(nn__jp *j) {
+    char *out = j->h->pool + j->h->pn;
+    size_t o = 0;
+    nn__j_ws(j);
+    if (j->i >= j->n || j->p[j->i] != '"') return NULL;
+    j->i++;
+    for (;;) {
+        unsigned char c;
+        uint32_t cp;
+        if (j->i >= j->n) return NULL;
+        c = j->p[j->i++];
+        if (c == '"') break;
+        if (c < 0x20) return NULL; /* control characters must be escaped */
+        if (c == '\\') {
+            if (j->i >= j->n) return NULL;
+            c = j->p[j->i++];
+            switch (c) {
+            case '"': case '\\': case '/': out[o++] = (char)c; continue;
+            case 'b': out[o++] = '\b'; continue;
+            case 'f': out[o++] = '\f'; continue;
+            case 'n': out[o++] = '\n'; continue;
+            case 'r': out[o++] = '\r'; continue;
+            case 't': out[o++] = '\t'; continue;
+            case 'u': break;
+            default: return NULL;
+            }
+            if (!nn__j_hex4(j, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return NULL;
+            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a surrogate pair */
+                uint32_t lo;
+                if (j->n - j->i < 2 || j->p[j->i] != '\\' || j->p[j->i + 1] != 'u') return NULL;
+                j->i += 2;
+                if (!nn__j_hex4(j, &lo) || lo < 0xDC00 || lo > 0xDFFF) return NULL;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (cp < 0x80) {
+                out[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                out[o++] = (char)(0xC0 | (cp >> 6));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                out[o++] = (char)(0xE0 | (cp >> 12));
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                out[o++] = (char)(0xF0 | (cp >> 18));
+                out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            }
+        } else if (c >= 0x80) { /* UTF-8: shortest form, no surrogates, <= U+10FFFF */
+            int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0, k;
+            if (len == 0 || c > 0xF4 || c == 0xC0 || c == 0xC1 || j->n - j->i < (size_t)(len - 1))
+                return NULL;
+            cp = c & (0x7Fu >> len);
+            for (k = 1; k < len; k++) {
+                unsigned char d = j->p[j->i + (size_t)k - 1];
+                if ((d & 0xC0) != 0x80) return NULL;
+                cp = (cp << 6) | (d & 0x3Fu);
+            }
+            if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+                (cp >= 0xD800 && cp <= 0xDFFF))
+                return NULL;
+            out[o++] = (char)c;
+            for (k = 1; k < len; k++) out[o++] = (char)j->p[j->i++];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = 0;
+    j->h->pn += o + 1;
+    return out;
+}
+/* a non-negative integer: no sign, fraction, exponent or leading zero */
+static int nn__j_uint(nn__jp *j, uint64_t *v) {
+    nn__j_ws(j);
+    *v = 0;
+    if (j->i >= j->n || j->p[j->i] < '0' || j->p[j->i] > '9') return 0;
+    if (j->p[j->i] == '0' && j->i + 1 < j->n && j->p[j->i + 1] >= '0' && j->p[j->i + 1] <= '9')
+        return 0;
+    while (j->i < j->n && j->p[j->i] >= '0' && j->p[j->i] <= '9') {
+        uint64_t d = (uint64_t)(j->p[j->i++] - '0');
+        if (*v > (UINT64_MAX - d) / 10) return 0;
+        *v = *v * 10 + d;
+    }
+    return !(j->i < j->n && (j->p[j->i] == '.' || j->p[j->i] == 'e' || j->p[j->i] == 'E'));
+}
+/* room for `have + 2` elements of `size` bytes in *p (have in use) */
+static int nn__st_grow(void **p, size_t *cap, size_t have, size_t size) {
+    void *np;
+    size_t c;
+    if (have + 2 <= *cap) return 1;
+    c = *cap ? 2 * *cap : 64;
+    np = NN_MALLOC(c * size);
+    if (!np) return 0;
+    if (have) memcpy(np, *p, have * size);
+    NN_FREE(*p);
+    *p = np;
+    *cap = c;
+    return 1;
+}
+static int nn__st_cmp_name(const void *a, const void *b) {
+    return strcmp(((const nn__st_ent *)a)->name, ((const nn__st_ent *)b)->name);
+}
+static int nn__st_cmp_span(const void *a, const void *b) {
+    const nn__st_ent *x = *(const nn__st_ent *const *)a, *y = *(const nn__st_ent *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+static int nn__st_cmp_key(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* one tensor's {"dtype", "shape", "data_offsets"} */
+static nn_status nn__st_tensor(nn__jp *j, nn__st_ent *e) {
+    int seen = 0;
+    nn__st_hdr *h = j->h;
+    if (!nn__j_lit(j, '{')) return NN_ERR_FORMAT;
+    e->dt = -1;
+    do {
+        const char *f = nn__j_str(j);
+        if (!f || !nn__j_lit(j, ':')) return NN_ERR_FORMAT;
+        if (strcmp(f, "dtype") == 0 && !(seen & 1)) {
+            const char *d = nn__j_str(j);
+            size_t k;
+            if (!d) return NN_ERR_FORMAT;
+            for (k = 0; k < sizeof nn__st_dtypes / sizeof nn__st_dtypes[0]; k++)
+                if (strcmp(d, nn__st_dtypes[k].name) == 0) e->dt = (int)k;
+            if (e->dt < 0) return nn__st_err(h, NN_ERR_FORMAT, "tensor '%s': unknown dtype '%s'", e->name, d);
+            seen |= 1;
+        } else if (strcmp(f, "shape") == 0 && !(seen & 2)) {
+            if (!nn__j_lit(j, '[')) return NN_ERR_FORMAT;
+            if (!nn__j_lit(j, ']')) {
+                do {
+                    if (e->ndim == NN__ST_MAX_DIMS)
+                        return nn__st_err(h, NN_ERR_FORMAT, "tensor '%s': more than %d dimensions",
+                                          e->name, NN__ST_MAX_DIMS);
+                    if (!nn__j_uint(j, &e->shape[e->ndim++])) return NN_ERR_FORMAT;
+                } while (nn__j_lit(j, ','));
+                if (!nn__j_lit(j, ']')) return NN_ERR_FORMAT;
+            }
+            seen |= 2;
+        } else if (strcmp(f, "data_offsets") == 0 && !(seen & 4)) {
+            if (!nn__j_lit(j, '[') || !nn__j_uint(j, &e->begin) || !nn__j_lit(j, ',') ||
+                !nn__j_uint(j, &e->end) || !nn__j_lit(j, ']'))
+                return NN_ERR_FORMAT;
+            seen |= 4;
+        } else {
+            return nn__st_err(h, NN_ERR_FORMAT, "tensor '%s': unexpected or repeated field '%s'",
+                              e->name, f);
+        }
+    } while (nn__j_lit(j, ','));
+    if (!nn__j_lit(j, '}')) return NN_ERR_FORMAT;
+    if (seen != 7)
+        return nn__st_err(h, NN_ERR_FORMAT, "tensor '%s': needs dtype, shape and data_offsets", e->name);
+    return NN_OK;
+}
+
+/* Parse and check a header of n bytes; data_len: the bytes after it */
+static nn_status nn__st_parse(const unsigned char *p, size_t n, uint64_t data_len, nn__st_hdr *h) {
+    nn__jp j;
+    nn_status s = NN_OK;
+    nn__st_ent **order = NULL;
+    size_t i;
+    uint64_t pos = 0;
+    memset(h, 0, sizeof *h);
+    h->data_len = data_len;
+    h->pool = (char *)NN_MALLOC(n + 1);
+    if (!h->pool) return NN_ERR_NO_MEMORY;
+    j.p = p, j.n = n, j.i = 0, j.h = h;
+    if (!nn__j_lit(&j, '{')) return nn__st_err(h, NN_ERR_FORMAT, "the header is not a JSON object");
+    if (!nn__j_lit(&j, '}')) {
+        do {
+            const char *key = nn__j_str(&j);
+            if (!key || !nn__j_lit(&j, ':')) {
+                s = NN_ERR_FORMAT;
+                break;
+            }
+            if (strcmp(key, "__metadata__") == 0) {
+                if (h->has_md++) {
+                    s = nn__st_err(h, NN_ERR_FORMAT, "duplicate key '__metadata__'");
+                    break;
+                }
+                if (!nn__j_lit(&j, '{')) {
+                    s = nn__st_err(h, NN_ERR_FORMAT, "__metadata__ is not an object of strings");
+                    break;
+                }
+                if (nn__j_lit(&j, '}')) continue;
+                do {
+                    const char *k = nn__j_str(&j), *v;
+                    if (!k || !nn__j_lit(&j, ':') || !(v = nn__j_str(&j))) {
+                        s = nn__st_err(h, NN_ERR_FORMAT, "__metadata__ is not an object of strings");
+                        break;
+                    }
+                    if (!nn__st_grow((void **)&h->md, &h->mdcap, h->nmd, sizeof(char *))) {
+                        s = NN_ERR_NO_MEMORY;
+                        break;
+                    }
+                    h->md[h->nmd++] = k;
+                    h->md[h->nmd++] = v;
+                } while (nn__j_lit(&j, ','));
+                if (s == NN_OK && !nn__j_lit(&j, '}')) s = NN_ERR_FORMAT;
+            } else {
+                nn__st_ent *e;
+                if (!nn__st_grow((void **)&h->e, &h->ecap, h->ne, sizeof(nn__st_ent))) {
+                    s = NN_ERR_NO_MEMORY;
+                    break;
+                }
+                e = &h->e[h->ne++];
+                memset(e, 0, sizeof *e);
+                e->name = key;
+                s = nn__st_tensor(&j, e);
+            }
+            if (s != NN_OK) break;
+        } while (nn__j_lit(&j, ','));
+        if (s == NN_OK && !nn__j_lit(&j, '}')) s = NN_ERR_FORMAT;
+    }
+    nn__j_ws(&j);
+    if (s == NN_OK && j.i != n) s = nn__st_err(h, NN_ERR_FORMAT, "bytes after the header's object");
+    if (s != NN_OK)
+        return nn__st_err(h, s, s == NN_ERR_NO_MEMORY ? "out of memory reading the header"
+                                                      : "malformed header near byte %lu",
+                          (unsigned long)j.i);
+    /* sizes: the shape's product times the element size is the span */
+    for (i = 0; i < h->ne; i++) {
+        nn__st_ent *e = &h->e[i];
+        uint64_t cnt = 1, sz = (uint64_t)nn__st_dtypes[e->dt].size;
+        int k;
+        for (k = 0; k < e->ndim; k++) {
+            if (e->shape[k] && cnt > UINT64_MAX / sz / e->shape[k])
+                return nn__st_err(h, NN_ERR_FORMAT, "tensor '%s': shape too large", e->name);
+            cnt *= e->shape[k];
+        }
+        if (e->begin > e->end || e->end > data_len || e->end - e->begin != cnt * sz)
+            return nn__st_err(h, NN_ERR_FORMAT,
+                              "tensor '%s': data_offsets [%llu, %llu] do not hold its %llu bytes "
+                              "within the %llu of data",
+                              e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
+                              (unsigned long long)(cnt * sz), (unsigned long long)data_len);
+    }
+    /* the spans tile the data */
+    if (h->ne) {
+        order = (nn__st_ent **)NN_MALLOC(h->ne * sizeof *order);
+        if (!order) return nn__st_err(h, NN_ERR_NO_MEMORY, "out of memory reading the header");
+        for (i = 0; i < h->ne; i++) order[i] = &h->e[i];
+        qsort(order, h->ne, sizeof *order, nn__st_cmp_span);
+        for (i = 0; i < h->ne && s == NN_OK; i++) {
+            if (order[i]->begin != pos)
+                s = nn__st_err(h, NN_ERR_FORMAT, "tensor '%s': data_offsets leave a %s at byte %llu",
+                               order[i]->name, order[i]->begin > pos ? "hole" : "overlap",
+                               (unsigned long long)pos);
+            pos = order[i]->end;
+        }
+        NN_FREE(order);
+        if (s != NN_OK) return s;
+    }
+    if (pos != data_len)
+        return nn__st_err(h, NN_ERR_FORMAT, "%llu bytes of data after the last tensor",
+                          (unsigned long long)(data_len - pos));
+    /* no duplicate key: sorted, neighbours differ */
+    if (h->ne) qsort(h->e, h->ne, sizeof *h->e, nn__st_cmp_name);
+    for (i = 1; i < h->ne; i++)
+        if (strcmp(h->e[i - 1].name, h->e[i].name) == 0)
+            return nn__st_err(h, NN_ERR_FORMAT, "duplicate tensor '%s'", h->e[i].name);
+    {
+        const char **keys = NULL;
+        size_t nk = h->nmd / 2;
+        if (nk > 1) {
+            keys = (const char **)NN_MALLOC(nk * sizeof *keys);
+            if (!keys) return nn__st_err(h, NN_ERR_NO_MEMORY, "out of memory reading the header");
+            for (i = 0; i < nk; i++) keys[i] = h->md[2 * i];
+            qsort(keys, nk, sizeof *keys, nn__st_cmp_key);
+            for (i = 1; i < nk && s == NN_OK; i++)
+                if (strcmp(keys[i - 1], keys[i]) == 0)
+                    s = nn__st_err(h, NN_ERR_FORMAT, "duplicate __metadata__ key '%s'", keys[i]);
+            NN_FREE((void *)keys);
+        }
+    }
+    return s;
+}
+static const char *nn__st_meta(const nn__st_hdr *h, const char *key) {
+    size_t i;
+    for (i = 0; i + 1 < h->nmd; i += 2)
+        if (strcmp(h->md[i], key) == 0) return h->md[i + 1];
+    return NULL;
+}
+static nn__st_ent *nn__st_find(nn__st_hdr *h, const char *name) {
+    size_t lo = 0, hi = h->ne;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(h->e[mid].name, name);
+        if (c == 0) return &h->e[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* The model's tensors, in layer order (t NULL: count them) */
+static size_t nn__st_list(const nn_model *m, nn__st_t *t) {
+    nn__st_perm p;
+    nn__st_t tmp[NN__ST_MAX];
+    size_t n = 0;
+    int i, k, c;
+    memset(&p, 0, sizeof p);
+    for (i = 0; i < m->n; i++) {
+        const nn__layer *L = &m->L[i];
+        p.used = 0;
+        if (L->in.ndim != 1) p.on = 0;
+        c = L->k->tensors ? L->k->tensors(L, &p, tmp) : 0;
+        NN_ASSERT(c <= NN__ST_MAX);
+        for (k = 0; k < c; k++, n++) {
+            if (!t) continue;
+            t[n] = tmp[k];
+            t[n].layer = i;
+            snprintf(t[n].name, sizeof t[n].name, "%s.%s", L->name, tmp[k].param);
+        }
+        /* a flatten of an image starts the (c, h, w) order; layers that
+         * keep their shape carry it, a matrix consumes it */
+        if (L->in.ndim == 3 && L->out.ndim == 1 && L->in_dim == L->out_dim) {
+            p.on = 1, p.h = L->in.d[0], p.w = L->in.d[1], p.c = L->in.d[2];
+        } else if (p.used || L->in.ndim != L->out.ndim || L->in_dim != L->out_dim) {
+            p.on = 0;
+        }
+    }
+    return n;
+}
+static size_t nn__st_count(const nn__st_t *x) {
+    return x->it[0] * x->it[1] * x->it[2] * x->it[3];
+}
+
+static float nn__half_to_float(uint32_t h) {
+    uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, mant = h & 0x3FFu, u;
+    float f;
+    if (e == 0x1F) {
+        u = sign | 0x7F800000u | (mant << 13);
+    } else if (e == 0) { /* zero or subnormal: mant * 2^-24, exact in float */
+        f = (float)mant * (1.0f / 16777216.0f);
+        return sign ? -f : f;
+    } else {
+        u = sign | ((e + 112) << 23) | (mant << 13);
+    }
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* n elements of a little-endian tensor of dtype dt as floats into out
+ * (F32 on a little-endian CPU: out may be src itself); 0 when one is not
+ * finite (F64 beyond float's range counts as such) */
+static int nn__st_floats(const unsigned char *b, size_t n, int dt, float *out) {
+    size_t i;
+    uint32_t bad = 0, one = 1;
+    const int code = nn__st_dtypes[dt].code;
+    uint32_t *u = (uint32_t *)(void *)out;
+    if (code == NN__DT_F32) {
+        unsigned char le;
+        memcpy(&le, &one, 1);
+        if (le) {
+            if ((const void *)b != (const void *)out) memcpy(out, b, n * 4);
+        } else {
+            for (i = 0; i < n; i++)
+                u[i] = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) |
+                       ((uint32_t)b[4 * i + 2] << 16) | ((uint32_t)b[4 * i + 3] << 24);
+        }
+    } else if (code == NN__DT_BF16) {
+        for (i = 0; i < n; i++) u[i] = ((uint32_t)b[2 * i] << 16) | ((uint32_t)b[2 * i + 1] << 24);
+    } else if (code == NN__DT_F16) {
+        for (i = 0; i < n; i++) out[i] = nn__half_to_float((uint32_t)b[2 * i] | ((uint32_t)b[2 * i + 1] << 8));
+    } else {
+        for (i = 0; i < n; i++) {
+            uint64_t v = 0;
+            double d;
+            int k;
+            for (k = 7; k >= 0; k--) v = (v << 8) | b[8 * i + (size_t)k];
+            memcpy(&d, &v, 8);
+            out[i] = d > FLT_MAX ? HUGE_VALF : d < -FLT_MAX ? -HUGE_VALF : (float)d;
+        }
+    }
+    for (i = 0; i < n; i++) bad |= (u[i] & 0x7F800000u) == 0x7F800000u;
+    return !bad;
+}
+/* Elements [i0a, i0b) of dimension 0 of tensor x, floats in the file's
+ * order at src, into nn.h's layout at dst (+= when sum).  Layouts whose
+ * last dimension is contiguous in nn.h run along it; transposed ones
+ * (st[0] == 1) along dimension 0, so that dst's cache lines are written
+ * whole. */
+static void nn__st_scatter(const nn__st_t *x, const float *src, size_t i0a, size_t i0b,
+                           float *dst, int sum) {
+    size_t n1 = x->it[1], n2 = x->it[2], n3 = x->it[3], rows = i0b - i0a, in0 = n1 * n2 * n3;
+    size_t a, b, c, r;
+    dst += x->off + i0a * x->st[0];
+    if (x->st[0] == 1 && rows > 1 && x->st[3] != 1) {
+        for (a = 0; a < n1; a++)
+            for (b = 0; b < n2; b++)
+                for (c = 0; c < n3; c++) {
+                    const float *sp = src + (a * n2 + b) * n3 + c;
+                    float *d = dst + a * x->st[1] + b * x->st[2] + c * x->st[3];
+                    if (sum)
+                        for (r = 0; r < rows; r++) d[r] += sp[r * in0];
+                    else
+                        for (r = 0; r < rows; r++) d[r] = sp[r * in0];
+                }
+        return;
+    }
+    for (r = 0; r < rows; r++)
+        for (a = 0; a < n1; a++)
+            for (b = 0; b < n2; b++) {
+                const float *sp = src + ((r * n1 + a) * n2 + b) * n3;
+                float *d = dst + r * x->st[0] + a * x->st[1] + b * x->st[2];
+                const size_t s3 = x->st[3];
+                if (sum)
+                    for (c = 0; c < n3; c++) d[c * s3] += sp[c];
+                else if (s3 == 1)
+                    memcpy(d, sp, n3 * sizeof(float));
+                else
+                    for (c = 0; c < n3; c++) d[c * s3] = sp[c];
+            }
+}
+
+static int nn__st_cmp_t(const void *a, const void *b) { /* by the file's order */
+    const nn__st_t *x = *(const nn__st_t *const *)a, *y = *(const nn__st_t *const *)b;
+    return x->fbeg < y->fbeg ? -1 : x->fbeg > y->fbeg;
+}
+
+/* Load the tensors of a parsed header into m; f is at the data's start.
+ * Nothing in m changes unless NN_OK. */
+static nn_status nn__st_apply(nn_model *m, nn__st_hdr *h, FILE *f) {
+    size_t nt = nn__st_list(m, NULL), i, used = 0, bufbytes = NN__ST_CHUNK;
+    nn__st_t *t, **ord = NULL;
+    float *sbuf = NULL, *fl = NULL;
+    unsigned char *buf = NULL;
+    nn_status s = NN_OK;
+    int staged = 0;
+    t = (nn__st_t *)NN_MALLOC((nt ? nt : 1) * sizeof *t);
+    ord = (nn__st_t **)NN_MALLOC((nt ? nt : 1) * sizeof *ord);
+    if (!t || !ord) {
+        NN_FREE(t);
+        NN_FREE((void *)ord);
+        return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory loading a safetensors file");
+    }
+    nn__st_list(m, t);
+    for (i = 0; i < h->ne; i++) h->e[i].used = 0;
+    /* names, dtypes and shapes */
+    for (i = 0; i < nt && s == NN_OK; i++) {
+        nn__st_t *x = &t[i];
+        nn__st_ent *e = nn__st_find(h, x->name);
+        int k, same, code;
+        char want[64] = "[", got[64] = "[";
+        if (!e) {
+            s = nn__fail(m, NN_ERR_SHAPE, "safetensors: tensor '%s' is missing (layer %d, %s)",
+                         x->name, x->layer, m->L[x->layer].k->name);
+            break;
+        }
+        code = nn__st_dtypes[e->dt].code;
+        if (x->mode == NN__STM_STEPS ? code != NN__DT_I64 : code > NN__DT_F64) {
+            s = nn__fail(m, NN_ERR_UNSUPPORTED, "safetensors: tensor '%s' is %s; nn.h reads %s",
+                         x->name, nn__st_dtypes[e->dt].name,
+                         x->mode == NN__STM_STEPS ? "I64" : "F32, F16, BF16 or F64");
+            break;
+        }
+        same = e->ndim == x->ndim;
+        for (k = 0; k < x->ndim; k++) {
+            if (same && e->shape[k] != x->shape[k]) same = 0;
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lu", k ? ", " : "",
+                     (unsigned long)x->shape[k]);
+        }
+        for (k = 0; k < e->ndim && strlen(got) < 40; k++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? ", " : "",
+                     (unsigned long long)e->shape[k]);
+        if (!same) {
+            s = nn__fail(m, NN_ERR_SHAPE, "safetensors: tensor '%s' has shape %s] but the model's is %s]",
+                         x->name, got, want);
+            break;
+        }
+        x->ent = (size_t)(e - h->e);
+        x->fbeg = e->begin;
+        e->used = 1;
+        used++;
+        ord[i] = x;
+        if (x->mode != NN__STM_STEPS && nn__st_count(x) / x->it[0] * 8 > bufbytes)
+            bufbytes = nn__st_count(x) / x->it[0] * 8; /* one row, F64 */
+    }
+    if (s == NN_OK && used != h->ne) {
+        i = 0;
+        while (i < h->ne && h->e[i].used) i++;
+        s = nn__fail(m, NN_ERR_SHAPE, "safetensors: tensor '%s' is not in the model",
+                     i < h->ne ? h->e[i].name : "?");
+    }
+    if (s == NN_OK) {
+        /* bufbytes of file data at a time, and as floats */
+        buf = (unsigned char *)NN_MALLOC(bufbytes);
+        fl = (float *)NN_MALLOC(bufbytes * 2);
+        sbuf = (float *)NN_MALLOC((m->nbufs ? m->nbufs : 1) * sizeof(float));
+        if (!buf || !fl || !sbuf)
+            s = nn__fail(m, NN_ERR_NO_MEMORY, "out of memory loading a safetensors file");
+    }
+    if (s == NN_OK) {
+        /* staging: the gradients (params) and sbuf (buffers); the summed
+         * pairs start from zero */
+        staged = 1;
+        memcpy(sbuf, m->bufs, m->nbufs * sizeof(float));
+        for (i = 0; i < nt; i++)
+            if (t[i].mode == NN__STM_SUM0)
+                memset(m->grads + t[i].off, 0, nn__st_count(&t[i]) * sizeof(float));
+        qsort(ord, nt, sizeof *ord, nn__st_cmp_t);
+    }
+    /* the data, in the file's order */
+    for (i = 0; i < nt && s == NN_OK; i++) {
+        nn__st_t *x = ord[i];
+        const nn__st_ent *e = &h->e[x->ent];
+        size_t esz = (size_t)nn__st_dtypes[e->dt].size, inner, per, i0;
+        if (x->mode == NN__STM_STEPS) { /* read past: nn.h counts its own steps */
+            if (fread(buf, 1, 8, f) != 8) s = nn__fail(m, NN_ERR_IO, "safetensors: short read");
+            continue;
+        }
+        inner = nn__st_count(x) / x->it[0];
+        per = bufbytes / (inner * esz);
+        if (per >= 32) per &= ~(size_t)15; /* whole cache lines of a transposed dst */
+        for (i0 = 0; i0 < x->it[0] && s == NN_OK; i0 += per) {
+            size_t nr = x->it[0] - i0 < per ? x->it[0] - i0 : per, ne = nr * inner;
+            float *src = nn__st_dtypes[e->dt].code == NN__DT_F32 ? (float *)(void *)buf : fl;
+            if (fread(buf, esz, ne, f) != ne) {
+                s = nn__fail(m, NN_ERR_IO, "safetensors: short read in '%s'", x->name);
+                break;
+            }
+            if (!nn__st_floats(buf, ne, e->dt, src)) {
+                s = nn__fail(m, NN_ERR_NONFINITE, "safetensors: tensor '%s' holds NaN or Inf%s",
+                             x->name,
+                             nn__st_dtypes[e->dt].code == NN__DT_F64 ? " (or beyond float's range)" : "");
+                break;
+            }
+            nn__st_scatter(x, src, i0, i0 + nr, x->bufs ? sbuf : m->grads, x->mode != NN__STM_COPY);
+        }
+    }
+    if (s == NN_OK) {
+        /* everything read: commit */
+        for (i = 0; i < (size_t)m->n; i++) {
+            const nn__layer *L = &m->L[i];
+            if (L->nw) memcpy(m->params + L->woff, m->grads + L->woff, L->nw * sizeof(float));
+            if (L->nb) memcpy(m->params + L->boff, m->grads + L->boff, L->nb * sizeof(float));
+        }
+        memcpy(m->bufs, sbuf, m->nbufs * sizeof(float));
+    }
+    if (staged) memset(m->grads, 0, m->nparams * sizeof(float)); /* no stale gradient */
+    NN_FREE(buf);
+    NN_FREE(fl);
+    NN_FREE(sbuf);
+    NN_FREE(t);
+    NN_FREE((void *)ord);
+    return s;
+}
+
+/* Open path, read and check its header; f left at the data's start */
+static nn_status nn__st_open(const char *path, FILE **pf, nn__st_hdr *h) {
+    FILE *f;
+    unsigned char b8[8], *hb;
+    uint64_t n = 0;
+    long sz;
+    nn_status s;
+    int k;
+    memset(h, 0, sizeof *h);
+    *pf = NULL;
+    if (!path) return NN_ERR_INVALID_ARGUMENT;
+    f = fopen(path, "rb");
+    if (!f) return nn__st_err(h, NN_ERR_IO, "cannot open '%s'", path);
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return nn__st_err(h, NN_ERR_IO, "cannot size '%s'", path);
+    }
+    if (sz < 8 || fread(b8, 1, 8, f) != 8) {
+        fclose(f);
+        return nn__st_err(h, NN_ERR_FORMAT, "'%s' is too short for a safetensors file", path);
+    }
+    for (k = 7; k >= 0; k--) n = (n << 8) | b8[k];
+    if (n < 2 || n > NN__ST_MAX_HEADER || n > (uint64_t)sz - 8) {
+        fclose(f);
+        return nn__st_err(h, NN_ERR_FORMAT, "header length %llu: not within the file and 100 MB",
+                          (unsigned long long)n);
+    }
+    hb = (unsigned char *)NN_MALLOC((size_t)n);
+    if (!hb) {
+        fclose(f);
+        return nn__st_err(h, NN_ERR_NO_MEMORY, "out of memory reading the header");
+    }
+    if (fread(hb, 1, (size_t)n, f) != (size_t)n) {
+        NN_FREE(hb);
+        fclose(f);
+        return nn__st_err(h, NN_ERR_IO, "short read");
+    }
+    s = nn__st_parse(hb, (size_t)n, (uint64_t)sz - 8 - n, h);
+    NN_FREE(hb);
+    if (s != NN_OK) {
+        nn__st_hdr_free(h);
+        fclose(f);
+        return s;
+    }
+    *pf = f;
+    return NN_OK;
+}
+
+NN__API nn_status nn_load_safetensors(nn_model *m, const char *path) {
+    nn__st_hdr h;
+    FILE *f;
+    nn_status s;
+    if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
+    if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_load_safetensors: compile the model first");
+    s = nn__st_open(path, &f, &h);
+    if (s != NN_OK) return nn__fail(m, s, "safetensors: %s", h.err[0] ? h.err : nn_strerror(s));
+    s = nn__st_apply(m, &h, f);
+    fclose(f);
+    nn__st_hdr_free(&h);
+    return s;
+}
+
+/* nn_load of a safetensors file: the model from "nnh.arch", then its tensors */
+static nn_status nn__st_load_model(nn_model **out, const char *path) {
+    nn__st_hdr h;
+    FILE *f;
+    nn_status s;
+    const char *arch, *names;
+    size_t len, i;
+    unsigned char *bin;
+    nn__rbuf r;
+    nn_model *m = NULL;
+    s = nn__st_open(path, &f, &h);
+    if (s != NN_OK) return s;
+    arch = nn__st_meta(&h, "nnh.arch");
+    names = nn__st_meta(&h, "nnh.names");
+    len = arch ? strlen(arch) : 0;
+    bin = (unsigned char *)NN_MALLOC(len / 2 + 1);
+    if (!arch || len % 2 || !bin) {
+        s = !arch || len % 2 ? NN_ERR_FORMAT : NN_ERR_NO_MEMORY; /* not written by nn.h */
+    } else {
+        for (i = 0; i < len / 2 && s == NN_OK; i++) {
+            int hi = arch[2 * i], lo = arch[2 * i + 1];
+            hi = hi >= '0' && hi <= '9' ? hi - '0' : hi >= 'a' && hi <= 'f' ? hi - 'a' + 10 : -1;
+            lo = lo >= '0' && lo <= '9' ? lo - '0' : lo >= 'a' && lo <= 'f' ? lo - 'a' + 10 : -1;
+            if (hi < 0 || lo < 0) s = NN_ERR_FORMAT;
+            bin[i] = (unsigned char)(hi * 16 + lo);
+        }
+        if (s == NN_OK) {
+            r.p = bin, r.n = len / 2, r.pos = 0, r.bad = 0;
+            /* every parameter takes 2 bytes of data at least (F16) */
+            s = nn__arch_get(&r, NN__FILE_VERSION, r.n, h.data_len / 2 + 16 * 65536, &m);
+        }
+    }
+    NN_FREE(bin);
+    if (s == NN_OK && names) { /* "a,b,c": one per layer */
+        const char *p = names;
+        int li;
+        for (li = 0; li < m->n && s == NN_OK; li++) {
+            const char *e = strchr(p, ',');
+            size_t nl = e ? (size_t)(e - p) : strlen(p);
+            char nm[64];
+            if (nl >= sizeof nm || (!e) != (li == m->n - 1)) {
+                s = NN_ERR_FORMAT;
+                break;
+            }
+            memcpy(nm, p, nl);
+            nm[nl] = 0;
+            if (nn_layer_set_name(m, li, nm) != NN_OK) s = NN_ERR_FORMAT;
+            p = e ? e + 1 : p + nl;
+        }
+    }
+    if (s == NN_OK) s = nn__st_apply(m, &h, f);
+    fclose(f);
+    nn__st_hdr_free(&h);
+    if (s != NN_OK) {
+        nn_model_free(m);
+        return s;
+    }
+    *out = m;
+    return NN_OK;
+}
+
+static void nn__st_put_str(nn__wbuf *w, const char *s) { nn__put(w, s, strlen(s)); }
+NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
+    nn__wbuf w, a;
+    size_t nt, i, hlen;
+    nn__st_t *t;
+    uint64_t off = 0;
+    FILE *f;
+    float *chunk;
+    int li, named = 0, ok;
+    char num[64];
+    static const char hex[] = "0123456789abcdef";
+    if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
+    if (!m->compiled) return NN_ERR_STATE;
+    nt = nn__st_list(m, NULL);
+    t = (nn__st_t *)NN_MALLOC((nt ? nt : 1) * sizeof *t);
+    chunk = (float *)NN_MALLOC(NN__ST_CHUNK);
+    memset(&w, 0, sizeof w);
+    memset(&a, 0, sizeof a);
+    if (!t || !chunk) {
+        NN_FREE(t);
+        NN_FREE(chunk);
+        return NN_ERR_NO_MEMORY;
+    }
+    nn__st_list(m, t);
+    nn__arch_put(&a, m);
+    nn__st_put_str(&w, "{\"__metadata__\":{\"format\":\"pt\",\"nnh\":\"" NN_VERSION "\",\"nnh.arch\":\"");
+    for (i = 0; i < a.n; i++) {
+        char hx[2];
+        hx[0] = hex[a.p[i] >> 4];
+        hx[1] = hex[a.p[i] & 15];
+        nn__put(&w, hx, 2);
+    }
+    nn__put(&w, "\"", 1);
+    for (li = 0; li < m->n; li++) {
+        snprintf(num, sizeof num, "%d", li);
+        if (strcmp(num, m->L[li].name) != 0) named = 1;
+    }
+    if (named) {
+        nn__st_put_str(&w, ",\"nnh.names\":\"");
+        for (li = 0; li < m->n; li++) {
+            if (li) nn__put(&w, ",", 1);
+            nn__st_put_str(&w, m->L[li].name);
+        }
+        nn__put(&w, "\"", 1);
+    }
+    nn__put(&w, "}", 1);
+    /* the I64 scalars first, then the F32 tensors: each aligned to its size */
+    for (ok = 0; ok < 2; ok++)
+        for (i = 0; i < nt; i++) {
+            uint64_t bytes = t[i].mode == NN__STM_STEPS ? 8 : 4 * (uint64_t)nn__st_count(&t[i]);
+            int k;
+            if ((t[i].mode == NN__STM_STEPS) != (ok == 0)) continue;
+            nn__st_put_str(&w, ",\"");
+            nn__st_put_str(&w, t[i].name);
+            nn__st_put_str(&w, t[i].mode == NN__STM_STEPS ? "\":{\"dtype\":\"I64\",\"shape\":["
+                                                          : "\":{\"dtype\":\"F32\",\"shape\":[");
+            for (k = 0; k < t[i].ndim; k++) {
+                snprintf(num, sizeof num, "%s%lu", k ? "," : "", (unsigned long)t[i].shape[k]);
+                nn__st_put_str(&w, num);
+            }
+            snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                     (unsigned long long)(off + bytes));
+            nn__st_put_str(&w, num);
+            off += bytes;
+        }
+    nn__put(&w, "}", 1);
+    while ((8 + w.n) % 8) nn__put(&w, " ", 1);
+    hlen = w.n;
+    NN_FREE(a.p);
+    if (w.oom || a.oom) {
+        NN_FREE(w.p);
+        NN_FREE(t);
+        NN_FREE(chunk);
+        return NN_ERR_NO_MEMORY;
+    }
+    f = fopen(path, "wb");
+    ok = f != NULL;
+    if (ok) {
+        unsigned char b8[8];
+        for (i = 0; i < 8; i++) b8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+        ok = fwrite(b8, 1, 8, f) == 8 && fwrite(w.p, 1, hlen, f) == hlen;
+    }
+    /* the data: every element gathered from nn.h's layout, written LE */
+    for (li = 0; li < 2 && ok; li++)
+        for (i = 0; i < nt && ok; i++) {
+            const nn__st_t *x = &t[i];
+            size_t a0, a1, a2, a3, n = 0, cap = NN__ST_CHUNK / 4;
+            const float *src = (x->bufs ? m->bufs : m->params) + x->off;
+            unsigned char *cb = (unsigned char *)chunk;
+            if ((x->mode == NN__STM_STEPS) != (li == 0)) continue;
+            if (x->mode == NN__STM_STEPS) {
+                for (a0 = 0; a0 < 8; a0++) cb[a0] = (unsigned char)((uint64_t)m->step >> (8 * a0));
+                ok = fwrite(cb, 1, 8, f) == 8;
+                continue;
+            }
+            for (a0 = 0; a0 < x->it[0]; a0++)
+                for (a1 = 0; a1 < x->it[1]; a1++)
+                    for (a2 = 0; a2 < x->it[2]; a2++)
+                        for (a3 = 0; a3 < x->it[3]; a3++) {
+                            float v = x->mode == NN__STM_SUM1
+                                          ? 0.0f
+                                          : src[a0 * x->st[0] + a1 * x->st[1] + a2 * x->st[2] +
+                                                a3 * x->st[3]];
+                            uint32_t u;
+                            memcpy(&u, &v, 4);
+                            cb[4 * n] = (unsigned char)u;
+                            cb[4 * n + 1] = (unsigned char)(u >> 8);
+                            cb[4 * n + 2] = (unsigned char)(u >> 16);
+                            cb[4 * n + 3] = (unsigned char)(u >> 24);
+                            if (++n == cap) {
+                                ok = ok && fwrite(cb, 4, n, f) == n;
+                                n = 0;
+                            }
+                        }
+            if (n) ok = ok && fwrite(cb, 4, n, f) == n;
+        }
+    if (f && fclose(f) != 0) ok = 0;
+    NN_FREE(w.p);
+    NN_FREE(t);
+    NN_FREE(chunk);
+    return ok ? NN_OK : NN_ERR_IO;
 }
 
 #ifdef __cplusplus

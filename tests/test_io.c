@@ -38,7 +38,7 @@ static unsigned long run_tag(void) {
     }
     return tag;
 }
-static const char *tmp_name(const char *name, char *buf, size_t len) {
+const char *tt_tmp_name(const char *name, char *buf, size_t len) {
     FILE *f;
     snprintf(buf, len, "build/test_tmp_%08lx_%s", run_tag(), name);
     f = fopen(buf, "wb");
@@ -50,14 +50,14 @@ static const char *tmp_name(const char *name, char *buf, size_t len) {
     return buf;
 }
 
-static int write_bytes(const char *path, const void *p, size_t n) {
+int tt_write_bytes(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
     int ok;
     if (!f) return 0;
     ok = n == 0 || fwrite(p, 1, n, f) == n;
     return (fclose(f) == 0) && ok;
 }
-static unsigned char *read_bytes(const char *path, size_t *n) {
+unsigned char *tt_read_bytes(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     unsigned char *p;
     long sz;
@@ -166,7 +166,7 @@ static void round_trip(void) {
     nn_status st;
     int i, s;
     tt_ctx("io[%s] save/load round trip", nn_backend_name(nn_get_backend()));
-    tmp_name("model.nnm", path, sizeof path);
+    tt_tmp_name("model.nnm", path, sizeof path);
     nn_rng_seed(&r, 1);
     tt_fill_uniform(&r, x, N * 72, 0, 1);
     for (i = 0; i < N; i++) y[i] = (float)(i % 3);
@@ -256,7 +256,7 @@ static void round_trip_small(void) {
     opts[2] = nn_adamw(0.01f, 0.05f);
     opts[3] = nn_adam(0.02f);
     opts[3].clip_norm = 0.5f;
-    tmp_name("small.nnm", path, sizeof path);
+    tt_tmp_name("small.nnm", path, sizeof path);
     nn_rng_seed(&r, 3);
     tt_fill_uniform(&r, x, 8 * 4, -1, 1);
     for (c = 0; c < sizeof cs / sizeof cs[0]; c++) {
@@ -332,8 +332,8 @@ static void round_trip_gap_norm(void) {
     nn_status st;
     int i, ok;
     tt_ctx("io[%s] save/load with global_avgpool2d and normalization", nn_backend_name(nn_get_backend()));
-    tmp_name("gapnorm.nnm", path, sizeof path);
-    tmp_name("summary.txt", spath, sizeof spath);
+    tt_tmp_name("gapnorm.nnm", path, sizeof path);
+    tt_tmp_name("summary.txt", spath, sizeof spath);
     nn_rng_seed(&r, 31);
     for (i = 0; i < N * H * W * C; i++) x[i] = (float)(i % C) - 1.5f + (1.0f + (float)(i % C)) * nn_rng_normal(&r);
     for (i = 0; i < N; i++) y[i] = (float)(i % K);
@@ -362,7 +362,7 @@ static void round_trip_gap_norm(void) {
     TT_CHECK(st == NN_OK, "nn_save: %s", nn_strerror(st));
     {
         size_t n;
-        unsigned char *b = read_bytes(path, &n);
+        unsigned char *b = tt_read_bytes(path, &n);
         TT_CHECK(b && count_in(b, n, "global_avgpool2d") == 1 && count_in(b, n, "normalization") == 2,
                  "the file names its kinds: global_avgpool2d %d times (1), normalization %d times (2)",
                  b ? count_in(b, n, "global_avgpool2d") : -1, b ? count_in(b, n, "normalization") : -1);
@@ -426,7 +426,7 @@ static void round_trip_gap_norm(void) {
 static nn_status load_bytes(const char *path, const unsigned char *p, size_t n, nn_model **out) {
     nn_status st;
     *out = NULL;
-    if (!write_bytes(path, p, n)) return (nn_status)-1;
+    if (!tt_write_bytes(path, p, n)) return (nn_status)-1;
     st = nn_load(out, path);
     if (st != NN_OK || !*out) {
         if (*out) TT_CHECK(0, "nn_load returned %s but set the model", nn_strerror(st));
@@ -461,8 +461,8 @@ static void damaged_files(void) {
     size_t first_wrong = 0;
     nn_status first_st = NN_OK;
     tt_ctx("io: damaged model files");
-    tmp_name("good.nnm", path, sizeof path);
-    tmp_name("bad.nnm", bad, sizeof bad);
+    tt_tmp_name("good.nnm", path, sizeof path);
+    tt_tmp_name("bad.nnm", bad, sizeof bad);
     m = nn_model_new(nn_shape1(3));
     nn_dense(m, 2, NN_RELU);
     nn_batchnorm(m);
@@ -470,7 +470,7 @@ static void damaged_files(void) {
     nn_compile(m, nn_adam(0.01f), NN_LOSS_CATEGORICAL_CE);
     st = nn_save(m, path, 1);
     nn_model_free(m);
-    good = read_bytes(path, &n);
+    good = tt_read_bytes(path, &n);
     if (!TT_CHECK(st == NN_OK && good && n > 64, "saving the small model: %s", nn_strerror(st))) {
         free(good);
         return;
@@ -699,9 +699,9 @@ static void idx_files(void) {
     nn_dataset ds;
     nn_status st;
     tt_ctx("io: IDX loader");
-    tmp_name("img.idx", pi, sizeof pi);
-    tmp_name("lab.idx", pl, sizeof pl);
-    tmp_name("bad.idx", pb, sizeof pb);
+    tt_tmp_name("img.idx", pi, sizeof pi);
+    tt_tmp_name("lab.idx", pl, sizeof pl);
+    tt_tmp_name("bad.idx", pb, sizeof pb);
     hi = idx_header(img, 0x08, 3, d3);
     for (i = 0; i < NI * R * C; i++) img[hi + i] = (unsigned char)(i * 37 + 3);
     img[hi] = 255;
@@ -712,8 +712,8 @@ static void idx_files(void) {
     lab[hl + 1] = 0;
     lab[hl + 2] = 9;
     nl = hl + NI;
-    write_bytes(pi, img, ni);
-    write_bytes(pl, lab, nl);
+    tt_write_bytes(pi, img, ni);
+    tt_write_bytes(pl, lab, nl);
     st = nn_dataset_load_idx(&ds, pi, pl);
     if (TT_CHECK(st == NN_OK, "loading a valid 3x2x4 IDX pair: %s", nn_strerror(st))) {
         float row[R * C], want[R * C];
@@ -773,7 +773,7 @@ static void idx_files(void) {
             if (cs[i].len > 0) buf[len] = 7;
             len = (size_t)((long)len + cs[i].len);
             if (cs[i].val >= 0) buf[cs[i].off] = (unsigned char)cs[i].val;
-            write_bytes(pb, buf, len);
+            tt_write_bytes(pb, buf, len);
             memset(&ds, 0x5A, sizeof ds);
             st = cs[i].labels ? nn_dataset_load_idx(&ds, pi, pb) : nn_dataset_load_idx(&ds, pb, pl);
             TT_CHECK(st == NN_ERR_FORMAT, "IDX %s: %s, expected NN_ERR_FORMAT", cs[i].what, nn_strerror(st));
@@ -790,7 +790,7 @@ static void idx_files(void) {
         uint32_t d4[1] = {NI + 1};
         size_t h = idx_header(tmp, 0x08, 1, d4);
         memset(tmp + h, 1, NI + 1);
-        write_bytes(pb, tmp, h + NI + 1);
+        tt_write_bytes(pb, tmp, h + NI + 1);
         st = nn_dataset_load_idx(&ds, pi, pb);
         TT_CHECK(st == NN_ERR_FORMAT, "3 images with 4 labels: %s", nn_strerror(st));
         if (st == NN_OK) nn_dataset_free(&ds);
@@ -989,14 +989,14 @@ static void shuffle_idx(void) {
     nn_dataset ds, d2;
     nn_status st;
     tt_ctx("io: nn_dataset_shuffle of u8 images (IDX)");
-    tmp_name("shuf_img.idx", pi, sizeof pi);
-    tmp_name("shuf_lab.idx", pl, sizeof pl);
+    tt_tmp_name("shuf_img.idx", pi, sizeof pi);
+    tt_tmp_name("shuf_lab.idx", pl, sizeof pl);
     hi = idx_header(img, 0x08, 3, d3);
     for (i = 0; i < NI * R * C; i++) img[hi + i] = (unsigned char)(10 * (i / (R * C)) + i % (R * C));
     hl = idx_header(lab, 0x08, 1, d1);
     for (i = 0; i < NI; i++) lab[hl + i] = (unsigned char)i;
-    write_bytes(pi, img, hi + NI * R * C);
-    write_bytes(pl, lab, hl + NI);
+    tt_write_bytes(pi, img, hi + NI * R * C);
+    tt_write_bytes(pl, lab, hl + NI);
     st = nn_dataset_load_idx(&ds, pi, pl);
     if (TT_CHECK(st == NN_OK, "load: %s", nn_strerror(st)) && TT_CHECK(ds.x_u8 != NULL && ds.x == NULL, "u8-backed")) {
         int seen[NI] = {0}, ok = 1, moved = 0, r;
@@ -1034,7 +1034,7 @@ static void shuffle_idx(void) {
 /* ---- CSV ------------------------------------------------------------------------ */
 
 static nn_status load_csv_text(const char *path, const char *text, int header, int col, nn_dataset *ds) {
-    write_bytes(path, text, strlen(text));
+    tt_write_bytes(path, text, strlen(text));
     memset(ds, 0x5A, sizeof *ds);
     return nn_dataset_load_csv(ds, path, header, col);
 }
@@ -1081,7 +1081,7 @@ static void csv_files(void) {
         {"blank lines only", "\n\n\r\n", 0, -1, NN_ERR_FORMAT},
     };
     tt_ctx("io: CSV loader");
-    tmp_name("data.csv", pc, sizeof pc);
+    tt_tmp_name("data.csv", pc, sizeof pc);
     for (i = 0; i < sizeof good / sizeof good[0]; i++) {
         st = load_csv_text(pc, good[i].text, good[i].header, good[i].col, &ds);
         if (!TT_CHECK(st == NN_OK, "CSV %s: %s", good[i].what, nn_strerror(st))) continue;
@@ -1141,8 +1141,8 @@ static void hostile_shapes(void) {
              nn_strerror(nn_model_status(m)));
     nn_model_free(m);
     /* the same through a model file with a valid CRC */
-    tmp_name("emb.nnm", path, sizeof path);
-    tmp_name("emb_bad.nnm", bad, sizeof bad);
+    tt_tmp_name("emb.nnm", path, sizeof path);
+    tt_tmp_name("emb_bad.nnm", bad, sizeof bad);
     m = nn_model_new(nn_shape1(4));
     nn_embedding(m, 10, 8);
     nn_flatten(m);
@@ -1150,7 +1150,7 @@ static void hostile_shapes(void) {
     nn_compile(m, nn_adam(0.01f), NN_LOSS_SPARSE_CATEGORICAL_CE);
     st = nn_save(m, path, 0);
     nn_model_free(m);
-    good = read_bytes(path, &n);
+    good = tt_read_bytes(path, &n);
     arch = good ? section(good, n, 0x48435241u /* "ARCH" */, NULL) : 0;
     if (TT_CHECK(st == NN_OK && good && arch, "saving the embedding model")) {
         p = (unsigned char *)malloc(n);
@@ -1192,7 +1192,7 @@ static void portable_files(void) {
     static const char *const arch[2] = {"x86_64", "aarch64"};
     char path[256], out[256];
     int a;
-    tmp_name("portable_resaved.nnm", out, sizeof out);
+    tt_tmp_name("portable_resaved.nnm", out, sizeof out);
     for (a = 0; a < 2; a++) {
         unsigned char *file = NULL, *again;
         size_t n = 0, n2, np, i, k = 100000, bad = 0;
@@ -1202,7 +1202,7 @@ static void portable_files(void) {
         tt_ctx("io: a model file written on %s", arch[a]);
         for (d = 0; d < 2 && !file; d++) {
             snprintf(path, sizeof path, "%stests/fixtures/portable/%s.nnm", d ? "../" : "", arch[a]);
-            file = read_bytes(path, &n);
+            file = tt_read_bytes(path, &n);
         }
         if (!TT_CHECK(file != NULL, "cannot read tests/fixtures/portable/%s.nnm", arch[a])) continue;
         st = nn_load(&m, path);
@@ -1226,7 +1226,7 @@ static void portable_files(void) {
             TT_CHECK(bad == 0 && k > 100000, "%lu of %lu parameters and statistics differ in their bits",
                      (unsigned long)bad, (unsigned long)(np + k - 100000));
             st = nn_save(m, out, 1);
-            again = read_bytes(out, &n2);
+            again = tt_read_bytes(out, &n2);
             TT_CHECK(st == NN_OK && again && n2 == n && memcmp(again, file, n) == 0,
                      "saved again here: the same %lu bytes", (unsigned long)n);
             free(again);

@@ -71,6 +71,7 @@ void test_threads(void); /* tests/test_threads.c: separate models from separate 
 void test_parallel(void); /* tests/test_parallel.c: the same bits for any thread count */
 void test_inputgrad(void); /* tests/test_inputgrad.c: the gradient with respect to the input */
 void test_oracle(void); /* tests/test_oracle.c: PyTorch's numbers (tests/fixtures/oracle) */
+void test_safetensors(void); /* tests/test_safetensors.c: safetensors files both ways */
 
 /* ======================================================================== */
 /* tables: the private kernel tables, reachable only from this translation   */
@@ -237,10 +238,14 @@ static void tables_kinds(void) {
     TT_CHECK(NN__NKINDS >= 15, "only %d layer kinds", (int)NN__NKINDS);
     for (i = 0; i < NN__NKINDS; i++) {
         const nn__lkind *k = nn__kinds[i];
-        TT_CHECK(k->name && k->name[0] && k->shape && k->fwd && k->bwd && k->save && k->load && k->describe &&
-                     k->wname && k->bname,
+        TT_CHECK(k->name && k->name[0] && k->shape && k->fwd && k->bwd && k->save && k->load && k->describe,
                  "row %d (%s) has an empty slot", (int)i, k->name ? k->name : "?");
         TT_CHECK(k->nset >= 0 && k->nset <= NN__MAX_SET, "row %s: %d settings", k->name, k->nset);
+        TT_CHECK(k->nset_min >= 0 && k->nset_min <= k->nset, "row %s: nset_min %d", k->name,
+                 k->nset_min);
+        /* a kind with trained parameters says how safetensors files hold them */
+        TT_CHECK(k->init == NULL || k->tensors != NULL, "row %s: parameters but no tensors slot",
+                 k->name);
         TT_CHECK(nn__kind_named(k->name, strlen(k->name)) == k, "nn__kind_named(\"%s\") finds another row",
                  k->name);
         for (j = 0; j < i; j++)
@@ -401,7 +406,8 @@ int main(int argc, char **argv) {
                                    {"alloc", test_alloc},       {"compat", test_compat},
                                    {"tables", test_tables},     {"threads", test_threads},
                                    {"parallel", test_parallel},
-                                   {"inputgrad", test_inputgrad}, {"oracle", test_oracle}};
+                                   {"inputgrad", test_inputgrad}, {"oracle", test_oracle},
+                                   {"safetensors", test_safetensors}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {

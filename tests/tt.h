@@ -60,6 +60,12 @@ void tt_gfree(float *p);
 float *tt_xalloc(size_t n);
 void tt_xfree(float *p);
 int tt_is_nan(float x); /* bit test: immune to -ffast-math */
+/* Files (tests/test_io.c): a fresh temporary path build/test_tmp_<run>_<name>
+ * (./ when build/ is not writable); whole files in and out (malloc'd; NULL
+ * or 0 on failure). */
+const char *tt_tmp_name(const char *name, char *buf, size_t len);
+int tt_write_bytes(const char *path, const void *p, size_t n);
+unsigned char *tt_read_bytes(const char *path, size_t *n);
 
 #define TT_CHECK(cond, ...) tt_check_((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
 #define TT_CLOSE(a, b, rtol) tt_close_((double)(a), (double)(b), (double)(rtol), #a, #b, __FILE__, __LINE__)

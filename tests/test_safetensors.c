@@ -1,0 +1,548 @@
+/* safetensors (nn.h section 8.4): round trips of every layer kind through
+ * nn_save_safetensors, nn_load (which rebuilds the model from the file's
+ * metadata) and nn_load_safetensors; PyTorch's layouts checked element by
+ * element on files written here by hand (the flatten permutation, conv
+ * (F,C,KH,KW), LSTM gates, the summed RNN biases) in F32, F16, BF16 and
+ * F64; and hostile headers and data, each refused with its status and a
+ * message, the model left unchanged.  Files written by PyTorch itself:
+ * tests/test_torch_files.c. */
+#include "nn.h"
+#include "tt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void test_safetensors(void);
+
+/* ---- a tiny writer for hand-made files ---------------------------------- */
+typedef struct st_tensor {
+    const char *name, *dtype;
+    int ndim;
+    long shape[4];
+    const void *data;
+    size_t bytes;
+} st_tensor;
+
+/* header text as given (NULL: built from t), padded with spaces to 8 */
+static int st_write(const char *path, const char *meta, const char *raw_header, const st_tensor *t,
+                    int n) {
+    char *h = (char *)malloc(65536);
+    size_t hl = 0, off = 0, total = 0, i;
+    unsigned char *buf;
+    int k, ok;
+    if (!h) return 0;
+    if (raw_header) {
+        hl = (size_t)snprintf(h, 65536, "%s", raw_header);
+    } else {
+        hl += (size_t)snprintf(h + hl, 65536 - hl, "{");
+        if (meta) hl += (size_t)snprintf(h + hl, 65536 - hl, "\"__metadata__\":{%s}%s", meta, n ? "," : "");
+        for (k = 0; k < n; k++) {
+            int d;
+            hl += (size_t)snprintf(h + hl, 65536 - hl, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", k ? "," : "",
+                                   t[k].name, t[k].dtype);
+            for (d = 0; d < t[k].ndim; d++)
+                hl += (size_t)snprintf(h + hl, 65536 - hl, "%s%ld", d ? "," : "", t[k].shape[d]);
+            hl += (size_t)snprintf(h + hl, 65536 - hl, "],\"data_offsets\":[%lu,%lu]}", (unsigned long)off,
+                                   (unsigned long)(off + t[k].bytes));
+            off += t[k].bytes;
+        }
+        hl += (size_t)snprintf(h + hl, 65536 - hl, "}");
+    }
+    while ((8 + hl) % 8) h[hl++] = ' ';
+    for (k = 0; k < n; k++) total += t[k].bytes;
+    buf = (unsigned char *)malloc(8 + hl + total + 1);
+    for (i = 0; i < 8; i++) buf[i] = (unsigned char)((unsigned long long)hl >> (8 * i));
+    memcpy(buf + 8, h, hl);
+    off = 8 + hl;
+    for (k = 0; k < n; k++) {
+        if (t[k].bytes) memcpy(buf + off, t[k].data, t[k].bytes);
+        off += t[k].bytes;
+    }
+    ok = tt_write_bytes(path, buf, off);
+    free(buf);
+    free(h);
+    return ok;
+}
+
+/* little-endian encodings of a float array */
+static void st_enc(const float *v, size_t n, const char *dtype, unsigned char *out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        if (strcmp(dtype, "F32") == 0) {
+            int k;
+            for (k = 0; k < 4; k++) out[4 * i + k] = (unsigned char)(u >> (8 * k));
+        } else if (strcmp(dtype, "BF16") == 0) { /* the values here are exact in bf16 */
+            out[2 * i] = (unsigned char)(u >> 16);
+            out[2 * i + 1] = (unsigned char)(u >> 24);
+        } else if (strcmp(dtype, "F16") == 0) { /* normal halves and zero only */
+            uint32_t s = (u >> 16) & 0x8000u, e = (u >> 23) & 0xFFu, mnt = (u >> 13) & 0x3FFu;
+            uint32_t hv = (u & 0x7FFFFFFFu) == 0 ? s : (s | ((e - 112) << 10) | mnt);
+            out[2 * i] = (unsigned char)hv;
+            out[2 * i + 1] = (unsigned char)(hv >> 8);
+        } else { /* F64 */
+            double d = (double)v[i];
+            uint64_t w;
+            int k;
+            memcpy(&w, &d, 8);
+            for (k = 0; k < 8; k++) out[8 * i + k] = (unsigned char)(w >> (8 * k));
+        }
+    }
+}
+static size_t st_dsize(const char *dtype) {
+    return strcmp(dtype, "F32") == 0 ? 4 : strcmp(dtype, "F64") == 0 ? 8 : 2;
+}
+
+/* ---- models ---------------------------------------------------------------- */
+/* 0: image layout model; 1: sequence layout model; 2..4: round-trip models */
+static nn_model *st_model(int kind) {
+    nn_model *m;
+    if (kind == 0) { /* (2,3,2) -> conv 3 filters 2x2 'same' -> flatten -> bn -> dense 4 */
+        m = nn_model_new(nn_shape3(2, 3, 2));
+        nn_conv2d_ex(m, 3, 2, 2, 1, 1, NN_LINEAR);
+        nn_flatten(m);
+        nn_batchnorm(m);
+        nn_dense(m, 4, NN_LINEAR);
+        nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+    } else if (kind == 1) { /* ids (3) -> embedding 5x3 -> lstm 4 -> rnn 2 (last) */
+        m = nn_model_new(nn_shape1(3));
+        nn_embedding(m, 5, 3);
+        nn_lstm(m, 4, 1);
+        nn_rnn(m, 2, 0);
+        nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+    } else if (kind == 2) { /* CNN: every image layer */
+        m = nn_model_new(nn_shape3(12, 12, 2));
+        nn_conv2d_ex(m, 8, 3, 3, 1, 1, NN_RELU);
+        nn_batchnorm(m);
+        nn_maxpool2d(m, 2);
+        nn_conv2d(m, 8, 3, NN_RELU); /* Winograd */
+        nn_avgpool2d(m, 2);
+        nn_flatten(m);
+        nn_normalization(m);
+        nn_dropout(m, 0.25f);
+        nn_batchnorm(m);
+        nn_dense(m, 12, NN_LEAKY_RELU);
+        nn_leaky_relu_slope(m, 0.2f);
+        nn_activation_layer(m, NN_TANH);
+        nn_dense(m, 5, NN_SOFTMAX);
+        nn_compile(m, nn_adam(1e-2f), NN_LOSS_SPARSE_CATEGORICAL_CE);
+    } else if (kind == 3) { /* sequences */
+        m = nn_model_new(nn_shape1(6));
+        nn_embedding(m, 9, 4);
+        nn_lstm(m, 5, 1);
+        nn_gru(m, 6, 1);
+        nn_dense(m, 3, NN_RELU);
+        nn_rnn(m, 4, 0);
+        nn_dense(m, 9, NN_SOFTMAX);
+        nn_compile(m, nn_adam(1e-2f), NN_LOSS_SPARSE_CATEGORICAL_CE);
+    } else { /* conv autoencoder and global pooling */
+        m = nn_model_new(nn_shape3(8, 8, 1));
+        nn_conv2d_ex(m, 4, 3, 3, 2, NN_PADDING(1), NN_RELU);
+        nn_upsample2d(m, 2);
+        nn_conv2d_ex(m, 3, 3, 3, 1, 1, NN_SIGMOID);
+        nn_global_avgpool2d(m);
+        nn_dense(m, 2, NN_LINEAR);
+        nn_compile(m, nn_sgd_momentum(0.05f, 0.9f, 1), NN_LOSS_MSE);
+    }
+    return m;
+}
+
+static void st_fill_input(int kind, float *x, int n, size_t in) {
+    size_t i;
+    for (i = 0; i < (size_t)n * in; i++)
+        x[i] = kind == 3 ? (float)((i * 7 + 3) % 9) : (float)sin(0.37 * (double)i + 0.1);
+}
+
+/* save, nn_load, nn_load_safetensors: the same model, bit for bit */
+static void st_roundtrip(void) {
+    int kind;
+    for (kind = 2; kind <= 4; kind++) {
+        nn_model *m = st_model(kind), *a = NULL, *b = st_model(kind);
+        size_t in, out, np, np2, i;
+        float *x, *y, *ya, *yb, *t;
+        char path[256];
+        nn_shape is = nn_model_input_shape(m), os = nn_model_output_shape(m);
+        tt_ctx("safetensors round trip, model %d", kind);
+        TT_EQ_INT(nn_model_status(m), NN_OK);
+        in = (size_t)is.d[0] * (size_t)is.d[1] * (size_t)is.d[2];
+        out = (size_t)os.d[0] * (size_t)os.d[1] * (size_t)os.d[2];
+        x = (float *)malloc(4 * in * sizeof(float));
+        y = (float *)malloc(4 * out * sizeof(float));
+        ya = (float *)malloc(4 * out * sizeof(float));
+        yb = (float *)malloc(4 * out * sizeof(float));
+        t = (float *)malloc(4 * out * sizeof(float));
+        st_fill_input(kind, x, 4, in);
+        for (i = 0; i < 4 * out; i++) t[i] = (float)(i % 3);
+        if (kind == 2) nn_layer_set_name(m, 0, "features.0");
+        if (kind == 2) nn_layer_set_name(m, 11, "classifier");
+        /* trained a little: weights, statistics and the step count move */
+        for (i = 0; i < 3; i++)
+            TT_EQ_INT(nn_train_on_batch(m, x, kind == 4 ? t : t, 4, NULL, NULL), NN_OK);
+        TT_EQ_INT(nn_predict(m, x, 4, y), NN_OK);
+        TT_EQ_INT(nn_save_safetensors(m, tt_tmp_name("rt.safetensors", path, sizeof path)), NN_OK);
+        TT_EQ_INT(nn_load(&a, path), NN_OK);
+        if (a) {
+            TT_EQ_INT(nn_model_num_layers(a), nn_model_num_layers(m));
+            TT_EQ_INT(nn_predict(a, x, 4, ya), NN_OK);
+            TT_SAME_ARR("nn_load predictions", ya, y, 4 * out);
+            {
+                const float *pa = nn_model_params(a, &np), *pm = nn_model_params(m, &np2);
+                TT_CHECK(np == np2 && memcmp(pa, pm, np * sizeof(float)) == 0, "nn_load: parameters differ");
+            }
+            if (kind == 2)
+                TT_CHECK(strcmp(nn_layer_name(a, 0), "features.0") == 0 &&
+                             strcmp(nn_layer_name(a, 11), "classifier") == 0 &&
+                             strcmp(nn_layer_name(a, 1), "1") == 0,
+                         "names not kept: '%s' '%s'", nn_layer_name(a, 0), nn_layer_name(a, 11));
+        }
+        if (kind == 2) {
+            /* unnamed: the tensors are refused by name; then named, loaded */
+            TT_EQ_INT(nn_load_safetensors(b, path), NN_ERR_SHAPE);
+            TT_CHECK(strstr(nn_model_error(b), "'0.weight' is missing") != NULL, "message: %s", nn_model_error(b));
+            nn_layer_set_name(b, 0, "features.0");
+            nn_layer_set_name(b, 11, "classifier");
+        }
+        TT_EQ_INT(nn_load_safetensors(b, path), NN_OK);
+        TT_EQ_INT(nn_predict(b, x, 4, yb), NN_OK);
+        TT_SAME_ARR("nn_load_safetensors predictions", yb, y, 4 * out);
+        nn_model_free(m);
+        nn_model_free(a);
+        nn_model_free(b);
+        free(x), free(y), free(ya), free(yb), free(t);
+        remove(path);
+    }
+}
+
+/* PyTorch layouts, written by hand in each dtype */
+static void st_layouts(void) {
+    static const char *dtypes[] = {"F32", "F16", "BF16", "F64"};
+    int di;
+    for (di = 0; di < 4; di++) {
+        const char *dt = dtypes[di];
+        size_t ds = st_dsize(dt), i, cnt;
+        char path[256];
+        float cw[3 * 2 * 2 * 2], cb[3], bw[18], bb[18], rm[18], rv[18], dw[4 * 18], db[4];
+        unsigned char e[13][4 * 18 * 8];
+        long long steps = 7;
+        st_tensor t[13];
+        nn_model *m = st_model(0), *q = st_model(1);
+        float *w;
+        int f, c, ky, kx, o, y, x, ok;
+        tt_ctx("safetensors layouts, %s", dt);
+        /* values exact in every dtype: small integers and halves */
+        for (i = 0; i < 24; i++) cw[i] = (float)i - 12.0f;
+        for (i = 0; i < 3; i++) cb[i] = 0.5f * (float)i;
+        for (i = 0; i < 18; i++) bw[i] = 1.0f + (float)i, bb[i] = -(float)i, rm[i] = 0.25f * (float)i, rv[i] = 2.0f + (float)i;
+        for (i = 0; i < 72; i++) dw[i] = (float)i - 36.0f;
+        for (i = 0; i < 4; i++) db[i] = 8.0f * (float)i;
+        memset(t, 0, sizeof t);
+        {
+            const float *src[] = {cw, cb, bw, bb, rm, rv, dw, db};
+            static const char *names[] = {"0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var", "3.weight", "3.bias"};
+            static const int nd[] = {4, 1, 1, 1, 1, 1, 2, 1};
+            static const long shp[][4] = {{3, 2, 2, 2}, {3}, {18}, {18}, {18}, {18}, {4, 18}, {4}};
+            static const size_t n[] = {24, 3, 18, 18, 18, 18, 72, 4};
+            int k;
+            for (k = 0; k < 8; k++) {
+                t[k].name = names[k];
+                t[k].dtype = dt;
+                t[k].ndim = nd[k];
+                memcpy(t[k].shape, shp[k], sizeof shp[k]);
+                st_enc(src[k], n[k], dt, e[k]);
+                t[k].data = e[k];
+                t[k].bytes = n[k] * ds;
+            }
+            t[8].name = "2.num_batches_tracked";
+            t[8].dtype = "I64";
+            t[8].ndim = 0;
+            for (k = 0; k < 8; k++) e[8][k] = (unsigned char)((unsigned long long)steps >> (8 * k));
+            t[8].data = e[8];
+            t[8].bytes = 8;
+        }
+        TT_CHECK(st_write(tt_tmp_name("layout.safetensors", path, sizeof path), "\"format\":\"pt\"", NULL, t, 9),
+                 "write");
+        TT_EQ_INT(nn_load_safetensors(m, path), NN_OK);
+        /* conv: file (F,C,KH,KW), nn.h (KH,KW,C,F) */
+        w = nn_layer_weights(m, 0, &cnt);
+        ok = cnt == 24;
+        for (f = 0; f < 3; f++)
+            for (c = 0; c < 2; c++)
+                for (ky = 0; ky < 2; ky++)
+                    for (kx = 0; kx < 2; kx++)
+                        ok &= w[((ky * 2 + kx) * 2 + c) * 3 + f] == cw[((f * 2 + c) * 2 + ky) * 2 + kx];
+        TT_CHECK(ok, "conv weight layout");
+        /* batch norm after the flatten of (2,3,3): file index c*6 + y*3 + x,
+         * nn.h (y*3 + x)*3 + c; the running statistics alike */
+        {
+            float *g = nn_layer_weights(m, 2, NULL), *bv = nn_layer_bias(m, 2, NULL), *st = nn_layer_buffers(m, 2, &cnt);
+            ok = cnt == 36;
+            for (c = 0; c < 3; c++)
+                for (y = 0; y < 2; y++)
+                    for (x = 0; x < 3; x++) {
+                        int fi = c * 6 + y * 3 + x, ni = (y * 3 + x) * 3 + c;
+                        ok &= g[ni] == bw[fi] && bv[ni] == bb[fi] && st[ni] == rm[fi] && st[18 + ni] == rv[fi];
+                    }
+            TT_CHECK(ok, "batch norm after a flatten: (c,h,w) order");
+        }
+        /* dense after the flatten: file (out, c*h*w), nn.h W (h*w*c, out) */
+        w = nn_layer_weights(m, 3, NULL);
+        ok = 1;
+        for (o = 0; o < 4; o++)
+            for (c = 0; c < 3; c++)
+                for (y = 0; y < 2; y++)
+                    for (x = 0; x < 3; x++)
+                        ok &= w[((y * 3 + x) * 3 + c) * 4 + o] == dw[o * 18 + c * 6 + y * 3 + x];
+        TT_CHECK(ok, "dense after a flatten: (c,h,w) order, transposed");
+        TT_CHECK(nn_layer_bias(m, 3, NULL)[2] == db[2], "dense bias");
+        /* and back out: the same bytes for F32 */
+        if (di == 0) {
+            char p2[256];
+            size_t n1, n2, h1, h2;
+            unsigned char *a, *b;
+            TT_EQ_INT(nn_save_safetensors(m, tt_tmp_name("layout2.safetensors", p2, sizeof p2)), NN_OK);
+            a = tt_read_bytes(path, &n1);
+            b = tt_read_bytes(p2, &n2);
+            if (a && b && n1 >= 8 && n2 >= 8) {
+                h1 = (size_t)a[0] | ((size_t)a[1] << 8);
+                h2 = (size_t)b[0] | ((size_t)b[1] << 8);
+                /* our tensor data: conv, bn, dense (nn.h writes the I64 first) */
+                TT_CHECK(n2 - 8 - h2 == n1 - 8 - h1, "data sizes %lu vs %lu", (unsigned long)(n2 - 8 - h2),
+                         (unsigned long)(n1 - 8 - h1));
+                TT_CHECK(memcmp(b + 8 + h2 + 8, a + 8 + h1, n1 - 8 - h1 - 8) == 0,
+                         "exported tensors differ from the PyTorch-layout input");
+            }
+            free(a);
+            free(b);
+            remove(p2);
+        }
+        remove(path);
+        /* LSTM: weight_ih (16,3) -> Wx (3,16); biases summed; RNN too */
+        {
+            float ew[15], wih[48], whh[64], bih[16], bhh[16], rih[2 * 4], rhh[4], rbi[2], rbh[2];
+            st_tensor s[9];
+            static const char *names[] = {"0.weight", "1.weight_ih_l0", "1.weight_hh_l0", "1.bias_ih_l0", "1.bias_hh_l0",
+                                          "2.weight_ih_l0", "2.weight_hh_l0", "2.bias_ih_l0", "2.bias_hh_l0"};
+            const float *src[] = {ew, wih, whh, bih, bhh, rih, rhh, rbi, rbh};
+            static const int nd[] = {2, 2, 2, 1, 1, 2, 2, 1, 1};
+            static const long shp[][4] = {{5, 3}, {16, 3}, {16, 4}, {16}, {16}, {2, 4}, {2, 2}, {2}, {2}};
+            static const size_t n[] = {15, 48, 64, 16, 16, 8, 4, 2, 2};
+            int k, g;
+            for (i = 0; i < 15; i++) ew[i] = (float)i;
+            for (i = 0; i < 48; i++) wih[i] = (float)i * 0.5f;
+            for (i = 0; i < 64; i++) whh[i] = -(float)i;
+            for (i = 0; i < 16; i++) bih[i] = (float)i, bhh[i] = 100.0f;
+            for (i = 0; i < 8; i++) rih[i] = (float)i;
+            for (i = 0; i < 4; i++) rhh[i] = 10.0f + (float)i;
+            rbi[0] = 1, rbi[1] = 2, rbh[0] = 0.5f, rbh[1] = -4;
+            memset(s, 0, sizeof s);
+            for (k = 0; k < 9; k++) {
+                s[k].name = names[k];
+                s[k].dtype = dt;
+                s[k].ndim = nd[k];
+                memcpy(s[k].shape, shp[k], sizeof shp[k]);
+                st_enc(src[k], n[k], dt, e[k]);
+                s[k].data = e[k];
+                s[k].bytes = n[k] * ds;
+            }
+            TT_CHECK(st_write(tt_tmp_name("lstm.safetensors", path, sizeof path), NULL, NULL, s, 9), "write");
+            TT_EQ_INT(nn_load_safetensors(q, path), NN_OK);
+            TT_CHECK(memcmp(nn_layer_weights(q, 0, NULL), ew, sizeof ew) == 0, "embedding weight");
+            w = nn_layer_weights(q, 1, &cnt);
+            ok = cnt == (3 + 4) * 16;
+            for (g = 0; g < 16; g++) {
+                for (f = 0; f < 3; f++) ok &= w[f * 16 + g] == wih[g * 3 + f];
+                for (f = 0; f < 4; f++) ok &= w[48 + f * 16 + g] == whh[g * 4 + f];
+                ok &= nn_layer_bias(q, 1, NULL)[g] == bih[g] + 100.0f;
+            }
+            TT_CHECK(ok, "LSTM: weights transposed, the two biases summed");
+            w = nn_layer_bias(q, 2, &cnt);
+            TT_CHECK(cnt == 2 && w[0] == 1.5f && w[1] == -2.0f, "RNN biases summed: %g %g", (double)w[0],
+                     (double)w[1]);
+            /* export: bias_hh_l0 zero, bias_ih_l0 the sum (checked by loading back) */
+            if (di == 0) {
+                char p2[256];
+                nn_model *r = NULL;
+                TT_EQ_INT(nn_save_safetensors(q, tt_tmp_name("lstm2.safetensors", p2, sizeof p2)), NN_OK);
+                TT_EQ_INT(nn_load(&r, p2), NN_OK);
+                if (r) {
+                    TT_CHECK(memcmp(nn_layer_bias(r, 1, NULL), nn_layer_bias(q, 1, NULL), 16 * sizeof(float)) == 0,
+                             "merged bias round trip");
+                    nn_model_free(r);
+                }
+                remove(p2);
+            }
+            remove(path);
+        }
+        nn_model_free(m);
+        nn_model_free(q);
+    }
+}
+
+/* hostile or mismatched files: refused with a status and a message, the
+ * model unchanged; then a good file still loads */
+static void st_hostile(void) {
+    static const struct {
+        const char *header; /* NULL: built from the tensors with a twist */
+        int twist;          /* 1 missing, 2 unexpected, 3 wrong shape, 4 I32, 5 NaN, 6 F64 1e300, 7 num_batches F32 */
+        nn_status want;
+        const char *why;
+    } cases[] = {
+        {"[]", 0, NN_ERR_FORMAT, "not an object"},
+        {"{} x", 0, NN_ERR_FORMAT, "bytes after the object"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 0, NN_ERR_FORMAT, "duplicate key"},
+        {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, NN_ERR_FORMAT, "duplicate metadata key"},
+        {"{\"__metadata__\":{\"k\":1}}", 0, NN_ERR_FORMAT, "metadata value not a string"},
+        {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, NN_ERR_FORMAT, "two metadata"},
+        {"{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "unknown dtype"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "negative dim"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "fraction"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "leading zero"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 0, NN_ERR_FORMAT, "unknown field"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0, NN_ERR_FORMAT, "no data_offsets"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "product overflow"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551615],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "huge dim"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "dim over 64 bits"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 0, NN_ERR_FORMAT, "overlap"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 0, NN_ERR_FORMAT, "hole at the start"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "data left after the tensors"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", 0, NN_ERR_FORMAT, "begin after end"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[100],\"data_offsets\":[0,400]}}", 0, NN_ERR_FORMAT, "beyond the data"},
+        {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "escaped NUL"},
+        {"{\"a\\ud800\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "lone surrogate"},
+        {"{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "not UTF-8"},
+        {"{\"a\xc0\x80\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "overlong UTF-8"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 0, NN_ERR_FORMAT, "unclosed"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,2,3,4,5,6,7,8,9],\"data_offsets\":[0,4]}}", 0, NN_ERR_FORMAT, "9 dims"},
+        {NULL, 1, NN_ERR_SHAPE, "a tensor missing"},
+        {NULL, 2, NN_ERR_SHAPE, "an unexpected tensor"},
+        {NULL, 3, NN_ERR_SHAPE, "a wrong shape"},
+        {NULL, 4, NN_ERR_UNSUPPORTED, "I32 weights"},
+        {NULL, 5, NN_ERR_NONFINITE, "NaN"},
+        {NULL, 6, NN_ERR_NONFINITE, "F64 beyond float"},
+        {NULL, 7, NN_ERR_UNSUPPORTED, "num_batches_tracked as F32"},
+    };
+    nn_model *m = st_model(0);
+    size_t np, nb, i;
+    float *p0, *b0;
+    char path[256];
+    unsigned char data[4096];
+    memset(data, 0, sizeof data);
+    nn_model_params(m, &np);
+    p0 = (float *)malloc(np * sizeof(float));
+    b0 = (float *)malloc(64 * sizeof(float));
+    memcpy(p0, nn_model_params(m, NULL), np * sizeof(float));
+    nn_layer_buffers(m, 2, &nb);
+    memcpy(b0, nn_layer_buffers(m, 2, NULL), nb * sizeof(float));
+    tt_tmp_name("hostile.safetensors", path, sizeof path);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nn_status s;
+        nn_model *lm = NULL;
+        tt_ctx("safetensors hostile file: %s", cases[i].why);
+        if (cases[i].header) {
+            st_tensor d;
+            memset(&d, 0, sizeof d);
+            d.data = data;
+            d.bytes = strstr(cases[i].header, "data_offsets") ? 8 : 0;
+            TT_CHECK(st_write(path, NULL, cases[i].header, &d, 1), "write");
+        } else {
+            /* the layout model's tensors, one twisted */
+            static const char *names[] = {"0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var", "3.weight", "3.bias", "2.num_batches_tracked", "9.extra"};
+            static const int nd[] = {4, 1, 1, 1, 1, 1, 2, 1, 0, 1};
+            static const long shp[][4] = {{3, 2, 2, 2}, {3}, {18}, {18}, {18}, {18}, {4, 18}, {4}, {0}, {2}};
+            static const size_t n[] = {24, 3, 18, 18, 18, 18, 72, 4, 1, 2};
+            st_tensor t[10];
+            int k, nt = 9, tw = cases[i].twist;
+            unsigned char *e = data;
+            memset(t, 0, sizeof t);
+            for (k = 0; k < 10; k++) {
+                t[k].name = names[k];
+                t[k].dtype = k == 8 ? "I64" : "F32";
+                t[k].ndim = nd[k];
+                memcpy(t[k].shape, shp[k], sizeof shp[k]);
+                t[k].bytes = (k == 8 ? 8 : 4) * n[k];
+                t[k].data = e;
+                memset(e, 0, t[k].bytes);
+                if (k < 8) {
+                    size_t j;
+                    for (j = 0; j < n[k]; j++) {
+                        float v = 0.5f + (float)j;
+                        memcpy(e + 4 * j, &v, 4);
+                    }
+                }
+                e += t[k].bytes;
+            }
+            if (tw == 1) t[3] = t[8], nt = 8;
+            if (tw == 2) nt = 10;
+            if (tw == 3) t[6].shape[0] = 18, t[6].shape[1] = 4;
+            if (tw == 4) t[7].dtype = "I32";
+            if (tw == 5) memset((unsigned char *)t[6].data + 40, 0xFF, 4);
+            if (tw == 6) { /* a double of 1e300 in place of "3.bias" (two floats' room doubled) */
+                static unsigned char d64[32];
+                double big = 1e300;
+                uint64_t u;
+                int b;
+                memcpy(&u, &big, 8);
+                for (b = 0; b < 8; b++) d64[b] = (unsigned char)(u >> (8 * b));
+                t[7].dtype = "F64";
+                t[7].data = d64;
+                t[7].bytes = 32;
+            }
+            if (tw == 7) t[8].dtype = "F32", t[8].bytes = 4;
+            if (tw == 7) t[8].ndim = 0;
+            TT_CHECK(st_write(path, NULL, NULL, t, nt), "write");
+        }
+        s = nn_load_safetensors(m, path);
+        TT_EQ_INT(s, cases[i].want);
+        TT_CHECK(nn_model_error(m)[0] != 0, "no message");
+        TT_CHECK(memcmp(p0, nn_model_params(m, NULL), np * sizeof(float)) == 0 &&
+                     memcmp(b0, nn_layer_buffers(m, 2, NULL), nb * sizeof(float)) == 0,
+                 "a refused file changed the model (%s)", nn_model_error(m));
+        /* nn_load on it: refused too (none carries nnh.arch) */
+        TT_CHECK(nn_load(&lm, path) != NN_OK && lm == NULL, "nn_load accepted it");
+    }
+    remove(path);
+    free(p0);
+    free(b0);
+    nn_model_free(m);
+}
+
+static void st_names(void) {
+    nn_model *m = st_model(0);
+    tt_ctx("nn_layer_set_name");
+    TT_EQ_INT(nn_layer_set_name(m, 0, "features.0"), NN_OK);
+    TT_CHECK(strcmp(nn_layer_name(m, 0), "features.0") == 0, "name %s", nn_layer_name(m, 0));
+    TT_EQ_INT(nn_layer_set_name(m, 1, "features.0"), NN_ERR_INVALID_ARGUMENT); /* taken */
+    TT_EQ_INT(nn_layer_set_name(m, 1, "0"), NN_ERR_INVALID_ARGUMENT);          /* another's index */
+    TT_EQ_INT(nn_layer_set_name(m, 1, "1"), NN_OK);                            /* its own */
+    TT_EQ_INT(nn_layer_set_name(m, 1, "a..b"), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_layer_set_name(m, 1, ".a"), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_layer_set_name(m, 1, "a."), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_layer_set_name(m, 1, "a\"b"), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_layer_set_name(m, 1, "a,b"), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_layer_set_name(m, 1, "0123456789012345678901234567890123456789012345678901234567890123"),
+              NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_layer_set_name(m, 9, "x"), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_layer_set_name(m, 0, NULL), NN_OK);
+    TT_CHECK(strcmp(nn_layer_name(m, 0), "0") == 0, "reset to the index");
+    TT_CHECK(nn_layer_name(m, 4) == NULL && nn_layer_name(NULL, 0) == NULL, "no layer: NULL");
+    TT_EQ_INT(nn_model_status(m), NN_OK); /* not sticky */
+    TT_EQ_INT(nn_save_safetensors(NULL, "x"), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_load_safetensors(m, NULL), NN_ERR_INVALID_ARGUMENT);
+    TT_EQ_INT(nn_load_safetensors(m, "build/no/such/file.safetensors"), NN_ERR_IO);
+    nn_model_free(m);
+    m = nn_model_new(nn_shape1(3));
+    nn_dense(m, 2, NN_LINEAR);
+    TT_EQ_INT(nn_save_safetensors(m, "x"), NN_ERR_STATE);
+    TT_EQ_INT(nn_load_safetensors(m, "x"), NN_ERR_STATE);
+    nn_model_free(m);
+}
+
+void test_safetensors(void) {
+    st_names();
+    st_roundtrip();
+    st_layouts();
+    st_hostile();
+}
