@@ -401,6 +401,11 @@ NNDEF nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int strid
                              nn_activation act);
 NNDEF nn_status nn_maxpool2d(nn_model *m, int size); /* stride = size, floor */
 NNDEF nn_status nn_avgpool2d(nn_model *m, int size);
+/* padding p <= size/2 on every side, PyTorch's MaxPool2d / AvgPool2d(size,
+ * padding=p): max-pooling pads with -inf, average pooling with zeros that
+ * count (count_include_pad=True); out = floor((in + 2p - size)/size) + 1 */
+NNDEF nn_status nn_maxpool2d_ex(nn_model *m, int size, int padding);
+NNDEF nn_status nn_avgpool2d_ex(nn_model *m, int size, int padding);
 /* (h,w,c) -> (c): the mean of each channel over the image (Keras
  * GlobalAveragePooling2D; PyTorch AdaptiveAvgPool2d(1) then flatten) */
 NNDEF nn_status nn_global_avgpool2d(nn_model *m);
@@ -441,6 +446,9 @@ NNDEF nn_status nn_batchnorm(nn_model *m);                /* momentum 0.1, eps 1
  * nn_normalization_adapt sets them from data; saved with the model. */
 NNDEF nn_status nn_normalization(nn_model *m);
 NNDEF nn_status nn_leaky_relu_slope(nn_model *m, float slope); /* for the last layer */
+/* use_bias 0: the last layer (dense or conv2d) has no bias, PyTorch's
+ * bias=False (a conv before batch norm); before nn_compile */
+NNDEF nn_status nn_use_bias(nn_model *m, int use_bias);
 
 /* Plans memory, initialises weights (He uniform before ReLU-family
  * activations, Glorot uniform otherwise; biases zero), checks the loss
@@ -4221,6 +4229,7 @@ typedef struct nn__layer {
     size_t nw, nb, nbuf; /* weights, biases (trained); buffers (statistics: saved, not trained) */
     size_t woff, boff, bufoff; /* their offsets in params / bufs */
     int frozen;
+    int nobias; /* dense / conv2d without bias (nn_use_bias): its nb zeros stay zero, untrained */
     /* the settings of its kind (only its own member is used) */
     struct { int units; } dense;
     struct {
@@ -4228,7 +4237,7 @@ typedef struct nn__layer {
         int wino;       /* 3x3 stride 1 with enough channels: Winograd F(4x4,3x3) */
         nn_conv_geom g; /* geometry of one sample */
     } conv;
-    struct { int size, max; } pool; /* window = stride; max 1: max-pool, 0: average */
+    struct { int size, max, pad; } pool; /* window = stride; max 1: max-pool, 0: average; pad zeros (-inf) */
     struct { int factor; } up;
     struct { float rate; } drop;
     struct { int vocab, dim; } embed;
@@ -4423,6 +4432,8 @@ static void nn__shape_str(nn_shape s, char *buf, size_t len) {
 static int nn__shape_tail_ok(nn_shape s) {
     return (s.ndim >= 2 || s.d[1] == 1) && (s.ndim >= 3 || s.d[2] == 1);
 }
+/* the parameters a layer trains: its bias too unless it has none */
+static size_t nn__ntrain(const nn__layer *L) { return L->nw + (L->nobias ? 0 : L->nb); }
 static size_t nn__shape_size(nn_shape s) {
     return (size_t)s.d[0] * (size_t)s.d[1] * (size_t)s.d[2];
 }
@@ -4709,9 +4720,13 @@ static void nn__dense_plan(const nn_model *m, const nn__layer *L, int B, nn__lpl
     nn__ws_need(ws, in, L->dense.units, R);
     nn__ws_need(ws, R, in, L->dense.units);
 }
-static void nn__dense_save(const nn__layer *L, int32_t *set) { set[0] = L->dense.units; }
+static void nn__dense_save(const nn__layer *L, int32_t *set) {
+    set[0] = L->dense.units;
+    set[1] = L->nobias;
+}
 static nn_status nn__dense_load(nn_model *m, const int32_t *set, nn_activation act) {
-    return nn_dense(m, set[0], act);
+    nn_status s = nn_dense(m, set[0], act);
+    return s == NN_OK && set[1] ? nn_use_bias(m, 0) : s;
 }
 /* weight (units, in) and bias, PyTorch's Linear: W transposed */
 static int nn__dense_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
@@ -4724,14 +4739,14 @@ static int nn__dense_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
                     (size_t)p->c * U);
     else nn__st_iter(x, U, 1, in, U, 1, 0, 1, 0);
     p->used = 1;
-    if (L->nb) {
+    if (!L->nobias) {
         x = nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY);
         nn__st_shape(x, 1, U, 1, 1, 1);
         nn__st_iter(x, U, 1, 1, 0, 1, 0, 1, 0);
     }
     return n;
 }
-static const nn__lkind nn__row_dense = {"dense", 1, nn__dense_shape, nn__dense_init, nn__dense_plan,
+static const nn__lkind nn__row_dense = {"dense", 2, nn__dense_shape, nn__dense_init, nn__dense_plan,
     nn__dense_fwd, nn__dense_bwd, nn__dense_save, nn__dense_load, nn__desc_act, NULL, 1, nn__dense_tensors};
 
 /* ---- conv2d as Winograd -------------------------------------------------
@@ -5193,14 +5208,17 @@ static void nn__conv_save(const nn__layer *L, int32_t *set) {
     set[2] = L->conv.kw;
     set[3] = L->conv.stride;
     set[4] = L->conv.same;
+    set[5] = L->nobias;
 }
 static nn_status nn__conv_load(nn_model *m, const int32_t *set, nn_activation act) {
-    return nn_conv2d_ex(m, set[0], set[1], set[2], set[3], set[4], act);
+    nn_status s = nn_conv2d_ex(m, set[0], set[1], set[2], set[3], set[4], act);
+    return s == NN_OK && set[5] ? nn_use_bias(m, 0) : s;
 }
 static void nn__conv_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
     char pad[24] = "";
     if (L->conv.same < 0) snprintf(pad, sizeof pad, " pad %d", -1 - L->conv.same);
     else if (L->conv.same) snprintf(pad, sizeof pad, " same");
+    if (L->nobias) strncat(pad, " nobias", sizeof pad - strlen(pad) - 1);
     snprintf(buf, len, "conv2d %dx%d/%d%s %s", L->conv.kh, L->conv.kw, L->conv.stride, pad,
              nn__act_name(a));
 }
@@ -5213,14 +5231,14 @@ static int nn__conv_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
     (void)p;
     nn__st_shape(x, 4, F, C, KH, KW);
     nn__st_iter(x, F, 1, C, F, KH, KW * C * F, KW, C * F);
-    if (L->nb) {
+    if (!L->nobias) {
         x = nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY);
         nn__st_shape(x, 1, F, 1, 1, 1);
         nn__st_iter(x, F, 1, 1, 0, 1, 0, 1, 0);
     }
     return n;
 }
-static const nn__lkind nn__row_conv = {"conv2d", 5, nn__conv_shape, nn__conv_init, nn__conv_plan,
+static const nn__lkind nn__row_conv = {"conv2d", 6, nn__conv_shape, nn__conv_init, nn__conv_plan,
     nn__conv_fwd, nn__conv_bwd, nn__conv_save, nn__conv_load, nn__conv_describe, NULL, 5, nn__conv_tensors};
 
 /* pooling, window = stride = pool, floor: x (B,H,W,C) -> y (B,H/p,W/p,C) */
@@ -5256,11 +5274,11 @@ static void nn__pool_bwd_range(void *ctx, size_t b0, size_t n) {
 }
 static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0],
-        ow = L->out.d[1];
+        ow = L->out.d[1], pad = L->pool.pad;
     int b, i, j, dy, dx, c;
     (void)m;
     (void)training;
-    if (L->pool.max && p == 2) {
+    if (L->pool.max && p == 2 && !pad) {
         nn__pool_job j;
         L->idx_valid = training && L->scratch;
         j.L = L;
@@ -5268,6 +5286,7 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
         nn__par_range(m, (size_t)B, nn__img_chunk(L->in_dim), nn__pool_fwd_range, &j);
         return;
     }
+    /* the padding (PyTorch's): -inf for max, zeros counted by average */
     for (b = 0; b < B; b++)
         for (i = 0; i < oh; i++)
             for (j = 0; j < ow; j++) {
@@ -5275,7 +5294,10 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
                 for (c = 0; c < C; c++) o[c] = L->pool.max ? -INFINITY : 0.0f;
                 for (dy = 0; dy < p; dy++)
                     for (dx = 0; dx < p; dx++) {
-                        const float *s = x + (((size_t)b * H + i * p + dy) * Wd + j * p + dx) * C;
+                        int yy = i * p + dy - pad, xx = j * p + dx - pad;
+                        const float *s;
+                        if (yy < 0 || yy >= H || xx < 0 || xx >= Wd) continue;
+                        s = x + (((size_t)b * H + yy) * Wd + xx) * C;
                         for (c = 0; c < C; c++) {
                             if (!L->pool.max) o[c] += s[c];
                             else if (s[c] > o[c] || s[c] != s[c]) o[c] = s[c];
@@ -5287,12 +5309,12 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
 }
 static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, float *dxv, int B) {
     int H = L->in.d[0], Wd = L->in.d[1], C = L->in.d[2], p = L->pool.size, oh = L->out.d[0],
-        ow = L->out.d[1];
+        ow = L->out.d[1], pad = L->pool.pad;
     int b, i, j, dy, dx, c;
     (void)m;
     if (!dxv) return;
     if (L->fz.relu_first) nn__relu_bwd_par(m, (size_t)B * L->out_dim, L->y, dyv);
-    if (L->pool.max && p == 2) {
+    if (L->pool.max && p == 2 && !pad) {
         nn__pool_job j;
         j.L = L;
         j.x = x;
@@ -5310,7 +5332,10 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
                     int done = 0;
                     for (dy = 0; dy < p && !done; dy++)
                         for (dx = 0; dx < p && !done; dx++) {
-                            size_t s = (((size_t)b * H + i * p + dy) * Wd + j * p + dx) * C + c;
+                            int yy = i * p + dy - pad, xx = j * p + dx - pad;
+                            size_t s;
+                            if (yy < 0 || yy >= H || xx < 0 || xx >= Wd) continue;
+                            s = (((size_t)b * H + yy) * Wd + xx) * C + c;
                             if (!L->pool.max) dxv[s] = dyv[o + c] / (float)(p * p);
                             else if (x[s] == L->y[o + c]) {
                                 dxv[s] = dyv[o + c];
@@ -5326,34 +5351,44 @@ static nn_status nn__pool_shape(nn_model *m, nn__layer *L, int idx, const char *
     if (in.ndim != 3)
         return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s): input %s is not an image (h,w,c)", idx,
                         L->k->name, sb);
-    if (L->pool.size <= 0 || L->pool.size > in.d[0] || L->pool.size > in.d[1])
+    if (L->pool.pad < 0 || L->pool.pad > L->pool.size / 2)
+        return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
+                        "layer %d (%s %d): padding %d is not in [0, size/2] (PyTorch's rule)", idx,
+                        L->k->name, L->pool.size, L->pool.pad);
+    if (L->pool.size <= 0 || L->pool.size > in.d[0] + 2 * L->pool.pad ||
+        L->pool.size > in.d[1] + 2 * L->pool.pad)
         return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d): pool size does not fit input %s", idx,
                         L->k->name, L->pool.size, sb);
-    L->out = nn_shape3(in.d[0] / L->pool.size, in.d[1] / L->pool.size, in.d[2]);
+    L->out = nn_shape3((in.d[0] + 2 * L->pool.pad) / L->pool.size,
+                       (in.d[1] + 2 * L->pool.pad) / L->pool.size, in.d[2]);
     return NN_OK;
 }
 /* max-pool 2x2: the argmax of each window (its backward reads no input) */
 static void nn__pool_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp, size_t *ws) {
     (void)m;
     (void)ws;
-    if (L->pool.max && L->pool.size == 2) lp->scratch = (size_t)B * L->out_dim;
+    if (L->pool.max && L->pool.size == 2 && !L->pool.pad) lp->scratch = (size_t)B * L->out_dim;
 }
-static void nn__pool_save(const nn__layer *L, int32_t *set) { set[0] = L->pool.size; }
+static void nn__pool_save(const nn__layer *L, int32_t *set) {
+    set[0] = L->pool.size;
+    set[1] = L->pool.pad;
+}
 static nn_status nn__maxpool_load(nn_model *m, const int32_t *set, nn_activation act) {
     (void)act;
-    return nn_maxpool2d(m, set[0]);
+    return nn_maxpool2d_ex(m, set[0], set[1]);
 }
 static nn_status nn__avgpool_load(nn_model *m, const int32_t *set, nn_activation act) {
     (void)act;
-    return nn_avgpool2d(m, set[0]);
+    return nn_avgpool2d_ex(m, set[0], set[1]);
 }
 static void nn__pool_describe(const nn__layer *L, nn_activation a, char *buf, size_t len) {
     (void)a;
-    snprintf(buf, len, "%s %d", L->k->name, L->pool.size);
+    if (L->pool.pad) snprintf(buf, len, "%s %d pad %d", L->k->name, L->pool.size, L->pool.pad);
+    else snprintf(buf, len, "%s %d", L->k->name, L->pool.size);
 }
-static const nn__lkind nn__row_maxpool = {"maxpool2d", 1, nn__pool_shape, NULL, nn__pool_plan,
+static const nn__lkind nn__row_maxpool = {"maxpool2d", 2, nn__pool_shape, NULL, nn__pool_plan,
     nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__maxpool_load, nn__pool_describe, NULL, 1, NULL};
-static const nn__lkind nn__row_avgpool = {"avgpool2d", 1, nn__pool_shape, NULL, nn__pool_plan,
+static const nn__lkind nn__row_avgpool = {"avgpool2d", 2, nn__pool_shape, NULL, nn__pool_plan,
     nn__pool_fwd, nn__pool_bwd, nn__pool_save, nn__avgpool_load, nn__pool_describe, NULL, 1, NULL};
 
 /* global average pooling (Keras GlobalAveragePooling2D, PyTorch
@@ -6421,8 +6456,8 @@ static float nn__global_norm(const nn_model *m) {
     int i;
     for (i = 0; i < m->n; i++) {
         const nn__layer *L = &m->L[i];
-        if (L->frozen || L->nw + L->nb == 0) continue;
-        s += (double)nn__k()->dot(L->nw + L->nb, m->grads + L->woff, m->grads + L->woff);
+        if (L->frozen || nn__ntrain(L) == 0) continue;
+        s += (double)nn__k()->dot(nn__ntrain(L), m->grads + L->woff, m->grads + L->woff);
     }
     return (float)sqrt(s);
 }
@@ -6458,10 +6493,10 @@ static void nn__opt_range(void *ctx, size_t i0, size_t cnt) {
 /* One layer's optimizer update (weights and bias are adjacent: one range). */
 static void nn__opt_layer(nn_model *m, nn__layer *L) {
     nn__opt_job j;
-    if (L->frozen || L->nw + L->nb == 0) return; /* frozen: optimizer state does not move */
+    if (L->frozen || nn__ntrain(L) == 0) return; /* frozen: optimizer state does not move */
     j.m = m;
     j.off = L->woff;
-    nn__par_range(m, L->nw + L->nb, NN__PAR_ELEMS, nn__opt_range, &j);
+    nn__par_range(m, nn__ntrain(L), NN__PAR_ELEMS, nn__opt_range, &j);
 }
 
 NN__API nn_status nn_step(nn_model *m) {
@@ -6479,8 +6514,8 @@ NN__API nn_status nn_step(nn_model *m) {
         if (norm > o->clip_norm) {
             float s = o->clip_norm / norm;
             for (i = 0; i < m->n; i++)
-                if (!m->L[i].frozen && m->L[i].nw + m->L[i].nb)
-                    nn_vscale(m->L[i].nw + m->L[i].nb, s, m->grads + m->L[i].woff,
+                if (!m->L[i].frozen && nn__ntrain(&m->L[i]))
+                    nn_vscale(nn__ntrain(&m->L[i]), s, m->grads + m->L[i].woff,
                               m->grads + m->L[i].woff);
         }
     }
@@ -6617,17 +6652,35 @@ NN__API nn_status nn_conv2d_ex(nn_model *m, int filters, int kh, int kw, int str
 NN__API nn_status nn_conv2d(nn_model *m, int filters, int k, nn_activation act) {
     return nn_conv2d_ex(m, filters, k, k, 1, 0, act);
 }
-static nn_status nn__pool(nn_model *m, const nn__lkind *k, int size, int max) {
+static nn_status nn__pool(nn_model *m, const nn__lkind *k, int size, int max, int pad) {
     nn__layer L = nn__layer_init(k, NN_LINEAR);
     L.pool.size = size;
     L.pool.max = max;
+    L.pool.pad = pad;
     return nn__add_layer(m, &L);
 }
 NN__API nn_status nn_maxpool2d(nn_model *m, int size) {
-    return nn__pool(m, &nn__row_maxpool, size, 1);
+    return nn__pool(m, &nn__row_maxpool, size, 1, 0);
 }
 NN__API nn_status nn_avgpool2d(nn_model *m, int size) {
-    return nn__pool(m, &nn__row_avgpool, size, 0);
+    return nn__pool(m, &nn__row_avgpool, size, 0, 0);
+}
+NN__API nn_status nn_maxpool2d_ex(nn_model *m, int size, int padding) {
+    return nn__pool(m, &nn__row_maxpool, size, 1, padding);
+}
+NN__API nn_status nn_avgpool2d_ex(nn_model *m, int size, int padding) {
+    return nn__pool(m, &nn__row_avgpool, size, 0, padding);
+}
+NN__API nn_status nn_use_bias(nn_model *m, int use_bias) {
+    nn__layer *L;
+    if (!m) return NN_ERR_INVALID_ARGUMENT;
+    if (m->status != NN_OK) return m->status;
+    if (m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_use_bias: the model is compiled");
+    L = m->n ? &m->L[m->n - 1] : NULL;
+    if (!L || (L->k != &nn__row_dense && L->k != &nn__row_conv))
+        return nn__fail(m, NN_ERR_STATE, "nn_use_bias: the last layer is not dense or conv2d");
+    L->nobias = !use_bias;
+    return NN_OK;
 }
 NN__API nn_status nn_global_avgpool2d(nn_model *m) {
     nn__layer L = nn__layer_init(&nn__row_gap, NN_LINEAR);
@@ -6735,7 +6788,7 @@ static nn_status nn__fuse(nn_model *m, const nn_optimizer *opt) {
         op->first = i;
         op->count = 1;
         op->fused_now = 0;
-        if (m->L[i].fz.act_by_next && m->L[i + 1].pool.size == 2) {
+        if (m->L[i].fz.act_by_next && m->L[i + 1].pool.size == 2 && !m->L[i + 1].pool.pad) {
             op->kind = NN__OP_CONV_POOL;
             op->count = 2;
             i++;
@@ -7105,7 +7158,7 @@ static nn__layer *nn__layer_at(nn_model *m, int i) {
 }
 static float *nn__pbuf(nn_model *m, int layer, int bias, int grad, size_t *count) {
     nn__layer *L = nn__layer_at(m, layer);
-    size_t cnt = L ? (bias ? L->nb : L->nw) : 0;
+    size_t cnt = L ? (bias ? (L->nobias ? 0 : L->nb) : L->nw) : 0;
     if (count) *count = m && m->compiled ? cnt : 0;
     if (!L || !m->compiled || cnt == 0) return NULL;
     return (grad ? m->grads : m->params) + (bias ? L->boff : L->woff);
@@ -7222,7 +7275,7 @@ NN__API size_t nn_model_num_params(const nn_model *m) {
     size_t s = 0;
     int i;
     if (!m) return 0;
-    for (i = 0; i < m->n; i++) s += m->L[i].nw + m->L[i].nb;
+    for (i = 0; i < m->n; i++) s += nn__ntrain(&m->L[i]);
     return s;
 }
 
@@ -7243,7 +7296,7 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
         L->k->describe(L, a, name, sizeof name);
         if (L->frozen) strncat(name, " (frozen)", sizeof name - strlen(name) - 1);
         nn__shape_str(L->out, sb, sizeof sb);
-        fprintf(f, "%-4d %-26s %-16s %12lu\n", i, name, sb, (unsigned long)(L->nw + L->nb));
+        fprintf(f, "%-4d %-26s %-16s %12lu\n", i, name, sb, (unsigned long)nn__ntrain(L));
     }
     fprintf(f, "---------------------------------------------------------------\n");
     fprintf(f, "total parameters: %lu", (unsigned long)nn_model_num_params(m));
@@ -8192,7 +8245,7 @@ static void nn__arch_put(nn__wbuf *w, const nn_model *m) {
     for (i = 0; i < m->n; i++) {
         const nn__layer *L = &m->L[i];
         int32_t set[NN__MAX_SET];
-        int j;
+        int j, nset = L->k->nset;
         /* a fused head is saved as the activation it was built with */
         nn_activation a =
             (i == m->n - 1 && m->head != NN__HEAD_NONE &&
@@ -8207,8 +8260,11 @@ static void nn__arch_put(nn__wbuf *w, const nn_model *m) {
         nn__put_f32(w, L->slope);
         memset(set, 0, sizeof set);
         L->k->save(L, set);
-        nn__put_u32(w, (uint32_t)L->k->nset);
-        for (j = 0; j < L->k->nset; j++) nn__put_u32(w, (uint32_t)set[j]);
+        /* settings added after 0.2.0 go out only when set: older readers
+         * still read every file that does not use them */
+        while (nset > L->k->nset_min && set[nset - 1] == 0) nset--;
+        nn__put_u32(w, (uint32_t)nset);
+        for (j = 0; j < nset; j++) nn__put_u32(w, (uint32_t)set[j]);
     }
     nn__put_u32(w, (uint32_t)m->loss);
     nn__put_u32(w, (uint32_t)m->opt.kind);
@@ -8302,8 +8358,10 @@ static const nn__lkind *nn__v2_layer(nn__rbuf *r, int *act, int *frozen, float *
     *frozen = nn__get_i32(r);
     *slope = nn__get_f32(r);
     nset = nn__get_u32(r);
-    if (!k || r->bad || nset != (uint32_t)k->nset || nset > NN__MAX_SET) return NULL;
-    for (j = 0; j < nset; j++) set[j] = nn__get_i32(r);
+    if (!k || r->bad || nset < (uint32_t)k->nset_min || nset > (uint32_t)k->nset ||
+        nset > NN__MAX_SET)
+        return NULL;
+    for (j = 0; j < nset; j++) set[j] = nn__get_i32(r); /* the rest stay 0 */
     return k;
 }
 /* A layer record of format 1 (nn.h 0.1.0): kind, act, units, kh (the cell
@@ -8380,7 +8438,7 @@ static nn_status nn__arch_get(nn__rbuf *r, uint32_t version, size_t end, uint64_
     m = nn_model_new(in);
     if (!m) return NN_ERR_NO_MEMORY;
     for (i = 0; i < nl && !r->bad; i++) {
-        int32_t set[NN__MAX_SET];
+        int32_t set[NN__MAX_SET] = {0};
         const nn__lkind *k = version == 1 ? nn__v1_layer(r, &act, &frozen, &slope, set)
                                           : nn__v2_layer(r, &act, &frozen, &slope, set);
         if (!k || r->bad || act < (int)NN_LINEAR || act > (int)NN_SOFTMAX) {

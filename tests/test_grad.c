@@ -48,7 +48,8 @@ enum {
     S_SLOPE,
     S_UPSAMPLE,
     S_GAP,
-    S_NORM
+    S_NORM,
+    S_NOBIAS
 };
 enum { G_NONE = 0, G_RELU, G_POOL };
 typedef struct {
@@ -60,6 +61,9 @@ typedef struct {
 #define CONV(f, kh, kw, s, same, a) {S_CONV, f, kh, kw, s, same, a, 0}
 #define MAXPOOL(p) {S_MAXPOOL, p, 0, 0, 0, 0, NN_LINEAR, 0}
 #define AVGPOOL(p) {S_AVGPOOL, p, 0, 0, 0, 0, NN_LINEAR, 0}
+#define MAXPOOL_PAD(p, pad) {S_MAXPOOL, p, 0, 0, 0, pad, NN_LINEAR, 0}
+#define AVGPOOL_PAD(p, pad) {S_AVGPOOL, p, 0, 0, 0, pad, NN_LINEAR, 0}
+#define NOBIAS {S_NOBIAS, 0, 0, 0, 0, 0, NN_LINEAR, 0}
 #define FLATTEN {S_FLATTEN, 0, 0, 0, 0, 0, NN_LINEAR, 0}
 #define ACT(a) {S_ACT, 0, 0, 0, 0, 0, a, 0}
 #define DROPOUT(r) {S_DROPOUT, 0, 0, 0, 0, 0, NN_LINEAR, r}
@@ -157,6 +161,18 @@ static const gcase cases[] = {
     {"conv 3x3 padding 2 stride 1, Winograd (8 -> 8)",
      {5, 4, 2, 2, NN_LOSS_MSE, G_NONE, 0},
      {CONV(8, 1, 1, 1, 0, NN_LINEAR), CONV(8, 3, 3, 1, NN_PADDING(2), NN_TANH), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"dense and conv without bias (PyTorch bias=False)",
+     {5, 5, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(3, 3, 3, 1, 1, NN_TANH), NOBIAS, BN, FLATTEN, DENSE(4, NN_TANH), NOBIAS, DENSE(2, NN_LINEAR), END}},
+    {"maxpool 2 padding 1 (PyTorch's MaxPool2d(2, padding=1))",
+     {5, 6, 2, 2, NN_LOSS_MSE, G_POOL, 0},
+     {CONV(2, 3, 3, 1, 1, NN_TANH), MAXPOOL_PAD(2, 1), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"maxpool 3 padding 1",
+     {7, 5, 2, 2, NN_LOSS_MSE, G_POOL, 0},
+     {CONV(2, 3, 3, 1, 1, NN_LINEAR), MAXPOOL_PAD(3, 1), FLATTEN, DENSE(2, NN_LINEAR), END}},
+    {"avgpool 2 padding 1 (zeros counted)",
+     {5, 6, 2, 2, NN_LOSS_MSE, G_NONE, 0},
+     {CONV(2, 1, 1, 1, 0, NN_TANH), AVGPOOL_PAD(2, 1), FLATTEN, DENSE(2, NN_LINEAR), END}},
     {"conv relu (first layer)",
      {5, 5, 2, 2, NN_LOSS_MSE, G_RELU, 0},
      {CONV(3, 3, 3, 1, 1, NN_RELU), FLATTEN, DENSE(2, NN_LINEAR), END}},
@@ -290,8 +306,9 @@ static nn_status build(nn_model *m, const gcase *gc) {
         switch (s->kind) {
         case S_DENSE: nn_dense(m, s->units, s->act); break;
         case S_CONV: nn_conv2d_ex(m, s->units, s->kh, s->kw, s->stride, s->same, s->act); break;
-        case S_MAXPOOL: nn_maxpool2d(m, s->units); break;
-        case S_AVGPOOL: nn_avgpool2d(m, s->units); break;
+        case S_MAXPOOL: nn_maxpool2d_ex(m, s->units, s->same); break;
+        case S_AVGPOOL: nn_avgpool2d_ex(m, s->units, s->same); break;
+        case S_NOBIAS: nn_use_bias(m, 0); break;
         case S_UPSAMPLE: nn_upsample2d(m, s->units); break;
         case S_FLATTEN: nn_flatten(m); break;
         case S_ACT: nn_activation_layer(m, s->act); break;
@@ -319,7 +336,7 @@ static int adapt_norms(nn_model *m, const gcase *gc, size_t in_dim, unsigned see
     nn_rng r;
     for (s = gc->L; s->kind != S_END; s++) {
         nn_status st;
-        if (s->kind == S_SLOPE) continue;
+        if (s->kind == S_SLOPE || s->kind == S_NOBIAS) continue;
         if (s->kind == S_NORM) {
             if (!xa) {
                 xa = (float *)malloc(sizeof(float) * NA * in_dim);
@@ -350,7 +367,7 @@ static int adapt_norms(nn_model *m, const gcase *gc, size_t in_dim, unsigned see
 static int n_layers(const gcase *gc) {
     int n = 0;
     const lspec *s;
-    for (s = gc->L; s->kind != S_END; s++) n += s->kind != S_SLOPE;
+    for (s = gc->L; s->kind != S_END; s++) n += s->kind != S_SLOPE && s->kind != S_NOBIAS;
     return n;
 }
 
@@ -432,7 +449,7 @@ static int guard_relu(nn_model *m, const gcase *gc, const float *x, double *z, d
  * monotone activation layer) has a unique maximum by at least margin; with
  * a ReLU, that maximum is also at least margin away from 0. */
 static int guard_pool(nn_model *m, const gcase *gc, const float *x, double *z, double margin) {
-    int rows, cols, p, b, i, j, dy, dx, c, li = 1;
+    int rows, cols, p, pad, b, i, j, dy, dx, c, li = 1;
     nn_conv_geom g;
     nn_activation a = gc->L[0].act;
     if (!first_preact(m, gc, x, z, &rows, &cols, &g)) return 0;
@@ -442,6 +459,7 @@ static int guard_pool(nn_model *m, const gcase *gc, const float *x, double *z, d
     }
     if (gc->L[li].kind != S_MAXPOOL) return 0;
     p = gc->L[li].units;
+    pad = gc->L[li].same;
     for (i = 0; i < rows * cols; i++) {
         if (a == NN_TANH)
             z[i] = tanh(z[i]);
@@ -451,13 +469,16 @@ static int guard_pool(nn_model *m, const gcase *gc, const float *x, double *z, d
             return 0;
     }
     for (b = 0; b < gc->k.B; b++)
-        for (i = 0; i < g.oh / p; i++)
-            for (j = 0; j < g.ow / p; j++)
+        for (i = 0; i < (g.oh + 2 * pad) / p; i++)
+            for (j = 0; j < (g.ow + 2 * pad) / p; j++)
                 for (c = 0; c < cols; c++) {
                     double t1 = -1e30, t2 = -1e30;
                     for (dy = 0; dy < p; dy++)
                         for (dx = 0; dx < p; dx++) {
-                            double v = z[(((size_t)b * g.oh + i * p + dy) * g.ow + j * p + dx) * cols + c];
+                            int yy = i * p + dy - pad, xx = j * p + dx - pad;
+                            double v;
+                            if (yy < 0 || yy >= g.oh || xx < 0 || xx >= g.ow) continue; /* padding */
+                            v = z[(((size_t)b * g.oh + yy) * g.ow + xx) * cols + c];
                             if (v > t1) {
                                 t2 = t1;
                                 t1 = v;

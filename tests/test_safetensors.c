@@ -623,7 +623,73 @@ static void st_transpose_backends(void) {
     tt_set_backend(NN_BACKEND_AUTO);
 }
 
+/* nn_use_bias(m, 0): no bias tensor in files, none reported, none trained */
+static void st_nobias(void) {
+    nn_model *m = nn_model_new(nn_shape3(6, 6, 2)), *a = NULL, *b;
+    float x[4 * 72], y[4 * 3], ya[4 * 3], t[4 * 3];
+    size_t cnt = 7, i;
+    char path[256], p2[256];
+    tt_ctx("nn_use_bias(m, 0)");
+    nn_conv2d_ex(m, 4, 3, 3, 2, NN_PADDING(1), NN_RELU);
+    TT_EQ_INT(nn_use_bias(m, 0), NN_OK);
+    nn_batchnorm(m);
+    nn_maxpool2d_ex(m, 2, 1);
+    nn_flatten(m);
+    nn_dense(m, 3, NN_LINEAR);
+    TT_EQ_INT(nn_use_bias(m, 0), NN_OK);
+    TT_EQ_INT(nn_compile(m, nn_adamw(1e-2f, 0.1f), NN_LOSS_MSE), NN_OK);
+    TT_EQ_INT(nn_use_bias(m, 1), NN_ERR_STATE); /* after compile */
+    TT_CHECK(nn_layer_bias(m, 0, &cnt) == NULL && cnt == 0, "conv reports a bias");
+    TT_CHECK(nn_layer_bias(m, 4, &cnt) == NULL && cnt == 0, "dense reports a bias");
+    /* conv 4*3*3*2, bn 4 + 4, dense (2*2*4 = 16 inputs) * 3 */
+    TT_EQ_INT(nn_model_num_params(m), 72 + 8 + 48);
+    st_fill_input(0, x, 4, 72);
+    for (i = 0; i < 12; i++) t[i] = (float)(i % 4) * 0.5f;
+    for (i = 0; i < 5; i++) nn_train_on_batch(m, x, t, 4, NULL, NULL);
+    TT_EQ_INT(nn_predict(m, x, 4, y), NN_OK);
+    /* both file formats keep it */
+    TT_EQ_INT(nn_save(m, tt_tmp_name("nobias.nnm", p2, sizeof p2), 1), NN_OK);
+    TT_EQ_INT(nn_load(&a, p2), NN_OK);
+    if (a) {
+        TT_EQ_INT(nn_predict(a, x, 4, ya), NN_OK);
+        TT_SAME_ARR("nn_save/nn_load", ya, y, 12);
+        TT_CHECK(nn_layer_bias(a, 4, &cnt) == NULL, "the loaded dense has a bias");
+        nn_model_free(a);
+        a = NULL;
+    }
+    TT_EQ_INT(nn_save_safetensors(m, tt_tmp_name("nobias.safetensors", path, sizeof path)), NN_OK);
+    TT_EQ_INT(nn_load(&a, path), NN_OK);
+    if (a) {
+        TT_EQ_INT(nn_predict(a, x, 4, ya), NN_OK);
+        TT_SAME_ARR("safetensors", ya, y, 12);
+        nn_model_free(a);
+    }
+    /* a model with biases misses them in the file */
+    b = nn_model_new(nn_shape3(6, 6, 2));
+    nn_conv2d_ex(b, 4, 3, 3, 2, NN_PADDING(1), NN_RELU);
+    nn_batchnorm(b);
+    nn_maxpool2d_ex(b, 2, 1);
+    nn_flatten(b);
+    nn_dense(b, 3, NN_LINEAR);
+    nn_compile(b, nn_sgd(0.1f), NN_LOSS_MSE);
+    TT_EQ_INT(nn_load_safetensors(b, path), NN_ERR_SHAPE);
+    TT_CHECK(strstr(nn_model_error(b), "'0.bias' is missing") != NULL, "message: %s", nn_model_error(b));
+    nn_model_free(b);
+    /* the builder's checks */
+    b = nn_model_new(nn_shape3(6, 6, 2));
+    nn_maxpool2d(b, 2);
+    TT_EQ_INT(nn_use_bias(b, 0), NN_ERR_STATE); /* not dense / conv */
+    nn_model_free(b);
+    b = nn_model_new(nn_shape3(6, 6, 2));
+    TT_EQ_INT(nn_maxpool2d_ex(b, 2, 2), NN_ERR_INVALID_ARGUMENT); /* pad > size/2 */
+    nn_model_free(b);
+    remove(path);
+    remove(p2);
+    nn_model_free(m);
+}
+
 void test_safetensors(void) {
+    st_nobias();
     st_transpose_backends();
     st_names();
     st_roundtrip();
