@@ -663,6 +663,7 @@ NNDEF double nn_time_seconds(void);
 #define NN_IMPLEMENTATION_DONE
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1554,6 +1555,9 @@ typedef struct nn__uk {
                           float *, float *))                                                     \
     /* 8x8 transpose, dst[p*ldd + j] = src[j*lds + p]: packing op(B) = B^T */                  \
     X(P, tr8, void, (const float *, size_t, float *, size_t))                                    \
+    /* the same over a rows x cols block (multiples of 8) that goes to memory,  \
+     * not to be read soon: streaming stores where dst allows (safetensors) */                    \
+    X(P, trs, void, (const float *, size_t, float *, size_t, size_t, size_t))                    \
     /* Winograd F(4x4,3x3) transforms (see nn__s_bt6) */                                        \
     X(P, wg_in, void, (size_t, const float *const *, float *, size_t))                           \
     X(P, wg_out, void, (size_t, const float *, size_t, const float *, int, float *const *))      \
@@ -1870,6 +1874,14 @@ static void nn__s_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
     size_t j, p;
     for (p = 0; p < 8; p++)
         for (j = 0; j < 8; j++) dst[p * ldd + j] = src[j * lds + p];
+}
+/* dst[p*ldd + j] = src[j*lds + p] for j < rows, p < cols (multiples of 8),
+ * block by block: dst's rows are filled one after the other */
+static void nn__s_trs(const float *src, size_t lds, float *dst, size_t ldd, size_t rows,
+                      size_t cols) {
+    size_t a, r;
+    for (a = 0; a < cols; a += 8)
+        for (r = 0; r < rows; r += 8) nn__s_tr8(src + r * lds + a, lds, dst + a * ldd + r, ldd);
 }
 
 /* Winograd F(4x4,3x3) (Lavin & Gray 2015), points 0, 1, -1, 2, -2, inf:
@@ -2815,6 +2827,48 @@ NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size
     _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
+/* streaming stores (no read for ownership of dst's lines: a load writes
+ * 100 MB it will not read back soon) when dst and ldd keep every row
+ * 32-byte aligned; a fence before returning, so that the stores are
+ * visible to whoever joins this thread */
+NN__ATTR static void nn__avx2_tr8s(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds),
+           r2 = _mm256_loadu_ps(src + 2 * lds);
+    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
+    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds);
+    __m256 r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),
+           u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),
+           u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)),
+           u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
+           u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_stream_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_stream_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_stream_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_stream_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_stream_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_stream_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_stream_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_stream_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+NN__ATTR static void nn__avx2_trs(const float *src, size_t lds, float *dst, size_t ldd, size_t rows,
+                                  size_t cols) {
+    size_t a, r;
+    int nt = ((uintptr_t)dst % 32 == 0) && ldd % 8 == 0;
+    for (a = 0; a < cols; a += 8)
+        for (r = 0; r < rows; r += 8) {
+            if (nt) nn__avx2_tr8s(src + r * lds + a, lds, dst + a * ldd + r, ldd);
+            else nn__avx2_tr8(src + r * lds + a, lds, dst + a * ldd + r, ldd);
+        }
+    _mm_sfence();
+}
 /* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
 NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
@@ -3247,7 +3301,9 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
  * filled by name, nn__<backend>_<slot>; scalar softmax is defined below,
  * once its table exists). */
 #define nn__avx512_tr8 nn__avx2_tr8
+#define nn__avx512_trs nn__avx2_trs
 #define nn__neon_tr8 nn__s_tr8
+#define nn__neon_trs nn__s_trs
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
  * streams from L2; NC bounds the packed B panel (L2/L3).  The values here
@@ -8634,7 +8690,7 @@ typedef struct nn__st_hdr {
     const char **md; /* metadata: key, value, key, value ... */
     size_t nmd, mdcap;
     int has_md;
-    uint64_t data_len;
+    uint64_t data_len, data_start; /* the data: its bytes, and where it starts in the file */
     char err[256];
 } nn__st_hdr;
 typedef struct nn__jp {
@@ -9068,29 +9124,46 @@ static void nn__st_floats(const unsigned char *b, size_t n, int dt, float *out) 
         }
     }
 }
+/* dst rows [64 task, 64 task + 64) of a transposing scatter: the piece's
+ * `rows` floats of each dst row (whole cache lines) one after the other */
+typedef struct nn__st_tjob {
+    const float *src;
+    float *dst;
+    size_t rows, in0, n1, s1;
+    const nn__ktab *k;
+} nn__st_tjob;
+static void nn__st_tr_task(void *ctx, int task, int worker) {
+    const nn__st_tjob *j = (const nn__st_tjob *)ctx;
+    size_t a0 = (size_t)task * 64, a1 = a0 + 64 < j->n1 ? a0 + 64 : j->n1, a, r;
+    size_t r8 = j->rows & ~(size_t)7, a8 = a0 + ((a1 - a0) & ~(size_t)7);
+    (void)worker;
+    if (a8 > a0 && r8) j->k->trs(j->src + a0, j->in0, j->dst + a0 * j->s1, j->s1, r8, a8 - a0);
+    for (a = a8; a < a1; a++)
+        for (r = 0; r < r8; r++) j->dst[a * j->s1 + r] = j->src[r * j->in0 + a];
+    for (a = a0; a < a1; a++)
+        for (r = r8; r < j->rows; r++) j->dst[a * j->s1 + r] = j->src[r * j->in0 + a];
+}
 /* Elements [i0a, i0b) of dimension 0 of tensor x, floats in the file's
  * order at src, into nn.h's layout at dst (+= when sum).  Layouts whose
  * last dimension is contiguous in nn.h run along it; transposed ones
  * (st[0] == 1) along dimension 0, so that dst's cache lines are written
  * whole. */
 static void nn__st_scatter(const nn__st_t *x, const float *src, size_t i0a, size_t i0b,
-                           float *dst, int sum) {
+                           float *dst, int sum, int maxw) {
     size_t n1 = x->it[1], n2 = x->it[2], n3 = x->it[3], rows = i0b - i0a, in0 = n1 * n2 * n3;
     size_t a, b, c, r;
     dst += x->off + i0a * x->st[0];
     if (x->st[0] == 1 && rows > 1 && n1 > 1 && n2 == 1 && n3 == 1) {
-        /* a plain transpose (no sums here): 8 x 8 blocks by the backend's
-         * transpose, the ragged edges by hand */
-        const nn__ktab *k = nn__k();
-        const size_t s1 = x->st[1], r8 = rows & ~(size_t)7, a8 = n1 & ~(size_t)7;
+        /* a plain transpose (no sums here), 8 x 8 blocks by the backend's
+         * transpose, by dst rows (over maxw threads) */
+        nn__st_tjob j;
+        int tk, ntk = (int)((n1 + 63) / 64);
         NN_ASSERT(!sum);
-        for (r = 0; r < r8; r += 8) {
-            for (a = 0; a < a8; a += 8) k->tr8(src + r * in0 + a, in0, dst + a * s1 + r, s1);
-            for (a = a8; a < n1; a++)
-                for (c = r; c < r + 8; c++) dst[a * s1 + c] = src[c * in0 + a];
-        }
-        for (r = r8; r < rows; r++)
-            for (a = 0; a < n1; a++) dst[a * s1 + r] = src[r * in0 + a];
+        j.src = src, j.dst = dst, j.rows = rows, j.in0 = in0, j.n1 = n1, j.s1 = x->st[1];
+        j.k = nn__k();
+        if (maxw > 1) nn__par(ntk, nn__st_tr_task, &j, maxw);
+        else
+            for (tk = 0; tk < ntk; tk++) nn__st_tr_task(&j, tk, 0);
         return;
     }
     if (x->st[0] == 1 && rows > 1 && x->st[3] != 1) {
@@ -9126,13 +9199,136 @@ static int nn__st_cmp_t(const void *a, const void *b) { /* by the file's order *
     return x->fbeg < y->fbeg ? -1 : x->fbeg > y->fbeg;
 }
 
-/* Load the tensors of a parsed header into m; f is at the data's start.
- * Nothing in m changes unless NN_OK. */
-static nn_status nn__st_apply(nn_model *m, nn__st_hdr *h, FILE *f) {
+/* The data phase: pieces of about bufbytes (a tensor's rows [i0, i0+nr)),
+ * read and converted straight into the model, the file split between the
+ * threads (each with its own FILE, buffers allocated before anything is
+ * written): reading and writing 100 MB are bound by memory bandwidth, and
+ * one core has too little of it.  The summed pairs (an RNN's two biases
+ * into one) are done last, on the caller. */
+typedef struct nn__st_piece {
+    const nn__st_t *x;
+    int dt;
+    size_t i0, nr, bytes;
+    uint64_t off; /* in the file */
+} nn__st_piece;
+typedef struct nn__st_rjob {
+    nn_model *m;
+    const nn__st_piece *pc;
+    size_t bufbytes;
+    size_t cut[NN_MAX_THREADS + 1]; /* task t: pieces [cut[t], cut[t+1]) */
+    FILE *f[NN_MAX_THREADS];
+    unsigned char *buf[NN_MAX_THREADS];
+    int bad[NN_MAX_THREADS];
+} nn__st_rjob;
+static int nn__st_pieces(nn__st_rjob *j, size_t from, size_t to, FILE *f, unsigned char *buf) {
+    size_t p;
+    for (p = from; p < to; p++) {
+        const nn__st_piece *q = &j->pc[p];
+        const nn__st_t *x = q->x;
+        size_t esz = (size_t)nn__st_dtypes[q->dt].size, ne = q->bytes / esz;
+        float *src = nn__st_dtypes[q->dt].code == NN__DT_F32 ? (float *)(void *)buf
+                                                              : (float *)(void *)(buf + j->bufbytes);
+        if (q->off > (uint64_t)LONG_MAX || fseek(f, (long)q->off, SEEK_SET) != 0 ||
+            fread(buf, 1, q->bytes, f) != q->bytes)
+            return 0;
+        nn__st_floats(buf, ne, q->dt, src);
+        nn__st_scatter(x, src, q->i0, q->i0 + q->nr, x->bufs ? j->m->bufs : j->m->params,
+                       x->mode != NN__STM_COPY, 1);
+    }
+    return 1;
+}
+static void nn__st_read_task(void *ctx, int task, int worker) {
+    nn__st_rjob *j = (nn__st_rjob *)ctx;
+    (void)worker;
+    j->bad[task] = !nn__st_pieces(j, j->cut[task], j->cut[task + 1], j->f[task], j->buf[task]);
+}
+/* rows of tensor x per piece: whole cache lines of a transpose's dst rows */
+static size_t nn__st_per(const nn__st_t *x, size_t esz, size_t bufbytes) {
+    size_t per = bufbytes / (nn__st_count(x) / x->it[0] * esz);
+    return per >= 16 ? per & ~(size_t)15 : per;
+}
+static nn_status nn__st_read(nn_model *m, const nn__st_hdr *h, const char *path, nn__st_t *const *ord,
+                             size_t nt, size_t bufbytes) {
+    nn__st_rjob j;
+    nn__st_piece *pc;
+    size_t np = 0, i, nsum = 0, nplain = 0, total = 0, acc = 0;
+    int T = nn__threads(), t, k;
+    nn_status s = NN_OK;
+    memset(&j, 0, sizeof j);
+    for (i = 0; i < nt; i++) { /* count the pieces */
+        const nn__st_t *x = ord[i];
+        size_t per = nn__st_per(x, (size_t)nn__st_dtypes[h->e[x->ent].dt].size, bufbytes);
+        if (x->mode != NN__STM_STEPS) np += (x->it[0] + per - 1) / per;
+    }
+    pc = (nn__st_piece *)NN_MALLOC((np ? np : 1) * sizeof *pc);
+    if (!pc) return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory loading a safetensors file");
+    /* the pieces: plain ones first (file order), then the summed ones */
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < nt; i++) {
+            const nn__st_t *x = ord[i];
+            const nn__st_ent *e = &h->e[x->ent];
+            size_t esz = (size_t)nn__st_dtypes[e->dt].size, inner = nn__st_count(x) / x->it[0],
+                   per = nn__st_per(x, esz, bufbytes), i0;
+            int summed = x->mode == NN__STM_SUM0 || x->mode == NN__STM_SUM1;
+            if (x->mode == NN__STM_STEPS || summed != (k == 1)) continue; /* steps: nn.h counts its own */
+            for (i0 = 0; i0 < x->it[0]; i0 += per) {
+                nn__st_piece *q = &pc[nsum++];
+                q->x = x;
+                q->dt = e->dt;
+                q->i0 = i0;
+                q->nr = x->it[0] - i0 < per ? x->it[0] - i0 : per;
+                q->bytes = q->nr * inner * esz;
+                q->off = h->data_start + e->begin + (uint64_t)i0 * inner * esz;
+                if (!summed) total += q->bytes;
+            }
+        }
+        if (k == 0) nplain = nsum;
+    }
+    np = nsum;
+    /* split the plain pieces into T runs of about equal bytes */
+    if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
+    if (total < ((size_t)4 << 20)) T = 1; /* small files: one thread, no region */
+    for (i = 0, t = 1; i < nplain && t < T; i++) {
+        acc += pc[i].bytes;
+        if (acc >= total / (size_t)T * (size_t)t) j.cut[t++] = i + 1;
+    }
+    while (t <= T) j.cut[t++] = nplain;
+    j.m = m;
+    j.pc = pc;
+    j.bufbytes = bufbytes;
+    /* every buffer and file before the first write */
+    for (t = 0; t < T && s == NN_OK; t++) {
+        j.buf[t] = (unsigned char *)NN_MALLOC(bufbytes * 3); /* the bytes, then as floats */
+        j.f[t] = fopen(path, "rb");
+        if (!j.buf[t]) s = nn__fail(m, NN_ERR_NO_MEMORY, "out of memory loading a safetensors file");
+        else if (!j.f[t]) s = nn__fail(m, NN_ERR_IO, "safetensors: cannot open '%s' again", path);
+    }
+    if (s == NN_OK) {
+        for (i = 0; i < nt; i++) /* the summed pairs start from zero */
+            if (ord[i]->mode == NN__STM_SUM0)
+                memset(m->params + ord[i]->off, 0, nn__st_count(ord[i]) * sizeof(float));
+        if (T > 1) nn__par(T, nn__st_read_task, &j, T);
+        else nn__st_read_task(&j, 0, 0);
+        for (t = 0; t < T; t++)
+            if (j.bad[t]) s = NN_ERR_IO;
+        if (s == NN_OK && !nn__st_pieces(&j, nplain, np, j.f[0], j.buf[0])) s = NN_ERR_IO;
+        if (s != NN_OK) s = nn__fail(m, NN_ERR_IO, "safetensors: a read failed (the file changed?)");
+    }
+    for (t = 0; t < T; t++) {
+        NN_FREE(j.buf[t]);
+        if (j.f[t]) fclose(j.f[t]);
+    }
+    NN_FREE(pc);
+    return s;
+}
+
+/* Load the tensors of a parsed header of path into m.  Everything is
+ * checked before the first value is read: nothing in m changes unless the
+ * file fits it (only a failing read, after the checks, leaves it half
+ * loaded). */
+static nn_status nn__st_apply(nn_model *m, nn__st_hdr *h, const char *path) {
     size_t nt = nn__st_list(m, NULL), i, used = 0, bufbytes = NN__ST_CHUNK;
     nn__st_t *t, **ord = NULL;
-    float *fl = NULL;
-    unsigned char *buf = NULL;
     nn_status s = NN_OK;
     t = (nn__st_t *)NN_MALLOC((nt ? nt : 1) * sizeof *t);
     ord = (nn__st_t **)NN_MALLOC((nt ? nt : 1) * sizeof *ord);
@@ -9190,54 +9386,16 @@ static nn_status nn__st_apply(nn_model *m, nn__st_hdr *h, FILE *f) {
                      i < h->ne ? h->e[i].name : "?");
     }
     if (s == NN_OK) {
-        /* bufbytes of file data at a time, and as floats */
-        buf = (unsigned char *)NN_MALLOC(bufbytes);
-        fl = (float *)NN_MALLOC(bufbytes * 2);
-        if (!buf || !fl) s = nn__fail(m, NN_ERR_NO_MEMORY, "out of memory loading a safetensors file");
-    }
-    if (s == NN_OK) {
-        /* everything checked: from here on the file's values go straight
-         * into the model (a copy through staging would take longer than
-         * reading the file); the summed pairs start from zero */
-        for (i = 0; i < nt; i++)
-            if (t[i].mode == NN__STM_SUM0)
-                memset(m->params + t[i].off, 0, nn__st_count(&t[i]) * sizeof(float));
         qsort(ord, nt, sizeof *ord, nn__st_cmp_t);
+        s = nn__st_read(m, h, path, ord, nt, bufbytes);
     }
-    /* the data, in the file's order */
-    for (i = 0; i < nt && s == NN_OK; i++) {
-        nn__st_t *x = ord[i];
-        const nn__st_ent *e = &h->e[x->ent];
-        size_t esz = (size_t)nn__st_dtypes[e->dt].size, inner, per, i0;
-        if (x->mode == NN__STM_STEPS) { /* read past: nn.h counts its own steps */
-            if (fread(buf, 1, 8, f) != 8) s = nn__fail(m, NN_ERR_IO, "safetensors: short read");
-            continue;
-        }
-        inner = nn__st_count(x) / x->it[0];
-        per = bufbytes / (inner * esz);
-        if (per >= 16) per &= ~(size_t)7; /* whole 8 x 8 blocks of a transpose */
-        for (i0 = 0; i0 < x->it[0] && s == NN_OK; i0 += per) {
-            size_t nr = x->it[0] - i0 < per ? x->it[0] - i0 : per, ne = nr * inner;
-            float *src = nn__st_dtypes[e->dt].code == NN__DT_F32 ? (float *)(void *)buf : fl;
-            if (fread(buf, esz, ne, f) != ne) {
-                s = nn__fail(m, NN_ERR_IO, "safetensors: short read in '%s' (the file changed?)",
-                             x->name);
-                break;
-            }
-            nn__st_floats(buf, ne, e->dt, src);
-            nn__st_scatter(x, src, i0, i0 + nr, x->bufs ? m->bufs : m->params,
-                           x->mode != NN__STM_COPY);
-        }
-    }
-    NN_FREE(buf);
-    NN_FREE(fl);
     NN_FREE(t);
     NN_FREE((void *)ord);
     return s;
 }
 
-/* Open path, read and check its header; f left at the data's start */
-static nn_status nn__st_open(const char *path, FILE **pf, nn__st_hdr *h) {
+/* Read and check path's header */
+static nn_status nn__st_open(const char *path, nn__st_hdr *h) {
     FILE *f;
     unsigned char b8[8], *hb;
     uint64_t n = 0;
@@ -9245,7 +9403,6 @@ static nn_status nn__st_open(const char *path, FILE **pf, nn__st_hdr *h) {
     nn_status s;
     int k;
     memset(h, 0, sizeof *h);
-    *pf = NULL;
     if (!path) return NN_ERR_INVALID_ARGUMENT;
     f = fopen(path, "rb");
     if (!f) return nn__st_err(h, NN_ERR_IO, "cannot open '%s'", path);
@@ -9273,27 +9430,25 @@ static nn_status nn__st_open(const char *path, FILE **pf, nn__st_hdr *h) {
         fclose(f);
         return nn__st_err(h, NN_ERR_IO, "short read");
     }
+    fclose(f);
     s = nn__st_parse(hb, (size_t)n, (uint64_t)sz - 8 - n, h);
     NN_FREE(hb);
     if (s != NN_OK) {
         nn__st_hdr_free(h);
-        fclose(f);
         return s;
     }
-    *pf = f;
+    h->data_start = 8 + n;
     return NN_OK;
 }
 
 NN__API nn_status nn_load_safetensors(nn_model *m, const char *path) {
     nn__st_hdr h;
-    FILE *f;
     nn_status s;
     if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_load_safetensors: compile the model first");
-    s = nn__st_open(path, &f, &h);
+    s = nn__st_open(path, &h);
     if (s != NN_OK) return nn__fail(m, s, "safetensors: %s", h.err[0] ? h.err : nn_strerror(s));
-    s = nn__st_apply(m, &h, f);
-    fclose(f);
+    s = nn__st_apply(m, &h, path);
     nn__st_hdr_free(&h);
     return s;
 }
@@ -9301,14 +9456,13 @@ NN__API nn_status nn_load_safetensors(nn_model *m, const char *path) {
 /* nn_load of a safetensors file: the model from "nnh.arch", then its tensors */
 static nn_status nn__st_load_model(nn_model **out, const char *path) {
     nn__st_hdr h;
-    FILE *f;
     nn_status s;
     const char *arch, *names;
     size_t len, i;
     unsigned char *bin;
     nn__rbuf r;
     nn_model *m = NULL;
-    s = nn__st_open(path, &f, &h);
+    s = nn__st_open(path, &h);
     if (s != NN_OK) return s;
     arch = nn__st_meta(&h, "nnh.arch");
     names = nn__st_meta(&h, "nnh.names");
@@ -9348,8 +9502,7 @@ static nn_status nn__st_load_model(nn_model **out, const char *path) {
             p = e ? e + 1 : p + nl;
         }
     }
-    if (s == NN_OK) s = nn__st_apply(m, &h, f);
-    fclose(f);
+    if (s == NN_OK) s = nn__st_apply(m, &h, path);
     nn__st_hdr_free(&h);
     if (s != NN_OK) {
         nn_model_free(m);

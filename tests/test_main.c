@@ -5,7 +5,7 @@
  *                                         kernels, activations, sgemm, conv,
  *                                         grad, optim, train, errors, io, seq,
  *                                         alloc, compat, tables, threads, parallel,
- *                                         inputgrad, oracle)
+ *                                         inputgrad, oracle, safetensors, torch_files)
  *   build/run_tests --expect-backend B    only check that nn_set_backend(AUTO)
  *                                         picks B (a backend name, or "best"
  *                                         for the best available); run.sh
@@ -72,6 +72,7 @@ void test_parallel(void); /* tests/test_parallel.c: the same bits for any thread
 void test_inputgrad(void); /* tests/test_inputgrad.c: the gradient with respect to the input */
 void test_oracle(void); /* tests/test_oracle.c: PyTorch's numbers (tests/fixtures/oracle) */
 void test_safetensors(void); /* tests/test_safetensors.c: safetensors files both ways */
+void test_torch_files(void); /* tests/test_torch_files.c: files written by PyTorch (tests/fixtures/safetensors) */
 
 /* ======================================================================== */
 /* tables: the private kernel tables, reachable only from this translation   */
@@ -364,6 +365,45 @@ static void tables_first_call(void) {
     NN__STORE_REL(nn__k_cur, before);
 }
 
+/* the streaming block transpose (safetensors loads) equals the scalar
+ * twin on every backend: aligned rows (streaming stores) and not, guards
+ * around dst intact */
+static void tables_trs(void) {
+    static const size_t dims[][4] = {/* rows, cols, lds, ldd */
+                                     {8, 8, 8, 8},     {16, 24, 24, 16},  {64, 8, 13, 64},
+                                     {8, 64, 64, 9},   {24, 40, 45, 24},  {64, 64, 64, 72}};
+    size_t si, di, off, i;
+    nn_rng r;
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        nn_backend bk = tt_backends[si];
+        const nn__ktab *t = nn__table_for(bk);
+        if (!t) {
+            tt_skip("tables trs[%s]: backend not available in this build / on this CPU", nn_backend_name(bk));
+            continue;
+        }
+        for (di = 0; di < sizeof dims / sizeof dims[0]; di++)
+            for (off = 0; off < 8; off += 7) { /* tt_galloc is 4 bytes past 64: +7 floats aligns dst */
+                size_t rows = dims[di][0], cols = dims[di][1], lds = dims[di][2], ldd = dims[di][3];
+                size_t ns = rows * lds, nd = cols * ldd + off;
+                float *x = tt_xalloc(ns), *ref = tt_galloc(nd), *got = tt_galloc(nd);
+                tt_ctx("tables[%s] trs rows %lu cols %lu lds %lu ldd %lu dst+%lu floats", nn_backend_name(bk),
+                       (unsigned long)rows, (unsigned long)cols, (unsigned long)lds, (unsigned long)ldd,
+                       (unsigned long)off);
+                nn_rng_seed(&r, 900 + 10 * di + off);
+                tt_fill_normal(&r, x, ns, 1.0f);
+                for (i = 0; i < nd; i++) ref[i] = got[i] = -5.0f; /* untouched between rows */
+                nn__s_trs(x, lds, ref + off, ldd, rows, cols);
+                t->trs(x, lds, got + off, ldd, rows, cols);
+                TT_SAME_ARR("trs == scalar", got, ref, nd);
+                if (off) TT_CHECK((uintptr_t)(got + off) % 32 == 0, "the aligned case is not aligned");
+                TT_GUARDS_OK(got);
+                tt_xfree(x);
+                tt_gfree(ref);
+                tt_gfree(got);
+            }
+    }
+}
+
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
@@ -372,6 +412,7 @@ static void test_tables(void) {
     tables_kinds();
     tables_gap();
     tables_gap_public();
+    tables_trs();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */
@@ -407,7 +448,8 @@ int main(int argc, char **argv) {
                                    {"tables", test_tables},     {"threads", test_threads},
                                    {"parallel", test_parallel},
                                    {"inputgrad", test_inputgrad}, {"oracle", test_oracle},
-                                   {"safetensors", test_safetensors}};
+                                   {"safetensors", test_safetensors},
+                                   {"torch_files", test_torch_files}};
     const char *only = NULL;
     int i;
     for (i = 1; i < argc; i++) {
