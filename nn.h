@@ -9512,10 +9512,68 @@ static nn_status nn__st_load_model(nn_model **out, const char *path) {
     return NN_OK;
 }
 
+/* The inverse of nn__st_scatter: rows [i0a, i0b) of tensor x in the file's
+ * order into out, from nn.h's layout at base (zeros for the second of a
+ * summed pair) */
+static void nn__st_gather(const nn__st_t *x, const float *base, size_t i0a, size_t i0b,
+                          float *out) {
+    size_t n1 = x->it[1], n2 = x->it[2], n3 = x->it[3], rows = i0b - i0a, in0 = n1 * n2 * n3;
+    size_t a, b, c, r;
+    const float *src = base + x->off + i0a * x->st[0];
+    if (x->mode == NN__STM_SUM1) {
+        memset(out, 0, rows * in0 * sizeof(float));
+        return;
+    }
+    if (x->st[0] == 1 && rows > 1 && n1 > 1 && n2 == 1 && n3 == 1) {
+        /* out (rows x n1) = the transpose of nn.h's (n1 x rows), 8 x 8 blocks */
+        const nn__ktab *k = nn__k();
+        const size_t s1 = x->st[1], r8 = rows & ~(size_t)7, a8 = n1 & ~(size_t)7;
+        for (a = 0; a < a8; a += 8)
+            for (r = 0; r < r8; r += 8) k->tr8(src + a * s1 + r, s1, out + r * in0 + a, in0);
+        for (r = 0; r < rows; r++)
+            for (a = r < r8 ? a8 : 0; a < n1; a++) out[r * in0 + a] = src[a * s1 + r];
+        return;
+    }
+    for (r = 0; r < rows; r++)
+        for (a = 0; a < n1; a++)
+            for (b = 0; b < n2; b++) {
+                const float *sp = src + r * x->st[0] + a * x->st[1] + b * x->st[2];
+                float *o = out + ((r * n1 + a) * n2 + b) * n3;
+                for (c = 0; c < n3; c++) o[c] = sp[c * x->st[3]];
+            }
+}
+/* floats to little-endian bytes in place (nothing to do on such a CPU) */
+static void nn__st_le32(float *v, size_t n) {
+    uint32_t one = 1, u;
+    unsigned char le, *b = (unsigned char *)v;
+    size_t i;
+    memcpy(&le, &one, 1);
+    if (le) return;
+    for (i = 0; i < n; i++) {
+        memcpy(&u, &v[i], 4);
+        b[4 * i] = (unsigned char)u, b[4 * i + 1] = (unsigned char)(u >> 8);
+        b[4 * i + 2] = (unsigned char)(u >> 16), b[4 * i + 3] = (unsigned char)(u >> 24);
+    }
+}
+/* bytes of the longest row (dimension 0 slice) of any tensor of m, as F32 */
+static size_t nn__st_maxrow(const nn_model *m) {
+    nn__st_t tmp[NN__ST_MAX];
+    nn__st_perm p;
+    size_t mx = 0;
+    int i, k, c;
+    memset(&p, 0, sizeof p);
+    for (i = 0; i < m->n; i++) {
+        c = m->L[i].k->tensors ? m->L[i].k->tensors(&m->L[i], &p, tmp) : 0;
+        for (k = 0; k < c; k++)
+            if (nn__st_count(&tmp[k]) / tmp[k].it[0] * 4 > mx) mx = nn__st_count(&tmp[k]) / tmp[k].it[0] * 4;
+    }
+    return mx;
+}
+
 static void nn__st_put_str(nn__wbuf *w, const char *s) { nn__put(w, s, strlen(s)); }
 NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
     nn__wbuf w, a;
-    size_t nt, i, hlen;
+    size_t nt, i, hlen, cbytes;
     nn__st_t *t;
     uint64_t off = 0;
     FILE *f;
@@ -9527,7 +9585,8 @@ NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
     if (!m->compiled) return NN_ERR_STATE;
     nt = nn__st_list(m, NULL);
     t = (nn__st_t *)NN_MALLOC((nt ? nt : 1) * sizeof *t);
-    chunk = (float *)NN_MALLOC(NN__ST_CHUNK);
+    cbytes = nn__st_maxrow(m) > NN__ST_CHUNK ? nn__st_maxrow(m) : NN__ST_CHUNK;
+    chunk = (float *)NN_MALLOC(cbytes);
     memset(&w, 0, sizeof w);
     memset(&a, 0, sizeof a);
     if (!t || !chunk) {
@@ -9594,39 +9653,24 @@ NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
         for (i = 0; i < 8; i++) b8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
         ok = fwrite(b8, 1, 8, f) == 8 && fwrite(w.p, 1, hlen, f) == hlen;
     }
-    /* the data: every element gathered from nn.h's layout, written LE */
+    /* the data: pieces of rows gathered from nn.h's layout, written LE */
     for (li = 0; li < 2 && ok; li++)
         for (i = 0; i < nt && ok; i++) {
             const nn__st_t *x = &t[i];
-            size_t a0, a1, a2, a3, n = 0, cap = NN__ST_CHUNK / 4;
-            const float *src = (x->bufs ? m->bufs : m->params) + x->off;
+            size_t per = nn__st_per(x, 4, cbytes), i0;
             unsigned char *cb = (unsigned char *)chunk;
             if ((x->mode == NN__STM_STEPS) != (li == 0)) continue;
             if (x->mode == NN__STM_STEPS) {
-                for (a0 = 0; a0 < 8; a0++) cb[a0] = (unsigned char)((uint64_t)m->step >> (8 * a0));
+                for (i0 = 0; i0 < 8; i0++) cb[i0] = (unsigned char)((uint64_t)m->step >> (8 * i0));
                 ok = fwrite(cb, 1, 8, f) == 8;
                 continue;
             }
-            for (a0 = 0; a0 < x->it[0]; a0++)
-                for (a1 = 0; a1 < x->it[1]; a1++)
-                    for (a2 = 0; a2 < x->it[2]; a2++)
-                        for (a3 = 0; a3 < x->it[3]; a3++) {
-                            float v = x->mode == NN__STM_SUM1
-                                          ? 0.0f
-                                          : src[a0 * x->st[0] + a1 * x->st[1] + a2 * x->st[2] +
-                                                a3 * x->st[3]];
-                            uint32_t u;
-                            memcpy(&u, &v, 4);
-                            cb[4 * n] = (unsigned char)u;
-                            cb[4 * n + 1] = (unsigned char)(u >> 8);
-                            cb[4 * n + 2] = (unsigned char)(u >> 16);
-                            cb[4 * n + 3] = (unsigned char)(u >> 24);
-                            if (++n == cap) {
-                                ok = ok && fwrite(cb, 4, n, f) == n;
-                                n = 0;
-                            }
-                        }
-            if (n) ok = ok && fwrite(cb, 4, n, f) == n;
+            for (i0 = 0; i0 < x->it[0] && ok; i0 += per) {
+                size_t nr = x->it[0] - i0 < per ? x->it[0] - i0 : per, ne = nr * nn__st_count(x) / x->it[0];
+                nn__st_gather(x, x->bufs ? m->bufs : m->params, i0, i0 + nr, chunk);
+                nn__st_le32(chunk, ne);
+                ok = fwrite(chunk, 4, ne, f) == ne;
+            }
         }
     if (f && fclose(f) != 0) ok = 0;
     NN_FREE(w.p);

@@ -617,6 +617,23 @@ static void st_transpose_backends(void) {
         for (o = 0; o < 20; o++)
             for (j = 0; j < 37; j++) ok &= w[j * 20 + o] == v[o * 37 + j];
         TT_CHECK(ok, "dense (20, 37) transposed into nn.h's (37, 20)");
+        { /* and back: the same bytes (weight then bias, after the header) */
+            size_t n1, n2, h1, h2;
+            unsigned char *fa, *fb;
+            char p2[256];
+            TT_EQ_INT(nn_save_safetensors(m, tt_tmp_name("tr2.safetensors", p2, sizeof p2)), NN_OK);
+            fa = tt_read_bytes(path, &n1);
+            fb = tt_read_bytes(p2, &n2);
+            if (fa && fb && n1 > 8 && n2 > 8) {
+                h1 = (size_t)fa[0] | ((size_t)fa[1] << 8);
+                h2 = (size_t)fb[0] | ((size_t)fb[1] << 8);
+                TT_CHECK(n1 - h1 == n2 - h2 && memcmp(fa + 8 + h1, fb + 8 + h2, n1 - 8 - h1) == 0,
+                         "exported tensors differ from the file loaded");
+            }
+            free(fa);
+            free(fb);
+            remove(p2);
+        }
         remove(path);
         nn_model_free(m);
     }
