@@ -71,7 +71,8 @@
  *      7.4 forward and backward, 7.5 layer access and the summary,
  *      7.6 training and inference: fit, evaluate, predict
  *   8. Data and I/O
- *      8.1 datasets, 8.2 loaders (IDX, CSV), 8.3 model files (format 2)
+ *      8.1 datasets, 8.2 loaders (IDX, CSV), 8.3 model files (format 2),
+ *      8.4 safetensors (PyTorch's names and layouts, both ways)
  *
  * LICENSE: see end of file.
  */
@@ -4252,11 +4253,18 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
  *   1. its settings: a named member of nn__layer (if it has any);
  *   2. its functions here: shape, forward, backward (+ init, plan, reset
  *      when it has parameters, scratch or state), save/load of the
- *      settings, describe; kernels in section 4 with scalar twins;
+ *      settings, describe, and its tensors (PyTorch's names and layouts,
+ *      for safetensors files) when it has parameters or buffers; kernels
+ *      in section 4 with scalar twins.  A setting added to an existing
+ *      kind goes after the others, 0 meaning the old behaviour, with
+ *      nset_min left at the old count (older readers keep reading files
+ *      that do not use it);
  *   3. its row (nn__row_NAME) and one line in NN__KINDS;
  *   4. its builder (section 7) and declaration (section 2);
- *   5. tests: gradient check (tests/test_grad.c), save/load, summary, and
- *      a model with it in tests/test_parallel.c if it has parallel work.
+ *   5. tests: gradient check (tests/test_grad.c), save/load, summary, a
+ *      PyTorch oracle case (scripts/make_oracle.py), a safetensors round
+ *      trip (tests/test_safetensors.c), and a model with it in
+ *      tests/test_parallel.c if it has parallel work.
  * Threads: products go through nn__msgemm (split over the model's workers
  * by output blocks), independent items (images, elements) through
  * nn__par_range, anything else through nn__par with per-task outputs; a
