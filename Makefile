@@ -166,7 +166,8 @@ test-win32: | $(BUILD)
 
 # ---- fuzzing: `make fuzz [FUZZ_SECONDS=60]` --------------------------------
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c; clang -fsanitize=fuzzer,address,undefined):
-# nn_load on raw bytes, nn_load behind a CRC the harness repairs, IDX, CSV.
+# nn_load on raw bytes, nn_load behind a CRC the harness repairs, IDX, CSV,
+# safetensors (nn_load and nn_load_safetensors into fixed models).
 # tests/fuzz/run.sh replays tests/fuzz/crashes/<name>/, then fuzzes each for
 # FUZZ_SECONDS on a copy of its seeds (build/fuzz_corpus_<name>), skips the
 # harnesses tests/fuzz/known.txt names, prints exec/s per harness, and fails
@@ -174,8 +175,9 @@ test-win32: | $(BUILD)
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_NAMES    = load_raw load_crc idx csv
-FUZZ_SPECS    = load_raw:model:model.dict load_crc:model:model.dict idx:idx:idx.dict csv:csv:csv.dict
+FUZZ_NAMES    = load_raw load_crc idx csv safetensors
+FUZZ_SPECS    = load_raw:model:model.dict load_crc:model:model.dict idx:idx:idx.dict csv:csv:csv.dict \
+                safetensors:safetensors:safetensors.dict
 
 .PHONY: fuzz fuzz-build
 

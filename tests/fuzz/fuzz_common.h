@@ -25,11 +25,11 @@
 static char fz_path[2][512];
 static FILE *fz_null; /* /dev/null, for nn_model_summary */
 
-static void fz_cleanup(void) {
+FZ_FN void fz_cleanup(void) {
     unlink(fz_path[0]);
     unlink(fz_path[1]);
 }
-static void fz_init(const char *name) {
+FZ_FN void fz_init(const char *name) {
     const char *dir = getenv("TMPDIR");
     if (access("/dev/shm", W_OK) == 0) dir = "/dev/shm";
     if (!dir || !*dir) dir = "/tmp";
@@ -137,8 +137,10 @@ FZ_FN void fz_use_model(nn_model *m, const uint8_t *file, size_t n) {
     int i, nl = nn_model_num_layers(m);
     nn_model_summary(m, fz_null);
     /* the model's input is the file's: an accepted file whose input shape
-     * differs from the model nn_load built is itself a bug */
-    if (in == 0 || in != fz_model_input_floats(file, n)) abort();
+     * differs from the model nn_load built is itself a bug (an nn.h model
+     * file; nn_load also takes safetensors, whose input is in hex metadata) */
+    if (in == 0 || (n >= 4 && memcmp(file, "NNH\x1a", 4) == 0 && in != fz_model_input_floats(file, n)))
+        abort();
     for (i = 0; i < nl; i++) act += fz_shape_floats(nn_layer_output_shape(m, i));
     if (out == 0 || in > FZ_MAX_IO_FLOATS || out > FZ_MAX_IO_FLOATS || act > FZ_MAX_ACT_FLOATS ||
         nn_model_num_params(m) > FZ_MAX_PARAMS)
@@ -157,6 +159,53 @@ FZ_FN void fz_use_model(nn_model *m, const uint8_t *file, size_t n) {
     free(x);
     free(y);
     free(dx);
+}
+
+/* The fixed compiled models fuzz_safetensors loads every input into (and
+ * gen_seeds.c saves as its seeds: the same builders), k = 0 .. FZ_ST_MODELS-1.
+ * 0: CNN (conv 'same', batch norm, max pool, conv, flatten, batch norm in
+ *    PyTorch's (c, h, w) order, dense 32 -> 16: the 8 x 8 transposes);
+ * 1: embedding + LSTM + GRU + RNN (summed biases, gate order) + dense;
+ * 2: dense with normalization, batch norm, dropout and named layers
+ *    ("fc1", "head.out": nnh.names). */
+#define FZ_ST_MODELS 3
+FZ_FN nn_model *fz_st_model(int k) {
+    nn_model *m;
+    if (k == 0) {
+        m = nn_model_new(nn_shape3(8, 8, 2));
+        nn_conv2d_ex(m, 4, 3, 3, 1, 1, NN_RELU);
+        nn_batchnorm(m);
+        nn_maxpool2d(m, 2);
+        nn_conv2d_ex(m, 8, 3, 3, 2, 1, NN_RELU);
+        nn_flatten(m);
+        nn_batchnorm(m);
+        nn_dense(m, 16, NN_RELU);
+        nn_dense(m, 3, NN_LINEAR);
+        nn_compile(m, nn_sgd(0.05f), NN_LOSS_SPARSE_CATEGORICAL_CE_FROM_LOGITS);
+    } else if (k == 1) {
+        m = nn_model_new(nn_shape1(6));
+        nn_embedding(m, 10, 8);
+        nn_lstm(m, 8, 1);
+        nn_gru(m, 8, 1);
+        nn_rnn(m, 8, 0);
+        nn_dense(m, 4, NN_LINEAR);
+        nn_compile(m, nn_adam(0.01f), NN_LOSS_MSE);
+    } else {
+        m = nn_model_new(nn_shape1(8));
+        nn_normalization(m);
+        nn_dense(m, 12, NN_RELU);
+        nn_batchnorm(m);
+        nn_dropout(m, 0.25f);
+        nn_dense(m, 3, NN_SOFTMAX);
+        nn_compile(m, nn_adam(0.01f), NN_LOSS_CATEGORICAL_CE);
+        nn_layer_set_name(m, 1, "fc1");
+        nn_layer_set_name(m, 4, "head.out");
+    }
+    if (!m || nn_model_status(m) != NN_OK) {
+        fprintf(stderr, "fz_st_model(%d): %s\n", k, m ? nn_model_error(m) : "out of memory");
+        exit(1);
+    }
+    return m;
 }
 
 #endif
