@@ -365,6 +365,45 @@ static void tables_first_call(void) {
     NN__STORE_REL(nn__k_cur, before);
 }
 
+/* the streaming block transpose (safetensors loads) equals the scalar
+ * twin on every backend: aligned rows (streaming stores) and not, guards
+ * around dst intact */
+static void tables_trs(void) {
+    static const size_t dims[][4] = {/* rows, cols, lds, ldd */
+                                     {8, 8, 8, 8},     {16, 24, 24, 16},  {64, 8, 13, 64},
+                                     {8, 64, 64, 9},   {24, 40, 45, 24},  {64, 64, 64, 72}};
+    size_t si, di, off, i;
+    nn_rng r;
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        nn_backend bk = tt_backends[si];
+        const nn__ktab *t = nn__table_for(bk);
+        if (!t) {
+            tt_skip("tables trs[%s]: backend not available in this build / on this CPU", nn_backend_name(bk));
+            continue;
+        }
+        for (di = 0; di < sizeof dims / sizeof dims[0]; di++)
+            for (off = 0; off < 8; off += 7) { /* tt_galloc is 4 bytes past 64: +7 floats aligns dst */
+                size_t rows = dims[di][0], cols = dims[di][1], lds = dims[di][2], ldd = dims[di][3];
+                size_t ns = rows * lds, nd = cols * ldd + off;
+                float *x = tt_xalloc(ns), *ref = tt_galloc(nd), *got = tt_galloc(nd);
+                tt_ctx("tables[%s] trs rows %lu cols %lu lds %lu ldd %lu dst+%lu floats", nn_backend_name(bk),
+                       (unsigned long)rows, (unsigned long)cols, (unsigned long)lds, (unsigned long)ldd,
+                       (unsigned long)off);
+                nn_rng_seed(&r, 900 + 10 * di + off);
+                tt_fill_normal(&r, x, ns, 1.0f);
+                for (i = 0; i < nd; i++) ref[i] = got[i] = -5.0f; /* untouched between rows */
+                nn__s_trs(x, lds, ref + off, ldd, rows, cols);
+                t->trs(x, lds, got + off, ldd, rows, cols);
+                TT_SAME_ARR("trs == scalar", got, ref, nd);
+                if (off) TT_CHECK((uintptr_t)(got + off) % 32 == 0, "the aligned case is not aligned");
+                TT_GUARDS_OK(got);
+                tt_xfree(x);
+                tt_gfree(ref);
+                tt_gfree(got);
+            }
+    }
+}
+
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
@@ -373,6 +412,7 @@ static void test_tables(void) {
     tables_kinds();
     tables_gap();
     tables_gap_public();
+    tables_trs();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */
