@@ -1773,6 +1773,22 @@ static long oom_pass(long k, const nn_dataset *ds, const float *x, const char *p
         if (m2) OOM_NOTE("nn_predict (loaded)", nn_predict(m2, x, 8, out));
     }
     nn_model_free(m2);
+    m2 = NULL;
+    { /* safetensors: export, rebuild from it, load into the model */
+        char sp[300];
+        snprintf(sp, sizeof sp, "%s.safetensors", path);
+        st = nn_save_safetensors(m, sp);
+        OOM_NOTE("nn_save_safetensors", st);
+        if (st == NN_OK) {
+            st = nn_load(&m2, sp);
+            OOM_NOTE("nn_load (safetensors)", st);
+            TT_CHECK((st == NN_OK) == (m2 != NULL), "nn_load returned %s with model %p", nn_strerror(st), (void *)m2);
+            if (m2) OOM_NOTE("nn_predict (loaded)", nn_predict(m2, x, 8, out));
+            OOM_NOTE("nn_load_safetensors", nn_load_safetensors(m, sp));
+        }
+        remove(sp);
+    }
+    nn_model_free(m2);
     nn_model_free(m);
     tt_alloc_fail_at = 0;
 #undef OOM_NOTE
