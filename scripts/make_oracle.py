@@ -40,7 +40,11 @@ its merged bias); GRU bias [b_x (G) | b_h (G)] = [bias_ih | bias_hh]; nn.h's fla
 (the PyTorch model flattens its channels-last view).  Inputs, parameters and targets are
 decimals of three places (exact after float32 rounding on both sides); hyper-parameters are the
 float32 values nn.h holds.  The script refuses a draw where the comparison would sit on a kink
-(a ReLU input or a max-pool runner-up within 1e-4): it draws again.
+(a ReLU input or a max-pool runner-up within 1e-4): it draws again.  A case with zero_ties
+(a max-pool after a ReLU conv) lets windows whose maximum is the ReLU's exact 0 tie (the
+gradient is 0 whichever zero takes it) and insists on at least one such window, so that
+nn.h's ReLU' applied to the pooled gradient is exercised.  A spec entry ending in "nobias"
+(dense, conv2d) is PyTorch's bias=False: no bias tensor, and none drawn.
 
 FILE FORMAT (text, ASCII; tokens separated by white space; '#' starts a comment to the end of
 the line).  Keywords, in this order:
@@ -51,10 +55,14 @@ the line).  Keywords, in this order:
         dense UNITS ACT                       nn_dense
         conv2d FILTERS KH KW STRIDE PAD ACT   nn_conv2d_ex (PAD: 0 valid, 1 same, -1-p NN_PADDING(p))
         maxpool2d SIZE | avgpool2d SIZE | global_avgpool2d | flatten | upsample2d FACTOR
+        maxpool2d_ex SIZE PAD | avgpool2d_ex SIZE PAD    nn_maxpool2d_ex / nn_avgpool2d_ex:
+                                    PyTorch's MaxPool2d / AvgPool2d(SIZE, padding=PAD)
         activation ACT | dropout RATE | batchnorm | normalization
         embedding VOCAB DIM | rnn UNITS SEQ | lstm UNITS SEQ | gru UNITS SEQ   (SEQ: return_sequences)
       ACT: linear relu leaky_relu sigmoid tanh softmax
     slope S                     (optional, after a layer) nn_leaky_relu_slope on that layer
+    nobias                      (optional, after a dense or conv2d layer) nn_use_bias(m, 0),
+                                PyTorch's bias=False: no b.L, gb.L or ub.L@K for that layer
     loss NAME                   mse binary_ce binary_ce_from_logits categorical_ce
                                 categorical_ce_from_logits sparse_categorical_ce
                                 sparse_categorical_ce_from_logits
@@ -183,14 +191,15 @@ def val(p, grad):
 
 
 class Dense(Layer):
-    def __init__(self, shape, d, units, act):
+    def __init__(self, shape, d, units, act, bias=True):
         super().__init__()
         fin = shape[-1]
-        self.units, self.act = units, act
-        self.lin = tnn.Linear(fin, units)
+        self.units, self.act, self.nobias = units, act, not bias
+        self.lin = tnn.Linear(fin, units, bias=bias)  # bias=False: no tensor, nothing drawn
         lim = np.sqrt(6.0 / (fin + units))
         setp(self.lin.weight, d.uniform((fin, units), -lim, lim).T)
-        setp(self.lin.bias, d.uniform(units, -0.2, 0.2))
+        if bias:
+            setp(self.lin.bias, d.uniform(units, -0.2, 0.2))
         self.out = shape[:-1] + (units,)
 
     def forward(self, x):
@@ -198,21 +207,26 @@ class Dense(Layer):
 
     def nnh(self, grad=False):
         w = (self.lin.weight.grad if grad else self.lin.weight).detach().T
-        return {"w": w.reshape(-1).numpy().copy(), "b": val(self.lin.bias, grad)}
+        r = {"w": w.reshape(-1).numpy().copy()}
+        if self.lin.bias is not None:
+            r["b"] = val(self.lin.bias, grad)
+        return r
 
     def line(self):
         return "dense %d %s" % (self.units, self.act)
 
 
 class Conv(Layer):
-    def __init__(self, shape, d, filters, kh, kw, stride, pad, act):
+    def __init__(self, shape, d, filters, kh, kw, stride, pad, act, bias=True):
         super().__init__()
         h, w, c = shape
         self.f, self.kh, self.kw, self.s, self.pad, self.act = filters, kh, kw, stride, pad, act
-        self.conv = tnn.Conv2d(c, filters, (kh, kw), stride=stride, padding=0)
+        self.nobias = not bias
+        self.conv = tnn.Conv2d(c, filters, (kh, kw), stride=stride, padding=0, bias=bias)
         lim = np.sqrt(6.0 / (kh * kw * (c + filters)))
         setp(self.conv.weight, d.uniform((kh, kw, c, filters), -lim, lim).transpose(3, 2, 0, 1))
-        setp(self.conv.bias, d.uniform(filters, -0.2, 0.2))
+        if bias:
+            setp(self.conv.bias, d.uniform(filters, -0.2, 0.2))
         if pad < 0:  # NN_PADDING(p): p on every side (PyTorch's padding=p)
             p = -1 - pad
             self.padding = (p, p, p, p)
@@ -232,32 +246,57 @@ class Conv(Layer):
 
     def nnh(self, grad=False):
         w = (self.conv.weight.grad if grad else self.conv.weight).detach().permute(2, 3, 1, 0)
-        return {"w": w.reshape(-1).numpy().copy(), "b": val(self.conv.bias, grad)}
+        r = {"w": w.reshape(-1).numpy().copy()}
+        if self.conv.bias is not None:
+            r["b"] = val(self.conv.bias, grad)
+        return r
 
     def line(self):
         return "conv2d %d %d %d %d %d %s" % (self.f, self.kh, self.kw, self.s, self.pad, self.act)
 
 
 class Pool(Layer):
-    def __init__(self, shape, size, kind):
+    """maxpool2d / avgpool2d SIZE (nn_maxpool2d), or with padding ("maxpool2d_ex" SIZE PAD,
+    nn_maxpool2d_ex): PyTorch's MaxPool2d(size, padding=p) (pads -inf) and AvgPool2d(size,
+    padding=p) (count_include_pad=True, the default), stride = size."""
+
+    def __init__(self, shape, kind, size, pad=0, zero_ties=False):
         super().__init__()
         h, w, c = shape
-        self.size, self.kind = size, kind
-        self.pool = tnn.MaxPool2d(size) if kind == "maxpool2d" else tnn.AvgPool2d(size)
-        self.out = (h // size, w // size, c)
+        self.ex, kind = kind.endswith("_ex"), kind.replace("_ex", "")
+        self.size, self.kind, self.p = size, kind, pad
+        # zero_ties: the input comes from a ReLU; a window whose maximum is that ReLU's exact 0
+        # is no kink (whichever zero takes the gradient, ReLU' makes it 0, in both)
+        self.zero_ties = zero_ties
+        if kind == "maxpool2d":
+            self.pool = tnn.MaxPool2d(size, padding=pad)
+        else:
+            self.pool = tnn.AvgPool2d(size, padding=pad)
+        self.out = ((h + 2 * pad) // size, (w + 2 * pad) // size, c)
 
     def forward(self, x):
+        y = nhwc(self.pool(nchw(x)))
         if self.kind == "maxpool2d":  # the runner-up of every window
-            s = self.size
-            b, h, w, c = x.shape
+            s, p = self.size, self.p
+            xd = x.detach()
+            if p:  # PyTorch's -inf padding: (C), W, H
+                xd = tF.pad(xd, (0, 0, p, p, p, p), value=-np.inf)
+            b, h, w, c = xd.shape
             oh, ow = h // s, w // s
-            win = x.detach()[:, : oh * s, : ow * s, :].reshape(b, oh, s, ow, s, c)
+            win = xd[:, : oh * s, : ow * s, :].reshape(b, oh, s, ow, s, c)
             win = win.permute(0, 1, 3, 5, 2, 4).reshape(-1, s * s)
             top = torch.topk(win, 2, dim=1).values
-            KINKS.append(("max-pool runner-up", float((top[:, 0] - top[:, 1]).min()), MARGIN))
-        return nhwc(self.pool(nchw(x)))
+            gap = top[:, 0] - top[:, 1]
+            if self.zero_ties:
+                gap = gap[top[:, 0] != 0]
+                # the ReLU' path must be taken: some window's maximum is a ReLU's 0
+                KINKS.append(("max-pool outputs that are a ReLU's 0", float((y == 0).sum()), 0))
+            KINKS.append(("max-pool runner-up", float(gap.min()), MARGIN))
+        return y
 
     def line(self):
+        if self.ex:
+            return "%s_ex %d %d" % (self.kind, self.size, self.p)
         return "%s %d" % (self.kind, self.size)
 
 
@@ -433,20 +472,23 @@ class Recurrent(Layer):
         return "%s %d %d" % (self.cell, self.units, self.seq)
 
 
-def build(spec, input_shape, d):
+def build(spec, input_shape, d, zero_ties=False):
     layers, shape = [], tuple(input_shape)
     for s in spec:
         kind, a = s[0], s[1:]
-        act, slope = None, None
+        act, slope, extra = None, None, {}
+        if kind in ("dense", "conv2d") and a[-1] == "nobias":  # PyTorch's bias=False
+            a, extra["bias"] = a[:-1], False
         if kind in ("dense", "conv2d", "activation") and ":" in a[-1]:
             act, slope = a[-1].split(":")
             a = a[:-1] + (act,)
         if kind == "dense":
-            L = Dense(shape, d, *a)
+            L = Dense(shape, d, *a, **extra)
         elif kind == "conv2d":
-            L = Conv(shape, d, *a)
-        elif kind in ("maxpool2d", "avgpool2d"):
-            L = Pool(shape, a[0], kind)
+            L = Conv(shape, d, *a, **extra)
+        elif kind in ("maxpool2d", "avgpool2d", "maxpool2d_ex", "avgpool2d_ex"):
+            zt = kind.startswith("max") and zero_ties and layers and layers[-1].act == "relu"
+            L = Pool(shape, kind, *a, zero_ties=bool(zt))
         elif kind == "global_avgpool2d":
             L = GAP(shape)
         elif kind == "flatten":
@@ -543,7 +585,7 @@ def opt(kind="sgd", lr=0.1, momentum=0.0, nesterov=0, wd=0.0, clip=0.0):
 # ---- one case ----
 def run_case(c, seed):
     d = Draw(seed)
-    layers, out_shape = build(c["layers"], c["input"], d)
+    layers, out_shape = build(c["layers"], c["input"], d, c.get("zero_ties", False))
     B, loss = c["batch"], c["loss"]
     first_embed = isinstance(layers[0], Embedding)
     if first_embed:
@@ -643,6 +685,8 @@ def write_case(path, c, layers, rec, o, steps):
         lines.append("layer %s" % L.line())
         if getattr(L, "has_slope", False):
             lines.append("slope %s" % num(L.slope))
+        if getattr(L, "nobias", False):
+            lines.append("nobias")
     lines.append("loss %s" % c["loss"])
     lines.append("opt %s %s %s %d %s %s %s %s %s %s" % (
         o["kind"], num(o["lr"]), num(o["momentum"]), o["nesterov"], num(o["beta1"]),
@@ -803,6 +847,45 @@ CASES = [
     C("opt_adamw_conv", (4, 4, 2), [("conv2d", 3, 3, 3, 1, 0, "tanh"), ("flatten",),
                                     ("dense", 2, "linear")], batch=2, steps=2,
       opt=opt("adamw", 0.01, wd=0.1)),
+    # bias=False (nn_use_bias(m, 0)) and padded pooling (nn_maxpool2d_ex, nn_avgpool2d_ex); new
+    # cases go last: a case's seed is its position
+    C("conv_nobias_bn", (5, 5, 3), [("conv2d", 4, 3, 3, 1, 1, "linear", "nobias"), ("batchnorm",),
+                                    ("activation", "relu"), ("global_avgpool2d",),
+                                    ("dense", 2, "linear")], batch=2),
+    C("conv_nobias_bn_winograd", (4, 4, 8), [("conv2d", 8, 3, 3, 1, 1, "linear", "nobias"),
+                                             ("batchnorm",), ("activation", "relu"),
+                                             ("global_avgpool2d",), ("dense", 2, "linear")],
+      batch=2, im2col_too=True),
+    C("dense_nobias", (5,), [("dense", 6, "tanh", "nobias"), ("dense", 3, "linear", "nobias")]),
+    C("dense_nobias_softmax_ce", (5,), [("dense", 6, "relu"), ("dense", 4, "softmax", "nobias")],
+      loss="categorical_ce", batch=4),
+    C("maxpool2_pad1_odd", (5, 5, 2), [("conv2d", 2, 3, 3, 1, 1, "tanh"), ("maxpool2d_ex", 2, 1),
+                                       ("flatten",), ("dense", 2, "linear")], batch=2),
+    C("maxpool2_pad1_even_first", (6, 6, 2), [("maxpool2d_ex", 2, 1), ("flatten",),
+                                              ("dense", 2, "linear")], batch=2),
+    C("maxpool3_pad1", (9, 9, 1), [("conv2d", 2, 3, 3, 1, 0, "linear"), ("maxpool2d_ex", 3, 1),
+                                   ("flatten",), ("dense", 2, "linear")], batch=2),
+    C("avgpool2_pad1", (5, 5, 1), [("conv2d", 2, 3, 3, 1, 1, "tanh"), ("avgpool2d_ex", 2, 1),
+                                   ("flatten",), ("dense", 2, "linear")], batch=2),
+    C("avgpool3_pad1", (6, 6, 2), [("conv2d", 2, 3, 3, 1, 0, "relu"), ("avgpool2d_ex", 3, 1),
+                                   ("flatten",), ("dense", 2, "linear")], batch=2),
+    # a ReLU conv before a max-pool: nn.h applies ReLU' to the pooled gradient (relu_first)
+    # instead of the conv's; zero_ties keeps draws where pooled outputs are the ReLU's 0
+    C("conv_relu_maxpool2_pad1", (6, 6, 2), [("conv2d", 3, 3, 3, 1, 0, "relu"),
+                                             ("maxpool2d_ex", 2, 1), ("flatten",),
+                                             ("dense", 2, "linear")], batch=2, zero_ties=True),
+    C("conv_relu_nobias_maxpool3_pad1", (8, 8, 2), [("conv2d", 3, 3, 3, 1, 0, "relu", "nobias"),
+                                                    ("maxpool2d_ex", 3, 1), ("flatten",),
+                                                    ("dense", 2, "linear")],
+      batch=2, zero_ties=True),
+    # the optimizers on models without biases: nothing to decay, clip or update but weights
+    C("opt_adamw_nobias", (5, 5, 2), [("conv2d", 3, 3, 3, 1, 0, "linear", "nobias"),
+                                      ("batchnorm",), ("activation", "relu"), ("flatten",),
+                                      ("dense", 3, "linear", "nobias")],
+      batch=2, steps=2, opt=opt("adamw", 0.01, wd=0.1)),
+    C("opt_momentum_wd_clip_nobias", (5,), [("dense", 6, "tanh", "nobias"),
+                                            ("dense", 3, "linear", "nobias")],
+      batch=4, steps=2, opt=opt("sgd", 0.1, momentum=0.9, wd=0.01, clip=0.3)),
 ]
 
 

@@ -4,7 +4,10 @@
  * and the input gradient in inference mode, then the training forward, the
  * loss, every parameter gradient, and the parameters and batch-norm
  * statistics after one optimizer step (two for the optimizer cases).  Every
- * layer kind, activation, loss and optimizer; each case on every kernel
+ * layer kind, activation, loss and optimizer, padded pooling
+ * (nn_maxpool2d_ex / nn_avgpool2d_ex) and layers without a bias
+ * (nn_use_bias(m, 0): no bias tensor in nn.h where PyTorch's bias=False
+ * has none, and the parameter count PyTorch's); each case on every kernel
  * backend available (AUTO restored after), a case with a Winograd conv also
  * with its convs on im2col.  A tensor passes when every element is within
  * 1e-4 of the largest magnitude of the expected tensor; one check per
@@ -37,6 +40,7 @@ typedef struct or_layer {
     nn_activation act;
     int has_slope;
     float slope;
+    int nobias; /* nn_use_bias(m, 0): PyTorch's bias=False */
 } or_layer;
 
 typedef struct or_case {
@@ -170,7 +174,8 @@ static int or_layer_args(const char *kind, int *has_act, int *has_float) {
              {"avgpool2d", 1, 0, 0},  {"global_avgpool2d", 0, 0, 0}, {"flatten", 0, 0, 0},
              {"upsample2d", 1, 0, 0}, {"activation", 0, 1, 0}, {"dropout", 0, 0, 1},
              {"batchnorm", 0, 0, 0},  {"normalization", 0, 0, 0}, {"embedding", 2, 0, 0},
-             {"rnn", 2, 0, 0},        {"lstm", 2, 0, 0},       {"gru", 2, 0, 0}};
+             {"rnn", 2, 0, 0},        {"lstm", 2, 0, 0},       {"gru", 2, 0, 0},
+             {"maxpool2d_ex", 2, 0, 0}, {"avgpool2d_ex", 2, 0, 0}};
     size_t i;
     for (i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strcmp(kind, k[i].kind) == 0) {
@@ -227,6 +232,11 @@ static int or_parse(char *text, or_case *c, char *err, size_t errlen) {
         } else if (strcmp(t, "slope") == 0) {
             if (!c->nl || !or_float(&p, &c->L[c->nl - 1].slope)) OR_FAIL("bad slope");
             c->L[c->nl - 1].has_slope = 1;
+        } else if (strcmp(t, "nobias") == 0) {
+            const char *kind = c->nl ? c->L[c->nl - 1].kind : "";
+            if (strcmp(kind, "dense") != 0 && strcmp(kind, "conv2d") != 0)
+                OR_FAIL("nobias after a layer that is not dense or conv2d");
+            c->L[c->nl - 1].nobias = 1;
         } else if (strcmp(t, "loss") == 0) {
             if (!or_loss(or_tok(&p), &c->loss)) OR_FAIL("bad loss");
         } else if (strcmp(t, "opt") == 0) {
@@ -313,6 +323,8 @@ static nn_model *or_build(const or_case *c, int im2col, char *err, size_t errlen
             nn_conv2d_ex(m, L->a[0], L->a[1], L->a[2], L->a[3], L->a[4], L->act);
         else if (strcmp(k, "maxpool2d") == 0) nn_maxpool2d(m, L->a[0]);
         else if (strcmp(k, "avgpool2d") == 0) nn_avgpool2d(m, L->a[0]);
+        else if (strcmp(k, "maxpool2d_ex") == 0) nn_maxpool2d_ex(m, L->a[0], L->a[1]);
+        else if (strcmp(k, "avgpool2d_ex") == 0) nn_avgpool2d_ex(m, L->a[0], L->a[1]);
         else if (strcmp(k, "global_avgpool2d") == 0) nn_global_avgpool2d(m);
         else if (strcmp(k, "flatten") == 0) nn_flatten(m);
         else if (strcmp(k, "upsample2d") == 0) nn_upsample2d(m, L->a[0]);
@@ -325,6 +337,7 @@ static nn_model *or_build(const or_case *c, int im2col, char *err, size_t errlen
         else if (strcmp(k, "lstm") == 0) nn_lstm(m, L->a[0], L->a[1]);
         else if (strcmp(k, "gru") == 0) nn_gru(m, L->a[0], L->a[1]);
         if (L->has_slope) nn_leaky_relu_slope(m, L->slope);
+        if (L->nobias) nn_use_bias(m, 0);
     }
     if (nn_compile(m, c->opt, c->loss) != NN_OK) {
         snprintf(err, errlen, "build: %s", nn_model_error(m));
@@ -457,6 +470,37 @@ static size_t or_shape_size(nn_shape s) {
     return n;
 }
 
+/* The parameters are the fixture's (PyTorch's, converted): nn_model_num_params
+ * counts the w.L and b.L tensors and nothing else, and a layer without a bias
+ * (PyTorch's bias=False) has none in nn.h either: nn_layer_bias (after the
+ * backward also nn_layer_bias_grads) NULL with count 0, and the fixture holds
+ * no bias, bias gradient or bias update for it. */
+static void or_check_nobias(const or_run_ctx *r, nn_model *m, int grads) {
+    const or_case *c = r->c;
+    size_t want = 0, n;
+    int i, k;
+    const float *p;
+    for (i = 0; i < c->nl; i++) {
+        const or_tensor *w = or_getf(c, "w.%d", i, 0), *b = or_getf(c, "b.%d", i, 0);
+        want += (w ? w->n : 0) + (b ? b->n : 0);
+        if (!c->L[i].nobias) continue;
+        n = 99; /* must become 0 */
+        p = grads ? nn_layer_bias_grads(m, i, &n) : nn_layer_bias(m, i, &n);
+        TT_CHECK(p == NULL && n == 0, "%s [%s%s]: layer %d (%s, no bias): nn_layer_bias%s gives %p, count %lu",
+                 c->name, r->backend, r->variant, i, c->L[i].kind, grads ? "_grads" : "", (const void *)p,
+                 (unsigned long)n);
+        if (grads) continue;
+        TT_CHECK(!b && !or_getf(c, "gb.%d", i, 0), "%s: layer %d has no bias, yet the fixture holds b.%d or gb.%d",
+                 c->name, i, i, i);
+        for (k = 1; k <= c->steps; k++)
+            TT_CHECK(!or_getf(c, "ub.%d@%d", i, k), "%s: layer %d has no bias, yet the fixture holds ub.%d@%d",
+                     c->name, i, i, k);
+    }
+    if (!grads)
+        TT_CHECK(nn_model_num_params(m) == want, "%s [%s%s]: nn_model_num_params %lu, the fixture's w and b %lu",
+                 c->name, r->backend, r->variant, (unsigned long)nn_model_num_params(m), (unsigned long)want);
+}
+
 /* inference on a fresh model: nn_input_gradient (or nn_forward for token
  * ids) against eval.dx and eval.out */
 static void or_eval(const or_run_ctx *r, int im2col) {
@@ -467,6 +511,7 @@ static void or_eval(const or_run_ctx *r, int im2col) {
     size_t nin = (size_t)c->batch * or_shape_size(c->input), nout;
     if (!TT_CHECK(m != NULL, "%s [%s%s]: %s", c->name, r->backend, r->variant, err)) return;
     nout = (size_t)c->batch * or_shape_size(nn_model_output_shape(m));
+    or_check_nobias(r, m, 0);
     if (!TT_CHECK(x && y && x->n == nin, "%s: x and y in the fixture, x of %lu floats", c->name,
                   (unsigned long)nin)) {
         nn_model_free(m);
@@ -575,6 +620,7 @@ static void or_train(const or_run_ctx *r, int im2col) {
             break;
         snprintf(name, sizeof name, "loss.%d", k);
         or_cmp_t(r, name, &loss, 1);
+        if (k == 1) or_check_nobias(r, m, 1);
         if (k == 1)
             for (i = 0; i < c->nl; i++) {
                 size_t n;
@@ -644,7 +690,7 @@ void test_oracle(void) {
         free(text);
     }
     free(index);
-    TT_CHECK(ncases >= 60, "%d cases in tests/fixtures/oracle (expected over 60)", ncases);
+    TT_CHECK(ncases >= 79, "%d cases in tests/fixtures/oracle (expected 79 or more)", ncases);
     for (b = 0; b < TT_NBACKENDS; b++) {
         if (!tt_use_backend("oracle", tt_backends[b])) continue;
         for (i = 0; i < ncases; i++)
