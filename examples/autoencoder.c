@@ -5,11 +5,19 @@
  *   ./autoencoder --code 2 --out ae2               # 2-D code: also ae2_codes.png, ae2_manifold.png
  *   ./autoencoder --noise 0.3 --out dae            # denoising: noisy input, clean target
  *   ./autoencoder --model conv --out cae           # convolutional, 7x7x8 code
+ *   ./autoencoder --data DIR                       # other images (below)
+ *
+ * The image size comes from the data: --data DIR (default data/fashion-mnist, `make data`) holds
+ * four gunzipped IDX files named as Fashion-MNIST's (train-images-idx3-ubyte,
+ * train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte), gray images of
+ * one size H x W (28x28 for Fashion-MNIST, so P = H*W = 784 pixels) and labels 0..9 (the
+ * colours of PREFIX_codes.png); train and test must have the same size.
  *
  * Models (MSE loss on pixels in [0,1], Adam 1e-3, batch 32, 5 epochs by default):
- *   dense: Dense(128, relu) Dense(code, linear) | Dense(128, relu) Dense(784, sigmoid)
- *   conv:  Conv(16,3x3,same,relu) MaxPool2 Conv(8,3x3,same,relu) MaxPool2 | [7x7x8 code]
+ *   dense: Dense(128, relu) Dense(code, linear) | Dense(128, relu) Dense(P, sigmoid)
+ *   conv:  Conv(16,3x3,same,relu) MaxPool2 Conv(8,3x3,same,relu) MaxPool2 | [H/4 x W/4 x 8 code]
  *          Upsample2 Conv(8,3x3,same,relu) Upsample2 Conv(1,3x3,same,sigmoid)
+ *          (the two poolings need H and W divisible by 4: other sizes stop with a message)
  * '|' marks the split: the encoder is layers [0,k), the decoder [k, layers), and
  * nn_predict_layers runs either one alone.
  *
@@ -19,22 +27,24 @@
  * clipped to [0,1]; nn_train_on_batch does forward, backward and the Adam step.
  * train_s times the batch loop only (batch building and training steps; not
  * loading, shuffling or evaluation).  test_mse: mean squared error over all
- * pixels of the 10k test images (inputs noisy like training, with their own
+ * pixels of the test images (10k for Fashion-MNIST; inputs noisy like training, with their own
  * seeded noise, when --noise > 0), against the clean images.
  *
  * Pictures (examples/common/png.h, no dependencies):
  *   PREFIX_recon.png     16 test originals on top, (the noisy inputs,) the reconstructions below; 3x scale
- *   PREFIX_codes.png     --code 2 only: the 2-D codes of the 10k test images, coloured by class; the
+ *   PREFIX_codes.png     --code 2 only: the 2-D codes of the test images, coloured by class; the
  *                        legend on the right shows each colour with a test image of that class
+ *                        (scaled to fit 56x56: 2x for 28x28)
  *   PREFIX_manifold.png  --code 2 only: the decoder run on a 20x20 grid of codes spanning the scatter
- *                        plot's area (same orientation: code[0] grows to the right, code[1] upwards)
+ *                        plot's area (same orientation: code[0] grows to the right, code[1] upwards);
+ *                        20H x 20W pixels
  * Class colours (matplotlib's tab10): 0 T-shirt/top blue, 1 Trouser orange, 2 Pullover green,
  * 3 Dress red, 4 Coat purple, 5 Sandal brown, 6 Shirt pink, 7 Sneaker gray, 8 Bag olive,
  * 9 Ankle boot cyan.
  *
  * Flags: --data --epochs --batch --seed --limit --backend --lr --save --threads N
  * (0: every core; default NN_THREADS or every core), and
- * --model dense|conv --code N (1..784, dense only) --noise S (>= 0) --out PREFIX.
+ * --model dense|conv --code N (1..P, dense only) --noise S (>= 0) --out PREFIX.
  * Progress on stderr; stdout gets one line:
  *   RESULT test_mse=0.0123 train_s=... epochs=5 s_per_epoch=... model=dense code=32 backend=avx512 threads=2
  * (" noise=S" is appended when --noise > 0). */
@@ -102,9 +112,9 @@ static int ae_parse(int *argc, char **argv, ae_opts *o) {
                 fprintf(stderr, "%s: --code needs a whole number, not '%s'\n", argv[0], v);
                 return 1;
             }
-            if (c < 1 || c > 784) {
-                fprintf(stderr, "%s: --code %ld does not fit: the bottleneck must have 1 to 784 units "
-                                "(the images have 784 pixels)\n", argv[0], c);
+            if (c < 1 || c > 1000000000L) { /* the bound, the images' pixel count, is checked once they are loaded */
+                fprintf(stderr, "%s: --code %ld does not fit: the bottleneck must have at least 1 unit "
+                                "(and at most as many as the images have pixels)\n", argv[0], c);
                 return 1;
             }
             o->code = (int)c;
@@ -154,17 +164,17 @@ static float ae_normal(ae_gauss *g) {
     return u * f;
 }
 
-/* uint8 images -> floats in [0,1]; with noise > 0 also the noisy copy, clipped to [0,1] */
-static void ae_make_batch(const unsigned char *u8, const int *idx, int start, int B, float noise, ae_gauss *rng,
-                          float *clean, float *noisy) {
+/* uint8 images of npix pixels -> floats in [0,1]; with noise > 0 also the noisy copy, clipped to [0,1] */
+static void ae_make_batch(const unsigned char *u8, size_t npix, const int *idx, int start, int B, float noise,
+                          ae_gauss *rng, float *clean, float *noisy) {
     int b;
     size_t j;
     for (b = 0; b < B; b++) {
         int i = idx ? idx[start + b] : start + b;
-        nn_vconvert_u8(784, u8 + (size_t)i * 784, 1.0f / 255.0f, clean + (size_t)b * 784);
+        nn_vconvert_u8(npix, u8 + (size_t)i * npix, 1.0f / 255.0f, clean + (size_t)b * npix);
     }
     if (noise > 0.0f)
-        for (j = 0; j < (size_t)B * 784; j++) {
+        for (j = 0; j < (size_t)B * npix; j++) {
             float v = clean[j] + noise * ae_normal(rng);
             noisy[j] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
         }
@@ -175,19 +185,19 @@ static unsigned char ae_u8(float v) {
     return (unsigned char)(v <= 0.0f ? 0 : (v >= 255.0f ? 255 : (int)v));
 }
 
-/* rows of AE_SHOW images (each 784 floats in [0,1]), scaled AE_SCALE x, 2-pixel gray gaps */
-static int ae_write_recon(const char *path, const float *const *rows, int nrows) {
-    const int gap = 2, cell = 28 * AE_SCALE + gap;
-    int W = AE_SHOW * cell + gap, H = nrows * cell + gap, r, i, y, x, rc;
+/* rows of AE_SHOW h x w images (each h*w floats in [0,1]), scaled AE_SCALE x, 2-pixel gray gaps */
+static int ae_write_recon(const char *path, const float *const *rows, int nrows, int h, int w) {
+    const int gap = 2, cellw = w * AE_SCALE + gap, cellh = h * AE_SCALE + gap;
+    int W = AE_SHOW * cellw + gap, H = nrows * cellh + gap, r, i, y, x, rc;
     unsigned char *img = (unsigned char *)malloc((size_t)W * H);
     if (!img) return -1;
     memset(img, 110, (size_t)W * H);
     for (r = 0; r < nrows; r++)
         for (i = 0; i < AE_SHOW; i++)
-            for (y = 0; y < 28 * AE_SCALE; y++)
-                for (x = 0; x < 28 * AE_SCALE; x++)
-                    img[(size_t)(gap + r * cell + y) * W + gap + i * cell + x] =
-                        ae_u8(rows[r][(size_t)i * 784 + (y / AE_SCALE) * 28 + x / AE_SCALE]);
+            for (y = 0; y < h * AE_SCALE; y++)
+                for (x = 0; x < w * AE_SCALE; x++)
+                    img[(size_t)(gap + r * cellh + y) * W + gap + i * cellw + x] =
+                        ae_u8(rows[r][(size_t)i * h * w + (size_t)(y / AE_SCALE) * w + x / AE_SCALE]);
     rc = png_write_gray(path, W, H, img);
     free(img);
     return rc;
@@ -224,11 +234,14 @@ static void ae_rect(unsigned char *img, int W, int H, int x0, int y0, int w, int
             if (x >= 0 && y >= 0 && x < W && y < H) memcpy(img + ((size_t)y * W + x) * 3, rgb, 3);
 }
 
-/* Scatter plot of the 2-D codes coloured by label; legend: colour swatch + a test image of the class in its colour. */
+/* Scatter plot of the 2-D codes coloured by label; legend: colour swatch + a test image of the class in its colour
+ * (the h x w images scaled to fit 56x56: by a whole factor when they are smaller, 2x for 28x28). */
 static int ae_write_codes(const char *path, const float *codes, const float *labels, const unsigned char *u8, int n,
-                          float x0, float x1, float y0, float y1) {
+                          int h, int w, float x0, float x1, float y0, float y1) {
     static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0}, axis[3] = {200, 200, 200};
     const int M = 20, LX = M + AE_PLOT + 24, LW = 24 + 8 + 56 + M, W = LX + LW, H = AE_PLOT + 2 * M;
+    const int big = h > w ? h : w, num = big <= 56 ? 56 / big : 56, den = big <= 56 ? 1 : big;
+    const int th = h * num / den > 0 ? h * num / den : 1, tw = w * num / den > 0 ? w * num / den : 1;
     unsigned char *img = (unsigned char *)malloc((size_t)W * H * 3);
     int i, c, rc, px, py;
     if (!img) return -1;
@@ -248,15 +261,16 @@ static int ae_write_codes(const char *path, const float *codes, const float *lab
     ae_rect(img, W, H, M - 1, M + AE_PLOT, AE_PLOT + 2, 1, black);
     ae_rect(img, W, H, M - 1, M - 1, 1, AE_PLOT + 2, black);
     ae_rect(img, W, H, M + AE_PLOT, M - 1, 1, AE_PLOT + 2, black);
-    /* legend: one row of 60 pixels per class, top to bottom 0..9 */
+    /* legend: one row of 60 pixels per class, top to bottom 0..9; the image centred vertically in 56 */
     for (c = 0; c < 10; c++) {
         int top = M + c * 60 + 2, y, x;
         for (i = 0; i < n && (int)labels[i] != c; i++) {}
         ae_rect(img, W, H, LX, top + 16, 24, 24, ae_palette[c]);
         if (i == n) continue;
-        for (y = 0; y < 56; y++)
-            for (x = 0; x < 56; x++) {
-                unsigned v = u8[(size_t)i * 784 + (y / 2) * 28 + x / 2];
+        top += (56 - th) / 2;
+        for (y = 0; y < th; y++)
+            for (x = 0; x < tw; x++) {
+                unsigned v = u8[(size_t)i * h * w + (size_t)(y * den / num) * w + x * den / num];
                 unsigned char *p = img + ((size_t)(top + y) * W + LX + 32 + x) * 3;
                 int k;
                 for (k = 0; k < 3; k++) p[k] = (unsigned char)(255 - v * (255u - ae_palette[c][k]) / 255u);
@@ -267,19 +281,19 @@ static int ae_write_codes(const char *path, const float *codes, const float *lab
     return rc;
 }
 
-/* AE_GRID x AE_GRID decoded images, 28x28 each, no gaps; row 0 = largest code[1] */
-static int ae_write_manifold(const char *path, const float *dec) {
-    const int W = AE_GRID * 28;
-    unsigned char *img = (unsigned char *)malloc((size_t)W * W);
+/* AE_GRID x AE_GRID decoded images, h x w each, no gaps; row 0 = largest code[1] */
+static int ae_write_manifold(const char *path, const float *dec, int h, int w) {
+    const int W = AE_GRID * w, H = AE_GRID * h;
+    unsigned char *img = (unsigned char *)malloc((size_t)W * H);
     int gy, gx, y, x, rc;
     if (!img) return -1;
     for (gy = 0; gy < AE_GRID; gy++)
         for (gx = 0; gx < AE_GRID; gx++)
-            for (y = 0; y < 28; y++)
-                for (x = 0; x < 28; x++)
-                    img[(size_t)(gy * 28 + y) * W + gx * 28 + x] =
-                        ae_u8(dec[(size_t)(gy * AE_GRID + gx) * 784 + y * 28 + x]);
-    rc = png_write_gray(path, W, W, img);
+            for (y = 0; y < h; y++)
+                for (x = 0; x < w; x++)
+                    img[(size_t)(gy * h + y) * W + gx * w + x] =
+                        ae_u8(dec[(size_t)(gy * AE_GRID + gx) * h * w + (size_t)y * w + x]);
+    rc = png_write_gray(path, W, H, img);
     free(img);
     return rc;
 }
@@ -291,7 +305,8 @@ int main(int argc, char **argv) {
     nn_model *m;
     nn_rng rng;
     ae_gauss nrng;
-    int *perm = NULL, conv, k, nl, epoch, i, n, nt, code_dim, rc = 1;
+    int *perm = NULL, conv, k, nl, epoch, i, n, nt, h, w, code_dim, rc = 1;
+    size_t npix, e;
     float *xb = NULL, *tb = NULL, *xtest = NULL, *ctest = NULL, *recon = NULL, *codes = NULL;
     double train_s = 0.0, se = 0.0, test_mse;
     char path[1024];
@@ -315,35 +330,63 @@ int main(int argc, char **argv) {
     if (ex_parse(argc, argv, &a, usage) || ex_backend(a.backend)) return 2;
     if (ex_threads(argv[0], a.threads)) return 1;
     conv = !strcmp(o.model, "conv");
-    if (conv && o.code_given)
-        fprintf(stderr, "note: --code is ignored with --model conv (its code is the 7x7x8 = 392 feature map)\n");
     if (ex_load_fashion(a.data, a.limit, &train, &test)) return 1;
-    if (!train.x_u8 || !test.x_u8 || train.x_dim != 784 || test.x_dim != 784) {
-        fprintf(stderr, "expected 28x28 uint8 images in %s\n", a.data);
+
+    /* ---- the image size, h x w gray pixels, from the data ---- */
+    h = train.shape.d[0];
+    w = train.shape.d[1];
+    if (!train.x_u8 || !test.x_u8 || train.shape.ndim != 3 || train.shape.d[2] != 1 || h < 1 || w < 1) {
+        fprintf(stderr, "expected uint8 gray images (h, w, 1) in %s\n", a.data);
         goto done_data;
     }
+    if (test.shape.ndim != 3 || test.shape.d[0] != h || test.shape.d[1] != w || test.shape.d[2] != 1) {
+        fprintf(stderr, "the images in %s differ in size: the training images are %dx%d, the test images %dx%d\n",
+                a.data, h, w, test.shape.d[0], test.shape.d[1]);
+        goto done_data;
+    }
+    npix = (size_t)h * (size_t)w;
+    if (train.n < 1 || test.n < AE_SHOW) {
+        fprintf(stderr, "%s has %d training and %d test images: needs at least 1 training and %d test images\n",
+                a.data, train.n, test.n, AE_SHOW);
+        goto done_data;
+    }
+    if (conv && (h % 4 || w % 4)) {
+        fprintf(stderr, "--model conv pools twice by 2, so it needs image height and width divisible by 4; "
+                        "the images in %s are %dx%d\n", a.data, h, w);
+        goto done_data;
+    }
+    if (!conv && (size_t)o.code > npix) {
+        fprintf(stderr, "%s: --code %d does not fit: the bottleneck must have 1 to %d units "
+                        "(the images have %d pixels, %dx%d)\nusage: %s %s\n",
+                argv[0], o.code, (int)npix, (int)npix, h, w, argv[0], usage);
+        rc = 2;
+        goto done_data;
+    }
+    if (conv && o.code_given)
+        fprintf(stderr, "note: --code is ignored with --model conv (its code is the %dx%dx8 = %d feature map)\n",
+                h / 4, w / 4, h / 4 * (w / 4) * 8);
 
     /* ---- the model; k = number of encoder layers (code layer index + 1) ---- */
-    m = nn_model_new(conv ? nn_shape3(28, 28, 1) : nn_shape1(784));
+    m = nn_model_new(conv ? nn_shape3(h, w, 1) : nn_shape1((int)npix));
     if (!m) goto done_data;
     nn_model_seed(m, a.seed);
     if (conv) {
         nn_conv2d_ex(m, 16, 3, 3, 1, 1, NN_RELU);
         nn_maxpool2d(m, 2);
         nn_conv2d_ex(m, 8, 3, 3, 1, 1, NN_RELU);
-        nn_maxpool2d(m, 2); /* 7x7x8 code */
+        nn_maxpool2d(m, 2); /* h/4 x w/4 x 8 code: 7x7x8 for 28x28 */
         k = 4;
         nn_upsample2d(m, 2);
         nn_conv2d_ex(m, 8, 3, 3, 1, 1, NN_RELU);
         nn_upsample2d(m, 2);
         nn_conv2d_ex(m, 1, 3, 3, 1, 1, NN_SIGMOID);
-        code_dim = 7 * 7 * 8;
+        code_dim = h / 4 * (w / 4) * 8;
     } else {
         nn_dense(m, 128, NN_RELU);
         nn_dense(m, o.code, NN_LINEAR); /* the code */
         k = 2;
         nn_dense(m, 128, NN_RELU);
-        nn_dense(m, 784, NN_SIGMOID);
+        nn_dense(m, (int)npix, NN_SIGMOID);
         code_dim = o.code;
     }
     if (nn_compile(m, nn_adam(a.lr), NN_LOSS_MSE) != NN_OK) {
@@ -351,8 +394,8 @@ int main(int argc, char **argv) {
         goto done;
     }
     nl = nn_model_num_layers(m);
-    /* the images as the model takes them: (28,28,1) for conv, 784 features for dense */
-    train.shape = test.shape = conv ? nn_shape3(28, 28, 1) : nn_shape1(784);
+    /* the images as the model takes them: (h,w,1) for conv, h*w features for dense */
+    train.shape = test.shape = conv ? nn_shape3(h, w, 1) : nn_shape1((int)npix);
     nn_model_summary(m, stderr);
     fprintf(stderr, "backend %s on %s; %s autoencoder, code %d, noise %g, train %d, test %d, batch %d\n",
             nn_backend_name(nn_get_backend()), nn_cpu_description(), o.model, code_dim, (double)o.noise, train.n,
@@ -361,15 +404,15 @@ int main(int argc, char **argv) {
     n = train.n;
     nt = test.n;
     perm = (int *)malloc(sizeof(int) * (size_t)n);
-    xb = (float *)malloc(sizeof(float) * 784 * (size_t)a.batch * 2);
-    xtest = (float *)malloc(sizeof(float) * 784 * (size_t)nt);
-    ctest = (float *)malloc(sizeof(float) * 784 * (size_t)nt);
-    recon = (float *)malloc(sizeof(float) * 784 * (size_t)nt);
+    xb = (float *)malloc(sizeof(float) * npix * (size_t)a.batch * 2);
+    xtest = (float *)malloc(sizeof(float) * npix * (size_t)nt);
+    ctest = (float *)malloc(sizeof(float) * npix * (size_t)nt);
+    recon = (float *)malloc(sizeof(float) * npix * (size_t)nt);
     if (!perm || !xb || !xtest || !ctest || !recon) {
         fprintf(stderr, "out of memory\n");
         goto done;
     }
-    tb = xb + 784 * (size_t)a.batch;
+    tb = xb + npix * (size_t)a.batch;
     for (i = 0; i < n; i++) perm[i] = i;
     nn_rng_seed(&rng, a.seed);
     memset(&nrng, 0, sizeof nrng);
@@ -389,7 +432,7 @@ int main(int argc, char **argv) {
             int B = n - start < a.batch ? n - start : a.batch;
             float loss;
             nn_status s;
-            ae_make_batch(train.x_u8, perm, start, B, o.noise, &nrng, tb, xb);
+            ae_make_batch(train.x_u8, npix, perm, start, B, o.noise, &nrng, tb, xb);
             s = nn_train_on_batch(m, o.noise > 0.0f ? xb : tb, tb, B, &loss, NULL);
             if (s != NN_OK) {
                 fprintf(stderr, "epoch %d, batch at %d: %s\n", epoch, start, nn_model_error(m));
@@ -403,20 +446,20 @@ int main(int argc, char **argv) {
     }
 
     /* ---- test MSE: nn_predict in batches of 1000, against the clean images ---- */
-    ae_make_batch(test.x_u8, NULL, 0, nt, o.noise, &nrng, ctest, xtest);
-    if (o.noise <= 0.0f) memcpy(xtest, ctest, sizeof(float) * 784 * (size_t)nt);
+    ae_make_batch(test.x_u8, npix, NULL, 0, nt, o.noise, &nrng, ctest, xtest);
+    if (o.noise <= 0.0f) memcpy(xtest, ctest, sizeof(float) * npix * (size_t)nt);
     for (i = 0; i < nt; i += 1000) {
         int B = nt - i < 1000 ? nt - i : 1000;
-        if (nn_predict(m, xtest + (size_t)i * 784, B, recon + (size_t)i * 784) != NN_OK) {
+        if (nn_predict(m, xtest + (size_t)i * npix, B, recon + (size_t)i * npix) != NN_OK) {
             fprintf(stderr, "predict: %s\n", nn_model_error(m));
             goto done;
         }
     }
-    for (i = 0; i < nt * 784; i++) {
-        double d = (double)recon[i] - (double)ctest[i];
+    for (e = 0; e < (size_t)nt * npix; e++) {
+        double d = (double)recon[e] - (double)ctest[e];
         se += d * d;
     }
-    test_mse = se / ((double)nt * 784.0);
+    test_mse = se / ((double)nt * (double)npix);
     fprintf(stderr, "test MSE %.5f over %d images\n", test_mse, nt);
 
     /* ---- encoder and decoder alone must give the full model's output ---- */
@@ -430,12 +473,18 @@ int main(int argc, char **argv) {
         goto done;
     }
     {
-        float dec[AE_SHOW * 784], md = 0.0f;
-        if (nn_predict_layers(m, k, nl, codes, AE_SHOW, dec) != NN_OK) {
-            fprintf(stderr, "decoder: %s\n", nn_model_error(m));
+        float *dec = (float *)malloc(sizeof(float) * AE_SHOW * npix), md = 0.0f;
+        if (!dec) {
+            fprintf(stderr, "out of memory\n");
             goto done;
         }
-        for (i = 0; i < AE_SHOW * 784; i++) md = fmaxf(md, fabsf(dec[i] - recon[i]));
+        if (nn_predict_layers(m, k, nl, codes, AE_SHOW, dec) != NN_OK) {
+            fprintf(stderr, "decoder: %s\n", nn_model_error(m));
+            free(dec);
+            goto done;
+        }
+        for (e = 0; e < AE_SHOW * npix; e++) md = fmaxf(md, fabsf(dec[e] - recon[e]));
+        free(dec);
         fprintf(stderr, "decoder(encoder(x)) vs the full model on %d images: max |diff| %.2g%s\n", AE_SHOW,
                 (double)md, md > 1e-5f ? " -- MISMATCH" : "");
     }
@@ -448,7 +497,7 @@ int main(int argc, char **argv) {
         if (o.noise > 0.0f) rows[nr++] = xtest;
         rows[nr++] = recon;
         snprintf(path, sizeof path, "%s_recon.png", o.out);
-        if (ae_write_recon(path, rows, nr)) fprintf(stderr, "could not write %s\n", path);
+        if (ae_write_recon(path, rows, nr, h, w)) fprintf(stderr, "could not write %s\n", path);
         else fprintf(stderr, "wrote %s (originals%s, reconstructions)\n", path, o.noise > 0.0f ? ", noisy inputs" : "");
     }
     if (!conv && o.code == 2) {
@@ -457,13 +506,13 @@ int main(int argc, char **argv) {
         ae_range(codes, nt, 2, &x0, &x1);
         ae_range(codes + 1, nt, 2, &y0, &y1);
         snprintf(path, sizeof path, "%s_codes.png", o.out);
-        if (ae_write_codes(path, codes, test.y, test.x_u8, nt, x0, x1, y0, y1))
+        if (ae_write_codes(path, codes, test.y, test.x_u8, nt, h, w, x0, x1, y0, y1))
             fprintf(stderr, "could not write %s\n", path);
         else
             fprintf(stderr, "wrote %s (code[0] in [%.2f, %.2f] left to right, code[1] in [%.2f, %.2f] bottom to top)\n",
                     path, (double)x0, (double)x1, (double)y0, (double)y1);
         grid = (float *)malloc(sizeof(float) * 2 * AE_GRID * AE_GRID);
-        dec = (float *)malloc(sizeof(float) * 784 * AE_GRID * AE_GRID);
+        dec = (float *)malloc(sizeof(float) * npix * AE_GRID * AE_GRID);
         if (!grid || !dec) {
             free(grid);
             free(dec);
@@ -482,7 +531,7 @@ int main(int argc, char **argv) {
             goto done;
         }
         snprintf(path, sizeof path, "%s_manifold.png", o.out);
-        if (ae_write_manifold(path, dec)) fprintf(stderr, "could not write %s\n", path);
+        if (ae_write_manifold(path, dec, h, w)) fprintf(stderr, "could not write %s\n", path);
         else fprintf(stderr, "wrote %s (%dx%d decoded grid over the scatter plot's area)\n", path, AE_GRID, AE_GRID);
         free(grid);
         free(dec);
