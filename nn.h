@@ -4368,6 +4368,7 @@ struct nn_model {
     unsigned arena_gen;      /* bumped whenever the arena is re-planned (the state lives in it) */
     unsigned state_gen;
     int bad_token_layer;     /* first embedding that saw an id out of range (-1: none) */
+    int from_file;           /* nn_load: compile leaves the parameters to the file (no init) */
     float bad_token;
     nn_rng rng;
 };
@@ -4462,6 +4463,7 @@ struct nn__lkind {
 };
 #define NN__MAX_SET 8 /* settings of one kind, at most */
 
+static nn_status nn__train_state(nn_model *m); /* section 7.2 */
 static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...) {
     va_list ap;
     if (!m) return s;
@@ -6568,6 +6570,7 @@ NN__API nn_status nn_step(nn_model *m) {
     int i;
     if (!m) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_step before nn_compile");
+    if (nn__train_state(m) != NN_OK) return NN_ERR_NO_MEMORY;
     o = &m->opt;
     m->step++;
     if (o->clip_norm > 0.0f) {
@@ -6861,6 +6864,30 @@ static nn_status nn__fuse(nn_model *m, const nn_optimizer *opt) {
     return NN_OK;
 }
 
+/* The gradients and the optimizer's moments (zero), on the first call that
+ * needs them: backward, step, the gradient accessors, a file with
+ * optimizer state.  Afterwards training allocates nothing. */
+static nn_status nn__train_state(nn_model *m) {
+    size_t np = m->nparams ? m->nparams : 1;
+    if (m->grads) return NN_OK;
+    m->grads = (float *)nn_aligned_alloc(np * sizeof(float));
+    m->om = (float *)nn_aligned_alloc(np * sizeof(float));
+    m->ov = (float *)nn_aligned_alloc(np * sizeof(float));
+    if (!m->grads || !m->om || !m->ov) {
+        nn_aligned_free(m->grads);
+        nn_aligned_free(m->om);
+        nn_aligned_free(m->ov);
+        m->grads = m->om = m->ov = NULL;
+        return nn__fail(m, NN_ERR_NO_MEMORY,
+                        "out of memory allocating the gradients of %lu parameters",
+                        (unsigned long)m->nparams);
+    }
+    memset(m->grads, 0, np * sizeof(float));
+    memset(m->om, 0, np * sizeof(float));
+    memset(m->ov, 0, np * sizeof(float));
+    return NN_OK;
+}
+
 NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     size_t np = 0, nb = 0;
     int i;
@@ -6925,29 +6952,36 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     }
     m->nparams = np;
     m->nbufs = nb;
+    /* the gradients and the optimizer state come with the first use that
+     * needs them (nn__train_state): a model only used for inference, a
+     * loaded one above all, holds its parameters and nothing more */
     m->params = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
-    m->grads = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
-    m->om = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
-    m->ov = (float *)nn_aligned_alloc((np ? np : 1) * sizeof(float));
     m->bufs = (float *)nn_aligned_alloc((nb ? nb : 1) * sizeof(float));
-    if (!m->params || !m->grads || !m->om || !m->ov || !m->bufs) {
+    if (!m->params || !m->bufs) {
         nn_aligned_free(m->params);
-        nn_aligned_free(m->grads);
-        nn_aligned_free(m->om);
-        nn_aligned_free(m->ov);
         nn_aligned_free(m->bufs);
-        m->params = m->grads = m->om = m->ov = m->bufs = NULL;
+        m->params = m->bufs = NULL;
         return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory allocating %lu parameters",
                         (unsigned long)np);
     }
-    memset(m->params, 0, (np ? np : 1) * sizeof(float));
-    memset(m->grads, 0, (np ? np : 1) * sizeof(float));
-    memset(m->om, 0, (np ? np : 1) * sizeof(float));
-    memset(m->ov, 0, (np ? np : 1) * sizeof(float));
+    if (!m->from_file) {
+        memset(m->params, 0, (np ? np : 1) * sizeof(float));
+    } else { /* the file writes the rest: zero what it may not (padding, absent biases) */
+        for (i = 0; i < m->n; i++) {
+            const nn__layer *L = &m->L[i];
+            size_t end = i + 1 < m->n ? m->L[i + 1].woff : np;
+            size_t from = L->nobias ? L->boff : L->boff + L->nb;
+            memset(m->params + from, 0, (end - from) * sizeof(float));
+        }
+        if (!np) m->params[0] = 0.0f; /* np == 0 allocates one */
+    }
     memset(m->bufs, 0, (nb ? nb : 1) * sizeof(float));
-    /* initialisation by each row, in layer order (one RNG stream) */
+    /* initialisation by each row, in layer order (one RNG stream); a model
+     * nn_load builds gets its parameters from its file (initialising 25 M
+     * of them took longer than reading them): only layers with statistics
+     * start as they would, in case the file has no BUFS section */
     for (i = 0; i < m->n; i++)
-        if (m->L[i].k->init)
+        if (m->L[i].k->init && (!m->from_file || m->L[i].nbuf))
             m->L[i].k->init(&m->L[i], m->params + m->L[i].woff, m->bufs + m->L[i].bufoff, &m->rng);
     m->opt = opt;
     m->lr_now = opt.lr;
@@ -7167,6 +7201,7 @@ static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *a
     if (!m->compiled || m->cur_n == 0 || m->loss == NN_LOSS_NONE)
         return nn__fail(m, NN_ERR_STATE,
                         "nn_backward needs a compiled model with a loss and a forward pass first");
+    if ((s = nn__train_state(m)) != NN_OK) return s;
     B = m->cur_n;
     s = nn__loss_eval(m, m->L[m->n - 1].y, y, B, m->g0, &L, &ok);
     if (s != NN_OK) {
@@ -7224,7 +7259,7 @@ static float *nn__pbuf(nn_model *m, int layer, int bias, int grad, size_t *count
     nn__layer *L = nn__layer_at(m, layer);
     size_t cnt = L ? (bias ? (L->nobias ? 0 : L->nb) : L->nw) : 0;
     if (count) *count = m && m->compiled ? cnt : 0;
-    if (!L || !m->compiled || cnt == 0) return NULL;
+    if (!L || !m->compiled || cnt == 0 || (grad && nn__train_state(m) != NN_OK)) return NULL;
     return (grad ? m->grads : m->params) + (bias ? L->boff : L->woff);
 }
 NN__API float *nn_layer_weights(nn_model *m, int layer, size_t *count) {
@@ -7313,7 +7348,8 @@ NN__API float *nn_model_params(nn_model *m, size_t *count) {
 }
 NN__API float *nn_model_grads(nn_model *m, size_t *count) {
     if (count) *count = m ? m->nparams : 0;
-    return m ? m->grads : NULL;
+    if (!m || !m->compiled || nn__train_state(m) != NN_OK) return NULL;
+    return m->grads;
 }
 NN__API int nn_model_num_layers(const nn_model *m) { return m ? m->n : 0; }
 NN__API nn_shape nn_model_input_shape(const nn_model *m) {
@@ -8383,8 +8419,13 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
         nn__put_u64(&w, 16 + 8 * (uint64_t)m->nparams);
         nn__put_u64(&w, (uint64_t)m->step);
         nn__put_u64(&w, m->nparams);
-        nn__put_floats(&w, m->om, m->nparams);
-        nn__put_floats(&w, m->ov, m->nparams);
+        if (m->om) {
+            nn__put_floats(&w, m->om, m->nparams);
+            nn__put_floats(&w, m->ov, m->nparams);
+        } else { /* never trained since compile or load: the moments are zero */
+            size_t z;
+            for (z = 0; z < 2 * m->nparams; z++) nn__put_f32(&w, 0.0f);
+        }
     }
     if (w.oom) {
         NN_FREE(w.p);
@@ -8535,7 +8576,7 @@ static nn_status nn__arch_get(nn__rbuf *r, uint32_t version, size_t end, uint64_
         for (i = 0; i < (uint32_t)m->n; i++) np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
         if (np > avail_floats + 16 || np > ((uint64_t)1 << 30)) {
             r->bad = 1;
-        } else if ((cs = nn_compile(m, o, loss)) != NN_OK) {
+        } else if ((m->from_file = 1, cs = nn_compile(m, o, loss)) != NN_OK) {
             oom = cs == NN_ERR_NO_MEMORY;
             r->bad = 1;
         }
@@ -8629,6 +8670,11 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
         } else if (tag == NN__TAG('O', 'P', 'T', 'S') && m) {
             uint64_t step = nn__get_u64(&r), cnt = nn__get_u64(&r), i;
             if (r.bad || cnt != m->nparams || slen != 16 + 8 * cnt || step > ((uint64_t)1 << 40)) {
+                r.bad = 1;
+                break;
+            }
+            if (nn__train_state(m) != NN_OK) {
+                oom = 1;
                 r.bad = 1;
                 break;
             }

@@ -43,8 +43,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "compile: %s\n", nn_model_error(m));
         return 1;
     }
-    /* the IDX images are (28,28,1); the MLP takes them as 784 features */
-    train.shape = test.shape = nn_shape1(784);
+    /* the IDX images are (h,w,1); the MLP takes them as h*w features */
+    train.shape = nn_shape1((int)train.x_dim);
+    test.shape = nn_shape1((int)test.x_dim);
     fprintf(stderr, "backend %s on %s\n", nn_backend_name(nn_get_backend()), nn_cpu_description());
     fo = nn_fit_defaults();
     fo.epochs = a.epochs;
