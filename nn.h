@@ -333,8 +333,10 @@ NNDEF void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const floa
  * model (a sticky error) and turn into no-ops after it; nn_compile reports
  * it, and nn_model_error() gives the sentence naming the layer and shapes.
  *
- * Memory: nn_compile allocates the parameters, the gradients and the
- * optimizer state, each one contiguous buffer.  Batch size is not known at
+ * Memory: nn_compile allocates the parameters (one contiguous buffer); the
+ * gradients and the optimizer state (one buffer each) come with the first
+ * call that needs them (backward, step, a gradient accessor), so a model
+ * used only for inference holds its parameters alone.  Batch size is not known at
  * compile: the activation arena (activations, gradients, im2col tiles and
  * SGEMM workspace in one block) is sized at the first step that needs more
  * (first fit step, first predict) and never again while the batch size
