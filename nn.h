@@ -626,9 +626,10 @@ NNDEF nn_status nn_load(nn_model **out, const char *path);
  *                bias_hh_l0 (G), PyTorch's gate order; RNN and LSTM keep one
  *                bias: exported as bias_ih_l0 and a zero bias_hh_l0,
  *                imported as their sum
- * A dense layer after a flatten of an (h, w, c) image (and batch norm or
- * normalization between them) takes its input axis in PyTorch's (c, h, w)
- * order, as nn.Flatten gives it on NCHW.
+ * After a flatten of an (h, w, c) image, per-feature axes are in PyTorch's
+ * (c, h, w) order, as nn.Flatten gives them on NCHW: the first dense
+ * layer's input axis, and the vectors of a batch norm or normalization on
+ * the way (layers that keep the shape carry the order; a dense ends it).
  * nn_save_safetensors writes F32 and, in "__metadata__", the architecture
  * ("nnh.arch"), so nn_load rebuilds the model from the file (it tells the
  * two formats apart by their content).  nn_load_safetensors loads into a
