@@ -11,6 +11,8 @@
 //   gemm/<TT>/<M>x<K>x<N>/<impl>      C(MxN) = op(A)(MxK) op(B)(KxN); TT = transa transb
 //                                     as N/T; impl = scalar | avx2 | avx512 (nn_sgemm_ws)
 //                                     | <backend>-alloc (nn_sgemm) | naive | openblas
+//   q8gemm/<M>x<K>x<N>/<backend>      int8 C(MxN, int32) = A(MxK, u8) B(KxN, s8, packed), one thread;
+//                                     counted as 2MNK operations, beside gemm/NN/ at the same shape
 //   thr/gemm/<TT>/<M>x<K>x<N>/threads=<T>  nn_sgemm (threaded) on the best backend, T threads
 //   thr/cnn_step_b32/threads=<T>      one nn_train_on_batch of the seed CNN at batch 32, T threads
 //                                     (T = 1 and T = every core: nn_set_threads(1) / (0))
@@ -390,6 +392,24 @@ Maker GemmMaker(Gemm s, GemmImpl impl) {
 
 double Flops(const Gemm& s) { return 2.0 * s.m * s.n * s.k; }
 
+// ---- int8 GEMM (nn.h section 4.9), at the fp32 rows' NN shapes ------------
+std::vector<Gemm> Q8Shapes() {
+  std::vector<Gemm> g;
+  for (const Gemm& s : GemmShapes())
+    if (!s.ta && !s.tb) g.push_back(s);  // the forward products: squares, dense, conv1, conv2
+  return g;
+}
+Maker Q8Maker(Gemm s, nn_backend b) {
+  return [s, b](Arena&) {
+    std::shared_ptr<hb_q8> q(hb_q8_new(s.m, s.n, s.k, 7), hb_q8_free);
+    if (!q) {
+      std::fprintf(stderr, "bench: out of memory\n");
+      std::exit(1);
+    }
+    return Call([q, b] { benchmark::DoNotOptimize(hb_q8_run(q.get(), b)); });
+  };
+}
+
 // ---- the seed CNN's training step -------------------------------------------
 // conv 32 3x3 relu, maxpool 2, conv 64 3x3 relu, maxpool 2, flatten, dense 64
 // relu, dense 10 softmax; sparse categorical cross-entropy, Adam 1e-3 (as
@@ -574,6 +594,11 @@ int main(int argc, char** argv) {
           (s.m == 3872 && s.k == 288))
         Add(GemmName(s, std::string(nn_backend_name(best)) + "-alloc"), best, GemmMaker(s, kNnAlloc), 0, 0, Flops(s));
     }
+    for (const Gemm& s : Q8Shapes())
+      for (nn_backend b : backends)
+        Add("q8gemm/" + std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n) + "/" +
+                nn_backend_name(b),
+            b, Q8Maker(s, b), 0, 0, Flops(s));
   }
 
   benchmark::Initialize(&nargs, args.data());

@@ -173,3 +173,55 @@ int hb_fma_peak_lanes(int backend) {
     (void)backend;
     return 0;
 }
+
+/* ---- int8 GEMM (nn.h section 4.9) ---------------------------------------- */
+struct hb_q8 {
+    int m, n, k;
+    size_t lda;
+    unsigned char *a;
+    signed char *bp;
+    int32_t *c;
+};
+hb_q8 *hb_q8_new(int m, int n, int k, uint64_t seed) {
+    hb_q8 *q = (hb_q8 *)calloc(1, sizeof *q);
+    signed char *b;
+    nn_rng r;
+    size_t i;
+    if (!q) return NULL;
+    q->m = m, q->n = n, q->k = k;
+    q->lda = 4 * nn__q8_k4((size_t)k);
+    q->a = (unsigned char *)malloc((size_t)m * q->lda);
+    q->bp = (signed char *)malloc(nn__q8_pack_bytes((size_t)k, (size_t)n));
+    q->c = (int32_t *)malloc((size_t)m * (size_t)n * sizeof(int32_t));
+    b = (signed char *)malloc((size_t)k * (size_t)n);
+    if (!q->a || !q->bp || !q->c || !b) {
+        free(b);
+        hb_q8_free(q);
+        return NULL;
+    }
+    nn_rng_seed(&r, seed);
+    for (i = 0; i < (size_t)m * q->lda; i++) q->a[i] = (unsigned char)nn_rng_below(&r, 256);
+    for (i = 0; i < (size_t)k * (size_t)n; i++) b[i] = (signed char)((int)nn_rng_below(&r, 255) - 127);
+    nn__q8_pack((size_t)k, (size_t)n, b, (size_t)n, q->bp);
+    free(b);
+    return q;
+}
+int hb_q8_run(hb_q8 *q, int backend) {
+    /* the tables looked up once: nn__table_for asks CPUID, which a VM traps */
+    static const nn__ktab *tabs[NN_BACKEND_COUNT];
+    static int looked[NN_BACKEND_COUNT];
+    const nn__ktab *t;
+    if (backend <= 0 || backend >= (int)NN_BACKEND_COUNT) return -1;
+    if (!looked[backend]) tabs[backend] = nn__table_for((nn_backend)backend), looked[backend] = 1;
+    t = tabs[backend];
+    if (!t) return -1;
+    nn__q8_gemm(t, (size_t)q->m, (size_t)q->n, (size_t)q->k, q->a, q->lda, q->bp, q->c, (size_t)q->n);
+    return (int)q->c[0];
+}
+void hb_q8_free(hb_q8 *q) {
+    if (!q) return;
+    free(q->a);
+    free(q->bp);
+    free(q->c);
+    free(q);
+}

@@ -37,6 +37,14 @@ int hb_sgemm_selfcheck(int backend, char *msg, size_t msglen);
 double hb_fma_peak_run(int backend, long iters);
 int hb_fma_peak_lanes(int backend);
 
+/* int8 GEMM (nn.h section 4.9): C (int32, m x n) = A (u8, m x k) . B (s8,
+ * k x n, packed once by hb_q8_new, random data); hb_q8_run computes it once
+ * on one backend's table (-1: not available) and returns C[0]. */
+typedef struct hb_q8 hb_q8;
+hb_q8 *hb_q8_new(int m, int n, int k, uint64_t seed);
+int hb_q8_run(hb_q8 *q, int backend);
+void hb_q8_free(hb_q8 *q);
+
 #ifdef __cplusplus
 }
 #endif
