@@ -1569,6 +1569,9 @@ typedef struct nn__uk {
      * panel of B (s8), exact (section 4.9) */                                                   \
     X(P, q8rows, void, (size_t, size_t, const unsigned char *, size_t, const signed char *,      \
                         int32_t *, size_t, size_t))                                               \
+    /* int8 requantization of a row: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
+    X(P, q8req, void, (size_t, const int32_t *, const int32_t *, const int32_t *, const int32_t *, \
+                       int, int, unsigned char *))                                                \
     /* Winograd F(4x4,3x3) transforms (see nn__s_bt6) */                                        \
     X(P, wg_in, void, (size_t, const float *const *, float *, size_t))                           \
     X(P, wg_out, void, (size_t, const float *, size_t, const float *, int, float *const *))      \
@@ -1908,6 +1911,23 @@ static void nn__s_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t 
                     acc += (int32_t)A[r * lda + 4 * k + j] * (int32_t)Bp[(k * 32 + c) * 4 + j];
             C[r * ldc + c] = acc;
         }
+}
+/* int8 requantization, exact integer arithmetic (no float): for each j,
+ *   v = floor(((acc[j] + bias[j]) * mul[j] + 2^(shift[j]-1)) / 2^shift[j])
+ * (the real multiplier mul * 2^-shift < 1: mul in [2^30, 2^31), shift in
+ * [31, 62], so v fits 32 bits), then out[j] = clamp(zero + v, lo, 255).
+ * Rounding half up; the SIMD versions compute the same 64-bit products. */
+static int64_t nn__asr64(int64_t x, int s) { /* floor(x / 2^s), free of C's implementation-defined >> */
+    return x >= 0 ? x >> s : -(((-x) - 1) >> s) - 1;
+}
+static void nn__s_q8req(size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
+                        const int32_t *shift, int zero, int lo, unsigned char *out) {
+    size_t j;
+    for (j = 0; j < n; j++) {
+        int64_t x = (int64_t)acc[j] + bias[j];
+        int64_t v = nn__asr64(x * mul[j] + ((int64_t)1 << (shift[j] - 1)), shift[j]) + zero;
+        out[j] = (unsigned char)(v < lo ? lo : v > 255 ? 255 : v);
+    }
 }
 
 /* Winograd F(4x4,3x3) (Lavin & Gray 2015), points 0, 1, -1, 2, -2, inf:
@@ -2952,6 +2972,38 @@ NN__ATTR static void nn__avx2_q8rows(size_t rows, size_t k4, const unsigned char
             }
         }
 }
+/* requantization, 8 lanes: 64-bit products of even and odd lanes
+ * (vpmuldq), the rounding constant and the shift per lane; AVX2 has no
+ * 64-bit arithmetic right shift, so floor(x / 2^s) = ~(~x >> s) for x < 0 */
+NN__ATTR static inline __m256i nn__avx2_rq64(__m256i p, __m256i s) {
+    const __m256i one = _mm256_set1_epi64x(1);
+    __m256i r = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one)), sg;
+    p = _mm256_add_epi64(p, r);
+    sg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
+    return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sg), s), sg);
+}
+NN__ATTR static void nn__avx2_q8req(size_t n, const int32_t *acc, const int32_t *bias,
+                                    const int32_t *mul, const int32_t *shift, int zero, int lo,
+                                    unsigned char *out) {
+    size_t j = 0;
+    const __m256i z = _mm256_set1_epi32(zero), vlo = _mm256_set1_epi32(lo),
+                  vhi = _mm256_set1_epi32(255), lo32 = _mm256_set1_epi64x(0xFFFFFFFF);
+    for (; j + 8 <= n; j += 8) {
+        __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + j)),
+                                     _mm256_loadu_si256((const __m256i *)(const void *)(bias + j)));
+        __m256i m = _mm256_loadu_si256((const __m256i *)(const void *)(mul + j));
+        __m256i sh = _mm256_loadu_si256((const __m256i *)(const void *)(shift + j));
+        __m256i ev = nn__avx2_rq64(_mm256_mul_epi32(x, m), _mm256_and_si256(sh, lo32));
+        __m256i od = nn__avx2_rq64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)),
+                                   _mm256_srli_epi64(sh, 32));
+        __m256i v = _mm256_blend_epi32(ev, _mm256_slli_epi64(od, 32), 0xAA);
+        __m128i w;
+        v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, z), vlo), vhi);
+        w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm_storel_epi64((__m128i *)(void *)(out + j), _mm_packus_epi16(w, w));
+    }
+    if (j < n) nn__s_q8req(n - j, acc + j, bias + j, mul + j, shift + j, zero, lo, out + j);
+}
 /* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
 NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
@@ -3482,6 +3534,30 @@ static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, si
     for (; r < rows; r++) nn__vnni_q8x1(k4, A + r * lda, lda, Bp, C + r * ldc, ldc, ncols);
 }
 #undef NN__Q8ATTR
+/* requantization, 16 lanes (AVX-512F has the 64-bit arithmetic shift) */
+__attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
+    size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul, const int32_t *shift,
+    int zero, int lo, unsigned char *out) {
+    size_t j;
+    const __m512i z = _mm512_set1_epi32(zero), vlo = _mm512_set1_epi32(lo),
+                  vhi = _mm512_set1_epi32(255), one = _mm512_set1_epi64(1),
+                  lo32 = _mm512_set1_epi64(0xFFFFFFFF);
+    for (j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
+        __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + j),
+                                     _mm512_maskz_loadu_epi32(k, bias + j));
+        __m512i m = _mm512_maskz_loadu_epi32(k, mul + j);
+        __m512i sh = _mm512_mask_loadu_epi32(_mm512_set1_epi32(31), k, shift + j);
+        __m512i se = _mm512_and_si512(sh, lo32), so = _mm512_srli_epi64(sh, 32);
+        __m512i ev = _mm512_mul_epi32(x, m),
+                od = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), v;
+        ev = _mm512_srav_epi64(_mm512_add_epi64(ev, _mm512_sllv_epi64(one, _mm512_sub_epi64(se, one))), se);
+        od = _mm512_srav_epi64(_mm512_add_epi64(od, _mm512_sllv_epi64(one, _mm512_sub_epi64(so, one))), so);
+        v = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, _mm512_slli_epi64(od, 32));
+        v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, z), vlo), vhi);
+        _mm512_mask_cvtepi32_storeu_epi8(out + j, k, v);
+    }
+}
 #endif
 
 /* Slots a backend fills with another backend's kernel (the tables are
@@ -3492,6 +3568,7 @@ static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, si
 #define nn__neon_tr8 nn__s_tr8
 #define nn__neon_trs nn__s_trs
 #define nn__neon_q8rows nn__s_q8rows /* sdot / widening NEON kernels: issue 12, to come */
+#define nn__neon_q8req nn__s_q8req
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
  * streams from L2; NC bounds the packed B panel (L2/L3).  The values here

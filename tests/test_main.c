@@ -465,6 +465,52 @@ static void tables_q8(void) {
     }
 }
 
+/* int8 requantization: every table equals the scalar twin exactly, and
+ * the scalar twin equals the definition computed in long double (exact
+ * here: the products stay below 2^63 and the division is by a power of 2) */
+static void tables_q8req(void) {
+    size_t si, n, j;
+    int rep;
+    nn_rng r;
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        nn_backend bk = tt_backends[si];
+        const nn__ktab *t = nn__table_for(bk);
+        long bad = 0, badref = 0;
+        if (!t) {
+            tt_skip("tables q8req[%s]: backend not available in this build / on this CPU", nn_backend_name(bk));
+            continue;
+        }
+        tt_ctx("tables[%s] int8 requantization", nn_backend_name(bk));
+        nn_rng_seed(&r, 77);
+        for (rep = 0; rep < 60; rep++)
+            for (n = 1; n <= 41; n += (n < 20 ? 1 : 7)) {
+                int32_t acc[48], bias[48], mul[48], sh[48];
+                unsigned char got[48 + 16], ref[48];
+                int zero = (int)nn_rng_below(&r, 256), lo = rep % 2 ? zero : 0;
+                for (j = 0; j < n; j++) {
+                    acc[j] = (int32_t)nn_rng_u32(&r) >> 2; /* |acc + bias| < 2^31 */
+                    bias[j] = (int32_t)nn_rng_u32(&r) >> (2 + nn_rng_below(&r, 20));
+                    mul[j] = (int32_t)((1u << 30) + nn_rng_below(&r, 1u << 30));
+                    sh[j] = 31 + (int32_t)nn_rng_below(&r, 32);
+                    if (rep < 10) sh[j] = 31 + (int32_t)nn_rng_below(&r, 8); /* large outputs: the clamps */
+                }
+                memset(got, 0xAB, sizeof got);
+                t->q8req(n, acc, bias, mul, sh, zero, lo, got);
+                nn__s_q8req(n, acc, bias, mul, sh, zero, lo, ref);
+                for (j = 0; j < n; j++) {
+                    long double x = ((long double)acc[j] + bias[j]) * mul[j] + ldexpl(1.0L, sh[j] - 1);
+                    long double v = floorl(ldexpl(x, -sh[j])) + zero;
+                    int e = v < lo ? lo : v > 255 ? 255 : (int)v;
+                    bad += got[j] != ref[j];
+                    badref += ref[j] != e;
+                }
+                bad += got[n] != 0xAB; /* nothing written past n */
+            }
+        TT_CHECK(bad == 0 && badref == 0, "%ld values differ from the scalar twin, %ld scalar from the definition",
+                 bad, badref);
+    }
+}
+
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
@@ -475,6 +521,7 @@ static void test_tables(void) {
     tables_gap_public();
     tables_trs();
     tables_q8();
+    tables_q8req();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */
