@@ -652,6 +652,24 @@ NNDEF nn_status nn_load_safetensors(nn_model *m, const char *path);
  * "" restores the index.  nn_layer_name: the name in use (NULL: no layer). */
 NNDEF nn_status nn_layer_set_name(nn_model *m, int layer, const char *name);
 NNDEF const char *nn_layer_name(const nn_model *m, int layer);
+/* ---- int8 inference ------------------------------------------------------------
+ * nn_quantize makes *out, an int8 copy of the compiled model m for
+ * inference (m is not changed): weights int8 per output channel
+ * (symmetric), activations uint8 per tensor with the ranges n samples of
+ * calib reach (post-training static quantization), int32 products,
+ * integer requantization, batch norm folded into the dense or conv before
+ * it, ReLU fused; the last layer's output and the head (softmax, sigmoid)
+ * stay float.  Every backend gives the same int8 result bit for bit.
+ * nn_predict, nn_predict_dataset, nn_evaluate and nn_model_summary take it;
+ * training it is NN_ERR_STATE; its float parameters are gone
+ * (nn_layer_weights: NULL).  Layers: dense, conv2d, pooling, global
+ * average pooling, flatten, dropout, batch norm, normalization,
+ * activations (softmax only as the last), upsampling; recurrent layers and
+ * embeddings: NN_ERR_UNSUPPORTED (nn_model_error(m) says which).  Saving
+ * int8 models (nn_save) is not there yet: NN_ERR_UNSUPPORTED. */
+NNDEF nn_status nn_quantize(const nn_model *m, const nn_dataset *calib, int n, nn_model **out);
+NNDEF int nn_model_is_int8(const nn_model *m);
+
 /* Wall clock in seconds (clock_gettime where POSIX, else clock()). */
 NNDEF double nn_time_seconds(void);
 
@@ -4672,6 +4690,7 @@ struct nn_model {
     unsigned state_gen;
     int bad_token_layer;     /* first embedding that saw an id out of range (-1: none) */
     int from_file;           /* nn_load: compile leaves the parameters to the file (no init) */
+    struct nn__q8 *q8;       /* an int8 model (nn_quantize, section 9): its forward; no float parameters */
     float bad_token;
     nn_rng rng;
 };
@@ -4767,6 +4786,9 @@ struct nn__lkind {
 #define NN__MAX_SET 8 /* settings of one kind, at most */
 
 static nn_status nn__train_state(nn_model *m); /* section 7.2 */
+struct nn__q8;
+static void nn__q8_free(struct nn__q8 *q);                         /* section 9 */
+static nn_status nn__q8_forward(nn_model *m, const float *x, int B); /* section 9 */
 static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...) {
     va_list ap;
     if (!m) return s;
@@ -4932,8 +4954,8 @@ static size_t nn__img_chunk(size_t per) {
     return c ? c : 1;
 }
 /* activations applied in place on a rows x cols block */
-static void nn__act_forward1(nn_activation a, float slope, size_t rows, size_t cols, float *y) {
-    const nn__ktab *k = nn__k();
+static void nn__act_forward_with(const nn__ktab *k, nn_activation a, float slope, size_t rows,
+                                 size_t cols, float *y) {
     size_t n = rows * cols, i;
     switch (a) {
     case NN_LINEAR: break;
@@ -4946,6 +4968,9 @@ static void nn__act_forward1(nn_activation a, float slope, size_t rows, size_t c
     case NN_TANH: k->tanh(n, y, y); break;
     case NN_SOFTMAX: k->softmax(rows, cols, y, y); break;
     }
+}
+static void nn__act_forward1(nn_activation a, float slope, size_t rows, size_t cols, float *y) {
+    nn__act_forward_with(nn__k(), a, slope, rows, cols, y);
 }
 /* dy <- dy * f'(.) from the output y (in place) */
 static void nn__act_backward1(nn_activation a, float slope, size_t rows, size_t cols,
@@ -6873,6 +6898,7 @@ NN__API nn_status nn_step(nn_model *m) {
     int i;
     if (!m) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_step before nn_compile");
+    if (m->q8) return nn__fail(m, NN_ERR_STATE, "an int8 model runs inference only (nn_quantize)");
     if (nn__train_state(m) != NN_OK) return NN_ERR_NO_MEMORY;
     o = &m->opt;
     m->step++;
@@ -6943,6 +6969,7 @@ NN__API nn_model *nn_model_new(nn_shape input) {
 }
 NN__API void nn_model_free(nn_model *m) {
     if (!m) return;
+    nn__q8_free(m->q8);
     nn_aligned_free(m->params);
     nn_aligned_free(m->grads);
     nn_aligned_free(m->om);
@@ -7429,6 +7456,9 @@ static void nn__forward_batch(nn_model *m, const float *x, int B, int training) 
 }
 /* forward, then the errors a layer can only record (embedding ids) */
 static nn_status nn__forward_checked(nn_model *m, const float *x, int B, int training) {
+    if (m->q8)
+        return training ? nn__fail(m, NN_ERR_STATE, "an int8 model runs inference only (nn_quantize)")
+                        : nn__q8_forward(m, x, B);
     nn__forward_batch(m, x, B, training);
     if (m->bad_token_layer >= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
@@ -7468,9 +7498,12 @@ static void nn__backward_batch(nn_model *m, int B, int fused_step) {
 /* probabilities (or outputs) of the last forward into m->prob */
 static void nn__head(nn_model *m, int B) {
     const nn__layer *L = &m->L[m->n - 1];
+    /* an int8 model's float head on the scalar kernels: the same bits on
+     * every backend, as its integer part */
+    const nn__ktab *k = m->q8 ? &nn__tab_scalar : nn__k();
     if (m->head == NN__HEAD_SOFTMAX)
-        nn__k()->softmax(nn__ce_rows(m, B), nn__channels(L->out), L->y, m->prob);
-    else if (m->head == NN__HEAD_SIGMOID) nn__k()->sigmoid((size_t)B * L->out_dim, L->y, m->prob);
+        k->softmax(nn__ce_rows(m, B), nn__channels(L->out), L->y, m->prob);
+    else if (m->head == NN__HEAD_SIGMOID) k->sigmoid((size_t)B * L->out_dim, L->y, m->prob);
     else memcpy(m->prob, L->y, (size_t)B * L->out_dim * sizeof(float));
 }
 
@@ -7504,6 +7537,7 @@ static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *a
     if (!m->compiled || m->cur_n == 0 || m->loss == NN_LOSS_NONE)
         return nn__fail(m, NN_ERR_STATE,
                         "nn_backward needs a compiled model with a loss and a forward pass first");
+    if (m->q8) return nn__fail(m, NN_ERR_STATE, "an int8 model runs inference only (nn_quantize)");
     if ((s = nn__train_state(m)) != NN_OK) return s;
     B = m->cur_n;
     s = nn__loss_eval(m, m->L[m->n - 1].y, y, B, m->g0, &L, &ok);
@@ -7562,7 +7596,7 @@ static float *nn__pbuf(nn_model *m, int layer, int bias, int grad, size_t *count
     nn__layer *L = nn__layer_at(m, layer);
     size_t cnt = L ? (bias ? (L->nobias ? 0 : L->nb) : L->nw) : 0;
     if (count) *count = m && m->compiled ? cnt : 0;
-    if (!L || !m->compiled || cnt == 0 || (grad && nn__train_state(m) != NN_OK)) return NULL;
+    if (!L || !m->compiled || cnt == 0 || m->q8 || (grad && nn__train_state(m) != NN_OK)) return NULL;
     return (grad ? m->grads : m->params) + (bias ? L->boff : L->woff);
 }
 NN__API float *nn_layer_weights(nn_model *m, int layer, size_t *count) {
@@ -7651,7 +7685,7 @@ NN__API float *nn_model_params(nn_model *m, size_t *count) {
 }
 NN__API float *nn_model_grads(nn_model *m, size_t *count) {
     if (count) *count = m ? m->nparams : 0;
-    if (!m || !m->compiled || nn__train_state(m) != NN_OK) return NULL;
+    if (!m || !m->compiled || m->q8 || nn__train_state(m) != NN_OK) return NULL;
     return m->grads;
 }
 NN__API int nn_model_num_layers(const nn_model *m) { return m ? m->n : 0; }
@@ -7825,6 +7859,7 @@ NN__API nn_status nn_predict_layers(nn_model *m, int first, int last, const floa
     if (!m || !x || !out || n <= 0)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_predict_layers: need model, x, out, n > 0");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_layers before nn_compile");
+    if (m->q8) return nn__fail(m, NN_ERR_UNSUPPORTED, "%s: not for an int8 model (nn_quantize)", "nn_predict_layers");
     if (first < 0 || last > m->n || first >= last)
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "nn_predict_layers: layer range [%d,%d) outside [0,%d)", first, last, m->n);
@@ -7938,6 +7973,7 @@ NN__API nn_status nn_predict_stateful(nn_model *m, const float *x, int n, float 
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "nn_predict_stateful: need model, x, out, n > 0");
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_predict_stateful before nn_compile");
+    if (m->q8) return nn__fail(m, NN_ERR_UNSUPPORTED, "%s: not for an int8 model (nn_quantize)", "nn_predict_stateful");
     if (!nn__all_finite(x, (size_t)n * m->in_dim))
         return nn__fail(m, NN_ERR_NONFINITE, "nn_predict_stateful: input contains NaN or Inf");
     if ((s = nn__plan(m, n)) != NN_OK) return s;
@@ -8690,6 +8726,7 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
     uint32_t crc;
     if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return NN_ERR_STATE;
+    if (m->q8) return NN_ERR_UNSUPPORTED; /* int8 model files: issue 12, to come */
     memset(&w, 0, sizeof w);
     nn__put(&w, "NNH\x1a", 4);
     nn__put_u32(&w, NN__FILE_VERSION);
@@ -9803,6 +9840,7 @@ NN__API nn_status nn_load_safetensors(nn_model *m, const char *path) {
     nn_status s;
     if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_load_safetensors: compile the model first");
+    if (m->q8) return nn__fail(m, NN_ERR_UNSUPPORTED, "%s: not for an int8 model (nn_quantize)", "nn_load_safetensors");
     s = nn__st_open(path, &h);
     if (s != NN_OK) return nn__fail(m, s, "safetensors: %s", h.err[0] ? h.err : nn_strerror(s));
     s = nn__st_apply(m, &h, path);
@@ -9940,6 +9978,7 @@ NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
     static const char hex[] = "0123456789abcdef";
     if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return NN_ERR_STATE;
+    if (m->q8) return NN_ERR_UNSUPPORTED; /* an int8 model has no float tensors */
     nt = nn__st_list(m, NULL);
     t = (nn__st_t *)NN_MALLOC((nt ? nt : 1) * sizeof *t);
     cbytes = nn__st_maxrow(m) > NN__ST_CHUNK ? nn__st_maxrow(m) : NN__ST_CHUNK;
@@ -10034,6 +10073,621 @@ NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
     NN_FREE(t);
     NN_FREE(chunk);
     return ok ? NN_OK : NN_ERR_IO;
+}
+
+/* ========================================================================= */
+/* ==== 9. int8 inference                                                     */
+/* ========================================================================= */
+/* nn_quantize turns a trained model into an inference-only int8 one: the
+ * same layers (a model rebuilt from the fp32 one's architecture, so that
+ * shapes, nn_predict, nn_evaluate and the head are the fp32 code), whose
+ * forward runs the ops below on uint8 activations instead of the layers.
+ *   activations  u8 per tensor, real = s (q - z), s and z from the range
+ *                the calibration samples reach at the op's output (always
+ *                holding 0, so zero padding is exact: q = z)
+ *   weights      s8 per output channel, symmetric (|q| <= 127), batch
+ *                norm folded in first
+ *   products     u8 x s8 -> int32 (section 4.9), exact; the input's zero
+ *                point and the bias go into one int32 per column
+ *   outputs      requantized by q8req (integer multiplier and shift, no
+ *                float), ReLU fused as the clamp at z; the last GEMM's
+ *                output is dequantized to float and the head (softmax,
+ *                sigmoid) and the loss run in float as in the fp32 model
+ *   pooling      max on u8 directly (monotone); average and global
+ *                average as rounded integer means; upsampling copies
+ *   elementwise  any other activation (tanh, sigmoid, leaky ReLU, a
+ *                batch norm or normalization left alone) is a table of
+ *                256 bytes per channel, computed once at quantization
+ * Integer arithmetic is exact, so every backend gives the same bits. */
+enum {
+    NN__Q8_GEMM = 1, /* dense, or conv by im2col */
+    NN__Q8_MAXPOOL,
+    NN__Q8_AVGPOOL,
+    NN__Q8_GAP,
+    NN__Q8_UP,
+    NN__Q8_LUT,      /* a table per channel (C x 256) */
+    NN__Q8_SAME      /* flatten, dropout: the bytes as they are */
+};
+typedef struct nn__q8op {
+    int kind, first, last;  /* the fp32 layers [first, last] it stands for */
+    nn_shape in, out;
+    size_t in_dim, out_dim; /* per sample */
+    float s_in, s_out;      /* scales and zero points of its input and output */
+    int z_in, z_out;
+    /* GEMM */
+    int conv, relu, float_out;
+    nn_conv_geom g;         /* one sample (conv) */
+    size_t K, N;
+    signed char *w, *wp;    /* K x N weights, and packed (section 4.9) */
+    int32_t *bias, *mul, *shift; /* per column: bias - z_in * column sum; requantization */
+    float *fscale;          /* float_out: y = fscale[n] * (acc + bias[n]) */
+    /* pooling, upsampling */
+    int size, pad;
+    /* LUT: C tables of 256 */
+    unsigned char *lut;
+    size_t C;
+} nn__q8op;
+struct nn__q8 {
+    nn__q8op *op;
+    int nop;
+    float s_x;              /* the input's quantization */
+    int z_x;
+    /* buffers planned at a batch: two activation buffers, the im2col
+     * matrix, the int32 products */
+    int batch;
+    unsigned char *act[2], *col;
+    int32_t *acc;
+    size_t act_bytes, col_bytes, acc_count;
+};
+
+static void nn__q8_free(struct nn__q8 *q) {
+    int i;
+    if (!q) return;
+    for (i = 0; i < q->nop; i++) {
+        nn__q8op *o = &q->op[i];
+        NN_FREE(o->w);
+        nn_aligned_free(o->wp);
+        NN_FREE(o->bias);
+        NN_FREE(o->mul);
+        NN_FREE(o->shift);
+        NN_FREE(o->fscale);
+        NN_FREE(o->lut);
+    }
+    NN_FREE(q->op);
+    nn_aligned_free(q->act[0]);
+    nn_aligned_free(q->act[1]);
+    nn_aligned_free(q->col);
+    nn_aligned_free(q->acc);
+    NN_FREE(q);
+}
+
+/* the quantization of a range: s and z with 0 exactly representable */
+static void nn__q8_range(float mn, float mx, float *s, int *z) {
+    double lo = mn < 0.0f ? mn : 0.0, hi = mx > 0.0f ? mx : 0.0, sc = (hi - lo) / 255.0, zz;
+    if (!(sc > 1e-30)) sc = 1e-30 > hi / 255.0 ? 1.0 : hi / 255.0;
+    if (!(sc > 0.0)) sc = 1.0;
+    zz = floor(-lo / sc + 0.5);
+    *s = (float)sc;
+    *z = zz < 0 ? 0 : zz > 255 ? 255 : (int)zz;
+}
+/* x as u8 with scale s, zero z: round half up, clamped (the one float step,
+ * the same C on every backend) */
+static unsigned char nn__q8_quant1(float x, float inv_s, int z) {
+    float v = floorf(x * inv_s + 0.5f) + (float)z;
+    return (unsigned char)(v < 0.0f ? 0 : v > 255.0f ? 255 : (int)v);
+}
+/* a real multiplier m in (0, 1) as mul * 2^-shift, mul in [2^30, 2^31),
+ * shift in [31, 62] (q8req's contract); tiny ones end at shift 62 */
+static void nn__q8_mult(double m, int32_t *mul, int32_t *shift) {
+    int e;
+    double f = frexp(m, &e); /* m = f * 2^e, f in [0.5, 1) */
+    long long q = (long long)floor(f * 2147483648.0 + 0.5);
+    if (q >= 2147483648LL) q /= 2, e++;
+    if (m <= 0.0) q = 0, e = 0;
+    if (31 - e > 62) { /* below 2^-32: fewer bits of mul */
+        q = (long long)floor(m * 4611686018427387904.0 + 0.5);
+        e = 31 - 62;
+    }
+    *mul = (int32_t)q;
+    *shift = 31 - e;
+}
+static size_t nn__q8_S(size_t n) { return (n + 3) & ~(size_t)3; } /* a sample's bytes, rows of 4 */
+
+/* The ops of a model: which fp32 layers each stands for.  Returns the
+ * count, or -1 with a message for a layer int8 does not run. */
+static int nn__q8_plan_ops(nn_model *c, nn__q8op *op) {
+    int i = 0, n = 0;
+    while (i < c->n) {
+        nn__layer *L = &c->L[i];
+        nn__q8op *o = op ? &op[n] : NULL, tmp;
+        if (!o) o = &tmp;
+        memset(o, 0, sizeof *o);
+        o->first = o->last = i;
+        if (L->k == &nn__row_dense || L->k == &nn__row_conv) {
+            o->kind = NN__Q8_GEMM;
+            o->conv = L->k == &nn__row_conv;
+            if (L->act == NN_LINEAR && i + 1 < c->n && c->L[i + 1].k == &nn__row_bn &&
+                c->L[i + 1].act == NN_LINEAR)
+                o->last = ++i; /* batch norm folded into the weights */
+            if (c->L[o->last].act == NN_LINEAR && i + 1 < c->n && c->L[i + 1].k == &nn__row_act &&
+                c->L[i + 1].act == NN_RELU)
+                o->last = ++i; /* ReLU as the clamp */
+            o->relu = c->L[o->last].act == NN_RELU || (o->last > o->first && c->L[o->last].k == &nn__row_act);
+            o->float_out = o->last == c->n - 1;
+            n++;
+            /* any other activation of the layer: a table after it */
+            if (!o->float_out && c->L[o->last].act != NN_LINEAR && c->L[o->last].act != NN_RELU) {
+                nn__q8op *t = op ? &op[n] : &tmp;
+                if (op) memset(t, 0, sizeof *t);
+                t->kind = NN__Q8_LUT;
+                t->first = t->last = o->last;
+                n++;
+            }
+            i++;
+            continue;
+        }
+        if (L->k == &nn__row_maxpool) o->kind = NN__Q8_MAXPOOL;
+        else if (L->k == &nn__row_avgpool) o->kind = NN__Q8_AVGPOOL;
+        else if (L->k == &nn__row_gap) o->kind = NN__Q8_GAP;
+        else if (L->k == &nn__row_up) o->kind = NN__Q8_UP;
+        else if (L->k == &nn__row_flatten || L->k == &nn__row_dropout ||
+                 (L->k == &nn__row_act && L->act == NN_LINEAR))
+            o->kind = NN__Q8_SAME;
+        else if (L->k == &nn__row_act || L->k == &nn__row_bn || L->k == &nn__row_norm)
+            o->kind = NN__Q8_LUT;
+        else {
+            nn__fail(c, NN_ERR_UNSUPPORTED,
+                     "nn_quantize: layer %d (%s) has no int8 version (dense, conv2d, pooling, "
+                     "flatten, dropout, batch norm, normalization, activations, upsampling do)",
+                     i, L->k->name);
+            return -1;
+        }
+        if (o->kind != NN__Q8_LUT && L->act != NN_LINEAR) {
+            nn__fail(c, NN_ERR_UNSUPPORTED, "nn_quantize: layer %d (%s) with a fused activation", i,
+                     L->k->name);
+            return -1;
+        }
+        n++;
+        i++;
+    }
+    return n;
+}
+
+/* Ranges for calibration: the fp32 model c run layer by layer on n
+ * samples of ds; lo/hi[i] = the range of layer i's output, and for a
+ * layer whose activation becomes a table, pre[i] = the range before it */
+static nn_status nn__q8_calibrate(nn_model *c, const nn_dataset *ds, int n, float *lo, float *hi,
+                                  float *plo, float *phi, float *xlo, float *xhi) {
+    int start, i, B = 64;
+    nn_status s = nn__plan(c, n < B ? n : B);
+    size_t j;
+    if (s != NN_OK) return s;
+    B = c->arena_batch < n ? c->arena_batch : n;
+    for (i = 0; i < c->n; i++) lo[i] = plo[i] = HUGE_VALF, hi[i] = phi[i] = -HUGE_VALF;
+    *xlo = HUGE_VALF, *xhi = -HUGE_VALF;
+    for (start = 0; start < n; start += B) {
+        int b = n - start < B ? n - start : B;
+        const float *in;
+        nn__gather(c, ds, NULL, start, b);
+        in = c->xin;
+        for (j = 0; j < (size_t)b * c->in_dim; j++) {
+            if (in[j] < *xlo) *xlo = in[j];
+            if (in[j] > *xhi) *xhi = in[j];
+        }
+        for (i = 0; i < c->n; i++) {
+            nn__layer *L = &c->L[i];
+            nn_activation a = L->act;
+            size_t cnt = (size_t)b * L->out_dim;
+            /* the range before a table-made activation: the layer linear, then the activation */
+            int split = (L->k == &nn__row_dense || L->k == &nn__row_conv) && a != NN_LINEAR && a != NN_RELU;
+            if (split) L->act = NN_LINEAR;
+            L->k->fwd(c, L, in, b, 0);
+            if (split) {
+                for (j = 0; j < cnt; j++) {
+                    if (L->y[j] < plo[i]) plo[i] = L->y[j];
+                    if (L->y[j] > phi[i]) phi[i] = L->y[j];
+                }
+                L->act = a;
+                nn__act_forward(c, a, L->slope, cnt / nn__channels(L->out), nn__channels(L->out), L->y);
+            }
+            for (j = 0; j < cnt; j++) {
+                if (L->y[j] < lo[i]) lo[i] = L->y[j];
+                if (L->y[j] > hi[i]) hi[i] = L->y[j];
+            }
+            in = L->y;
+        }
+    }
+    return NN_OK;
+}
+
+/* the real function a table stands for, at x, channel ch */
+static double nn__q8_lut_f(const nn_model *c, const nn__layer *L, size_t ch, double x) {
+    if (L->k == &nn__row_bn) {
+        const float *g = c->params + L->woff, *b = c->params + L->boff, *mean = c->bufs + L->bufoff,
+                    *var = mean + L->nw;
+        x = (x - mean[ch]) / sqrt((double)var[ch] + 1e-5) * g[ch] + b[ch];
+    } else if (L->k == &nn__row_norm) {
+        const float *mean = c->bufs + L->bufoff, *var = mean + L->nbuf / 2;
+        double d = sqrt((double)var[ch]);
+        x = (x - mean[ch]) / (d >= 1e-7 ? d : 1e-7);
+    }
+    switch (L->act) {
+    case NN_RELU: return x > 0.0 ? x : 0.0;
+    case NN_LEAKY_RELU: return x > 0.0 ? x : x * L->slope;
+    case NN_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case NN_TANH: return tanh(x);
+    default: return x;
+    }
+}
+
+/* weights and requantization of a GEMM op (batch norm folded) */
+static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o, float olo, float ohi) {
+    const nn__layer *L = &c->L[o->first], *bn = o->last > o->first && c->L[o->first + 1].k == &nn__row_bn
+                                                   ? &c->L[o->first + 1]
+                                                   : NULL;
+    const float *W = c->params + L->woff, *b = L->nobias ? NULL : c->params + L->boff;
+    size_t K = L->nw / (L->k == &nn__row_dense ? (size_t)L->dense.units : (size_t)L->conv.filters), N,
+           k, n;
+    double *sw, *wf, *bf, mmax = 0.0;
+    N = L->nw / K;
+    if (K > NN__Q8_MAXK / 2)
+        return nn__fail(c, NN_ERR_UNSUPPORTED, "nn_quantize: layer %d has %lu inputs per output, over %d",
+                        o->first, (unsigned long)K, NN__Q8_MAXK / 2);
+    o->K = K, o->N = N;
+    o->w = (signed char *)NN_MALLOC(K * N);
+    o->wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes(K, N));
+    o->bias = (int32_t *)NN_MALLOC(N * sizeof(int32_t));
+    o->mul = (int32_t *)NN_MALLOC(N * sizeof(int32_t));
+    o->shift = (int32_t *)NN_MALLOC(N * sizeof(int32_t));
+    o->fscale = (float *)NN_MALLOC(N * sizeof(float));
+    sw = (double *)NN_MALLOC(N * sizeof(double));
+    bf = (double *)NN_MALLOC(N * sizeof(double));
+    wf = (double *)NN_MALLOC(N * sizeof(double)); /* the batch norm factor per column */
+    if (!o->w || !o->wp || !o->bias || !o->mul || !o->shift || !o->fscale || !sw || !bf || !wf) {
+        NN_FREE(sw), NN_FREE(bf), NN_FREE(wf);
+        return nn__fail(c, NN_ERR_NO_MEMORY, "nn_quantize: out of memory");
+    }
+    for (n = 0; n < N; n++) {
+        double g = 1.0, bb = b ? b[n] : 0.0, mx = 0.0;
+        if (bn) {
+            const float *ga = c->params + bn->woff, *be = c->params + bn->boff, *mean = c->bufs + bn->bufoff,
+                        *var = mean + bn->nw;
+            g = ga[n] / sqrt((double)var[n] + 1e-5);
+            bb = (bb - mean[n]) * g + be[n];
+        }
+        for (k = 0; k < K; k++)
+            if (fabs(W[k * N + n] * g) > mx) mx = fabs(W[k * N + n] * g);
+        sw[n] = mx > 0.0 ? mx / 127.0 : 1.0;
+        wf[n] = g;
+        bf[n] = bb;
+    }
+    /* the output's scale: every column's multiplier below 1 (q8req) */
+    for (n = 0; n < N; n++)
+        if ((double)o->s_in * sw[n] > mmax) mmax = (double)o->s_in * sw[n];
+    if (!o->float_out && mmax >= o->s_out) { /* a coarser output: rare, tiny ranges */
+        double lo = (double)o->s_out * -o->z_out;
+        o->s_out = (float)(mmax * 1.0001);
+        o->z_out = (int)floor(-lo / o->s_out + 0.5);
+        if (o->z_out > 255) o->z_out = 255;
+    }
+    (void)olo, (void)ohi;
+    for (n = 0; n < N; n++) {
+        long long colsum = 0, bq;
+        double sacc = (double)o->s_in * sw[n];
+        for (k = 0; k < K; k++) {
+            double q = floor(W[k * N + n] * wf[n] / sw[n] + 0.5);
+            signed char v = (signed char)(q > 127 ? 127 : q < -127 ? -127 : q);
+            o->w[k * N + n] = v;
+            colsum += v;
+        }
+        bq = (long long)floor(bf[n] / sacc + 0.5);
+        if (bq > (1LL << 30)) bq = 1LL << 30;
+        if (bq < -(1LL << 30)) bq = -(1LL << 30);
+        o->bias[n] = (int32_t)(bq - (long long)o->z_in * colsum);
+        o->fscale[n] = (float)sacc;
+        nn__q8_mult(o->float_out ? 0.5 : sacc / o->s_out, &o->mul[n], &o->shift[n]);
+    }
+    nn__q8_pack(K, N, o->w, N, o->wp);
+    NN_FREE(sw), NN_FREE(bf), NN_FREE(wf);
+    return NN_OK;
+}
+
+NN__API int nn_model_is_int8(const nn_model *m) { return m && m->q8 != NULL; }
+NN__API nn_status nn_quantize(const nn_model *m, const nn_dataset *calib, int n, nn_model **out) {
+    nn__wbuf w;
+    nn__rbuf r;
+    nn_model *c = NULL;
+    struct nn__q8 *q = NULL;
+    float *lo = NULL, *hi = NULL, *plo = NULL, *phi = NULL, xlo, xhi, s_cur;
+    int i, nop, z_cur;
+    nn_status s;
+    if (!out) return NN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!m || !calib || n <= 0 || n > calib->n)
+        return NN_ERR_INVALID_ARGUMENT;
+    if (!m->compiled || m->q8) return NN_ERR_STATE;
+    if (calib->x_dim != m->in_dim) return NN_ERR_SHAPE;
+    /* the same model, rebuilt from its architecture, with its values */
+    memset(&w, 0, sizeof w);
+    nn__arch_put(&w, m);
+    if (w.oom) {
+        NN_FREE(w.p);
+        return NN_ERR_NO_MEMORY;
+    }
+    r.p = w.p, r.n = w.n, r.pos = 0, r.bad = 0;
+    s = nn__arch_get(&r, NN__FILE_VERSION, r.n, (uint64_t)1 << 40, &c);
+    NN_FREE(w.p);
+    if (s != NN_OK) return s;
+    memcpy(c->params, m->params, m->nparams * sizeof(float));
+    memcpy(c->bufs, m->bufs, m->nbufs * sizeof(float));
+    for (i = 0; i < m->n; i++) memcpy(c->L[i].name, m->L[i].name, sizeof c->L[i].name);
+    q = (struct nn__q8 *)NN_MALLOC(sizeof *q);
+    lo = (float *)NN_MALLOC(4 * (size_t)c->n * sizeof(float));
+    if (!q || !lo) {
+        s = NN_ERR_NO_MEMORY;
+        goto fail;
+    }
+    memset(q, 0, sizeof *q);
+    hi = lo + c->n, plo = hi + c->n, phi = plo + c->n;
+    nop = nn__q8_plan_ops(c, NULL);
+    if (nop < 0) {
+        s = NN_ERR_UNSUPPORTED;
+        snprintf(((nn_model *)m)->msg, sizeof m->msg, "%s", c->msg);
+        goto fail;
+    }
+    q->op = (nn__q8op *)NN_MALLOC((size_t)nop * sizeof(nn__q8op));
+    if (!q->op) {
+        s = NN_ERR_NO_MEMORY;
+        goto fail;
+    }
+    q->nop = nn__q8_plan_ops(c, q->op);
+    if ((s = nn__q8_calibrate(c, calib, n, lo, hi, plo, phi, &xlo, &xhi)) != NN_OK) goto fail;
+    nn__q8_range(xlo, xhi, &q->s_x, &q->z_x);
+    s_cur = q->s_x, z_cur = q->z_x;
+    for (i = 0; i < q->nop && s == NN_OK; i++) {
+        nn__q8op *o = &q->op[i];
+        const nn__layer *F = &c->L[o->first], *La = &c->L[o->last];
+        o->in = F->in, o->out = La->out;
+        o->in_dim = F->in_dim, o->out_dim = La->out_dim;
+        if (o->kind == NN__Q8_LUT && (F->k == &nn__row_dense || F->k == &nn__row_conv))
+            o->in = La->out, o->in_dim = La->out_dim; /* a dense or conv layer's own activation */
+        o->s_in = s_cur, o->z_in = z_cur;
+        o->s_out = s_cur, o->z_out = z_cur; /* pooling, copies: the input's */
+        if (o->kind == NN__Q8_GEMM) {
+            int table_next = i + 1 < q->nop && q->op[i + 1].kind == NN__Q8_LUT && q->op[i + 1].first == o->last;
+            if (table_next) { /* the pre-activation's range */
+                o->out = La->out;
+                nn__q8_range(plo[o->last], phi[o->last], &o->s_out, &o->z_out);
+            } else {
+                nn__q8_range(o->relu ? 0.0f : lo[o->last], hi[o->last], &o->s_out, &o->z_out);
+            }
+            if (o->conv) {
+                if ((s = nn_conv_geom_init(&o->g, 1, F->in.d[0], F->in.d[1], F->in.d[2], F->conv.kh, F->conv.kw,
+                                           F->conv.stride, F->conv.same)) != NN_OK)
+                    break;
+            }
+            s = nn__q8_gemm_op(c, o, lo[o->last], hi[o->last]);
+        } else if (o->kind == NN__Q8_LUT) {
+            size_t ch, v, C = nn__channels(La->out);
+            const nn__layer *T = La;
+            int per_ch = T->k == &nn__row_bn || T->k == &nn__row_norm;
+            if (T->act == NN_SOFTMAX) {
+                s = nn__fail(c, NN_ERR_UNSUPPORTED, "nn_quantize: softmax inside the model (layer %d)", o->last);
+                break;
+            }
+            nn__q8_range(lo[o->last], hi[o->last], &o->s_out, &o->z_out);
+            o->C = per_ch ? C : 1;
+            o->lut = (unsigned char *)NN_MALLOC(o->C * 256);
+            if (!o->lut) {
+                s = NN_ERR_NO_MEMORY;
+                break;
+            }
+            for (ch = 0; ch < o->C; ch++)
+                for (v = 0; v < 256; v++) {
+                    double x = (double)o->s_in * ((double)v - o->z_in), y;
+                    /* a dense/conv layer's own activation: only the activation */
+                    if (T->k != &nn__row_bn && T->k != &nn__row_norm && T->k != &nn__row_act) {
+                        nn__layer A = *T;
+                        A.k = &nn__row_act;
+                        y = nn__q8_lut_f(c, &A, ch, x);
+                    } else {
+                        y = nn__q8_lut_f(c, T, ch, x);
+                    }
+                    o->lut[ch * 256 + v] = nn__q8_quant1((float)y, 1.0f / o->s_out, o->z_out);
+                }
+        } else if (o->kind == NN__Q8_MAXPOOL || o->kind == NN__Q8_AVGPOOL) {
+            o->size = F->pool.size, o->pad = F->pool.pad;
+        } else if (o->kind == NN__Q8_UP) {
+            o->size = F->up.factor;
+        }
+        s_cur = o->s_out, z_cur = o->z_out;
+    }
+    if (s != NN_OK) goto fail;
+    /* the float values are not needed any more: the model holds its int8 ones */
+    nn_aligned_free(c->params);
+    nn_aligned_free(c->bufs);
+    c->params = c->bufs = NULL;
+    c->q8 = q;
+    NN_FREE(lo);
+    *out = c;
+    return NN_OK;
+fail:
+    if (c && c->msg[0] && m) snprintf(((nn_model *)m)->msg, sizeof m->msg, "%s", c->msg);
+    nn__q8_free(q);
+    NN_FREE(lo);
+    nn_model_free(c);
+    return s;
+}
+
+/* buffers for a batch of B (grown, never shrunk: a predict at the same
+ * batch size allocates nothing) */
+static nn_status nn__q8_buffers(nn_model *m, int B) {
+    struct nn__q8 *q = m->q8;
+    size_t act = nn__q8_S(m->in_dim), col = 0, acc = 0;
+    int i;
+    if (B <= q->batch) return NN_OK;
+    for (i = 0; i < q->nop; i++) {
+        const nn__q8op *o = &q->op[i];
+        size_t rows = o->conv ? (size_t)o->g.oh * o->g.ow : o->in_dim / nn__channels(o->in);
+        if (nn__q8_S(o->out_dim) > act) act = nn__q8_S(o->out_dim);
+        if (o->kind == NN__Q8_GEMM) {
+            if (rows * 4 * nn__q8_k4(o->K) > col) col = rows * 4 * nn__q8_k4(o->K);
+            if (rows * o->N > acc) acc = rows * o->N;
+        }
+    }
+    nn_aligned_free(q->act[0]);
+    nn_aligned_free(q->act[1]);
+    nn_aligned_free(q->col);
+    nn_aligned_free(q->acc);
+    q->act[0] = (unsigned char *)nn_aligned_alloc((size_t)B * act + 64);
+    q->act[1] = (unsigned char *)nn_aligned_alloc((size_t)B * act + 64);
+    q->col = (unsigned char *)nn_aligned_alloc((size_t)B * col + 64);
+    q->acc = (int32_t *)nn_aligned_alloc(((size_t)B * acc + 16) * sizeof(int32_t));
+    q->batch = 0;
+    if (!q->act[0] || !q->act[1] || !q->col || !q->acc)
+        return nn__fail(m, NN_ERR_NO_MEMORY, "int8 predict: out of memory for a batch of %d", B);
+    q->batch = B;
+    return NN_OK;
+}
+
+/* im2col of one u8 image into rows of lda bytes, the padding at z */
+static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, unsigned char *col,
+                          size_t lda) {
+    int oy, ox, ky, kx, C = g->c;
+    for (oy = 0; oy < g->oh; oy++)
+        for (ox = 0; ox < g->ow; ox++) {
+            unsigned char *d = col + ((size_t)oy * g->ow + ox) * lda;
+            for (ky = 0; ky < g->kh; ky++) {
+                int iy = oy * g->sh - g->pt + ky;
+                for (kx = 0; kx < g->kw; kx++, d += C) {
+                    int ix = ox * g->sw - g->pl + kx;
+                    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) memset(d, z, (size_t)C);
+                    else memcpy(d, x + ((size_t)iy * g->w + ix) * C, (size_t)C);
+                }
+            }
+        }
+}
+
+/* The int8 forward of B samples of x: the float output into the last
+ * layer's y (what the head and the loss read) */
+static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
+    struct nn__q8 *q = m->q8;
+    const nn__ktab *k = nn__k();
+    unsigned char *in, *outb;
+    size_t j, b, S;
+    float inv = 1.0f / q->s_x;
+    int i, cur = 0;
+    nn_status s = nn__q8_buffers(m, B);
+    if (s != NN_OK) return s;
+    S = nn__q8_S(m->in_dim);
+    for (b = 0; b < (size_t)B; b++)
+        for (j = 0; j < m->in_dim; j++) q->act[0][b * S + j] = nn__q8_quant1(x[b * m->in_dim + j], inv, q->z_x);
+    for (i = 0; i < q->nop; i++) {
+        const nn__q8op *o = &q->op[i];
+        size_t Si = nn__q8_S(o->in_dim), So = nn__q8_S(o->out_dim);
+        in = q->act[cur];
+        outb = q->act[cur ^ 1];
+        switch (o->kind) {
+        case NN__Q8_GEMM: {
+            size_t rows = o->conv ? (size_t)o->g.oh * o->g.ow : o->in_dim / o->K, lda = 4 * nn__q8_k4(o->K), r;
+            float *fy = m->L[o->last].y;
+            for (b = 0; b < (size_t)B; b++) {
+                unsigned char *A = q->col + b * rows * lda;
+                if (o->conv) nn__q8_im2col(&o->g, in + b * Si, o->z_in, A, lda);
+                else
+                    for (r = 0; r < rows; r++) memcpy(A + r * lda, in + b * Si + r * o->K, o->K);
+            }
+            nn__q8_gemm(k, (size_t)B * rows, o->N, o->K, q->col, lda, o->wp, q->acc, o->N);
+            for (r = 0; r < (size_t)B * rows; r++) {
+                const int32_t *a = q->acc + r * o->N;
+                size_t bb = r / rows, p = r % rows;
+                if (o->float_out) {
+                    float *y = fy + bb * o->out_dim + p * o->N;
+                    for (j = 0; j < o->N; j++) y[j] = o->fscale[j] * (float)(a[j] + o->bias[j]);
+                } else {
+                    k->q8req(o->N, a, o->bias, o->mul, o->shift, o->z_out, o->relu ? o->z_out : 0,
+                             outb + bb * So + p * o->N);
+                }
+            }
+            if (o->float_out) {
+                const nn__layer *L = &m->L[o->last];
+                if (L->act != NN_LINEAR) /* the scalar kernels: the same bits everywhere */
+                    nn__act_forward_with(&nn__tab_scalar, L->act, L->slope,
+                                         (size_t)B * o->out_dim / nn__channels(L->out),
+                                         nn__channels(L->out), m->L[o->last].y);
+                return NN_OK;
+            }
+            break;
+        }
+        case NN__Q8_MAXPOOL:
+        case NN__Q8_AVGPOOL: {
+            int H = o->in.d[0], W = o->in.d[1], C = o->in.d[2], OH = o->out.d[0], OW = o->out.d[1], p = o->size, pad = o->pad;
+            int oy, ox, dy, dx, c;
+            for (b = 0; b < (size_t)B; b++)
+                for (oy = 0; oy < OH; oy++)
+                    for (ox = 0; ox < OW; ox++) {
+                        unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
+                        for (c = 0; c < C; c++) {
+                            int mx = -1;
+                            unsigned sum = 0;
+                            for (dy = 0; dy < p; dy++)
+                                for (dx = 0; dx < p; dx++) {
+                                    int iy = oy * p + dy - pad, ix = ox * p + dx - pad, v;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+                                        sum += (unsigned)o->z_in; /* counted zeros */
+                                        continue;
+                                    }
+                                    v = in[b * Si + ((size_t)iy * W + ix) * C + c];
+                                    if (v > mx) mx = v;
+                                    sum += (unsigned)v;
+                                }
+                            d[c] = (unsigned char)(o->kind == NN__Q8_MAXPOOL
+                                                       ? (unsigned)mx
+                                                       : (sum + (unsigned)(p * p) / 2) / (unsigned)(p * p));
+                        }
+                    }
+            break;
+        }
+        case NN__Q8_GAP: {
+            size_t C = nn__channels(o->in), hw = o->in_dim / C, px, c;
+            for (b = 0; b < (size_t)B; b++)
+                for (c = 0; c < C; c++) {
+                    size_t sum = 0;
+                    for (px = 0; px < hw; px++) sum += in[b * Si + px * C + c];
+                    outb[b * So + c] = (unsigned char)((sum + hw / 2) / hw);
+                }
+            break;
+        }
+        case NN__Q8_UP: {
+            int H = o->in.d[0], W = o->in.d[1], C = o->in.d[2], f = o->size, y, xx;
+            for (b = 0; b < (size_t)B; b++)
+                for (y = 0; y < H * f; y++)
+                    for (xx = 0; xx < W * f; xx++)
+                        memcpy(outb + b * So + ((size_t)y * W * f + xx) * C,
+                               in + b * Si + ((size_t)(y / f) * W + xx / f) * C, (size_t)C);
+            break;
+        }
+        case NN__Q8_LUT: {
+            size_t C = o->C;
+            for (b = 0; b < (size_t)B; b++)
+                for (j = 0; j < o->out_dim; j++)
+                    outb[b * So + j] = o->lut[(C > 1 ? j % C : 0) * 256 + in[b * Si + j]];
+            break;
+        }
+        default: /* SAME: the bytes as they are */
+            continue;
+        }
+        cur ^= 1;
+    }
+    { /* the last op is not a GEMM: its bytes to float */
+        const nn__q8op *o = &q->op[q->nop - 1];
+        float *y = m->L[m->n - 1].y;
+        size_t So = nn__q8_S(o->out_dim);
+        for (b = 0; b < (size_t)B; b++)
+            for (j = 0; j < o->out_dim; j++)
+                y[b * o->out_dim + j] = o->s_out * (float)((int)q->act[cur][b * So + j] - o->z_out);
+    }
+    return NN_OK;
 }
 
 #ifdef __cplusplus

@@ -72,6 +72,7 @@ void test_parallel(void); /* tests/test_parallel.c: the same bits for any thread
 void test_inputgrad(void); /* tests/test_inputgrad.c: the gradient with respect to the input */
 void test_oracle(void); /* tests/test_oracle.c: PyTorch's numbers (tests/fixtures/oracle) */
 void test_safetensors(void); /* tests/test_safetensors.c: safetensors files both ways */
+void test_int8(void);        /* tests/test_int8.c: nn_quantize, int8 inference */
 void test_torch_files(void); /* tests/test_torch_files.c: files written by PyTorch (tests/fixtures/safetensors) */
 
 /* ======================================================================== */
@@ -557,7 +558,7 @@ int main(int argc, char **argv) {
                                    {"tables", test_tables},     {"threads", test_threads},
                                    {"parallel", test_parallel},
                                    {"inputgrad", test_inputgrad}, {"oracle", test_oracle},
-                                   {"safetensors", test_safetensors},
+                                   {"safetensors", test_safetensors}, {"int8", test_int8},
                                    {"torch_files", test_torch_files}};
     const char *only = NULL;
     int i;
