@@ -88,9 +88,9 @@
 #include <stdint.h>
 
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 2
+#define NN_VERSION_MINOR 3
 #define NN_VERSION_PATCH 0
-#define NN_VERSION "0.2.0"
+#define NN_VERSION "0.3.0"
 
 #ifndef NNDEF
 #ifdef NN_STATIC
@@ -636,20 +636,25 @@ NNDEF nn_status nn_load(nn_model **out, const char *path);
  * two formats apart by their content).  nn_load_safetensors loads into a
  * compiled model with the same layers: F32, F16, BF16 or F64 tensors;
  * every tensor the model has must be there with its shape, and nothing
- * else (NN_ERR_SHAPE naming the tensor: nn_model_error); the header is
- * checked as the reference library does (<= 100 MB, offsets covering the
- * data exactly, no duplicate keys: NN_ERR_FORMAT).  A refused file leaves
- * the model unchanged: everything is checked before the first value is
- * read.  Values are taken as they are, like PyTorch (NaN stays NaN, F64
- * beyond float's range becomes infinite).  A read that fails after the
- * checks (the file truncated meanwhile, a disk error) returns NN_ERR_IO
- * with the tensors read so far loaded. */
+ * else (NN_ERR_SHAPE naming the tensor: nn_model_error; a dtype it does
+ * not read: NN_ERR_UNSUPPORTED); the header is checked as the reference
+ * library does (<= 100 MB, offsets covering the data exactly, no duplicate
+ * keys: NN_ERR_FORMAT).  A refused file leaves the model unchanged:
+ * everything is checked before the first value is read.  Values are taken
+ * as they are, like PyTorch (NaN stays NaN, F64 beyond float's range
+ * becomes infinite).  A read that fails after the checks (the file
+ * truncated meanwhile, a disk error) returns NN_ERR_IO with part of the
+ * tensors loaded (and an RNN's or LSTM's bias possibly zero).  Where long
+ * is 32 bits (Windows, 32-bit systems) files of 2 GiB and more cannot be
+ * read (stdio's ftell). */
 NNDEF nn_status nn_save_safetensors(const nn_model *m, const char *path);
 NNDEF nn_status nn_load_safetensors(nn_model *m, const char *path);
 /* Name layer i for its tensors ("features.0" -> "features.0.weight"), any
  * time: 1 to 63 of [A-Za-z0-9_.-], no empty part between dots, unique in
  * the model; a name of digits only must be the layer's own index.  NULL or
- * "" restores the index.  nn_layer_name: the name in use (NULL: no layer). */
+ * "" restores the index.  nn_layer_name: the name in use (NULL: no layer).
+ * Names travel in safetensors files; nn.h's own format (nn_save) does not
+ * keep them. */
 NNDEF nn_status nn_layer_set_name(nn_model *m, int layer, const char *name);
 NNDEF const char *nn_layer_name(const nn_model *m, int layer);
 /* ---- int8 inference ------------------------------------------------------------
@@ -824,6 +829,18 @@ NN__API uint32_t nn_rng_u32(nn_rng *r) {
     xs = (uint32_t)(((old >> 18) ^ old) >> 27);
     rot = (uint32_t)(old >> 59);
     return (xs >> rot) | (xs << ((32 - rot) & 31));
+}
+/* the state delta draws later, in O(log delta) steps (PCG's jump ahead:
+ * the affine step composed with itself) */
+static void nn__rng_advance(nn_rng *r, uint64_t delta) {
+    uint64_t mul = 6364136223846793005ULL, add = r->inc, acc_mul = 1, acc_add = 0;
+    while (delta) {
+        if (delta & 1) acc_mul *= mul, acc_add = acc_add * mul + add;
+        add = (mul + 1) * add;
+        mul *= mul;
+        delta >>= 1;
+    }
+    r->state = acc_mul * r->state + acc_add;
 }
 NN__API uint32_t nn_rng_below(nn_rng *r, uint32_t bound) {
     /* rejection sampling: no modulo bias */
@@ -4706,7 +4723,7 @@ enum {
     NN__STM_STEPS  /* batch norm's num_batches_tracked: an I64 scalar, the step count */
 };
 typedef struct nn__st_t {
-    char name[80];     /* "<layer name>.<param>" */
+    char name[96];     /* "<layer name>.<param>": 63 + 1 + the longest param (19) + NUL */
     const char *param; /* "weight", "running_mean", ... */
     int ndim;          /* the shape PyTorch declares (0: a scalar) */
     size_t shape[4];
@@ -4785,7 +4802,7 @@ struct nn__lkind {
 };
 #define NN__MAX_SET 8 /* settings of one kind, at most */
 
-static nn_status nn__train_state(nn_model *m); /* section 7.2 */
+static nn_status nn__train_state(nn_model *m, int opt); /* section 7.2 */
 struct nn__q8;
 static void nn__q8_free(struct nn__q8 *q);                         /* section 9 */
 static nn_status nn__q8_forward(nn_model *m, const float *x, int B); /* section 9 */
@@ -5698,7 +5715,7 @@ static void nn__pool_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
                         }
                     }
                 if (!L->pool.max)
-                    for (c = 0; c < C; c++) o[c] /= (float)(p * p);
+                    for (c = 0; c < C; c++) o[c] /= (float)p * (float)p;
             }
 }
 static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, float *dxv, int B) {
@@ -5730,7 +5747,7 @@ static void nn__pool_bwd(nn_model *m, nn__layer *L, const float *x, float *dyv, 
                             size_t s;
                             if (yy < 0 || yy >= H || xx < 0 || xx >= Wd) continue;
                             s = (((size_t)b * H + yy) * Wd + xx) * C + c;
-                            if (!L->pool.max) dxv[s] = dyv[o + c] / (float)(p * p);
+                            if (!L->pool.max) dxv[s] = dyv[o + c] / ((float)p * (float)p);
                             else if (x[s] == L->y[o + c]) {
                                 dxv[s] = dyv[o + c];
                                 done = 1;
@@ -5749,12 +5766,14 @@ static nn_status nn__pool_shape(nn_model *m, nn__layer *L, int idx, const char *
         return nn__fail(m, NN_ERR_INVALID_ARGUMENT,
                         "layer %d (%s %d): padding %d is not in [0, size/2] (PyTorch's rule)", idx,
                         L->k->name, L->pool.size, L->pool.pad);
-    if (L->pool.size <= 0 || L->pool.size > in.d[0] + 2 * L->pool.pad ||
-        L->pool.size > in.d[1] + 2 * L->pool.pad)
+    /* a window reaches past the image by the padding at most: no larger
+     * than the image then (a hostile file's 2^30 window would loop 2^60 times) */
+    if (L->pool.size <= 0 || L->pool.size > in.d[0] || L->pool.size > in.d[1] ||
+        (long long)L->pool.size > (long long)in.d[0] + 2LL * L->pool.pad)
         return nn__fail(m, NN_ERR_SHAPE, "layer %d (%s %d): pool size does not fit input %s", idx,
                         L->k->name, L->pool.size, sb);
-    L->out = nn_shape3((in.d[0] + 2 * L->pool.pad) / L->pool.size,
-                       (in.d[1] + 2 * L->pool.pad) / L->pool.size, in.d[2]);
+    L->out = nn_shape3((int)(((long long)in.d[0] + 2LL * L->pool.pad) / L->pool.size),
+                       (int)(((long long)in.d[1] + 2LL * L->pool.pad) / L->pool.size), in.d[2]);
     return NN_OK;
 }
 /* max-pool 2x2: the argmax of each window (its backward reads no input) */
@@ -6899,7 +6918,7 @@ NN__API nn_status nn_step(nn_model *m) {
     if (!m) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return nn__fail(m, NN_ERR_STATE, "nn_step before nn_compile");
     if (m->q8) return nn__fail(m, NN_ERR_STATE, "an int8 model runs inference only (nn_quantize)");
-    if (nn__train_state(m) != NN_OK) return NN_ERR_NO_MEMORY;
+    if (nn__train_state(m, 1) != NN_OK) return NN_ERR_NO_MEMORY;
     o = &m->opt;
     m->step++;
     if (o->clip_norm > 0.0f) {
@@ -7194,27 +7213,33 @@ static nn_status nn__fuse(nn_model *m, const nn_optimizer *opt) {
     return NN_OK;
 }
 
-/* The gradients and the optimizer's moments (zero), on the first call that
- * needs them: backward, step, the gradient accessors, a file with
- * optimizer state.  Afterwards training allocates nothing. */
-static nn_status nn__train_state(nn_model *m) {
+/* The gradients (zero), on the first call that needs them (backward, a
+ * gradient accessor), and with opt the optimizer's moments too (a step, a
+ * file with optimizer state): nn_input_gradient needs no moments.
+ * Afterwards training allocates nothing.  Not from two threads at once
+ * (a model is one thread's at a time). */
+static nn_status nn__train_state(nn_model *m, int opt) {
     size_t np = m->nparams ? m->nparams : 1;
-    if (m->grads) return NN_OK;
-    m->grads = (float *)nn_aligned_alloc(np * sizeof(float));
-    m->om = (float *)nn_aligned_alloc(np * sizeof(float));
-    m->ov = (float *)nn_aligned_alloc(np * sizeof(float));
-    if (!m->grads || !m->om || !m->ov) {
-        nn_aligned_free(m->grads);
-        nn_aligned_free(m->om);
-        nn_aligned_free(m->ov);
-        m->grads = m->om = m->ov = NULL;
-        return nn__fail(m, NN_ERR_NO_MEMORY,
-                        "out of memory allocating the gradients of %lu parameters",
-                        (unsigned long)m->nparams);
+    if (!m->grads) {
+        m->grads = (float *)nn_aligned_alloc(np * sizeof(float));
+        if (!m->grads)
+            return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory allocating the gradients of %lu parameters",
+                            (unsigned long)m->nparams);
+        memset(m->grads, 0, np * sizeof(float));
     }
-    memset(m->grads, 0, np * sizeof(float));
-    memset(m->om, 0, np * sizeof(float));
-    memset(m->ov, 0, np * sizeof(float));
+    if (opt && !m->om) {
+        m->om = (float *)nn_aligned_alloc(np * sizeof(float));
+        m->ov = (float *)nn_aligned_alloc(np * sizeof(float));
+        if (!m->om || !m->ov) {
+            nn_aligned_free(m->om);
+            nn_aligned_free(m->ov);
+            m->om = m->ov = NULL;
+            return nn__fail(m, NN_ERR_NO_MEMORY, "out of memory allocating the optimizer state of %lu parameters",
+                            (unsigned long)m->nparams);
+        }
+        memset(m->om, 0, np * sizeof(float));
+        memset(m->ov, 0, np * sizeof(float));
+    }
     return NN_OK;
 }
 
@@ -7280,6 +7305,9 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
         m->L[i].bufoff = nb;
         nb += m->L[i].nbuf;
     }
+    if (np > ((size_t)-1 - 64) / sizeof(float) / 4 || nb > ((size_t)-1 - 64) / sizeof(float) / 4)
+        return nn__fail(m, NN_ERR_SHAPE, "%lu parameters and %lu statistics: too many for memory",
+                        (unsigned long)np, (unsigned long)nb);
     m->nparams = np;
     m->nbufs = nb;
     /* the gradients and the optimizer state come with the first use that
@@ -7311,7 +7339,12 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
      * of them took longer than reading them): only layers with statistics
      * start as they would, in case the file has no BUFS section */
     for (i = 0; i < m->n; i++)
-        if (m->L[i].k->init && (!m->from_file || m->L[i].nbuf))
+        if (m->L[i].k->init && m->from_file && !m->L[i].nbuf)
+            /* skipped, but the random stream moves on as if it had run (the
+             * dropout masks and shuffles of a loaded model stay those of
+             * 0.2.0): one draw per weight, two for the embedding's normals */
+            nn__rng_advance(&m->rng, (uint64_t)m->L[i].nw * (m->L[i].k == &nn__row_embed ? 2u : 1u));
+        else if (m->L[i].k->init)
             m->L[i].k->init(&m->L[i], m->params + m->L[i].woff, m->bufs + m->L[i].bufoff, &m->rng);
     m->opt = opt;
     m->lr_now = opt.lr;
@@ -7538,7 +7571,7 @@ static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *a
         return nn__fail(m, NN_ERR_STATE,
                         "nn_backward needs a compiled model with a loss and a forward pass first");
     if (m->q8) return nn__fail(m, NN_ERR_STATE, "an int8 model runs inference only (nn_quantize)");
-    if ((s = nn__train_state(m)) != NN_OK) return s;
+    if ((s = nn__train_state(m, fused_step)) != NN_OK) return s;
     B = m->cur_n;
     s = nn__loss_eval(m, m->L[m->n - 1].y, y, B, m->g0, &L, &ok);
     if (s != NN_OK) {
@@ -7595,8 +7628,9 @@ static nn__layer *nn__layer_at(nn_model *m, int i) {
 static float *nn__pbuf(nn_model *m, int layer, int bias, int grad, size_t *count) {
     nn__layer *L = nn__layer_at(m, layer);
     size_t cnt = L ? (bias ? (L->nobias ? 0 : L->nb) : L->nw) : 0;
-    if (count) *count = m && m->compiled ? cnt : 0;
-    if (!L || !m->compiled || cnt == 0 || m->q8 || (grad && nn__train_state(m) != NN_OK)) return NULL;
+    if (count) *count = 0;
+    if (!L || !m->compiled || cnt == 0 || m->q8 || (grad && nn__train_state(m, 0) != NN_OK)) return NULL;
+    if (count) *count = cnt;
     return (grad ? m->grads : m->params) + (bias ? L->boff : L->woff);
 }
 NN__API float *nn_layer_weights(nn_model *m, int layer, size_t *count) {
@@ -7618,7 +7652,10 @@ NN__API nn_status nn_layer_set_name(nn_model *m, int layer, const char *name) {
     char idx[16];
     size_t n, i;
     int digits = 1, j;
-    if (!L) return NN_ERR_INVALID_ARGUMENT;
+    if (!L) { /* not sticky: a name is not part of the build */
+        if (m) snprintf(m->msg, sizeof m->msg, "nn_layer_set_name: no layer %d", layer);
+        return NN_ERR_INVALID_ARGUMENT;
+    }
     snprintf(idx, sizeof idx, "%d", layer);
     if (!name || !*name) name = idx;
     n = strlen(name);
@@ -7644,7 +7681,7 @@ NN__API nn_status nn_layer_set_name(nn_model *m, int layer, const char *name) {
                      name);
             return NN_ERR_INVALID_ARGUMENT;
         }
-    memcpy(L->name, name, n + 1);
+    memmove(L->name, name, n + 1); /* name may be nn_layer_name(m, layer) itself */
     return NN_OK;
 }
 NN__API const char *nn_layer_name(const nn_model *m, int layer) {
@@ -7684,8 +7721,9 @@ NN__API float *nn_model_params(nn_model *m, size_t *count) {
     return m ? m->params : NULL;
 }
 NN__API float *nn_model_grads(nn_model *m, size_t *count) {
-    if (count) *count = m ? m->nparams : 0;
-    if (!m || !m->compiled || m->q8 || nn__train_state(m) != NN_OK) return NULL;
+    if (count) *count = 0;
+    if (!m || !m->compiled || m->q8 || nn__train_state(m, 0) != NN_OK) return NULL;
+    if (count) *count = m->nparams;
     return m->grads;
 }
 NN__API int nn_model_num_layers(const nn_model *m) { return m ? m->n : 0; }
@@ -8913,8 +8951,10 @@ static nn_status nn__arch_get(nn__rbuf *r, uint32_t version, size_t end, uint64_
          * the file before anything that large is allocated */
         uint64_t np = 0;
         nn_status cs;
-        for (i = 0; i < (uint32_t)m->n; i++) np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
-        if (np > avail_floats + 16 || np > ((uint64_t)1 << 30)) {
+        /* statistics too: the file holds them (BUFS, or tensors) */
+        for (i = 0; i < (uint32_t)m->n; i++)
+            np += ((m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15) + (uint64_t)m->L[i].nbuf;
+        if (np > avail_floats + 16 || np >= ((uint64_t)1 << 30)) {
             r->bad = 1;
         } else if ((m->from_file = 1, cs = nn_compile(m, o, loss)) != NN_OK) {
             oom = cs == NN_ERR_NO_MEMORY;
@@ -8999,6 +9039,8 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 break;
             }
             for (i = 0; i < cnt; i++) m->params[i] = nn__get_f32(&r);
+            for (i = 0; i < (uint64_t)m->n; i++) /* a layer without bias has zeros there, whatever the file says */
+                if (m->L[i].nobias) memset(m->params + m->L[i].boff, 0, m->L[i].nb * sizeof(float));
             have_parm = 1;
         } else if (tag == NN__TAG('B', 'U', 'F', 'S') && m) {
             uint64_t cnt = nn__get_u64(&r), i;
@@ -9013,7 +9055,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 r.bad = 1;
                 break;
             }
-            if (nn__train_state(m) != NN_OK) {
+            if (nn__train_state(m, 1) != NN_OK) {
                 oom = 1;
                 r.bad = 1;
                 break;
@@ -9308,7 +9350,8 @@ static nn_status nn__st_parse(const unsigned char *p, size_t n, uint64_t data_le
     h->pool = (char *)NN_MALLOC(n + 1);
     if (!h->pool) return NN_ERR_NO_MEMORY;
     j.p = p, j.n = n, j.i = 0, j.h = h;
-    if (!nn__j_lit(&j, '{')) return nn__st_err(h, NN_ERR_FORMAT, "the header is not a JSON object");
+    if (n == 0 || p[0] != '{' || !nn__j_lit(&j, '{')) /* no leading space: the reference refuses it */
+        return nn__st_err(h, NN_ERR_FORMAT, "the header is not a JSON object");
     if (!nn__j_lit(&j, '}')) {
         do {
             const char *key = nn__j_str(&j);
@@ -9489,21 +9532,25 @@ static float nn__half_to_float(uint32_t h) {
  * range becomes infinite. */
 static void nn__st_floats(const unsigned char *b, size_t n, int dt, float *out) {
     size_t i;
-    uint32_t one = 1;
+    uint32_t one = 1, u;
     const int code = nn__st_dtypes[dt].code;
-    uint32_t *u = (uint32_t *)(void *)out;
     if (code == NN__DT_F32) {
         unsigned char le;
         memcpy(&le, &one, 1);
         if (le) {
             if ((const void *)b != (const void *)out) memcpy(out, b, n * 4);
-        } else {
-            for (i = 0; i < n; i++)
-                u[i] = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) |
-                       ((uint32_t)b[4 * i + 2] << 16) | ((uint32_t)b[4 * i + 3] << 24);
+        } else { /* in place: each value's 4 bytes are read before they are written */
+            for (i = 0; i < n; i++) {
+                u = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) | ((uint32_t)b[4 * i + 2] << 16) |
+                    ((uint32_t)b[4 * i + 3] << 24);
+                memcpy(&out[i], &u, 4);
+            }
         }
     } else if (code == NN__DT_BF16) {
-        for (i = 0; i < n; i++) u[i] = ((uint32_t)b[2 * i] << 16) | ((uint32_t)b[2 * i + 1] << 24);
+        for (i = 0; i < n; i++) {
+            u = ((uint32_t)b[2 * i] << 16) | ((uint32_t)b[2 * i + 1] << 24);
+            memcpy(&out[i], &u, 4);
+        }
     } else if (code == NN__DT_F16) {
         for (i = 0; i < n; i++)
             out[i] = nn__half_to_float((uint32_t)b[2 * i] | ((uint32_t)b[2 * i + 1] << 8));
@@ -9514,7 +9561,12 @@ static void nn__st_floats(const unsigned char *b, size_t n, int dt, float *out) 
             int k;
             for (k = 7; k >= 0; k--) v = (v << 8) | b[8 * i + (size_t)k];
             memcpy(&d, &v, 8);
-            out[i] = d > FLT_MAX ? HUGE_VALF : d < -FLT_MAX ? -HUGE_VALF : (float)d;
+            /* beyond FLT_MAX and half its last step: infinite, as the
+             * rounding would make it (a C cast out of range is undefined) */
+            if (d != d) out[i] = (float)d;
+            else if (d >= 3.4028235677973366e38 || d <= -3.4028235677973366e38)
+                out[i] = d > 0 ? HUGE_VALF : -HUGE_VALF;
+            else out[i] = d > FLT_MAX ? FLT_MAX : d < -FLT_MAX ? -FLT_MAX : (float)d;
         }
     }
 }
@@ -9543,21 +9595,19 @@ static void nn__st_tr_task(void *ctx, int task, int worker) {
  * (st[0] == 1) along dimension 0, so that dst's cache lines are written
  * whole. */
 static void nn__st_scatter(const nn__st_t *x, const float *src, size_t i0a, size_t i0b,
-                           float *dst, int sum, int maxw) {
+                           float *dst, int sum) {
     size_t n1 = x->it[1], n2 = x->it[2], n3 = x->it[3], rows = i0b - i0a, in0 = n1 * n2 * n3;
     size_t a, b, c, r;
     dst += x->off + i0a * x->st[0];
     if (x->st[0] == 1 && rows > 1 && n1 > 1 && n2 == 1 && n3 == 1) {
         /* a plain transpose (no sums here), 8 x 8 blocks by the backend's
-         * transpose, by dst rows (over maxw threads) */
+         * transpose, by dst rows (the threads split the file, not this) */
         nn__st_tjob j;
         int tk, ntk = (int)((n1 + 63) / 64);
         NN_ASSERT(!sum);
         j.src = src, j.dst = dst, j.rows = rows, j.in0 = in0, j.n1 = n1, j.s1 = x->st[1];
         j.k = nn__k();
-        if (maxw > 1) nn__par(ntk, nn__st_tr_task, &j, maxw);
-        else
-            for (tk = 0; tk < ntk; tk++) nn__st_tr_task(&j, tk, 0);
+        for (tk = 0; tk < ntk; tk++) nn__st_tr_task(&j, tk, 0);
         return;
     }
     if (x->st[0] == 1 && rows > 1 && x->st[3] != 1) {
@@ -9627,7 +9677,7 @@ static int nn__st_pieces(nn__st_rjob *j, size_t from, size_t to, FILE *f, unsign
             return 0;
         nn__st_floats(buf, ne, q->dt, src);
         nn__st_scatter(x, src, q->i0, q->i0 + q->nr, x->bufs ? j->m->bufs : j->m->params,
-                       x->mode != NN__STM_COPY, 1);
+                       x->mode != NN__STM_COPY);
     }
     return 1;
 }
@@ -9770,8 +9820,12 @@ static nn_status nn__st_apply(nn_model *m, nn__st_hdr *h, const char *path) {
         e->used = 1;
         used++;
         ord[i] = x;
+        if (x->mode != NN__STM_STEPS && nn__st_count(x) / x->it[0] > ((size_t)-1 / 24)) {
+            s = nn__fail(m, NN_ERR_SHAPE, "safetensors: tensor '%s': a row too large for memory", x->name);
+            break;
+        }
         if (x->mode != NN__STM_STEPS && nn__st_count(x) / x->it[0] * 8 > bufbytes)
-            bufbytes = nn__st_count(x) / x->it[0] * 8; /* one row, F64 */
+            bufbytes = nn__st_count(x) / x->it[0] * 8; /* one row, F64 (x3 below: fits, checked) */
     }
     if (s == NN_OK && used != h->ne) {
         i = 0;
@@ -10554,15 +10608,25 @@ static nn_status nn__q8_buffers(nn_model *m, int B) {
 static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, unsigned char *col,
                           size_t lda) {
     int oy, ox, ky, kx, C = g->c;
+    size_t run = (size_t)g->kw * (size_t)C, i;
     for (oy = 0; oy < g->oh; oy++)
         for (ox = 0; ox < g->ow; ox++) {
             unsigned char *d = col + ((size_t)oy * g->ow + ox) * lda;
-            for (ky = 0; ky < g->kh; ky++) {
+            int ix0 = ox * g->sw - g->pl, inside = ix0 >= 0 && ix0 + g->kw <= g->w;
+            for (ky = 0; ky < g->kh; ky++, d += run) {
                 int iy = oy * g->sh - g->pt + ky;
-                for (kx = 0; kx < g->kw; kx++, d += C) {
-                    int ix = ox * g->sw - g->pl + kx;
-                    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) memset(d, z, (size_t)C);
-                    else memcpy(d, x + ((size_t)iy * g->w + ix) * C, (size_t)C);
+                const unsigned char *row = x + (size_t)iy * g->w * C;
+                if (iy < 0 || iy >= g->h) {
+                    memset(d, z, run);
+                } else if (inside) { /* kw adjacent pixels in NHWC: one run of bytes */
+                    const unsigned char *sp = row + (size_t)ix0 * C;
+                    for (i = 0; i < run; i++) d[i] = sp[i];
+                } else {
+                    for (kx = 0; kx < g->kw; kx++) {
+                        int ix = ix0 + kx;
+                        if (ix < 0 || ix >= g->w) memset(d + kx * C, z, (size_t)C);
+                        else memcpy(d + kx * C, row + (size_t)ix * C, (size_t)C);
+                    }
                 }
             }
         }
@@ -10623,27 +10687,42 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
         case NN__Q8_AVGPOOL: {
             int H = o->in.d[0], W = o->in.d[1], C = o->in.d[2], OH = o->out.d[0], OW = o->out.d[1], p = o->size, pad = o->pad;
             int oy, ox, dy, dx, c;
+            if (o->kind == NN__Q8_MAXPOOL && !pad) { /* the common case: rows of channels, no bounds */
+                for (b = 0; b < (size_t)B; b++)
+                    for (oy = 0; oy < OH; oy++)
+                        for (ox = 0; ox < OW; ox++) {
+                            unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
+                            const unsigned char *s0 = in + b * Si + ((size_t)oy * p * W + (size_t)ox * p) * C;
+                            memcpy(d, s0, (size_t)C);
+                            for (dy = 0; dy < p; dy++)
+                                for (dx = 0; dx < p; dx++) {
+                                    const unsigned char *sp = s0 + ((size_t)dy * W + dx) * C;
+                                    for (c = 0; c < C; c++) d[c] = sp[c] > d[c] ? sp[c] : d[c];
+                                }
+                        }
+                break;
+            }
             for (b = 0; b < (size_t)B; b++)
                 for (oy = 0; oy < OH; oy++)
                     for (ox = 0; ox < OW; ox++) {
                         unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
                         for (c = 0; c < C; c++) {
                             int mx = -1;
-                            unsigned sum = 0;
+                            size_t sum = 0, pp = (size_t)p * (size_t)p;
                             for (dy = 0; dy < p; dy++)
                                 for (dx = 0; dx < p; dx++) {
                                     int iy = oy * p + dy - pad, ix = ox * p + dx - pad, v;
                                     if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-                                        sum += (unsigned)o->z_in; /* counted zeros */
+                                        sum += (size_t)o->z_in; /* counted zeros */
                                         continue;
                                     }
                                     v = in[b * Si + ((size_t)iy * W + ix) * C + c];
                                     if (v > mx) mx = v;
-                                    sum += (unsigned)v;
+                                    sum += (size_t)v;
                                 }
                             d[c] = (unsigned char)(o->kind == NN__Q8_MAXPOOL
-                                                       ? (unsigned)mx
-                                                       : (sum + (unsigned)(p * p) / 2) / (unsigned)(p * p));
+                                                       ? (size_t)mx
+                                                       : (sum + pp / 2) / pp);
                         }
                     }
             break;

@@ -705,6 +705,114 @@ static void st_nobias(void) {
     nn_model_free(m);
 }
 
+/* Review findings, as regressions: a file whose architecture asks for
+ * statistics far beyond its size, a pool window of 2^30, a 63-character
+ * name's keys kept whole, and a loaded model's random stream equal to the
+ * freshly compiled one's (dropout masks after nn_load as in 0.2.0). */
+static int memmem_st(const unsigned char *h, size_t n, const char *needle) {
+    size_t l = strlen(needle), i;
+    for (i = 0; i + l <= n; i++)
+        if (memcmp(h + i, needle, l) == 0) return 1;
+    return 0;
+}
+static void st_put32(unsigned char *b, size_t *n, uint32_t v) {
+    int k;
+    for (k = 0; k < 4; k++) b[(*n)++] = (unsigned char)(v >> (8 * k));
+}
+static size_t st_arch(unsigned char *b, int d0, const char *kind, int nset, const int32_t *set) {
+    size_t n = 0;
+    int k;
+    float slope = 0.01f, lr = 0.1f;
+    uint32_t u;
+    st_put32(b, &n, 1), st_put32(b, &n, (uint32_t)d0), st_put32(b, &n, 1), st_put32(b, &n, 1);
+    if (!kind) { /* (1,1,1) image and a max-pool */
+        n = 0;
+        st_put32(b, &n, 3), st_put32(b, &n, 1), st_put32(b, &n, 1), st_put32(b, &n, 1);
+        kind = "maxpool2d";
+    }
+    st_put32(b, &n, 1);
+    st_put32(b, &n, (uint32_t)strlen(kind));
+    memcpy(b + n, kind, strlen(kind)), n += strlen(kind);
+    st_put32(b, &n, 0), st_put32(b, &n, 0);
+    memcpy(&u, &slope, 4), st_put32(b, &n, u);
+    st_put32(b, &n, (uint32_t)nset);
+    for (k = 0; k < nset; k++) st_put32(b, &n, (uint32_t)set[k]);
+    st_put32(b, &n, 1), st_put32(b, &n, 0); /* MSE, SGD */
+    memcpy(&u, &lr, 4), st_put32(b, &n, u);
+    for (k = 0; k < 7; k++) st_put32(b, &n, 0);
+    st_put32(b, &n, 0);
+    return n;
+}
+static void st_review(void) {
+    static const char hx[] = "0123456789abcdef";
+    unsigned char arch[256];
+    char meta[700], path[256];
+    size_t n, i;
+    nn_model *m = NULL;
+    int32_t pool[2] = {1 << 30, 1 << 29};
+    tt_ctx("safetensors review regressions");
+    for (i = 0; i < 2; i++) {
+        size_t k = 0;
+        n = i == 0 ? st_arch(arch, (1 << 28) + 8, "normalization", 0, NULL) : st_arch(arch, 1, NULL, 2, pool);
+        k += (size_t)snprintf(meta + k, sizeof meta - k, "\"nnh.arch\":\"");
+        {
+            size_t j;
+            for (j = 0; j < n; j++) meta[k++] = hx[arch[j] >> 4], meta[k++] = hx[arch[j] & 15];
+        }
+        meta[k++] = '"';
+        meta[k] = 0;
+        TT_CHECK(st_write(tt_tmp_name("review.safetensors", path, sizeof path), meta, NULL, NULL, 0), "write");
+        TT_CHECK(nn_load(&m, path) == NN_ERR_FORMAT && m == NULL, "%s: loaded",
+                 i == 0 ? "statistics of 2^28 floats from a small file" : "a pool window of 2^30");
+        nn_model_free(m);
+        m = NULL;
+        remove(path);
+    }
+    { /* a 63-character name: every key whole */
+        char name[64];
+        unsigned char *f;
+        size_t fn;
+        m = nn_model_new(nn_shape1(3));
+        nn_dense(m, 2, NN_LINEAR);
+        nn_batchnorm(m);
+        nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+        memset(name, 'b', 63);
+        name[63] = 0;
+        TT_EQ_INT(nn_layer_set_name(m, 1, name), NN_OK);
+        TT_EQ_INT(nn_layer_set_name(m, 1, nn_layer_name(m, 1)), NN_OK); /* its own name again */
+        TT_EQ_INT(nn_save_safetensors(m, tt_tmp_name("long.safetensors", path, sizeof path)), NN_OK);
+        f = tt_read_bytes(path, &fn);
+        {
+            char key[100];
+            snprintf(key, sizeof key, "\"%s.num_batches_tracked\"", name);
+            TT_CHECK(f && fn > 0 && memmem_st(f, fn, key), "the key %s is not in the file", key);
+        }
+        free(f);
+        remove(path);
+        nn_model_free(m);
+    }
+    { /* the random stream of a loaded model: dropout masks as the original's */
+        nn_model *a = nn_model_new(nn_shape1(8)), *b = NULL;
+        float x[4 * 8], y[4 * 2], la = -1, lb = -2;
+        for (i = 0; i < 32; i++) x[i] = (float)i * 0.1f;
+        for (i = 0; i < 8; i++) y[i] = (float)(i % 2);
+        nn_dense(a, 16, NN_RELU);
+        nn_dropout(a, 0.5f);
+        nn_dense(a, 2, NN_LINEAR);
+        nn_compile(a, nn_sgd(0.1f), NN_LOSS_MSE);
+        TT_EQ_INT(nn_save(a, tt_tmp_name("rng.nnm", path, sizeof path), 0), NN_OK);
+        TT_EQ_INT(nn_load(&b, path), NN_OK);
+        if (b) {
+            nn_train_on_batch(a, x, y, 4, &la, NULL);
+            nn_train_on_batch(b, x, y, 4, &lb, NULL);
+            TT_CHECK(la == lb, "first step with dropout: loss %g, loaded model %g", (double)la, (double)lb);
+        }
+        remove(path);
+        nn_model_free(a);
+        nn_model_free(b);
+    }
+}
+
 void test_safetensors(void) {
     st_nobias();
     st_transpose_backends();
@@ -713,4 +821,5 @@ void test_safetensors(void) {
     st_layouts();
     st_hostile();
     st_values();
+    st_review();
 }
