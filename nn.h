@@ -1604,9 +1604,9 @@ typedef struct nn__uk {
      * panel of B (s8), exact (section 4.9) */                                                   \
     X(P, q8rows, void, (size_t, size_t, const unsigned char *, size_t, const signed char *,      \
                         int32_t *, size_t, size_t))                                               \
-    /* int8 requantization of a row: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
-    X(P, q8req, void, (size_t, const int32_t *, const int32_t *, const int32_t *, const int32_t *, \
-                       int, int, unsigned char *))                                                \
+    /* int8 requantization of rows x n: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
+    X(P, q8req, void, (size_t, size_t, const int32_t *, const int32_t *, const int32_t *,         \
+                       const int32_t *, int, int, unsigned char *))                               \
     /* Winograd F(4x4,3x3) transforms (see nn__s_bt6) */                                        \
     X(P, wg_in, void, (size_t, const float *const *, float *, size_t))                           \
     X(P, wg_out, void, (size_t, const float *, size_t, const float *, int, float *const *))      \
@@ -1950,19 +1950,23 @@ static void nn__s_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t 
 /* int8 requantization, exact integer arithmetic (no float): for each j,
  *   v = floor(((acc[j] + bias[j]) * mul[j] + 2^(shift[j]-1)) / 2^shift[j])
  * (the real multiplier mul * 2^-shift < 1: mul in [2^30, 2^31), shift in
- * [31, 62], so v fits 32 bits), then out[j] = clamp(zero + v, lo, 255).
+ * [31, 62], so v fits 32 bits), then out[j] = clamp(zero + v, lo, 255);
+ * rows of n after one another in acc and out, the columns' bias, mul and
+ * shift the same for every row.
  * Rounding half up; the SIMD versions compute the same 64-bit products. */
 static int64_t nn__asr64(int64_t x, int s) { /* floor(x / 2^s), free of C's implementation-defined >> */
     return x >= 0 ? x >> s : -(((-x) - 1) >> s) - 1;
 }
-static void nn__s_q8req(size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
-                        const int32_t *shift, int zero, int lo, unsigned char *out) {
-    size_t j;
-    for (j = 0; j < n; j++) {
-        int64_t x = (int64_t)acc[j] + bias[j];
-        int64_t v = nn__asr64(x * mul[j] + ((int64_t)1 << (shift[j] - 1)), shift[j]) + zero;
-        out[j] = (unsigned char)(v < lo ? lo : v > 255 ? 255 : v);
-    }
+static void nn__s_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
+                        const int32_t *mul, const int32_t *shift, int zero, int lo,
+                        unsigned char *out) {
+    size_t r, j;
+    for (r = 0; r < rows; r++, acc += n, out += n)
+        for (j = 0; j < n; j++) {
+            int64_t x = (int64_t)acc[j] + bias[j];
+            int64_t v = nn__asr64(x * mul[j] + ((int64_t)1 << (shift[j] - 1)), shift[j]) + zero;
+            out[j] = (unsigned char)(v < lo ? lo : v > 255 ? 255 : v);
+        }
 }
 
 /* Winograd F(4x4,3x3) (Lavin & Gray 2015), points 0, 1, -1, 2, -2, inf:
@@ -3017,9 +3021,9 @@ NN__ATTR static inline __m256i nn__avx2_rq64(__m256i p, __m256i s) {
     sg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
     return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sg), s), sg);
 }
-NN__ATTR static void nn__avx2_q8req(size_t n, const int32_t *acc, const int32_t *bias,
-                                    const int32_t *mul, const int32_t *shift, int zero, int lo,
-                                    unsigned char *out) {
+NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, const int32_t *bias,
+                                     const int32_t *mul, const int32_t *shift, int zero, int lo,
+                                     unsigned char *out) {
     size_t j = 0;
     const __m256i z = _mm256_set1_epi32(zero), vlo = _mm256_set1_epi32(lo),
                   vhi = _mm256_set1_epi32(255), lo32 = _mm256_set1_epi64x(0xFFFFFFFF);
@@ -3037,7 +3041,13 @@ NN__ATTR static void nn__avx2_q8req(size_t n, const int32_t *acc, const int32_t 
         w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
         _mm_storel_epi64((__m128i *)(void *)(out + j), _mm_packus_epi16(w, w));
     }
-    if (j < n) nn__s_q8req(n - j, acc + j, bias + j, mul + j, shift + j, zero, lo, out + j);
+    if (j < n) nn__s_q8req(1, n - j, acc + j, bias + j, mul + j, shift + j, zero, lo, out + j);
+}
+NN__ATTR static void nn__avx2_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
+                                    const int32_t *mul, const int32_t *shift, int zero, int lo,
+                                    unsigned char *out) {
+    size_t r;
+    for (r = 0; r < rows; r++) nn__avx2_q8req1(n, acc + r * n, bias, mul, shift, zero, lo, out + r * n);
 }
 /* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
 NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
@@ -3571,12 +3581,13 @@ static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, si
 #undef NN__Q8ATTR
 /* requantization, 16 lanes (AVX-512F has the 64-bit arithmetic shift) */
 __attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
-    size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul, const int32_t *shift,
-    int zero, int lo, unsigned char *out) {
-    size_t j;
+    size_t rows, size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
+    const int32_t *shift, int zero, int lo, unsigned char *out) {
+    size_t j, r;
     const __m512i z = _mm512_set1_epi32(zero), vlo = _mm512_set1_epi32(lo),
                   vhi = _mm512_set1_epi32(255), one = _mm512_set1_epi64(1),
                   lo32 = _mm512_set1_epi64(0xFFFFFFFF);
+    for (r = 0; r < rows; r++, acc += n, out += n)
     for (j = 0; j < n; j += 16) {
         const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
         __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + j),
@@ -10620,7 +10631,9 @@ static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, 
                     memset(d, z, run);
                 } else if (inside) { /* kw adjacent pixels in NHWC: one run of bytes */
                     const unsigned char *sp = row + (size_t)ix0 * C;
-                    for (i = 0; i < run; i++) d[i] = sp[i];
+                    if (run <= 4) memcpy(d, sp, run); /* a 3x3 kernel on one channel */
+                    else
+                        for (i = 0; i < run; i++) d[i] = sp[i];
                 } else {
                     for (kx = 0; kx < g->kw; kx++) {
                         int ix = ix0 + kx;
@@ -10662,16 +10675,16 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
                     for (r = 0; r < rows; r++) memcpy(A + r * lda, in + b * Si + r * o->K, o->K);
             }
             nn__q8_gemm(k, (size_t)B * rows, o->N, o->K, q->col, lda, o->wp, q->acc, o->N);
-            for (r = 0; r < (size_t)B * rows; r++) {
-                const int32_t *a = q->acc + r * o->N;
-                size_t bb = r / rows, p = r % rows;
-                if (o->float_out) {
-                    float *y = fy + bb * o->out_dim + p * o->N;
+            if (o->float_out) {
+                for (r = 0; r < (size_t)B * rows; r++) {
+                    const int32_t *a = q->acc + r * o->N;
+                    float *y = fy + (r / rows) * o->out_dim + (r % rows) * o->N;
                     for (j = 0; j < o->N; j++) y[j] = o->fscale[j] * (float)(a[j] + o->bias[j]);
-                } else {
-                    k->q8req(o->N, a, o->bias, o->mul, o->shift, o->z_out, o->relu ? o->z_out : 0,
-                             outb + bb * So + p * o->N);
                 }
+            } else { /* a sample's rows follow one another in acc and in the output */
+                for (b = 0; b < (size_t)B; b++)
+                    k->q8req(rows, o->N, q->acc + b * rows * o->N, o->bias, o->mul, o->shift, o->z_out,
+                             o->relu ? o->z_out : 0, outb + b * So);
             }
             if (o->float_out) {
                 const nn__layer *L = &m->L[o->last];
@@ -10687,6 +10700,20 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
         case NN__Q8_AVGPOOL: {
             int H = o->in.d[0], W = o->in.d[1], C = o->in.d[2], OH = o->out.d[0], OW = o->out.d[1], p = o->size, pad = o->pad;
             int oy, ox, dy, dx, c;
+            if (o->kind == NN__Q8_MAXPOOL && !pad && p == 2) { /* the most common: four rows of channels */
+                for (b = 0; b < (size_t)B; b++)
+                    for (oy = 0; oy < OH; oy++)
+                        for (ox = 0; ox < OW; ox++) {
+                            unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
+                            const unsigned char *s0 = in + b * Si + ((size_t)oy * 2 * W + (size_t)ox * 2) * C,
+                                                *s1 = s0 + C, *s2 = s0 + (size_t)W * C, *s3 = s2 + C;
+                            for (c = 0; c < C; c++) {
+                                unsigned char u = s0[c] > s1[c] ? s0[c] : s1[c], v = s2[c] > s3[c] ? s2[c] : s3[c];
+                                d[c] = u > v ? u : v;
+                            }
+                        }
+                break;
+            }
             if (o->kind == NN__Q8_MAXPOOL && !pad) { /* the common case: rows of channels, no bounds */
                 for (b = 0; b < (size_t)B; b++)
                     for (oy = 0; oy < OH; oy++)

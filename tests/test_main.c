@@ -496,8 +496,8 @@ static void tables_q8req(void) {
                     if (rep < 10) sh[j] = 31 + (int32_t)nn_rng_below(&r, 8); /* large outputs: the clamps */
                 }
                 memset(got, 0xAB, sizeof got);
-                t->q8req(n, acc, bias, mul, sh, zero, lo, got);
-                nn__s_q8req(n, acc, bias, mul, sh, zero, lo, ref);
+                t->q8req(1, n, acc, bias, mul, sh, zero, lo, got);
+                nn__s_q8req(1, n, acc, bias, mul, sh, zero, lo, ref);
                 for (j = 0; j < n; j++) {
                     long double x = ((long double)acc[j] + bias[j]) * mul[j] + ldexpl(1.0L, sh[j] - 1);
                     long double v = floorl(ldexpl(x, -sh[j])) + zero;
