@@ -10202,7 +10202,7 @@ struct nn__q8 {
     int batch;
     unsigned char *act[2], *col;
     int32_t *acc;
-    size_t act_bytes, col_bytes, acc_count;
+    size_t actS, colS, accS; /* the most one sample takes of each: a thread's samples start at b0 * these */
 };
 
 static void nn__q8_free(struct nn__q8 *q) {
@@ -10608,6 +10608,7 @@ static nn_status nn__q8_buffers(nn_model *m, int B) {
     q->act[1] = (unsigned char *)nn_aligned_alloc((size_t)B * act + 64);
     q->col = (unsigned char *)nn_aligned_alloc((size_t)B * col + 64);
     q->acc = (int32_t *)nn_aligned_alloc(((size_t)B * acc + 16) * sizeof(int32_t));
+    q->actS = act, q->colS = col, q->accS = acc;
     q->batch = 0;
     if (!q->act[0] || !q->act[1] || !q->col || !q->acc)
         return nn__fail(m, NN_ERR_NO_MEMORY, "int8 predict: out of memory for a batch of %d", B);
@@ -10645,54 +10646,64 @@ static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, 
         }
 }
 
-/* The int8 forward of B samples of x: the float output into the last
- * layer's y (what the head and the loss read) */
-static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
+/* Samples [b0, b0 + nb) of x through every op: each sample has its own
+ * place in every buffer, so ranges of samples run on separate threads */
+typedef struct nn__q8_job {
+    nn_model *m;
+    const float *x;
+} nn__q8_job;
+static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
+    const nn__q8_job *jb = (const nn__q8_job *)ctx;
+    nn_model *m = jb->m;
+    const float *x = jb->x;
     struct nn__q8 *q = m->q8;
     const nn__ktab *k = nn__k();
-    unsigned char *in, *outb;
-    size_t j, b, S;
+    /* this thread's samples: from b0 * (a sample's most) in every buffer,
+     * packed at each op's own size inside (local index b - b0) */
+    unsigned char *act[2], *col = q->col + b0 * q->colS, *in, *outb;
+    int32_t *acc = q->acc + b0 * q->accS;
+    size_t j, b, S, b1 = b0 + nb;
     float inv = 1.0f / q->s_x;
     int i, cur = 0;
-    nn_status s = nn__q8_buffers(m, B);
-    if (s != NN_OK) return s;
+    act[0] = q->act[0] + b0 * q->actS;
+    act[1] = q->act[1] + b0 * q->actS;
     S = nn__q8_S(m->in_dim);
-    for (b = 0; b < (size_t)B; b++)
-        for (j = 0; j < m->in_dim; j++) q->act[0][b * S + j] = nn__q8_quant1(x[b * m->in_dim + j], inv, q->z_x);
+    for (b = b0; b < b1; b++)
+        for (j = 0; j < m->in_dim; j++) act[0][(b - b0) * S + j] = nn__q8_quant1(x[b * m->in_dim + j], inv, q->z_x);
     for (i = 0; i < q->nop; i++) {
         const nn__q8op *o = &q->op[i];
         size_t Si = nn__q8_S(o->in_dim), So = nn__q8_S(o->out_dim);
-        in = q->act[cur];
-        outb = q->act[cur ^ 1];
+        in = act[cur];
+        outb = act[cur ^ 1];
         switch (o->kind) {
         case NN__Q8_GEMM: {
             size_t rows = o->conv ? (size_t)o->g.oh * o->g.ow : o->in_dim / o->K, lda = 4 * nn__q8_k4(o->K), r;
             float *fy = m->L[o->last].y;
-            for (b = 0; b < (size_t)B; b++) {
-                unsigned char *A = q->col + b * rows * lda;
+            for (b = 0; b < nb; b++) {
+                unsigned char *A = col + b * rows * lda;
                 if (o->conv) nn__q8_im2col(&o->g, in + b * Si, o->z_in, A, lda);
                 else
                     for (r = 0; r < rows; r++) memcpy(A + r * lda, in + b * Si + r * o->K, o->K);
             }
-            nn__q8_gemm(k, (size_t)B * rows, o->N, o->K, q->col, lda, o->wp, q->acc, o->N);
+            nn__q8_gemm(k, nb * rows, o->N, o->K, col, lda, o->wp, acc, o->N);
             if (o->float_out) {
-                for (r = 0; r < (size_t)B * rows; r++) {
-                    const int32_t *a = q->acc + r * o->N;
-                    float *y = fy + (r / rows) * o->out_dim + (r % rows) * o->N;
+                for (r = 0; r < nb * rows; r++) {
+                    const int32_t *a = acc + r * o->N;
+                    float *y = fy + (b0 + r / rows) * o->out_dim + (r % rows) * o->N;
                     for (j = 0; j < o->N; j++) y[j] = o->fscale[j] * (float)(a[j] + o->bias[j]);
                 }
             } else { /* a sample's rows follow one another in acc and in the output */
-                for (b = 0; b < (size_t)B; b++)
-                    k->q8req(rows, o->N, q->acc + b * rows * o->N, o->bias, o->mul, o->shift, o->z_out,
+                for (b = 0; b < nb; b++)
+                    k->q8req(rows, o->N, acc + b * rows * o->N, o->bias, o->mul, o->shift, o->z_out,
                              o->relu ? o->z_out : 0, outb + b * So);
             }
             if (o->float_out) {
                 const nn__layer *L = &m->L[o->last];
                 if (L->act != NN_LINEAR) /* the scalar kernels: the same bits everywhere */
                     nn__act_forward_with(&nn__tab_scalar, L->act, L->slope,
-                                         (size_t)B * o->out_dim / nn__channels(L->out),
-                                         nn__channels(L->out), m->L[o->last].y);
-                return NN_OK;
+                                         nb * o->out_dim / nn__channels(L->out), nn__channels(L->out),
+                                         m->L[o->last].y + b0 * o->out_dim);
+                return;
             }
             break;
         }
@@ -10701,7 +10712,7 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
             int H = o->in.d[0], W = o->in.d[1], C = o->in.d[2], OH = o->out.d[0], OW = o->out.d[1], p = o->size, pad = o->pad;
             int oy, ox, dy, dx, c;
             if (o->kind == NN__Q8_MAXPOOL && !pad && p == 2) { /* the most common: four rows of channels */
-                for (b = 0; b < (size_t)B; b++)
+                for (b = 0; b < nb; b++)
                     for (oy = 0; oy < OH; oy++)
                         for (ox = 0; ox < OW; ox++) {
                             unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
@@ -10715,7 +10726,7 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
                 break;
             }
             if (o->kind == NN__Q8_MAXPOOL && !pad) { /* the common case: rows of channels, no bounds */
-                for (b = 0; b < (size_t)B; b++)
+                for (b = 0; b < nb; b++)
                     for (oy = 0; oy < OH; oy++)
                         for (ox = 0; ox < OW; ox++) {
                             unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
@@ -10729,7 +10740,7 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
                         }
                 break;
             }
-            for (b = 0; b < (size_t)B; b++)
+            for (b = 0; b < nb; b++)
                 for (oy = 0; oy < OH; oy++)
                     for (ox = 0; ox < OW; ox++) {
                         unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
@@ -10756,7 +10767,7 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
         }
         case NN__Q8_GAP: {
             size_t C = nn__channels(o->in), hw = o->in_dim / C, px, c;
-            for (b = 0; b < (size_t)B; b++)
+            for (b = 0; b < nb; b++)
                 for (c = 0; c < C; c++) {
                     size_t sum = 0;
                     for (px = 0; px < hw; px++) sum += in[b * Si + px * C + c];
@@ -10766,7 +10777,7 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
         }
         case NN__Q8_UP: {
             int H = o->in.d[0], W = o->in.d[1], C = o->in.d[2], f = o->size, y, xx;
-            for (b = 0; b < (size_t)B; b++)
+            for (b = 0; b < nb; b++)
                 for (y = 0; y < H * f; y++)
                     for (xx = 0; xx < W * f; xx++)
                         memcpy(outb + b * So + ((size_t)y * W * f + xx) * C,
@@ -10775,7 +10786,7 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
         }
         case NN__Q8_LUT: {
             size_t C = o->C;
-            for (b = 0; b < (size_t)B; b++)
+            for (b = 0; b < nb; b++)
                 for (j = 0; j < o->out_dim; j++)
                     outb[b * So + j] = o->lut[(C > 1 ? j % C : 0) * 256 + in[b * Si + j]];
             break;
@@ -10789,10 +10800,20 @@ static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
         const nn__q8op *o = &q->op[q->nop - 1];
         float *y = m->L[m->n - 1].y;
         size_t So = nn__q8_S(o->out_dim);
-        for (b = 0; b < (size_t)B; b++)
+        for (b = 0; b < nb; b++)
             for (j = 0; j < o->out_dim; j++)
-                y[b * o->out_dim + j] = o->s_out * (float)((int)q->act[cur][b * So + j] - o->z_out);
+                y[(b0 + b) * o->out_dim + j] = o->s_out * (float)((int)act[cur][b * So + j] - o->z_out);
     }
+}
+/* The int8 forward of B samples of x: the float output into the last
+ * layer's y (what the head and the loss read); samples over the threads */
+static nn_status nn__q8_forward(nn_model *m, const float *x, int B) {
+    nn__q8_job jb;
+    int T = nn__mw(m) > 0 ? nn__mw(m) : 1;
+    nn_status s = nn__q8_buffers(m, B);
+    if (s != NN_OK) return s;
+    jb.m = m, jb.x = x;
+    nn__par_range(m, (size_t)B, (size_t)(B + T - 1) / (size_t)T, nn__q8_samples, &jb);
     return NN_OK;
 }
 
