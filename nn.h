@@ -9675,6 +9675,22 @@ typedef struct nn__st_rjob {
     unsigned char *buf[NN_MAX_THREADS];
     int bad[NN_MAX_THREADS];
 } nn__st_rjob;
+/* a tensor whose file order is nn.h's (row-major over it[], unit last
+ * stride), in F32 on a little-endian CPU, plainly copied: read in place */
+static int nn__st_direct(const nn__st_t *x, int dt) {
+    uint32_t one = 1;
+    unsigned char le;
+    size_t run = 1;
+    int d;
+    memcpy(&le, &one, 1);
+    if (!le || nn__st_dtypes[dt].code != NN__DT_F32 || x->mode != NN__STM_COPY) return 0;
+    for (d = 3; d >= 0; d--) { /* dimensions of size 1 have no stride that matters */
+        if (x->it[d] == 1) continue;
+        if (x->st[d] != run) return 0;
+        run *= x->it[d];
+    }
+    return 1;
+}
 static int nn__st_pieces(nn__st_rjob *j, size_t from, size_t to, FILE *f, unsigned char *buf) {
     size_t p;
     for (p = from; p < to; p++) {
@@ -9683,9 +9699,13 @@ static int nn__st_pieces(nn__st_rjob *j, size_t from, size_t to, FILE *f, unsign
         size_t esz = (size_t)nn__st_dtypes[q->dt].size, ne = q->bytes / esz;
         float *src = nn__st_dtypes[q->dt].code == NN__DT_F32 ? (float *)(void *)buf
                                                               : (float *)(void *)(buf + j->bufbytes);
-        if (q->off > (uint64_t)LONG_MAX || fseek(f, (long)q->off, SEEK_SET) != 0 ||
-            fread(buf, 1, q->bytes, f) != q->bytes)
-            return 0;
+        if (q->off > (uint64_t)LONG_MAX || fseek(f, (long)q->off, SEEK_SET) != 0) return 0;
+        if (nn__st_direct(x, q->dt)) { /* F32 in nn.h's own order: straight into the model */
+            float *d = (x->bufs ? j->m->bufs : j->m->params) + x->off + q->i0 * x->st[0];
+            if (fread(d, 1, q->bytes, f) != q->bytes) return 0;
+            continue;
+        }
+        if (fread(buf, 1, q->bytes, f) != q->bytes) return 0;
         nn__st_floats(buf, ne, q->dt, src);
         nn__st_scatter(x, src, q->i0, q->i0 + q->nr, x->bufs ? j->m->bufs : j->m->params,
                        x->mode != NN__STM_COPY);
