@@ -179,6 +179,43 @@ def gflops(r):
     return f / 1e9 if f else None
 
 
+def q8_table(rows):
+    """int8 GEMM rows (q8gemm/MxKxN/backend) beside the fp32 NN rows at the same shape."""
+    shapes, backs = [], []
+    for name in rows:
+        p = name.split("/")
+        if p[0] == "q8gemm" and len(p) == 3:
+            if p[1] not in shapes:
+                shapes.append(p[1])
+            if p[2] not in backs:
+                backs.append(p[2])
+    if not shapes:
+        return []
+    flagged = False
+
+    def cell(r):
+        nonlocal flagged
+        g = gflops(r)
+        if g is None:
+            return "—", None
+        if noisy(r):
+            flagged = True
+            return "%.0f †" % g, g
+        return "%.0f" % g, g
+
+    out = ["| M x K x N | " + " | ".join("int8 %s" % b for b in backs) + " | fp32 %s | int8 / fp32 (%s) |" % (
+        backs[-1], backs[-1]), "|---" * (len(backs) + 3) + "|"]
+    for shp in shapes:
+        cells, last = [], None
+        for b in backs:
+            c, last = cell(rows.get("q8gemm/%s/%s" % (shp, b)))
+            cells.append(c)
+        fc, fg = cell(rows.get("gemm/NN/%s/%s" % (shp, backs[-1])))
+        ratio = "%.2f×" % (last / fg) if last and fg else "—"
+        out.append("| %s | %s | %s | %s |" % (shp, " | ".join(cells), fc, ratio))
+    return out + ([""] if not flagged else ["", "† noisy: rerun before quoting."])
+
+
 def gemm_table(rows, ob_best, ob_hsw, best_name, hsw_name):
     shapes = []
     for name in rows:
@@ -368,6 +405,12 @@ def main(argv):
         print()
     gt, f2 = gemm_table(rows, ob_best, ob_hsw, best_name, hsw_name)
     print("\n".join(gt))
+    qt = q8_table(rows)
+    if qt:
+        print()
+        print("### int8 GEMM (u8 x s8 -> int32, exact), GOP/s (2·M·N·K per call), beside fp32 SGEMM (GFLOP/s)")
+        print()
+        print("\n".join(qt))
     f3 = False
     if thr_rows:
         counts = thr_ctx.get("nn_threads", "1").split()
