@@ -2884,8 +2884,9 @@ NN__ATTR static inline void nn__avx2_store_row(float *c, __m256 c0, __m256 c1, c
     _mm256_maskstore_ps(c + 8, m1, c1);
 }
 /* unpack / shuffle / permute: 24 shuffles for 64 floats instead of 64
- * scalar gathers (packing B^T was half the time of dense dx = dy W^T) */
-NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
+ * scalar gathers (packing B^T was half the time of dense dx = dy W^T);
+ * o[p] is row p of the transposed block */
+NN__ATTR static inline void nn__avx2_tr8v(const float *src, size_t lds, __m256 *o) {
     __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds),
            r2 = _mm256_loadu_ps(src + 2 * lds);
     __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
@@ -2903,45 +2904,42 @@ NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size
            u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
     __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
            u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+    o[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    o[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    o[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    o[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    o[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    o[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    o[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    o[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m256 o[8]; /* stores written out: a loop over o kept it on the stack (gcc 12) */
+    nn__avx2_tr8v(src, lds, o);
+    _mm256_storeu_ps(dst, o[0]);
+    _mm256_storeu_ps(dst + ldd, o[1]);
+    _mm256_storeu_ps(dst + 2 * ldd, o[2]);
+    _mm256_storeu_ps(dst + 3 * ldd, o[3]);
+    _mm256_storeu_ps(dst + 4 * ldd, o[4]);
+    _mm256_storeu_ps(dst + 5 * ldd, o[5]);
+    _mm256_storeu_ps(dst + 6 * ldd, o[6]);
+    _mm256_storeu_ps(dst + 7 * ldd, o[7]);
 }
 /* streaming stores (no read for ownership of dst's lines: a load writes
  * 100 MB it will not read back soon) when dst and ldd keep every row
  * 32-byte aligned; a fence before returning, so that the stores are
  * visible to whoever joins this thread */
 NN__ATTR static void nn__avx2_tr8s(const float *src, size_t lds, float *dst, size_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds),
-           r2 = _mm256_loadu_ps(src + 2 * lds);
-    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
-    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds);
-    __m256 r7 = _mm256_loadu_ps(src + 7 * lds);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),
-           u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),
-           u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)),
-           u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
-           u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    _mm256_stream_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_stream_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_stream_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_stream_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_stream_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_stream_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_stream_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_stream_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+    __m256 o[8];
+    nn__avx2_tr8v(src, lds, o);
+    _mm256_stream_ps(dst, o[0]);
+    _mm256_stream_ps(dst + ldd, o[1]);
+    _mm256_stream_ps(dst + 2 * ldd, o[2]);
+    _mm256_stream_ps(dst + 3 * ldd, o[3]);
+    _mm256_stream_ps(dst + 4 * ldd, o[4]);
+    _mm256_stream_ps(dst + 5 * ldd, o[5]);
+    _mm256_stream_ps(dst + 6 * ldd, o[6]);
+    _mm256_stream_ps(dst + 7 * ldd, o[7]);
 }
 NN__ATTR static void nn__avx2_trs(const float *src, size_t lds, float *dst, size_t ldd, size_t rows,
                                   size_t cols) {
