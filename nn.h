@@ -38,7 +38,9 @@
  *     their own.
  *   - write-once facts, filled by the first caller while others wait: the
  *     text of nn_cpu_description, the cache sizes and core count, and the
- *     SGEMM block sizes derived from them (one per backend).
+ *     SGEMM block sizes derived from them (one per backend); and whether
+ *     the CPU has AVX512_VNNI (the int8 GEMM asks CPUID once: any caller
+ *     computes the same value, stored with a relaxed atomic).
  *
  * VALIDATION POLICY
  *   Functions returning nn_status validate their arguments (null pointers,
