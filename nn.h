@@ -8446,7 +8446,7 @@ static uint32_t nn__be32(const unsigned char *p) {
 }
 /* IDX: 2 zero bytes, type 0x08 (u8), ndims, big-endian dims, data */
 static nn_status nn__idx_parse(const unsigned char *b, size_t len, int want_dims, uint32_t *dims) {
-    size_t need = 1;
+    uint64_t need = 1; /* 64 bits: 2^40 does not fit a 32-bit size_t (wasm32, i386) */
     int i;
     if (len < 4 || b[0] != 0 || b[1] != 0) return NN_ERR_FORMAT;
     if (b[2] != 0x08 || b[3] != want_dims) return NN_ERR_FORMAT;
@@ -8454,10 +8454,10 @@ static nn_status nn__idx_parse(const unsigned char *b, size_t len, int want_dims
     for (i = 0; i < want_dims; i++) {
         dims[i] = nn__be32(b + 4 + 4 * i);
         if (dims[i] == 0 || dims[i] > (1u << 28)) return NN_ERR_FORMAT;
-        if (need > ((size_t)1 << 40) / dims[i]) return NN_ERR_FORMAT;
+        if (need > ((uint64_t)1 << 40) / dims[i]) return NN_ERR_FORMAT;
         need *= dims[i];
     }
-    if (len != 4 + 4 * (size_t)want_dims + need) return NN_ERR_FORMAT;
+    if ((uint64_t)len != 4 + 4 * (uint64_t)want_dims + need) return NN_ERR_FORMAT;
     return NN_OK;
 }
 NN__API nn_status nn_dataset_load_idx(nn_dataset *ds, const char *images_path,
