@@ -1606,6 +1606,9 @@ typedef struct nn__uk {
      * panel of B (s8), exact (section 4.9) */                                                   \
     X(P, q8rows, void, (size_t, size_t, const unsigned char *, size_t, const signed char *,      \
                         int32_t *, size_t, size_t))                                               \
+    /* out[i] = max of a, b, c, d at i, bytes (int8 2x2 max-pool) */                          \
+    X(P, q8max4, void, (size_t, const unsigned char *, const unsigned char *,                    \
+                        const unsigned char *, const unsigned char *, unsigned char *))          \
     /* int8 requantization of rows x n: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
     X(P, q8req, void, (size_t, size_t, const int32_t *, const int32_t *, const int32_t *,         \
                        const int32_t *, int, int, unsigned char *))                               \
@@ -1956,6 +1959,14 @@ static void nn__s_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t 
  * rows of n after one another in acc and out, the columns' bias, mul and
  * shift the same for every row.
  * Rounding half up; the SIMD versions compute the same 64-bit products. */
+static void nn__s_q8max4(size_t n, const unsigned char *a, const unsigned char *b,
+                         const unsigned char *c, const unsigned char *d, unsigned char *out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
+        out[i] = u > v ? u : v;
+    }
+}
 static int64_t nn__asr64(int64_t x, int s) { /* floor(x / 2^s), free of C's implementation-defined >> */
     return x >= 0 ? x >> s : -(((-x) - 1) >> s) - 1;
 }
@@ -3011,6 +3022,19 @@ NN__ATTR static void nn__avx2_q8rows(size_t rows, size_t k4, const unsigned char
             }
         }
 }
+NN__ATTR static void nn__avx2_q8max4(size_t n, const unsigned char *a, const unsigned char *b,
+                                     const unsigned char *c, const unsigned char *d,
+                                     unsigned char *out) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i u = _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(const void *)(a + i)),
+                                    _mm256_loadu_si256((const __m256i *)(const void *)(b + i)));
+        __m256i v = _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(const void *)(c + i)),
+                                    _mm256_loadu_si256((const __m256i *)(const void *)(d + i)));
+        _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_max_epu8(u, v));
+    }
+    if (i < n) nn__s_q8max4(n - i, a + i, b + i, c + i, d + i, out + i);
+}
 /* requantization, 8 lanes: 64-bit products of even and odd lanes
  * (vpmuldq), the rounding constant and the shift per lane; AVX2 has no
  * 64-bit arithmetic right shift, so floor(x / 2^s) = ~(~x >> s) for x < 0 */
@@ -3611,10 +3635,12 @@ __attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
  * once its table exists). */
 #define nn__avx512_tr8 nn__avx2_tr8
 #define nn__avx512_trs nn__avx2_trs
+#define nn__avx512_q8max4 nn__avx2_q8max4
 #define nn__neon_tr8 nn__s_tr8
 #define nn__neon_trs nn__s_trs
 #define nn__neon_q8rows nn__s_q8rows /* sdot / widening NEON kernels: issue 12, to come */
 #define nn__neon_q8req nn__s_q8req
+#define nn__neon_q8max4 nn__s_q8max4
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
  * streams from L2; NC bounds the packed B panel (L2/L3).  The values here
@@ -10258,8 +10284,10 @@ static void nn__q8_range(float mn, float mx, float *s, int *z) {
 /* x as u8 with scale s, zero z: round half up, clamped (the one float step,
  * the same C on every backend) */
 static unsigned char nn__q8_quant1(float x, float inv_s, int z) {
-    float v = floorf(x * inv_s + 0.5f) + (float)z;
-    return (unsigned char)(v < 0.0f ? 0 : v > 255.0f ? 255 : (int)v);
+    /* clamped first, so the truncation is a floor (no libm call: floorf
+     * is one without SSE4.1) */
+    float v = x * inv_s + ((float)z + 0.5f);
+    return (unsigned char)(int)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
 }
 /* a real multiplier m in (0, 1) as mul * 2^-shift, mul in [2^30, 2^31),
  * shift in [31, 62] (q8req's contract); tiny ones end at shift 62 */
@@ -10640,7 +10668,7 @@ static nn_status nn__q8_buffers(nn_model *m, int B) {
 static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, unsigned char *col,
                           size_t lda) {
     int oy, ox, ky, kx, C = g->c;
-    size_t run = (size_t)g->kw * (size_t)C, i;
+    size_t run = (size_t)g->kw * (size_t)C;
     for (oy = 0; oy < g->oh; oy++)
         for (ox = 0; ox < g->ow; ox++) {
             unsigned char *d = col + ((size_t)oy * g->ow + ox) * lda;
@@ -10652,9 +10680,8 @@ static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, 
                     memset(d, z, run);
                 } else if (inside) { /* kw adjacent pixels in NHWC: one run of bytes */
                     const unsigned char *sp = row + (size_t)ix0 * C;
-                    if (run <= 4) memcpy(d, sp, run); /* a 3x3 kernel on one channel */
-                    else
-                        for (i = 0; i < run; i++) d[i] = sp[i];
+                    if (run == 3) d[0] = sp[0], d[1] = sp[1], d[2] = sp[2]; /* 3x3 on one channel */
+                    else memcpy(d, sp, run);
                 } else {
                     for (kx = 0; kx < g->kw; kx++) {
                         int ix = ix0 + kx;
@@ -10738,10 +10765,7 @@ static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
                             unsigned char *d = outb + b * So + ((size_t)oy * OW + ox) * C;
                             const unsigned char *s0 = in + b * Si + ((size_t)oy * 2 * W + (size_t)ox * 2) * C,
                                                 *s1 = s0 + C, *s2 = s0 + (size_t)W * C, *s3 = s2 + C;
-                            for (c = 0; c < C; c++) {
-                                unsigned char u = s0[c] > s1[c] ? s0[c] : s1[c], v = s2[c] > s3[c] ? s2[c] : s3[c];
-                                d[c] = u > v ? u : v;
-                            }
+                            k->q8max4((size_t)C, s0, s1, s2, s3, d);
                         }
                 break;
             }

@@ -512,6 +512,35 @@ static void tables_q8req(void) {
     }
 }
 
+/* the bytes' 4-way max (int8 2x2 max-pool) equals the scalar twin, tails included */
+static void tables_q8max4(void) {
+    size_t si, n, i;
+    nn_rng r;
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        const nn__ktab *t = nn__table_for(tt_backends[si]);
+        long bad = 0;
+        if (!t) {
+            tt_skip("tables q8max4[%s]: backend not available in this build / on this CPU",
+                    nn_backend_name(tt_backends[si]));
+            continue;
+        }
+        tt_ctx("tables[%s] q8max4", nn_backend_name(tt_backends[si]));
+        nn_rng_seed(&r, 5);
+        for (n = 0; n <= 100; n += (n < 40 ? 1 : 13)) {
+            unsigned char a[128], b[128], c[128], d[128], got[129], ref[128];
+            for (i = 0; i < n; i++)
+                a[i] = (unsigned char)nn_rng_below(&r, 256), b[i] = (unsigned char)nn_rng_below(&r, 256),
+                c[i] = (unsigned char)nn_rng_below(&r, 256), d[i] = (unsigned char)nn_rng_below(&r, 256);
+            got[n] = 0x5A;
+            t->q8max4(n, a, b, c, d, got);
+            nn__s_q8max4(n, a, b, c, d, ref);
+            for (i = 0; i < n; i++) bad += got[i] != ref[i];
+            bad += got[n] != 0x5A;
+        }
+        TT_CHECK(bad == 0, "%ld bytes differ from the scalar twin (or written past n)", bad);
+    }
+}
+
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
@@ -523,6 +552,7 @@ static void test_tables(void) {
     tables_trs();
     tables_q8();
     tables_q8req();
+    tables_q8max4();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */
