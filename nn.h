@@ -672,8 +672,9 @@ NNDEF const char *nn_layer_name(const nn_model *m, int layer);
  * (nn_layer_weights: NULL).  Layers: dense, conv2d, pooling, global
  * average pooling, flatten, dropout, batch norm, normalization,
  * activations (softmax only as the last), upsampling; recurrent layers and
- * embeddings: NN_ERR_UNSUPPORTED (nn_model_error(m) says which).  Saving
- * int8 models (nn_save) is not there yet: NN_ERR_UNSUPPORTED. */
+ * embeddings: NN_ERR_UNSUPPORTED (nn_model_error(m) says which).  nn_save
+ * keeps it int8 (the architecture and the int8 numbers: a byte per weight)
+ * and nn_load reads it back; safetensors files hold float models only. */
 NNDEF nn_status nn_quantize(const nn_model *m, const nn_dataset *calib, int n, nn_model **out);
 NNDEF int nn_model_is_int8(const nn_model *m);
 
@@ -4843,6 +4844,10 @@ static nn_status nn__train_state(nn_model *m, int opt); /* section 7.2 */
 struct nn__q8;
 static void nn__q8_free(struct nn__q8 *q);                         /* section 9 */
 static nn_status nn__q8_forward(nn_model *m, const float *x, int B); /* section 9 */
+typedef struct nn__wbuf nn__wbuf;
+typedef struct nn__rbuf nn__rbuf;
+static void nn__q8_put(nn__wbuf *w, const struct nn__q8 *q);    /* section 9 */
+static int nn__q8_get(nn__rbuf *r, nn_model *m, int *oom);       /* section 9 */
 static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...) {
     va_list ap;
     if (!m) return s;
@@ -8672,11 +8677,11 @@ static uint32_t nn__crc32(const unsigned char *p, size_t n) {
     }
     return c ^ 0xFFFFFFFFu;
 }
-typedef struct nn__wbuf {
+struct nn__wbuf {
     unsigned char *p;
     size_t n, cap;
     int oom;
-} nn__wbuf;
+};
 static void nn__put(nn__wbuf *w, const void *src, size_t n) {
     if (w->oom) return;
     if (w->n + n > w->cap) {
@@ -8717,11 +8722,11 @@ static void nn__put_floats(nn__wbuf *w, const float *f, size_t n) {
     size_t i;
     for (i = 0; i < n; i++) nn__put_f32(w, f[i]);
 }
-typedef struct nn__rbuf {
+struct nn__rbuf {
     const unsigned char *p;
     size_t n, pos;
     int bad;
-} nn__rbuf;
+};
 static uint32_t nn__get_u32(nn__rbuf *r) {
     const unsigned char *b;
     if (r->bad || r->n - r->pos < 4) {
@@ -8801,11 +8806,10 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
     uint32_t crc;
     if (!m || !path) return NN_ERR_INVALID_ARGUMENT;
     if (!m->compiled) return NN_ERR_STATE;
-    if (m->q8) return NN_ERR_UNSUPPORTED; /* int8 model files: issue 12, to come */
     memset(&w, 0, sizeof w);
     nn__put(&w, "NNH\x1a", 4);
     nn__put_u32(&w, NN__FILE_VERSION);
-    nn__put_u32(&w, with_optimizer ? 4u : 3u);
+    nn__put_u32(&w, m->q8 ? 2u : with_optimizer ? 4u : 3u); /* int8: ARCH, QINT */
     /* ARCH */
     nn__put_u32(&w, NN__TAG('A', 'R', 'C', 'H'));
     nn__put_u32(&w, 0);
@@ -8816,6 +8820,19 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
     if (!w.oom) {
         uint64_t len = w.n - start;
         for (i = 0; i < 8; i++) w.p[lenpos + i] = (unsigned char)(len >> (8 * i));
+    }
+    if (m->q8) { /* the int8 numbers instead of the float ones (section 9) */
+        nn__put_u32(&w, NN__TAG('Q', 'I', 'N', 'T'));
+        nn__put_u32(&w, 0);
+        lenpos = w.n;
+        nn__put_u64(&w, 0);
+        start = w.n;
+        nn__q8_put(&w, m->q8);
+        if (!w.oom) {
+            uint64_t len = w.n - start;
+            for (i = 0; i < 8; i++) w.p[lenpos + i] = (unsigned char)(len >> (8 * i));
+        }
+        goto crc;
     }
     /* PARM, BUFS */
     nn__put_u32(&w, NN__TAG('P', 'A', 'R', 'M'));
@@ -8842,6 +8859,7 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
             for (z = 0; z < 2 * m->nparams; z++) nn__put_f32(&w, 0.0f);
         }
     }
+crc:
     if (w.oom) {
         NN_FREE(w.p);
         return NN_ERR_NO_MEMORY;
@@ -9016,7 +9034,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
     nn_status s;
     uint32_t nsec, sec, crc, version;
     nn_model *m = NULL;
-    int have_parm = 0, oom = 0;
+    int have_parm = 0, oom = 0, q8file = 0;
     if (!out) return NN_ERR_INVALID_ARGUMENT;
     *out = NULL;
     { /* a safetensors file (nn_save_safetensors) starts with its header's length */
@@ -9051,6 +9069,17 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
         NN_FREE(buf);
         return NN_ERR_FORMAT;
     }
+    { /* an int8 model's file (a QINT section) holds a byte per weight, not 4 */
+        size_t p = r.pos;
+        for (sec = 0; sec < nsec && r.n - p >= 16; sec++) {
+            uint64_t l = 0;
+            int k;
+            if (memcmp(r.p + p, "QINT", 4) == 0) q8file = 1;
+            for (k = 7; k >= 0; k--) l = (l << 8) | r.p[p + 8 + (size_t)k];
+            if (l > r.n - p - 16) break;
+            p += 16 + (size_t)l;
+        }
+    }
     for (sec = 0; sec < nsec && !r.bad; sec++) {
         uint32_t tag = nn__get_u32(&r);
         uint64_t slen;
@@ -9063,13 +9092,13 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
         }
         end = r.pos + (size_t)slen;
         if (tag == NN__TAG('A', 'R', 'C', 'H') && !m) {
-            nn_status as = nn__arch_get(&r, version, end, (uint64_t)(r.n - end) / 4, &m);
+            nn_status as = nn__arch_get(&r, version, end, (uint64_t)(r.n - end) / (q8file ? 1 : 4), &m);
             if (as != NN_OK) {
                 oom = as == NN_ERR_NO_MEMORY;
                 r.bad = 1;
                 break;
             }
-        } else if (tag == NN__TAG('P', 'A', 'R', 'M') && m) {
+        } else if (tag == NN__TAG('P', 'A', 'R', 'M') && m && !m->q8) {
             uint64_t cnt = nn__get_u64(&r), i;
             if (r.bad || cnt != m->nparams || slen != 8 + 4 * cnt) {
                 r.bad = 1;
@@ -9079,14 +9108,20 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
             for (i = 0; i < (uint64_t)m->n; i++) /* a layer without bias has zeros there, whatever the file says */
                 if (m->L[i].nobias) memset(m->params + m->L[i].boff, 0, m->L[i].nb * sizeof(float));
             have_parm = 1;
-        } else if (tag == NN__TAG('B', 'U', 'F', 'S') && m) {
+        } else if (tag == NN__TAG('B', 'U', 'F', 'S') && m && !m->q8) {
             uint64_t cnt = nn__get_u64(&r), i;
             if (r.bad || cnt != m->nbufs || slen != 8 + 4 * cnt) {
                 r.bad = 1;
                 break;
             }
             for (i = 0; i < cnt; i++) m->bufs[i] = nn__get_f32(&r);
-        } else if (tag == NN__TAG('O', 'P', 'T', 'S') && m) {
+        } else if (tag == NN__TAG('Q', 'I', 'N', 'T') && m && !have_parm) { /* an int8 model */
+            if (!nn__q8_get(&r, m, &oom)) {
+                r.bad = 1;
+                break;
+            }
+            have_parm = 1;
+        } else if (tag == NN__TAG('O', 'P', 'T', 'S') && m && !m->q8) {
             uint64_t step = nn__get_u64(&r), cnt = nn__get_u64(&r), i;
             if (r.bad || cnt != m->nparams || slen != 16 + 8 * cnt || step > ((uint64_t)1 << 40)) {
                 r.bad = 1;
@@ -10443,9 +10478,9 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o, float olo, float ohi) 
            k, n;
     double *sw, *wf, *bf, mmax = 0.0;
     N = L->nw / K;
-    if (K > NN__Q8_MAXK / 2)
+    if (K > NN__Q8_MAXK / 4) /* the products' sum and the bias stay below 2^30 each */
         return nn__fail(c, NN_ERR_UNSUPPORTED, "nn_quantize: layer %d has %lu inputs per output, over %d",
-                        o->first, (unsigned long)K, NN__Q8_MAXK / 2);
+                        o->first, (unsigned long)K, NN__Q8_MAXK / 4);
     o->K = K, o->N = N;
     o->w = (signed char *)NN_MALLOC(K * N);
     o->wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes(K, N));
@@ -10493,10 +10528,10 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o, float olo, float ohi) 
             o->w[k * N + n] = v;
             colsum += v;
         }
-        bq = (long long)floor(bf[n] / sacc + 0.5);
-        if (bq > (1LL << 30)) bq = 1LL << 30;
-        if (bq < -(1LL << 30)) bq = -(1LL << 30);
-        o->bias[n] = (int32_t)(bq - (long long)o->z_in * colsum);
+        bq = (long long)floor(bf[n] / sacc + 0.5) - (long long)o->z_in * colsum;
+        if (bq > (1LL << 29)) bq = 1LL << 29; /* |acc + bias| < 2^31 in any int32 lane */
+        if (bq < -(1LL << 29)) bq = -(1LL << 29);
+        o->bias[n] = (int32_t)bq;
         o->fscale[n] = (float)sacc;
         nn__q8_mult(o->float_out ? 0.5 : sacc / o->s_out, &o->mul[n], &o->shift[n]);
     }
@@ -10505,6 +10540,131 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o, float olo, float ohi) 
     return NN_OK;
 }
 
+/* int8 model files: nn.h's format 2 with the ARCH section (the float
+ * model's architecture: shapes, head, loss) and a QINT section instead of
+ * PARM and BUFS: the input's scale and zero point, then per op its kind
+ * and layers (checked against the ops the architecture implies), scales
+ * and zero points, and its numbers: s8 weights K x N (packed on loading),
+ * per column bias, multiplier, shift and float scale, or a pool's size and
+ * padding, or the tables.  Every value is checked on loading: zero points
+ * in [0, 255], shifts in [31, 62], multipliers in [0, 2^31), biases within
+ * 2^29 (no int32 lane can overflow), sizes those of the layers. */
+static void nn__q8_put(nn__wbuf *w, const struct nn__q8 *q) {
+    int i;
+    size_t j;
+    nn__put_u32(w, (uint32_t)q->nop);
+    nn__put_f32(w, q->s_x);
+    nn__put_u32(w, (uint32_t)q->z_x);
+    for (i = 0; i < q->nop; i++) {
+        const nn__q8op *o = &q->op[i];
+        nn__put_u32(w, (uint32_t)o->kind);
+        nn__put_u32(w, (uint32_t)o->first);
+        nn__put_u32(w, (uint32_t)o->last);
+        nn__put_f32(w, o->s_in);
+        nn__put_f32(w, o->s_out);
+        nn__put_u32(w, (uint32_t)o->z_in);
+        nn__put_u32(w, (uint32_t)o->z_out);
+        if (o->kind == NN__Q8_GEMM) {
+            nn__put_u64(w, o->K);
+            nn__put_u64(w, o->N);
+            nn__put(w, o->w, o->K * o->N);
+            for (j = 0; j < o->N; j++) {
+                nn__put_u32(w, (uint32_t)o->bias[j]);
+                nn__put_u32(w, (uint32_t)o->mul[j]);
+                nn__put_u32(w, (uint32_t)o->shift[j]);
+                nn__put_f32(w, o->fscale[j]);
+            }
+        } else if (o->kind == NN__Q8_LUT) {
+            nn__put_u64(w, o->C);
+            nn__put(w, o->lut, o->C * 256);
+        }
+    }
+}
+static int nn__q8_zs(float s, int32_t z) { return s > 0.0f && s < 1e30f && z >= 0 && z <= 255; }
+/* the QINT section into m (built from the ARCH section), or 0 */
+static int nn__q8_get(nn__rbuf *r, nn_model *m, int *oom) {
+    struct nn__q8 *q;
+    int n = nn__q8_plan_ops(m, NULL), i;
+    size_t j;
+    uint32_t nop = nn__get_u32(r);
+    if (n < 0 || r->bad || nop != (uint32_t)n) return 0;
+    q = (struct nn__q8 *)NN_MALLOC(sizeof *q);
+    if (!q) return *oom = 1, 0;
+    memset(q, 0, sizeof *q);
+    q->op = (nn__q8op *)NN_MALLOC((size_t)n * sizeof(nn__q8op));
+    if (!q->op) {
+        NN_FREE(q);
+        return *oom = 1, 0;
+    }
+    q->nop = nn__q8_plan_ops(m, q->op);
+    m->q8 = q; /* freed with m on any failure */
+    q->s_x = nn__get_f32(r);
+    q->z_x = nn__get_i32(r);
+    if (!nn__q8_zs(q->s_x, q->z_x)) return 0;
+    for (i = 0; i < n && !r->bad; i++) {
+        nn__q8op *o = &q->op[i];
+        const nn__layer *F = &m->L[o->first], *La = &m->L[o->last];
+        int kind = nn__get_i32(r), first = nn__get_i32(r), last = nn__get_i32(r);
+        if (r->bad || kind != o->kind || first != o->first || last != o->last) return 0;
+        o->s_in = nn__get_f32(r);
+        o->s_out = nn__get_f32(r);
+        o->z_in = nn__get_i32(r);
+        o->z_out = nn__get_i32(r);
+        if (!nn__q8_zs(o->s_in, o->z_in) || !nn__q8_zs(o->s_out, o->z_out)) return 0;
+        o->in = F->in, o->out = La->out, o->in_dim = F->in_dim, o->out_dim = La->out_dim;
+        if (o->kind == NN__Q8_LUT && (F->k == &nn__row_dense || F->k == &nn__row_conv))
+            o->in = La->out, o->in_dim = La->out_dim;
+        if (o->kind == NN__Q8_GEMM) {
+            uint64_t K = nn__get_u64(r), N = nn__get_u64(r);
+            size_t Kw = F->nw / (F->k == &nn__row_dense ? (size_t)F->dense.units : (size_t)F->conv.filters);
+            if (r->bad || K != Kw || N != F->nw / Kw || K > NN__Q8_MAXK / 4 || K * N > r->n - r->pos)
+                return 0;
+            o->K = (size_t)K, o->N = (size_t)N;
+            o->w = (signed char *)NN_MALLOC(o->K * o->N);
+            o->wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes(o->K, o->N));
+            o->bias = (int32_t *)NN_MALLOC(o->N * sizeof(int32_t));
+            o->mul = (int32_t *)NN_MALLOC(o->N * sizeof(int32_t));
+            o->shift = (int32_t *)NN_MALLOC(o->N * sizeof(int32_t));
+            o->fscale = (float *)NN_MALLOC(o->N * sizeof(float));
+            if (!o->w || !o->wp || !o->bias || !o->mul || !o->shift || !o->fscale) return *oom = 1, 0;
+            memcpy(o->w, r->p + r->pos, o->K * o->N);
+            r->pos += o->K * o->N;
+            for (j = 0; j < o->N; j++) {
+                o->bias[j] = nn__get_i32(r);
+                o->mul[j] = nn__get_i32(r);
+                o->shift[j] = nn__get_i32(r);
+                o->fscale[j] = nn__get_f32(r);
+                if (o->bias[j] > (1 << 29) || o->bias[j] < -(1 << 29) || o->mul[j] < 0 ||
+                    o->shift[j] < 31 || o->shift[j] > 62 || !(o->fscale[j] - o->fscale[j] == 0.0f))
+                    return 0;
+            }
+            for (j = 0; j < o->K * o->N; j++)
+                if (o->w[j] < -127) return 0;
+            nn__q8_pack(o->K, o->N, o->w, o->N, o->wp);
+            if (o->conv && nn_conv_geom_init(&o->g, 1, F->in.d[0], F->in.d[1], F->in.d[2], F->conv.kh,
+                                             F->conv.kw, F->conv.stride, F->conv.same) != NN_OK)
+                return 0;
+        } else if (o->kind == NN__Q8_LUT) {
+            uint64_t C = nn__get_u64(r);
+            uint64_t want = La->k == &nn__row_bn || La->k == &nn__row_norm ? nn__channels(La->out) : 1;
+            if (r->bad || C != want || C * 256 > r->n - r->pos) return 0;
+            o->C = (size_t)C;
+            o->lut = (unsigned char *)NN_MALLOC(o->C * 256);
+            if (!o->lut) return *oom = 1, 0;
+            memcpy(o->lut, r->p + r->pos, o->C * 256);
+            r->pos += o->C * 256;
+        } else if (o->kind == NN__Q8_MAXPOOL || o->kind == NN__Q8_AVGPOOL) {
+            o->size = F->pool.size, o->pad = F->pool.pad;
+        } else if (o->kind == NN__Q8_UP) {
+            o->size = F->up.factor;
+        }
+    }
+    if (r->bad) return 0;
+    nn_aligned_free(m->params); /* the float values: none in an int8 model */
+    nn_aligned_free(m->bufs);
+    m->params = m->bufs = NULL;
+    return 1;
+}
 NN__API int nn_model_is_int8(const nn_model *m) { return m && m->q8 != NULL; }
 NN__API nn_status nn_quantize(const nn_model *m, const nn_dataset *calib, int n, nn_model **out) {
     nn__wbuf w;
