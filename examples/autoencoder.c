@@ -6,6 +6,7 @@
  *   ./autoencoder --noise 0.3 --out dae            # denoising: noisy input, clean target
  *   ./autoencoder --model conv --out cae           # convolutional, 7x7x8 code
  *   ./autoencoder --data DIR                       # other images (below)
+ *   ./autoencoder --int8                           # also the int8 model's test MSE (nn_quantize)
  *
  * The image size comes from the data: --data DIR (default data/fashion-mnist, `make data`) holds
  * four gunzipped IDX files named as Fashion-MNIST's (train-images-idx3-ubyte,
@@ -47,7 +48,7 @@
  * --model dense|conv --code N (1..P, dense only) --noise S (>= 0) --out PREFIX.
  * Progress on stderr; stdout gets one line:
  *   RESULT test_mse=0.0123 train_s=... epochs=5 s_per_epoch=... model=dense code=32 backend=avx512 threads=2
- * (" noise=S" is appended when --noise > 0). */
+ * (" noise=S" is appended when --noise > 0, " int8_test_mse=M" with --int8). */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
 #include "common/args.h"
@@ -308,10 +309,11 @@ int main(int argc, char **argv) {
     int *perm = NULL, conv, k, nl, epoch, i, n, nt, h, w, code_dim, rc = 1;
     size_t npix, e;
     float *xb = NULL, *tb = NULL, *xtest = NULL, *ctest = NULL, *recon = NULL, *codes = NULL;
-    double train_s = 0.0, se = 0.0, test_mse;
+    double train_s = 0.0, se = 0.0, test_mse, q_mse = -1.0;
     char path[1024];
+    int int8 = ex_flag(&argc, argv, "--int8");
     const char *usage = "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] "
-                        "[--save FILE] [--model dense|conv] [--code N] [--noise S] [--out PREFIX] [--threads N]";
+                        "[--save FILE] [--model dense|conv] [--code N] [--noise S] [--out PREFIX] [--threads N] [--int8]";
 
     memset(&a, 0, sizeof a);
     a.data = "data/fashion-mnist";
@@ -461,6 +463,36 @@ int main(int argc, char **argv) {
     }
     test_mse = se / ((double)nt * (double)npix);
     fprintf(stderr, "test MSE %.5f over %d images\n", test_mse, nt);
+    if (int8) { /* the model quantized with 1000 training images: its test MSE */
+        nn_model *q = NULL;
+        nn_status qs = nn_quantize(m, &train, train.n < 1000 ? train.n : 1000, &q);
+        if (qs != NN_OK) {
+            fprintf(stderr, "int8: %s (%s)\n", nn_strerror(qs), nn_model_error(m));
+            goto done;
+        }
+        se = 0.0;
+        for (i = 0; i < nt && qs == NN_OK; i += 1000) {
+            int B = nt - i < 1000 ? nt - i : 1000, j;
+            float *rq = recon + (size_t)i * npix;
+            qs = nn_predict(q, xtest + (size_t)i * npix, B, rq);
+            for (j = 0; j < B * (int)npix; j++) {
+                double d = (double)rq[j] - (double)ctest[(size_t)i * npix + (size_t)j];
+                se += d * d;
+            }
+        }
+        nn_model_free(q);
+        if (qs != NN_OK) {
+            fprintf(stderr, "int8 predict: %s\n", nn_strerror(qs));
+            goto done;
+        }
+        q_mse = se / ((double)nt * (double)npix);
+        fprintf(stderr, "int8: test MSE %.5f\n", q_mse);
+        /* the float reconstructions again for the pictures below */
+        for (i = 0; i < nt; i += 1000) {
+            int B = nt - i < 1000 ? nt - i : 1000;
+            nn_predict(m, xtest + (size_t)i * npix, B, recon + (size_t)i * npix);
+        }
+    }
 
     /* ---- encoder and decoder alone must give the full model's output ---- */
     codes = (float *)malloc(sizeof(float) * (size_t)code_dim * (size_t)nt);
@@ -542,6 +574,7 @@ int main(int argc, char **argv) {
            test_mse, train_s, a.epochs, train_s / a.epochs, o.model, code_dim, nn_backend_name(nn_get_backend()),
            nn_get_threads());
     if (o.noise > 0.0f) printf(" noise=%g", (double)o.noise);
+    if (int8) printf(" int8_test_mse=%.4f", q_mse);
     printf("\n");
     rc = 0;
 done:

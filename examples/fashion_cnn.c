@@ -16,6 +16,9 @@
  * class of the first 8 test images, from nn_input_gradient -- the gradient
  * of the loss for the predicted class with respect to each pixel; top row
  * the images, bottom row the pixels that mattered in red).
+ * --int8: after training, the model quantized to int8 (nn_quantize, 1000
+ * training images to calibrate); the RESULT line gains int8_acc= and
+ * int8_infer_s= (the 10k test images at batch 32, timed like infer_s).
  * Ends with "RESULT test_acc=... train_s=... epochs=... infer_s=... threads=N":
  * train_s is the training loop only; infer_s the time to predict the 10k
  * test images at batch 32. */
@@ -67,12 +70,12 @@ int main(int argc, char **argv) {
     ex_args a;
     static const char *const own[] = {"--head", "--saliency", NULL};
     const char *head[2] = {"flatten", NULL};
-    int gap;
+    int gap, int8;
     nn_dataset train, test;
     nn_model *m;
     nn_fit_opts fo;
-    float loss, acc, *probs;
-    double t0, infer_s;
+    float loss, acc, *probs, q_acc = 0, q_loss = 0;
+    double t0, infer_s, q_infer_s = 0;
     memset(&a, 0, sizeof a);
     a.data = "data/fashion-mnist";
     a.epochs = 5;
@@ -80,6 +83,7 @@ int main(int argc, char **argv) {
     a.seed = 1;
     a.lr = 1e-3f;
     if (ex_take(&argc, argv, own, head)) return 2;
+    int8 = ex_flag(&argc, argv, "--int8");
     gap = !strcmp(head[0], "gap");
     if (!gap && strcmp(head[0], "flatten")) {
         fprintf(stderr, "%s: --head must be flatten or gap, not '%s'\n", argv[0], head[0]);
@@ -87,7 +91,7 @@ int main(int argc, char **argv) {
     }
     if (ex_parse(argc, argv, &a,
                  "[--data DIR] [--epochs N] [--batch B] [--seed S] [--limit N] [--backend NAME] [--lr LR] "
-                 "[--save FILE] [--head flatten|gap] [--threads N] [--saliency FILE.png]") ||
+                 "[--save FILE] [--head flatten|gap] [--threads N] [--saliency FILE.png] [--int8]") ||
         ex_backend(a.backend))
         return 2;
     if (ex_threads(argv[0], a.threads)) return 1;
@@ -141,9 +145,12 @@ int main(int argc, char **argv) {
         if (s != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_strerror(s));
         else fprintf(stderr, "saved %s\n", a.save);
     }
-    printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.2f backend=%s head=%s threads=%d\n",
+    if (int8 && ex_int8(m, &train, &test, probs, &q_acc, &q_loss, &q_infer_s)) return 1;
+    printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.2f backend=%s head=%s threads=%d",
            acc, loss, fo.train_seconds, fo.epochs_run, infer_s, fo.train_seconds / (fo.epochs_run ? fo.epochs_run : 1),
            nn_backend_name(nn_get_backend()), gap ? "gap" : "flatten", nn_get_threads());
+    if (int8) printf(" int8_acc=%.4f int8_infer_s=%.3f", q_acc, q_infer_s);
+    printf("\n");
     free(probs);
     nn_model_free(m);
     nn_dataset_free(&train);

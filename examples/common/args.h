@@ -109,6 +109,48 @@ EX_UNUSED static int ex_take(int *argc, char **argv, const char *const *names, c
     return 0;
 }
 
+/* Takes a flag without a value (e.g. "--int8") out of argv: 1 when it was there. */
+EX_UNUSED static int ex_flag(int *argc, char **argv, const char *name) {
+    int i, j = 1, found = 0;
+    for (i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], name)) found = 1;
+        else argv[j++] = argv[i];
+    }
+    *argc = j;
+    argv[j] = NULL;
+    return found;
+}
+
+/* --int8: the trained model quantized with 1000 training images (nn_quantize),
+ * its test accuracy and loss, and the time to predict the test set at batch
+ * 32 (as infer_s).  probs: room for the test set's outputs.  0 on success. */
+EX_UNUSED static int ex_int8(nn_model *m, const nn_dataset *train, const nn_dataset *test, float *probs,
+                             float *acc, float *loss, double *infer_s) {
+    nn_model *q = NULL;
+    double t0;
+    nn_status s = nn_quantize(m, train, train->n < 1000 ? train->n : 1000, &q);
+    if (s != NN_OK) {
+        fprintf(stderr, "int8: %s (%s)\n", nn_strerror(s), nn_model_error(m));
+        return 1;
+    }
+    if (nn_evaluate(q, test, 32, loss, acc) != NN_OK) {
+        fprintf(stderr, "int8 evaluate: %s\n", nn_model_error(q));
+        nn_model_free(q);
+        return 1;
+    }
+    t0 = nn_time_seconds();
+    if (nn_predict_dataset(q, test, 32, probs) != NN_OK) {
+        fprintf(stderr, "int8 predict: %s\n", nn_model_error(q));
+        nn_model_free(q);
+        return 1;
+    }
+    *infer_s = nn_time_seconds() - t0;
+    fprintf(stderr, "int8: test accuracy %.4f, loss %.4f, %.3f s for %d test images\n", (double)*acc, (double)*loss,
+            *infer_s, test->n);
+    nn_model_free(q);
+    return 0;
+}
+
 /* Apply --backend with nn_backend_from_name; 0 on success. */
 static int ex_backend(const char *name) {
     nn_backend b;
