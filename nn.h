@@ -10835,8 +10835,10 @@ static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, 
             int ix0 = ox * g->sw - g->pl, inside = ix0 >= 0 && ix0 + g->kw <= g->w;
             for (ky = 0; ky < g->kh; ky++, d += run) {
                 int iy = oy * g->sh - g->pt + ky;
-                const unsigned char *row = x + (size_t)iy * g->w * C;
-                if (iy < 0 || iy >= g->h) {
+                /* the row's pointer only for rows inside the image (a negative
+                 * offset is undefined even unused: clang's UBSan) */
+                const unsigned char *row = iy < 0 || iy >= g->h ? NULL : x + (size_t)iy * g->w * C;
+                if (!row) {
                     memset(d, z, run);
                 } else if (inside) { /* kw adjacent pixels in NHWC: one run of bytes */
                     const unsigned char *sp = row + (size_t)ix0 * C;
