@@ -12,7 +12,7 @@ F=0
 S=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nn_vg.XXXXXX") || exit 2
 trap 'rm -rf "$TMP"' EXIT INT TERM
-for g in platform errors io alloc compat inputgrad; do
+for g in platform errors io alloc compat inputgrad safetensors; do
     $VG "$BIN" --only $g >"$TMP/out" 2>&1
     rc=$?
     counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$TMP/out" | tail -n 1)
