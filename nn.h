@@ -76,6 +76,7 @@
  *   8. Data and I/O
  *      8.1 datasets, 8.2 loaders (IDX, CSV), 8.3 model files (format 2),
  *      8.4 safetensors (PyTorch's names and layouts, both ways)
+ *   9. int8 inference: nn_quantize, the int8 ops and their forward, files
  *
  * LICENSE: see end of file.
  */
