@@ -4849,6 +4849,7 @@ typedef struct nn__wbuf nn__wbuf;
 typedef struct nn__rbuf nn__rbuf;
 static void nn__q8_put(nn__wbuf *w, const struct nn__q8 *q);    /* section 9 */
 static int nn__q8_get(nn__rbuf *r, nn_model *m, int *oom);       /* section 9 */
+static void nn__q8_summary(const nn_model *m, FILE *f);          /* section 9 */
 static nn_status nn__fail(nn_model *m, nn_status s, const char *fmt, ...) {
     va_list ap;
     if (!m) return s;
@@ -7823,6 +7824,7 @@ NN__API void nn_model_summary(const nn_model *m, void *file) {
                 (double)m->arena_floats * 4.0 / 1048576.0, m->arena_batch,
                 (double)m->ws_bytes / 1048576.0, m->nworkers);
     else fprintf(f, "    arena: sized at the first fit/predict\n");
+    if (m->q8) nn__q8_summary(m, f);
 }
 
 /* ---- 7.6 training and inference: fit, evaluate, predict ----
@@ -10665,6 +10667,27 @@ static int nn__q8_get(nn__rbuf *r, nn_model *m, int *oom) {
     nn_aligned_free(m->bufs);
     m->params = m->bufs = NULL;
     return 1;
+}
+/* the int8 part of nn_model_summary: each op, its layers, its output's
+ * scale and zero point, its bytes */
+static void nn__q8_summary(const nn_model *m, FILE *f) {
+    static const char *const kinds[] = {"?", "int8 gemm", "maxpool u8", "avgpool u8", "gap u8",
+                                        "upsample u8", "table", "as is"};
+    const struct nn__q8 *q = m->q8;
+    size_t bytes = 0;
+    int i;
+    fprintf(f, "int8 (nn_quantize): input u8 scale %.4g zero %d; %d ops\n", (double)q->s_x, q->z_x, q->nop);
+    for (i = 0; i < q->nop; i++) {
+        const nn__q8op *o = &q->op[i];
+        size_t b = o->kind == NN__Q8_GEMM ? o->K * o->N + 16 * o->N : o->C * 256;
+        bytes += b;
+        fprintf(f, "  %-12s layers %d-%d%s%s  out scale %.4g zero %d  %lu bytes\n",
+                o->kind >= 1 && o->kind <= 7 ? kinds[o->kind] : "?", o->first, o->last,
+                o->relu ? " relu" : "", o->float_out ? " float out" : "", (double)o->s_out, o->z_out,
+                (unsigned long)b);
+    }
+    fprintf(f, "int8 numbers: %lu bytes (float: %lu)\n", (unsigned long)bytes,
+            (unsigned long)nn_model_num_params(m) * 4);
 }
 NN__API int nn_model_is_int8(const nn_model *m) { return m && m->q8 != NULL; }
 NN__API nn_status nn_quantize(const nn_model *m, const nn_dataset *calib, int n, nn_model **out) {
