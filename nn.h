@@ -10265,6 +10265,7 @@ typedef struct nn__q8op {
     int z_in, z_out;
     /* GEMM */
     int conv, relu, float_out;
+    int pool2;              /* a 2x2 max-pool of the int32 sums before the requantization */
     nn_conv_geom g;         /* one sample (conv) */
     size_t K, N;
     signed char *w, *wp;    /* K x N weights, and packed (section 4.9) */
@@ -10364,6 +10365,12 @@ static int nn__q8_plan_ops(nn_model *c, nn__q8op *op) {
                 c->L[i + 1].act == NN_RELU)
                 o->last = ++i; /* ReLU as the clamp */
             o->relu = c->L[o->last].act == NN_RELU || (o->last > o->first && c->L[o->last].k == &nn__row_act);
+            /* a 2x2 max-pool after a conv: on the int32 sums, before the
+             * requantization (monotone, so the same as pooling its bytes),
+             * which then has 4x fewer values */
+            if (o->conv && (o->relu || c->L[o->last].act == NN_LINEAR) && i + 2 < c->n &&
+                c->L[i + 1].k == &nn__row_maxpool && c->L[i + 1].pool.size == 2 && !c->L[i + 1].pool.pad)
+                o->pool2 = 1, o->last = ++i;
             o->float_out = o->last == c->n - 1;
             n++;
             /* any other activation of the layer: a table after it */
@@ -10926,9 +10933,26 @@ static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
                     for (j = 0; j < o->N; j++) y[j] = o->fscale[j] * (float)(a[j] + o->bias[j]);
                 }
             } else { /* a sample's rows follow one another in acc and in the output */
-                for (b = 0; b < nb; b++)
-                    k->q8req(rows, o->N, acc + b * rows * o->N, o->bias, o->mul, o->shift, o->z_out,
-                             o->relu ? o->z_out : 0, outb + b * So);
+                for (b = 0; b < nb; b++) {
+                    int32_t *ab = acc + b * rows * o->N;
+                    size_t orows = rows;
+                    if (o->pool2) { /* in place: a window's first row is never before its output row */
+                        size_t PH = (size_t)o->g.oh / 2, PW = (size_t)o->g.ow / 2, OW = (size_t)o->g.ow, py, px, c2;
+                        for (py = 0; py < PH; py++)
+                            for (px = 0; px < PW; px++) {
+                                const int32_t *a0 = ab + ((2 * py) * OW + 2 * px) * o->N, *a1 = a0 + o->N,
+                                              *a2 = a0 + OW * o->N, *a3 = a2 + o->N;
+                                int32_t *d = ab + (py * PW + px) * o->N;
+                                for (c2 = 0; c2 < o->N; c2++) {
+                                    int32_t u = a0[c2] > a1[c2] ? a0[c2] : a1[c2], v = a2[c2] > a3[c2] ? a2[c2] : a3[c2];
+                                    d[c2] = u > v ? u : v;
+                                }
+                            }
+                        orows = PH * PW;
+                    }
+                    k->q8req(orows, o->N, ab, o->bias, o->mul, o->shift, o->z_out, o->relu ? o->z_out : 0,
+                             outb + b * So);
+                }
             }
             if (o->float_out) {
                 const nn__layer *L = &m->L[o->last];
