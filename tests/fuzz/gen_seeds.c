@@ -4,7 +4,9 @@
  *   cc -O1 -I. tests/fuzz/gen_seeds.c -o build/gen_seeds -lm && build/gen_seeds tests/fuzz
  *
  * model/: tiny models of every layer kind, each saved with and without
- *         optimizer state (format 2); the format-1 files of
+ *         optimizer state (format 2); int8 models (q8_*.nnm: nn_quantize
+ *         of a model trained two steps, calibrated on 32 made-up samples,
+ *         nn_save(q, path, 0): the QINT section); the format-1 files of
  *         tests/fixtures/v1 are copied there as v1_*.nnm by hand (cp).
  * idx/:   u32 LE images length, images (IDX u8 3-dim), labels (IDX u8 1-dim)
  * csv/:   option byte (bit 0 header), label_col byte (signed), the CSV text
@@ -35,6 +37,53 @@ static void save_model(nn_model *m, const char *name, nn_optimizer o, nn_loss lo
     snprintf(p, sizeof p, "%s/model/%s_opt.nnm", dir, name);
     if (nn_save(m, p, 1) != NN_OK) exit(1);
     nn_model_free(m);
+}
+
+/* an LCG in [-1, 1): the same made-up data on every libc */
+static float q8_rand(unsigned *st) {
+    *st = *st * 1103515245u + 12345u;
+    return (float)((*st >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/* Compile m, train it two steps and quantize it, calibrated on 32 random
+ * samples; save the int8 copy as model/q8_<name>.nnm (no optimizer state:
+ * an int8 model has none). */
+static void save_q8(nn_model *m, const char *name, nn_optimizer o, nn_loss loss) {
+    enum { NS = 32 };
+    size_t in, out, i;
+    float *x, *y;
+    unsigned st = 12345u;
+    nn_dataset ds;
+    nn_model *q = NULL;
+    char p[512];
+    if (nn_compile(m, o, loss) != NN_OK) {
+        fprintf(stderr, "gen_seeds: %s: %s\n", name, nn_model_error(m));
+        exit(1);
+    }
+    in = fz_shape_floats(nn_model_input_shape(m)), out = fz_shape_floats(nn_model_output_shape(m));
+    x = (float *)malloc(NS * in * sizeof(float));
+    y = (float *)malloc(NS * out * sizeof(float));
+    if (!x || !y) exit(1);
+    for (i = 0; i < NS * in; i++) x[i] = q8_rand(&st);
+    for (i = 0; i < NS * out; i++) y[i] = i % out == (i / out) % out ? 1.0f : 0.0f; /* one-hot */
+    if (nn_train_on_batch(m, x, y, NS, NULL, NULL) != NN_OK || nn_train_on_batch(m, x, y, NS, NULL, NULL) != NN_OK ||
+        nn_dataset_from_arrays(&ds, NS, nn_model_input_shape(m), x, (int)out, y) != NN_OK) {
+        fprintf(stderr, "gen_seeds: %s: %s\n", name, nn_model_error(m));
+        exit(1);
+    }
+    if (nn_quantize(m, &ds, NS, &q) != NN_OK) {
+        fprintf(stderr, "gen_seeds: quantizing %s: %s\n", name, nn_model_error(m));
+        exit(1);
+    }
+    snprintf(p, sizeof p, "%s/model/q8_%s.nnm", dir, name);
+    if (nn_save(q, p, 0) != NN_OK) {
+        fprintf(stderr, "gen_seeds: cannot write %s\n", p);
+        exit(1);
+    }
+    nn_model_free(q);
+    nn_dataset_free(&ds);
+    nn_model_free(m);
+    free(x), free(y);
 }
 
 static void put(const char *sub, const char *name, const void *p, size_t n) {
@@ -418,6 +467,36 @@ int main(int argc, char **argv) {
     nn_normalization(m);
     nn_dense(m, 1, NN_LINEAR);
     save_model(m, "rnn_seq", nn_sgd(0.1f), NN_LOSS_MSE);
+
+    /* int8 (nn_quantize): a CNN (conv relu, its 2x2 max-pool, conv,
+     * flatten, dense relu, dense softmax) */
+    m = nn_model_new(nn_shape3(8, 8, 1));
+    nn_conv2d_ex(m, 4, 3, 3, 1, 1, NN_RELU);
+    nn_maxpool2d(m, 2);
+    nn_conv2d(m, 4, 3, NN_RELU);
+    nn_flatten(m);
+    nn_dense(m, 8, NN_RELU);
+    nn_dense(m, 3, NN_SOFTMAX);
+    save_q8(m, "cnn", nn_adam(0.01f), NN_LOSS_CATEGORICAL_CE);
+
+    /* an MLP: tanh, batch norm between the dense layers (folded) */
+    m = nn_model_new(nn_shape1(6));
+    nn_dense(m, 8, NN_TANH);
+    nn_batchnorm(m);
+    nn_dense(m, 8, NN_LINEAR);
+    nn_batchnorm(m);
+    nn_activation_layer(m, NN_TANH);
+    nn_dense(m, 3, NN_LINEAR);
+    save_q8(m, "mlp_tanh_bn", nn_sgd(0.05f), NN_LOSS_MSE);
+
+    /* a conv, a padded average pool, a conv, global average pooling */
+    m = nn_model_new(nn_shape3(7, 7, 2));
+    nn_conv2d_ex(m, 4, 3, 3, 1, 1, NN_RELU);
+    nn_avgpool2d_ex(m, 2, 1);
+    nn_conv2d(m, 5, 3, NN_LINEAR);
+    nn_global_avgpool2d(m);
+    nn_dense(m, 2, NN_SIGMOID);
+    save_q8(m, "conv_avgpool_gap", nn_adam(0.01f), NN_LOSS_BINARY_CE);
 
     idx_seed("tiny_2x3x3", 2, 3, 3);
     idx_seed("one_1x1x1", 1, 1, 1);
