@@ -2928,17 +2928,16 @@ NN__ATTR static inline void nn__avx2_tr8v(const float *src, size_t lds, __m256 *
     o[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
     o[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
+/* the eight rows stored by st, spelled out: a loop over o kept it on the
+ * stack (gcc 12) */
+#define NN__TR8_STORES(st)                                                                         \
+    st(dst, o[0]), st(dst + ldd, o[1]), st(dst + 2 * ldd, o[2]), st(dst + 3 * ldd, o[3]),          \
+        st(dst + 4 * ldd, o[4]), st(dst + 5 * ldd, o[5]), st(dst + 6 * ldd, o[6]),                 \
+        st(dst + 7 * ldd, o[7])
 NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
-    __m256 o[8]; /* stores written out: a loop over o kept it on the stack (gcc 12) */
+    __m256 o[8];
     nn__avx2_tr8v(src, lds, o);
-    _mm256_storeu_ps(dst, o[0]);
-    _mm256_storeu_ps(dst + ldd, o[1]);
-    _mm256_storeu_ps(dst + 2 * ldd, o[2]);
-    _mm256_storeu_ps(dst + 3 * ldd, o[3]);
-    _mm256_storeu_ps(dst + 4 * ldd, o[4]);
-    _mm256_storeu_ps(dst + 5 * ldd, o[5]);
-    _mm256_storeu_ps(dst + 6 * ldd, o[6]);
-    _mm256_storeu_ps(dst + 7 * ldd, o[7]);
+    NN__TR8_STORES(_mm256_storeu_ps);
 }
 /* streaming stores (no read for ownership of dst's lines: a load writes
  * 100 MB it will not read back soon) when dst and ldd keep every row
@@ -2947,15 +2946,9 @@ NN__ATTR static void nn__avx2_tr8(const float *src, size_t lds, float *dst, size
 NN__ATTR static void nn__avx2_tr8s(const float *src, size_t lds, float *dst, size_t ldd) {
     __m256 o[8];
     nn__avx2_tr8v(src, lds, o);
-    _mm256_stream_ps(dst, o[0]);
-    _mm256_stream_ps(dst + ldd, o[1]);
-    _mm256_stream_ps(dst + 2 * ldd, o[2]);
-    _mm256_stream_ps(dst + 3 * ldd, o[3]);
-    _mm256_stream_ps(dst + 4 * ldd, o[4]);
-    _mm256_stream_ps(dst + 5 * ldd, o[5]);
-    _mm256_stream_ps(dst + 6 * ldd, o[6]);
-    _mm256_stream_ps(dst + 7 * ldd, o[7]);
+    NN__TR8_STORES(_mm256_stream_ps);
 }
+#undef NN__TR8_STORES
 NN__ATTR static void nn__avx2_trs(const float *src, size_t lds, float *dst, size_t ldd, size_t rows,
                                   size_t cols) {
     size_t a, r;
