@@ -4797,12 +4797,19 @@ static void nn__st_iter(nn__st_t *x, size_t d0, size_t s0, size_t d1, size_t s1,
     x->it[0] = d0, x->st[0] = s0, x->it[1] = d1, x->st[1] = s1;
     x->it[2] = d2, x->st[2] = s2, x->it[3] = d3, x->st[3] = s3;
 }
+/* a plain vector of n values, in nn.h's order (a bias) */
+static void nn__st_plain(nn__st_t *x, size_t n) {
+    nn__st_shape(x, 1, n, 1, 1, 1);
+    nn__st_iter(x, n, 1, 1, 0, 1, 0, 1, 0);
+}
 /* a vector of C features: in PyTorch's (c, h, w) order after a flatten */
 static void nn__st_vec(nn__st_t *x, size_t C, const nn__st_perm *p) {
+    if (!p->on) {
+        nn__st_plain(x, C);
+        return;
+    }
     nn__st_shape(x, 1, C, 1, 1, 1);
-    if (p->on) nn__st_iter(x, (size_t)p->c, 1, (size_t)p->h, (size_t)p->w * p->c, (size_t)p->w,
-                           (size_t)p->c, 1, 0);
-    else nn__st_iter(x, C, 1, 1, 0, 1, 0, 1, 0);
+    nn__st_iter(x, (size_t)p->c, 1, (size_t)p->h, (size_t)p->w * p->c, (size_t)p->w, (size_t)p->c, 1, 0);
 }
 
 /* The row of a layer kind.  Every function-pointer slot has its own
@@ -5187,11 +5194,7 @@ static int nn__dense_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
                     (size_t)p->c * U);
     else nn__st_iter(x, U, 1, in, U, 1, 0, 1, 0);
     p->used = 1;
-    if (!L->nobias) {
-        x = nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY);
-        nn__st_shape(x, 1, U, 1, 1, 1);
-        nn__st_iter(x, U, 1, 1, 0, 1, 0, 1, 0);
-    }
+    if (!L->nobias) nn__st_plain(nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY), U);
     return n;
 }
 static const nn__lkind nn__row_dense = {"dense", 2, nn__dense_shape, nn__dense_init, nn__dense_plan,
@@ -5679,11 +5682,7 @@ static int nn__conv_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
     (void)p;
     nn__st_shape(x, 4, F, C, KH, KW);
     nn__st_iter(x, F, 1, C, F, KH, KW * C * F, KW, C * F);
-    if (!L->nobias) {
-        x = nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY);
-        nn__st_shape(x, 1, F, 1, 1, 1);
-        nn__st_iter(x, F, 1, 1, 0, 1, 0, 1, 0);
-    }
+    if (!L->nobias) nn__st_plain(nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY), F);
     return n;
 }
 static const nn__lkind nn__row_conv = {"conv2d", 6, nn__conv_shape, nn__conv_init, nn__conv_plan,
@@ -6637,13 +6636,10 @@ static int nn__rnn_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
     x = nn__st_add(t, &n, "weight_hh_l0", 0, L->woff + F * G, NN__STM_COPY);
     nn__st_shape(x, 2, G, H, 1, 1);
     nn__st_iter(x, G, 1, H, G, 1, 0, 1, 0);
-    x = nn__st_add(t, &n, "bias_ih_l0", 0, L->boff, gru ? NN__STM_COPY : NN__STM_SUM0);
-    nn__st_shape(x, 1, G, 1, 1, 1);
-    nn__st_iter(x, G, 1, 1, 0, 1, 0, 1, 0);
-    x = nn__st_add(t, &n, "bias_hh_l0", 0, L->boff + (gru ? G : 0),
-                   gru ? NN__STM_COPY : NN__STM_SUM1);
-    nn__st_shape(x, 1, G, 1, 1, 1);
-    nn__st_iter(x, G, 1, 1, 0, 1, 0, 1, 0);
+    nn__st_plain(nn__st_add(t, &n, "bias_ih_l0", 0, L->boff, gru ? NN__STM_COPY : NN__STM_SUM0), G);
+    nn__st_plain(nn__st_add(t, &n, "bias_hh_l0", 0, L->boff + (gru ? G : 0),
+                            gru ? NN__STM_COPY : NN__STM_SUM1),
+                 G);
     return n;
 }
 static const nn__lkind nn__row_rnn = {"rnn", 2, nn__rnn_shape, nn__rnn_init, nn__rnn_plan,
@@ -10472,7 +10468,7 @@ static double nn__q8_lut_f(const nn_model *c, const nn__layer *L, size_t ch, dou
 }
 
 /* weights and requantization of a GEMM op (batch norm folded) */
-static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o, float olo, float ohi) {
+static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
     const nn__layer *L = &c->L[o->first], *bn = o->last > o->first && c->L[o->first + 1].k == &nn__row_bn
                                                    ? &c->L[o->first + 1]
                                                    : NULL;
@@ -10521,7 +10517,6 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o, float olo, float ohi) 
         o->z_out = (int)floor(-lo / o->s_out + 0.5);
         if (o->z_out > 255) o->z_out = 255;
     }
-    (void)olo, (void)ohi;
     for (n = 0; n < N; n++) {
         long long colsum = 0, bq;
         double sacc = (double)o->s_in * sw[n];
@@ -10763,7 +10758,7 @@ NN__API nn_status nn_quantize(const nn_model *m, const nn_dataset *calib, int n,
                                            F->conv.stride, F->conv.same)) != NN_OK)
                     break;
             }
-            s = nn__q8_gemm_op(c, o, lo[o->last], hi[o->last]);
+            s = nn__q8_gemm_op(c, o);
         } else if (o->kind == NN__Q8_LUT) {
             size_t ch, v, C = nn__channels(La->out);
             const nn__layer *T = La;
