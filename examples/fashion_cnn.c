@@ -18,7 +18,8 @@
  * the images, bottom row the pixels that mattered in red).
  * --int8: after training, the model quantized to int8 (nn_quantize, 1000
  * training images to calibrate); the RESULT line gains int8_acc= and
- * int8_infer_s= (the 10k test images at batch 32, timed like infer_s).
+ * int8_infer_s= (the 10k test images at batch 32, timed like infer_s), and
+ * b1_ms= / int8_b1_ms= (ms per image predicting 1000 test images one at a time).
  * Ends with "RESULT test_acc=... train_s=... epochs=... infer_s=... threads=N":
  * train_s is the training loop only; infer_s the time to predict the 10k
  * test images at batch 32. */
@@ -75,7 +76,7 @@ int main(int argc, char **argv) {
     nn_model *m;
     nn_fit_opts fo;
     float loss, acc, *probs, q_acc = 0, q_loss = 0;
-    double t0, infer_s, q_infer_s = 0;
+    double t0, infer_s, q_infer_s = 0, b1 = 0, q_b1 = 0;
     memset(&a, 0, sizeof a);
     a.data = "data/fashion-mnist";
     a.epochs = 5;
@@ -145,11 +146,11 @@ int main(int argc, char **argv) {
         if (s != NN_OK) fprintf(stderr, "could not save %s: %s\n", a.save, nn_strerror(s));
         else fprintf(stderr, "saved %s\n", a.save);
     }
-    if (int8 && ex_int8(m, &train, &test, probs, &q_acc, &q_loss, &q_infer_s)) return 1;
+    if (int8 && ex_int8(m, &train, &test, probs, &q_acc, &q_loss, &q_infer_s, &b1, &q_b1)) return 1;
     printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.2f backend=%s head=%s threads=%d",
            acc, loss, fo.train_seconds, fo.epochs_run, infer_s, fo.train_seconds / (fo.epochs_run ? fo.epochs_run : 1),
            nn_backend_name(nn_get_backend()), gap ? "gap" : "flatten", nn_get_threads());
-    if (int8) printf(" int8_acc=%.4f int8_infer_s=%.3f", q_acc, q_infer_s);
+    if (int8) printf(" int8_acc=%.4f int8_infer_s=%.3f b1_ms=%.4f int8_b1_ms=%.4f", q_acc, q_infer_s, b1, q_b1);
     printf("\n");
     free(probs);
     nn_model_free(m);

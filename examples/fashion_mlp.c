@@ -8,7 +8,7 @@
  * --data DIR).  Flags: --data --epochs --batch --seed --limit --backend --lr
  * --threads N (0: every core; default NN_THREADS or every core).
  * --int8: after training, the model quantized to int8 (1000 training images
- * calibrate it); RESULT gains int8_acc= and int8_infer_s=.
+ * calibrate it); RESULT gains int8_acc=, int8_infer_s=, b1_ms= and int8_b1_ms=.
  * Ends with "RESULT test_acc=... train_s=... epochs=... threads=N", where train_s is
  * the training loop only (no loading, no evaluation). */
 #define NN_IMPLEMENTATION
@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     nn_model *m;
     nn_fit_opts fo;
     float loss, acc, *probs, q_acc = 0, q_loss = 0;
-    double t0, infer_s, q_infer_s = 0;
+    double t0, infer_s, q_infer_s = 0, b1 = 0, q_b1 = 0;
     int int8 = ex_flag(&argc, argv, "--int8");
     memset(&a, 0, sizeof a);
     a.data = "data/fashion-mnist";
@@ -71,13 +71,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     infer_s = nn_time_seconds() - t0;
-    if (int8 && ex_int8(m, &train, &test, probs, &q_acc, &q_loss, &q_infer_s)) return 1;
+    if (int8 && ex_int8(m, &train, &test, probs, &q_acc, &q_loss, &q_infer_s, &b1, &q_b1)) return 1;
     free(probs);
     if (a.save && nn_save(m, a.save, 0) != NN_OK) fprintf(stderr, "could not save %s\n", a.save);
     printf("RESULT test_acc=%.4f test_loss=%.4f train_s=%.2f epochs=%d infer_s=%.3f s_per_epoch=%.3f backend=%s threads=%d",
            acc, loss, fo.train_seconds, fo.epochs_run, infer_s, fo.train_seconds / (fo.epochs_run ? fo.epochs_run : 1),
            nn_backend_name(nn_get_backend()), nn_get_threads());
-    if (int8) printf(" int8_acc=%.4f int8_infer_s=%.3f", q_acc, q_infer_s);
+    if (int8) printf(" int8_acc=%.4f int8_infer_s=%.3f b1_ms=%.4f int8_b1_ms=%.4f", q_acc, q_infer_s, b1, q_b1);
     printf("\n");
     nn_model_free(m);
     nn_dataset_free(&train);

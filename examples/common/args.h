@@ -121,11 +121,26 @@ EX_UNUSED static int ex_flag(int *argc, char **argv, const char *name) {
     return found;
 }
 
+/* ms per image predicting images one at a time (the first 1000 of ds) */
+EX_UNUSED static double ex_batch1_ms(nn_model *m, const nn_dataset *ds, float *x, float *out) {
+    int i, n = ds->n < 1000 ? ds->n : 1000;
+    double t0;
+    nn_dataset_get_x(ds, 0, x);
+    nn_predict(m, x, 1, out); /* plans the batch of 1 */
+    t0 = nn_time_seconds();
+    for (i = 0; i < n; i++) {
+        nn_dataset_get_x(ds, i, x);
+        nn_predict(m, x, 1, out);
+    }
+    return (nn_time_seconds() - t0) * 1e3 / n;
+}
+
 /* --int8: the trained model quantized with 1000 training images (nn_quantize),
- * its test accuracy and loss, and the time to predict the test set at batch
- * 32 (as infer_s).  probs: room for the test set's outputs.  0 on success. */
+ * its test accuracy and loss, the time to predict the test set at batch 32
+ * (as infer_s), and the ms per image one at a time for both models (b1).
+ * probs: room for the test set's outputs.  0 on success. */
 EX_UNUSED static int ex_int8(nn_model *m, const nn_dataset *train, const nn_dataset *test, float *probs,
-                             float *acc, float *loss, double *infer_s) {
+                             float *acc, float *loss, double *infer_s, double *b1_ms, double *q_b1_ms) {
     nn_model *q = NULL;
     double t0;
     nn_status s = nn_quantize(m, train, train->n < 1000 ? train->n : 1000, &q);
@@ -145,8 +160,11 @@ EX_UNUSED static int ex_int8(nn_model *m, const nn_dataset *train, const nn_data
         return 1;
     }
     *infer_s = nn_time_seconds() - t0;
-    fprintf(stderr, "int8: test accuracy %.4f, loss %.4f, %.3f s for %d test images\n", (double)*acc, (double)*loss,
-            *infer_s, test->n);
+    *b1_ms = ex_batch1_ms(m, test, probs + 16, probs);
+    *q_b1_ms = ex_batch1_ms(q, test, probs + 16, probs);
+    fprintf(stderr, "int8: test accuracy %.4f, loss %.4f, %.3f s for %d test images; one at a time %.4f ms "
+                    "(float %.4f ms)\n",
+            (double)*acc, (double)*loss, *infer_s, test->n, *q_b1_ms, *b1_ms);
     nn_model_free(q);
     return 0;
 }
