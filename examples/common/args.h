@@ -160,6 +160,7 @@ EX_UNUSED static int ex_int8(nn_model *m, const nn_dataset *train, const nn_data
         return 1;
     }
     *infer_s = nn_time_seconds() - t0;
+    nn_model_summary(q, stderr); /* the int8 ops, and their bytes against the float ones */
     *b1_ms = ex_batch1_ms(m, test, probs + 16, probs);
     *q_b1_ms = ex_batch1_ms(q, test, probs + 16, probs);
     fprintf(stderr, "int8: test accuracy %.4f, loss %.4f, %.3f s for %d test images; one at a time %.4f ms "
