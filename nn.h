@@ -91,9 +91,9 @@
 #include <stdint.h>
 
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 3
+#define NN_VERSION_MINOR 4
 #define NN_VERSION_PATCH 0
-#define NN_VERSION "0.3.0"
+#define NN_VERSION "0.4.0"
 
 #ifndef NNDEF
 #ifdef NN_STATIC
@@ -468,8 +468,14 @@ NNDEF nn_shape nn_model_input_shape(const nn_model *m);
 NNDEF nn_shape nn_model_output_shape(const nn_model *m);
 /* output shape of layer i (ndim 0 for a bad model or index) */
 NNDEF nn_shape nn_layer_output_shape(const nn_model *m, int layer);
+/* the kind of layer i as nn.h's files name it: "dense", "conv2d",
+ * "maxpool2d", "lstm", ... (NULL: no layer) */
+NNDEF const char *nn_layer_kind(const nn_model *m, int layer);
 NNDEF size_t nn_model_num_params(const nn_model *m);
-/* weights and biases of layer i (NULL/0 if it has none); gradients alike */
+/* Weights and biases of layer i (NULL/0 if it has none); gradients alike.
+ * Layouts, row-major: dense (units, in), PyTorch's Linear.weight (nn.h
+ * 0.3.0 and older: (in, units)); conv2d (KH, KW, C, F); batch norm gamma;
+ * embedding (vocab, dim); RNN / LSTM / GRU [Wx (F, G); Wh (H, G)]. */
 NNDEF float *nn_layer_weights(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_bias(nn_model *m, int layer, size_t *count);
 NNDEF float *nn_layer_weight_grads(nn_model *m, int layer, size_t *count);
@@ -4943,11 +4949,11 @@ static void nn__msgemm(nn_model *m, int ta, int tb, int M, int N, int K, float a
         nn__gemm_par(nn__k(), ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, m->wk_ws,
                      nn__mw(m), NULL, 0, NULL);
 }
-/* C = A B + bias (per column), then ReLU if asked; K > 0 */
-static void nn__mgemm_bias_act(nn_model *m, int M, int N, int K, const float *a, int lda,
+/* C = A op(B) + bias (per column), then ReLU if asked; K > 0 */
+static void nn__mgemm_bias_act(nn_model *m, int tb, int M, int N, int K, const float *a, int lda,
                                const float *b, int ldb, float *c, int ldc, const float *bias,
                                int relu) {
-    nn__gemm_par(nn__k(), 0, 0, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, m->wk_ws, nn__mw(m),
+    nn__gemm_par(nn__k(), 0, tb, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, m->wk_ws, nn__mw(m),
                  bias, relu, NULL);
 }
 /* with B packed by nn__gemm_prepack */
@@ -5102,10 +5108,12 @@ static void nn__act_backward(const nn_model *m, nn_activation a, float slope, si
 }
 /* uniform in +-lim: He (sqrt(6 / fan_in)) before a ReLU-family activation,
  * Glorot (sqrt(6 / (fan_in + fan_out)), Keras' default) otherwise */
-static void nn__init_fan(const nn__layer *L, float *w, double fan_in, double fan_out, nn_rng *rng) {
+static double nn__init_lim(const nn__layer *L, double fan_in, double fan_out) {
     nn_activation a = L->fz.init_act;
-    double lim =
-        (a == NN_RELU || a == NN_LEAKY_RELU) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
+    return (a == NN_RELU || a == NN_LEAKY_RELU) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
+}
+static void nn__init_fan(const nn__layer *L, float *w, double fan_in, double fan_out, nn_rng *rng) {
+    double lim = nn__init_lim(L, fan_in, fan_out);
     size_t j;
     for (j = 0; j < L->nw; j++) w[j] = (float)((2.0 * nn_rng_uniform(rng) - 1.0) * lim);
 }
@@ -5115,30 +5123,31 @@ static void nn__desc_act(const nn__layer *L, nn_activation a, char *buf, size_t 
 static void nn__desc_plain(const nn__layer *L, nn_activation a, char *buf, size_t len);
 
 /* ---- 5.2 the layers, forward and backward side by side ---- */
-/* dense: x (R,in) W (in,units) b (units) -> y (R,units); R = B rows, or
- * B*T for a sequence (the same dense at every step) */
+/* dense: x (R,in) W (units,in) b (units) -> y = x W^T + b (R,units); R = B
+ * rows, or B*T for a sequence (the same dense at every step).  W is in
+ * PyTorch's (out, in) order (0.3.0 held W^T), so a safetensors file's weight
+ * is read straight into the model; the product packs W^T as dy W^T did. */
 static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int training) {
     const float *W = m->params + L->woff, *b = m->params + L->boff;
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     (void)training;
-    nn__mgemm_bias_act(m, R, L->dense.units, in, x, in, W, L->dense.units, L->y, L->dense.units, b,
+    nn__mgemm_bias_act(m, 1, R, L->dense.units, in, x, in, W, in, L->y, L->dense.units, b,
                        L->act == NN_RELU);
     if (L->act != NN_RELU)
         nn__act_forward(m, L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y);
 }
-/* dW = x^T dy, db = colsum dy, dx = dy W^T */
+/* dW = dy^T x, db = colsum dy, dx = dy W */
 static void nn__dense_bwd(nn_model *m, nn__layer *L, const float *x, float *dy, float *dx, int B) {
     const float *W = m->params + L->woff;
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
     nn__act_backward(m, L->act, L->slope, (size_t)R, (size_t)L->dense.units, L->y, dy);
     if (!L->frozen) {
-        nn__msgemm(m, 1, 0, in, L->dense.units, R, 1.0f, x, in, dy, L->dense.units, 0.0f,
-                    m->grads + L->woff, L->dense.units);
+        nn__msgemm(m, 1, 0, L->dense.units, in, R, 1.0f, dy, L->dense.units, x, in, 0.0f,
+                    m->grads + L->woff, in);
         nn__col_sums((size_t)R, (size_t)L->dense.units, dy, m->grads + L->boff);
     }
     if (dx)
-        nn__msgemm(m, 0, 1, R, in, L->dense.units, 1.0f, dy, L->dense.units, W, L->dense.units, 0.0f,
-                    dx, in);
+        nn__msgemm(m, 0, 0, R, in, L->dense.units, 1.0f, dy, L->dense.units, W, in, 0.0f, dx, in);
 }
 
 static nn_status nn__dense_shape(nn_model *m, nn__layer *L, int idx, const char *sb) {
@@ -5161,10 +5170,14 @@ static nn_status nn__dense_shape(nn_model *m, nn__layer *L, int idx, const char 
     return NN_OK;
 }
 /* fan-in is the whole input (t * f for a sequence: 0.1.0's rule, kept so
- * that trained weights do not change) */
+ * that trained weights do not change); drawn in 0.3.0's (in, units) order
+ * for the same reason */
 static void nn__dense_init(const nn__layer *L, float *w, float *buf, nn_rng *rng) {
+    double lim = nn__init_lim(L, (double)L->in_dim, (double)L->dense.units);
+    size_t U = (size_t)L->dense.units, in = nn__channels(L->in), k, u;
     (void)buf;
-    nn__init_fan(L, w, (double)L->in_dim, (double)L->dense.units, rng);
+    for (k = 0; k < in; k++)
+        for (u = 0; u < U; u++) w[u * in + k] = (float)((2.0 * nn_rng_uniform(rng) - 1.0) * lim);
 }
 static void nn__dense_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp,
                            size_t *ws) {
@@ -5172,7 +5185,7 @@ static void nn__dense_plan(const nn_model *m, const nn__layer *L, int B, nn__lpl
     (void)m;
     (void)lp;
     nn__ws_need(ws, R, L->dense.units, in);
-    nn__ws_need(ws, in, L->dense.units, R);
+    nn__ws_need(ws, L->dense.units, in, R);
     nn__ws_need(ws, R, in, L->dense.units);
 }
 static void nn__dense_save(const nn__layer *L, int32_t *set) {
@@ -5183,16 +5196,16 @@ static nn_status nn__dense_load(nn_model *m, const int32_t *set, nn_activation a
     nn_status s = nn_dense(m, set[0], act);
     return s == NN_OK && set[1] ? nn_use_bias(m, 0) : s;
 }
-/* weight (units, in) and bias, PyTorch's Linear: W transposed */
+/* weight (units, in) and bias, PyTorch's Linear and nn.h's own order */
 static int nn__dense_tensors(const nn__layer *L, nn__st_perm *p, nn__st_t *t) {
     size_t U = (size_t)L->dense.units, in = nn__channels(L->in);
     int n = 0;
     nn__st_t *x = nn__st_add(t, &n, "weight", 0, L->woff, NN__STM_COPY);
     nn__st_shape(x, 2, U, in, 1, 1);
-    if (p->on && L->in.ndim == 1) /* input pixel (y, x, ch) is row (y*w + x)*c + ch of W */
-        nn__st_iter(x, U, 1, (size_t)p->c, U, (size_t)p->h, (size_t)p->w * p->c * U, (size_t)p->w,
-                    (size_t)p->c * U);
-    else nn__st_iter(x, U, 1, in, U, 1, 0, 1, 0);
+    if (p->on && L->in.ndim == 1) /* input pixel (y, x, ch) is column (y*w + x)*c + ch of W */
+        nn__st_iter(x, U, in, (size_t)p->c, 1, (size_t)p->h, (size_t)p->w * p->c, (size_t)p->w,
+                    (size_t)p->c);
+    else nn__st_iter(x, U, in, in, 1, 1, 0, 1, 0);
     p->used = 1;
     if (!L->nobias) nn__st_plain(nn__st_add(t, &n, "bias", 0, L->boff, NN__STM_COPY), U);
     return n;
@@ -5538,7 +5551,7 @@ static void nn__conv_fwd(nn_model *m, nn__layer *L, const float *x, int B, int t
     for (r0 = 0; r0 < rows; r0 += L->lp.tile_rows) {
         size_t nr = rows - r0 < L->lp.tile_rows ? rows - r0 : L->lp.tile_rows;
         nn__im2col(&g, r0, nr, x, L->scratch, K1, 1);
-        nn__mgemm_bias_act(m, (int)nr, F, (int)K1, L->scratch, (int)K1, W, F, L->y + r0 * F, F, NULL,
+        nn__mgemm_bias_act(m, 0, (int)nr, F, (int)K1, L->scratch, (int)K1, W, F, L->y + r0 * F, F, NULL,
                            L->act == NN_RELU);
     }
     if (L->act != NN_RELU) nn__act_forward(m, L->act, L->slope, rows, (size_t)F, L->y);
@@ -6405,7 +6418,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
     int packed = nn__gemm_prepack(0, B, (int)G, (int)H, Wh, (int)G, r.pwh);
     (void)training;
     /* input projections of every step: one SGEMM (+ bias) */
-    nn__mgemm_bias_act(m, B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0);
+    nn__mgemm_bias_act(m, 0, B * (int)T, (int)G, (int)F, x, (int)F, Wx, (int)G, r.gates, (int)G, bx, 0);
     for (b = 0; b < (size_t)B; b++) {
         float *h0 = r.hs + b * hsld, *c0 = r.cs + b * hsld;
         if (m->stateful) {
@@ -6426,7 +6439,7 @@ static void nn__rnn_fwd(nn_model *m, nn__layer *L, const float *x, int B, int tr
                 nn__mgemm_packed(m, B, (int)G, (int)H, hprev, (int)hsld, r.pwh, 0.0f, hpt,
                                  (int)(T * G), bh);
             else
-                nn__mgemm_bias_act(m, B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt,
+                nn__mgemm_bias_act(m, 0, B, (int)G, (int)H, hprev, (int)hsld, Wh, (int)G, hpt,
                                    (int)(T * G), bh, 0);
             for (b = 0; b < (size_t)B; b++) {
                 float *g = gt + b * T * G, *hq = hpt + b * T * G,
@@ -7721,6 +7734,10 @@ NN__API const char *nn_layer_name(const nn_model *m, int layer) {
     if (!m || layer < 0 || layer >= m->n) return NULL;
     return m->L[layer].name;
 }
+NN__API const char *nn_layer_kind(const nn_model *m, int layer) {
+    if (!m || layer < 0 || layer >= m->n) return NULL;
+    return m->L[layer].k->name;
+}
 NN__API nn_status nn_layer_freeze(nn_model *m, int layer, int frozen) {
     nn__layer *L = nn__layer_at(m, layer);
     if (!L) return nn__fail(m, NN_ERR_INVALID_ARGUMENT, "nn_layer_freeze: no layer %d", layer);
@@ -8646,7 +8663,8 @@ NN__API nn_status nn_dataset_load_csv(nn_dataset *ds, const char *path, int has_
  *         f32 lr momentum beta1 beta2 eps rho weight_decay clip_norm, u32
  *         nesterov)
  *   PARM  u64 count, the parameters (layer by layer: weights then bias,
- *         each layer padded to 16 floats)
+ *         each layer padded to 16 floats; a dense layer's weights in
+ *         (in, units) order, as 0.1.0 held them: nn__params_io)
  *   BUFS  u64 count, the buffers (batch-norm running statistics, ...)
  *   OPTS  (optional) u64 step, u64 count, first then second moments
  * A layer, format 2: u32 name length, its row's name (no NUL), u32
@@ -8719,6 +8737,29 @@ struct nn__rbuf {
     size_t n, pos;
     int bad;
 };
+static float nn__get_f32(nn__rbuf *r);
+/* One parameter-shaped array (parameters, either optimizer moment) in file
+ * order, to w or from r: nn.h holds dense weights (units, in) since 0.4,
+ * PyTorch's order, so that safetensors files read in place; format 2 keeps
+ * the (in, units) of the files 0.1.0 to 0.3.0 wrote and read. */
+static void nn__params_io(const nn_model *m, float *a, nn__wbuf *w, nn__rbuf *r) {
+    size_t pos = 0, k, u;
+    int i;
+    for (i = 0; i <= m->n; i++) {
+        const nn__layer *L = i < m->n ? &m->L[i] : NULL;
+        size_t end = L ? L->woff : m->nparams, U, in;
+        for (; pos < end; pos++) /* everything but dense weights: as it is */
+            if (w) nn__put_f32(w, a[pos]);
+            else a[pos] = nn__get_f32(r);
+        if (!L || L->k != &nn__row_dense || !L->nw) continue;
+        U = (size_t)L->dense.units, in = nn__channels(L->in);
+        for (k = 0; k < in; k++)
+            for (u = 0; u < U; u++)
+                if (w) nn__put_f32(w, a[pos + u * in + k]);
+                else a[pos + u * in + k] = nn__get_f32(r);
+        pos += L->nw;
+    }
+}
 static uint32_t nn__get_u32(nn__rbuf *r) {
     const unsigned char *b;
     if (r->bad || r->n - r->pos < 4) {
@@ -8831,7 +8872,7 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
     nn__put_u32(&w, 0);
     nn__put_u64(&w, 8 + 4 * (uint64_t)m->nparams);
     nn__put_u64(&w, m->nparams);
-    nn__put_floats(&w, m->params, m->nparams);
+    nn__params_io(m, m->params, &w, NULL);
     nn__put_u32(&w, NN__TAG('B', 'U', 'F', 'S'));
     nn__put_u32(&w, 0);
     nn__put_u64(&w, 8 + 4 * (uint64_t)m->nbufs);
@@ -8844,8 +8885,8 @@ NN__API nn_status nn_save(const nn_model *m, const char *path, int with_optimize
         nn__put_u64(&w, (uint64_t)m->step);
         nn__put_u64(&w, m->nparams);
         if (m->om) {
-            nn__put_floats(&w, m->om, m->nparams);
-            nn__put_floats(&w, m->ov, m->nparams);
+            nn__params_io(m, m->om, &w, NULL);
+            nn__params_io(m, m->ov, &w, NULL);
         } else { /* never trained since compile or load: the moments are zero */
             size_t z;
             for (z = 0; z < 2 * m->nparams; z++) nn__put_f32(&w, 0.0f);
@@ -9096,7 +9137,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 r.bad = 1;
                 break;
             }
-            for (i = 0; i < cnt; i++) m->params[i] = nn__get_f32(&r);
+            nn__params_io(m, m->params, NULL, &r);
             for (i = 0; i < (uint64_t)m->n; i++) /* a layer without bias has zeros there, whatever the file says */
                 if (m->L[i].nobias) memset(m->params + m->L[i].boff, 0, m->L[i].nb * sizeof(float));
             have_parm = 1;
@@ -9114,7 +9155,7 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
             }
             have_parm = 1;
         } else if (tag == NN__TAG('O', 'P', 'T', 'S') && m && !m->q8) {
-            uint64_t step = nn__get_u64(&r), cnt = nn__get_u64(&r), i;
+            uint64_t step = nn__get_u64(&r), cnt = nn__get_u64(&r);
             if (r.bad || cnt != m->nparams || slen != 16 + 8 * cnt || step > ((uint64_t)1 << 40)) {
                 r.bad = 1;
                 break;
@@ -9125,8 +9166,8 @@ NN__API nn_status nn_load(nn_model **out, const char *path) {
                 break;
             }
             m->step = (long)step;
-            for (i = 0; i < cnt; i++) m->om[i] = nn__get_f32(&r);
-            for (i = 0; i < cnt; i++) m->ov[i] = nn__get_f32(&r);
+            nn__params_io(m, m->om, NULL, &r);
+            nn__params_io(m, m->ov, NULL, &r);
         } else {
             r.bad = 1; /* unknown or misplaced section */
             break;
@@ -10474,9 +10515,12 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
                                                    : NULL;
     const float *W = c->params + L->woff, *b = L->nobias ? NULL : c->params + L->boff;
     size_t K = L->nw / (L->k == &nn__row_dense ? (size_t)L->dense.units : (size_t)L->conv.filters), N,
-           k, n;
+           k, n, ks, ns;
     double *sw, *wf, *bf, mmax = 0.0;
     N = L->nw / K;
+    /* W[k][n] at W[k*ks + n*ns]: a conv's is (K, F), a dense one's (units, in) */
+    ks = L->k == &nn__row_dense ? 1 : N;
+    ns = L->k == &nn__row_dense ? K : 1;
     if (K > NN__Q8_MAXK / 4) /* the products' sum and the bias stay below 2^30 each */
         return nn__fail(c, NN_ERR_UNSUPPORTED, "nn_quantize: layer %d has %lu inputs per output, over %d",
                         o->first, (unsigned long)K, NN__Q8_MAXK / 4);
@@ -10503,7 +10547,7 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
             bb = (bb - mean[n]) * g + be[n];
         }
         for (k = 0; k < K; k++)
-            if (fabs(W[k * N + n] * g) > mx) mx = fabs(W[k * N + n] * g);
+            if (fabs(W[k * ks + n * ns] * g) > mx) mx = fabs(W[k * ks + n * ns] * g);
         sw[n] = mx > 0.0 ? mx / 127.0 : 1.0;
         wf[n] = g;
         bf[n] = bb;
@@ -10521,7 +10565,7 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
         long long colsum = 0, bq;
         double sacc = (double)o->s_in * sw[n];
         for (k = 0; k < K; k++) {
-            double q = floor(W[k * N + n] * wf[n] / sw[n] + 0.5);
+            double q = floor(W[k * ks + n * ns] * wf[n] / sw[n] + 0.5);
             signed char v = (signed char)(q > 127 ? 127 : q < -127 ? -127 : q);
             o->w[k * N + n] = v;
             colsum += v;

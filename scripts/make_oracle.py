@@ -32,7 +32,7 @@ gradient of a dense bias before batch norm is zero but for rounding); an update 
 by one float32 rounding of the parameter.
 
 Layouts (nn.h's; the script converts): images NHWC, sequences (batch, time, features); dense W
-(in, units) row-major = nn.Linear.weight^T; conv W (KH, KW, C, F) = Conv2d.weight.permute(2, 3,
+(units, in) row-major = nn.Linear.weight (nn.h 0.2.0 held its transpose); conv W (KH, KW, C, F) = Conv2d.weight.permute(2, 3,
 1, 0); recurrent W = [Wx (F, G); Wh (H, G)] = [weight_ih^T; weight_hh^T], gates i, f, g, o
 (LSTM) and r, z, n (GRU) as PyTorch's; RNN / LSTM bias: one merged vector (G) = bias_ih (torch's
 bias_hh is held at zero and not trained, so that one optimizer step on bias_ih is nn.h's step on
@@ -206,7 +206,7 @@ class Dense(Layer):
         return act_fn(self.act, self.slope, self.lin(x))
 
     def nnh(self, grad=False):
-        w = (self.lin.weight.grad if grad else self.lin.weight).detach().T
+        w = (self.lin.weight.grad if grad else self.lin.weight).detach()
         r = {"w": w.reshape(-1).numpy().copy()}
         if self.lin.bias is not None:
             r["b"] = val(self.lin.bias, grad)

@@ -140,13 +140,21 @@ static double compat_max_abs(const float *x, size_t n) {
     return a;
 }
 
-/* every layer's weights then bias into p (room for `cap` floats); the count */
+/* every layer's weights then bias into p (room for `cap` floats); the count.
+ * 0.1.0's order: a dense layer's weights (in, units), where nn.h now holds
+ * (units, in) */
 static size_t compat_params(nn_model *m, float *p, size_t cap) {
     size_t k = 0, c;
     int i;
     for (i = 0; i < nn_model_num_layers(m); i++) {
         const float *w = nn_layer_weights(m, i, &c);
-        if (w && k + c <= cap) memcpy(p + k, w, c * sizeof(float));
+        if (w && k + c <= cap && strcmp(nn_layer_kind(m, i), "dense") == 0) {
+            nn_shape o = nn_layer_output_shape(m, i);
+            size_t U = (size_t)o.d[o.ndim - 1], in = c / U, a, u;
+            for (a = 0; a < in; a++)
+                for (u = 0; u < U; u++) p[k + a * U + u] = w[u * in + a];
+        } else if (w && k + c <= cap)
+            memcpy(p + k, w, c * sizeof(float));
         if (w) k += c;
         w = nn_layer_bias(m, i, &c);
         if (w && k + c <= cap) memcpy(p + k, w, c * sizeof(float));

@@ -383,7 +383,7 @@ static int first_preact(nn_model *m, const gcase *gc, const float *x, double *z,
         for (r = 0; r < B; r++)
             for (j = 0; j < U; j++) {
                 double acc = b[j];
-                for (i = 0; i < in; i++) acc += (double)x[r * in + i] * W[i * U + j];
+                for (i = 0; i < in; i++) acc += (double)x[r * in + i] * W[j * in + i]; /* W (U, in) */
                 z[r * U + j] = acc;
             }
         *rows = B;
@@ -726,7 +726,7 @@ static void dropout_exact(void) {
             double dy = 2.0 * ((double)out[k * D + j] - t[k * D + j]) / (B * D);
             double dxd = out[k * D + j] != 0.0f ? dy * inv : 0.0;
             eb[j] += dxd;
-            for (i = 0; i < D; i++) ew[i * D + j] += (double)x[k * D + i] * dxd;
+            for (i = 0; i < D; i++) ew[j * D + i] += (double)x[k * D + i] * dxd; /* dW (units, in) */
         }
     gW = nn_layer_weight_grads(m, 0, NULL);
     gb = nn_layer_bias_grads(m, 0, NULL);

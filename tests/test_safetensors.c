@@ -287,15 +287,15 @@ static void st_layouts(void) {
                     }
             TT_CHECK(ok, "batch norm after a flatten: (c,h,w) order");
         }
-        /* dense after the flatten: file (out, c*h*w), nn.h W (h*w*c, out) */
+        /* dense after the flatten: file (out, c*h*w), nn.h W (out, h*w*c) */
         w = nn_layer_weights(m, 3, NULL);
         ok = 1;
         for (o = 0; o < 4; o++)
             for (c = 0; c < 3; c++)
                 for (y = 0; y < 2; y++)
                     for (x = 0; x < 3; x++)
-                        ok &= w[((y * 3 + x) * 3 + c) * 4 + o] == dw[o * 18 + c * 6 + y * 3 + x];
-        TT_CHECK(ok, "dense after a flatten: (c,h,w) order, transposed");
+                        ok &= w[o * 18 + (y * 3 + x) * 3 + c] == dw[o * 18 + c * 6 + y * 3 + x];
+        TT_CHECK(ok, "dense after a flatten: (c,h,w) order");
         TT_CHECK(nn_layer_bias(m, 3, NULL)[2] == db[2], "dense bias");
         /* and back out: the same bytes for F32 */
         if (di == 0) {
@@ -543,7 +543,7 @@ static void st_values(void) {
     w = nn_layer_weights(m, 3, NULL);
     b = nn_layer_bias(m, 3, NULL);
     /* file element 10 of (4, 18): o = 0, j = 10 = c*6 + y*3 + x -> c 1, y 1, x 1 */
-    TT_CHECK(tt_is_nan(w[((1 * 3 + 1) * 3 + 1) * 4 + 0]), "the NaN did not arrive where it belongs");
+    TT_CHECK(tt_is_nan(w[0 * 18 + (1 * 3 + 1) * 3 + 1]), "the NaN did not arrive where it belongs");
     TT_CHECK(b[0] > 3e38f && b[1] == 0.0f, "F64 1e300: %g", (double)b[0]);
     remove(path);
     nn_model_free(m);
@@ -581,43 +581,62 @@ static void st_names(void) {
 }
 
 /* a transpose large enough for the backend's 8x8 blocks, and ragged
- * edges, on every backend: the loaded weights are exact */
+ * edges, on every backend: an RNN's weight_ih (20, 37) and weight_hh
+ * (20, 20) into nn.h's Wx (37, 20) and Wh (20, 20), exact; a dense
+ * layer's weight, in the same order in both, read in place */
 static void st_transpose_backends(void) {
     int bi;
     for (bi = 0; bi < TT_NBACKENDS; bi++) {
         nn_model *m;
-        static float v[37 * 20];
-        static unsigned char e[37 * 20 * 4];
-        float bias[20];
-        st_tensor t[2];
+        static float v[37 * 20], vh[20 * 20], dw[20 * 5];
+        static unsigned char e[37 * 20 * 4], eh[20 * 20 * 4], ed[20 * 5 * 4];
+        float bias[20], zero[20], db[5];
+        unsigned char be[80], bz[80], bd[20];
+        st_tensor t[6];
         char path[256];
         const float *w;
         int o, j, ok = 1;
         if (!tt_use_backend("safetensors transpose", tt_backends[bi])) continue;
         tt_ctx("safetensors transpose [%s]", nn_backend_name(tt_backends[bi]));
-        m = nn_model_new(nn_shape1(37));
-        nn_dense(m, 20, NN_LINEAR);
+        m = nn_model_new(nn_shape2(3, 37));
+        nn_rnn(m, 20, 0);
+        nn_dense(m, 5, NN_LINEAR);
         nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
         for (j = 0; j < 37 * 20; j++) v[j] = (float)j;
-        for (j = 0; j < 20; j++) bias[j] = -(float)j;
+        for (j = 0; j < 20 * 20; j++) vh[j] = -0.5f * (float)j;
+        for (j = 0; j < 20 * 5; j++) dw[j] = 0.25f * (float)j;
+        for (j = 0; j < 20; j++) bias[j] = -1.0f - (float)j, zero[j] = 0.0f; /* no -0: exported as -0 + 0 */
+        for (j = 0; j < 5; j++) db[j] = (float)j;
         memset(t, 0, sizeof t);
-        t[0].name = "0.weight", t[0].dtype = "F32", t[0].ndim = 2, t[0].shape[0] = 20, t[0].shape[1] = 37;
+        t[0].name = "0.weight_ih_l0", t[0].dtype = "F32", t[0].ndim = 2, t[0].shape[0] = 20, t[0].shape[1] = 37;
         st_enc(v, 37 * 20, "F32", e);
         t[0].data = e, t[0].bytes = sizeof e;
-        t[1].name = "0.bias", t[1].dtype = "F32", t[1].ndim = 1, t[1].shape[0] = 20;
-        t[1].bytes = sizeof bias;
-        {
-            unsigned char be[80];
-            st_enc(bias, 20, "F32", be);
-            t[1].data = be;
-            TT_CHECK(st_write(tt_tmp_name("tr.safetensors", path, sizeof path), NULL, NULL, t, 2), "write");
-        }
+        t[1].name = "0.weight_hh_l0", t[1].dtype = "F32", t[1].ndim = 2, t[1].shape[0] = 20, t[1].shape[1] = 20;
+        st_enc(vh, 20 * 20, "F32", eh);
+        t[1].data = eh, t[1].bytes = sizeof eh;
+        t[2].name = "0.bias_ih_l0", t[2].dtype = "F32", t[2].ndim = 1, t[2].shape[0] = 20;
+        st_enc(bias, 20, "F32", be);
+        t[2].data = be, t[2].bytes = sizeof be;
+        t[3].name = "0.bias_hh_l0", t[3].dtype = "F32", t[3].ndim = 1, t[3].shape[0] = 20;
+        st_enc(zero, 20, "F32", bz);
+        t[3].data = bz, t[3].bytes = sizeof bz;
+        t[4].name = "1.weight", t[4].dtype = "F32", t[4].ndim = 2, t[4].shape[0] = 5, t[4].shape[1] = 20;
+        st_enc(dw, 20 * 5, "F32", ed);
+        t[4].data = ed, t[4].bytes = sizeof ed;
+        t[5].name = "1.bias", t[5].dtype = "F32", t[5].ndim = 1, t[5].shape[0] = 5;
+        st_enc(db, 5, "F32", bd);
+        t[5].data = bd, t[5].bytes = sizeof bd;
+        TT_CHECK(st_write(tt_tmp_name("tr.safetensors", path, sizeof path), NULL, NULL, t, 6), "write");
         TT_EQ_INT(nn_load_safetensors(m, path), NN_OK);
         w = nn_layer_weights(m, 0, NULL);
         for (o = 0; o < 20; o++)
             for (j = 0; j < 37; j++) ok &= w[j * 20 + o] == v[o * 37 + j];
-        TT_CHECK(ok, "dense (20, 37) transposed into nn.h's (37, 20)");
-        { /* and back: the same bytes (weight then bias, after the header) */
+        for (o = 0; o < 20; o++)
+            for (j = 0; j < 20; j++) ok &= w[37 * 20 + j * 20 + o] == vh[o * 20 + j];
+        TT_CHECK(ok, "rnn weight_ih (20, 37) and weight_hh (20, 20) transposed into nn.h's Wx (37, 20), Wh (20, 20)");
+        w = nn_layer_weights(m, 1, NULL);
+        TT_CHECK(w && memcmp(w, dw, sizeof dw) == 0, "dense weight (5, 20): nn.h's own order");
+        { /* and back: the same bytes (the tensors, after the header) */
             size_t n1, n2, h1, h2;
             unsigned char *fa, *fb;
             char p2[256];
