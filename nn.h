@@ -1617,6 +1617,9 @@ typedef struct nn__uk {
     /* out[i] = max of a, b, c, d at i, bytes (int8 2x2 max-pool) */                          \
     X(P, q8max4, void, (size_t, const unsigned char *, const unsigned char *,                    \
                         const unsigned char *, const unsigned char *, unsigned char *))          \
+    /* the same on int32 (a 2x2 max-pool of a conv's sums, before requantization) */           \
+    X(P, q8max4i, void, (size_t, const int32_t *, const int32_t *, const int32_t *,             \
+                         const int32_t *, int32_t *))                                           \
     /* int8 requantization of rows x n: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
     X(P, q8req, void, (size_t, size_t, const int32_t *, const int32_t *, const int32_t *,         \
                        const int32_t *, int, int, unsigned char *))                               \
@@ -1972,6 +1975,14 @@ static void nn__s_q8max4(size_t n, const unsigned char *a, const unsigned char *
     size_t i;
     for (i = 0; i < n; i++) {
         unsigned char u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
+        out[i] = u > v ? u : v;
+    }
+}
+static void nn__s_q8max4i(size_t n, const int32_t *a, const int32_t *b, const int32_t *c,
+                          const int32_t *d, int32_t *out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int32_t u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
         out[i] = u > v ? u : v;
     }
 }
@@ -3036,6 +3047,18 @@ NN__ATTR static void nn__avx2_q8max4(size_t n, const unsigned char *a, const uns
     }
     if (i < n) nn__s_q8max4(n - i, a + i, b + i, c + i, d + i, out + i);
 }
+NN__ATTR static void nn__avx2_q8max4i(size_t n, const int32_t *a, const int32_t *b, const int32_t *c,
+                                      const int32_t *d, int32_t *out) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(a + i)),
+                                     _mm256_loadu_si256((const __m256i *)(const void *)(b + i)));
+        __m256i v = _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(c + i)),
+                                     _mm256_loadu_si256((const __m256i *)(const void *)(d + i)));
+        _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_max_epi32(u, v));
+    }
+    if (i < n) nn__s_q8max4i(n - i, a + i, b + i, c + i, d + i, out + i);
+}
 /* requantization, 8 lanes: 64-bit products of even and odd lanes
  * (vpmuldq), the rounding constant and the shift per lane; AVX2 has no
  * 64-bit arithmetic right shift, so floor(x / 2^s) = ~(~x >> s) for x < 0 */
@@ -3413,6 +3436,17 @@ static void nn__neon_u8f(size_t n, const unsigned char *x, float scale, float *y
     }
     for (; i < n; i++) y[i] = scale * (float)x[i];
 }
+static void nn__neon_q8max4i(size_t n, const int32_t *a, const int32_t *b, const int32_t *c,
+                             const int32_t *d, int32_t *out) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_s32(out + i, vmaxq_s32(vmaxq_s32(vld1q_s32(a + i), vld1q_s32(b + i)),
+                                     vmaxq_s32(vld1q_s32(c + i), vld1q_s32(d + i))));
+    for (; i < n; i++) {
+        int32_t u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
+        out[i] = u > v ? u : v;
+    }
+}
 
 /* 8x12 micro-kernel: 24 q-register accumulators, A by lane (vfmaq_laneq). */
 #define NN__N_ROW(a, l, c0, c1, c2)                                                                \
@@ -3637,6 +3671,7 @@ __attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
 #define nn__avx512_tr8 nn__avx2_tr8
 #define nn__avx512_trs nn__avx2_trs
 #define nn__avx512_q8max4 nn__avx2_q8max4
+#define nn__avx512_q8max4i nn__avx2_q8max4i
 #define nn__neon_tr8 nn__s_tr8
 #define nn__neon_trs nn__s_trs
 #define nn__neon_q8rows nn__s_q8rows /* sdot / widening NEON kernels: issue 12, to come */
@@ -10883,6 +10918,11 @@ static nn_status nn__q8_buffers(nn_model *m, int B) {
     q->batch = 0;
     if (!q->act[0] || !q->act[1] || !q->col || !q->acc)
         return nn__fail(m, NN_ERR_NO_MEMORY, "int8 predict: out of memory for a batch of %d", B);
+    /* the bytes between a row's K and its 4-byte groups meet zero weights:
+     * any value gives the same sums, but let it be a defined one */
+    memset(q->act[0], 0, (size_t)B * act + 64);
+    memset(q->act[1], 0, (size_t)B * act + 64);
+    memset(q->col, 0, (size_t)B * col + 64);
     q->batch = B;
     return NN_OK;
 }
@@ -10892,6 +10932,49 @@ static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, 
                           size_t lda) {
     int oy, ox, ky, kx, C = g->c;
     size_t run = (size_t)g->kw * (size_t)C;
+    if (C == 1 && g->kw == 3 && g->kh <= 8 && (size_t)g->kh * 3 + 1 <= lda) {
+        /* a 3-wide kernel on one channel (the first conv of an image
+         * model): each tap one 4-byte move, its 4th byte landing on the
+         * next tap or the row's padding (zero weights), for the pixels
+         * whose 4 bytes are inside their row ([lo, hi)); the rows of an
+         * output row found once */
+        const unsigned char *rows[8];
+        int lo = (g->pl + g->sw - 1) / g->sw, hi = g->w - 4 + g->pl < 0 ? 0 : (g->w - 4 + g->pl) / g->sw + 1;
+        if (hi > g->ow) hi = g->ow;
+        if (lo > hi) lo = hi;
+        for (oy = 0; oy < g->oh; oy++) {
+            unsigned char *d0 = col + (size_t)oy * g->ow * lda;
+            int all = g->kh == 3;
+            for (ky = 0; ky < g->kh; ky++) {
+                int iy = oy * g->sh - g->pt + ky;
+                rows[ky] = iy < 0 || iy >= g->h ? NULL : x + (size_t)iy * g->w;
+                all &= rows[ky] != NULL;
+            }
+            for (ox = lo; ox < hi; ox++) {
+                unsigned char *d = d0 + (size_t)ox * lda;
+                int ix0 = ox * g->sw - g->pl;
+                if (all) { /* three rows inside: no tests */
+                    memcpy(d, rows[0] + ix0, 4);
+                    memcpy(d + 3, rows[1] + ix0, 4);
+                    memcpy(d + 6, rows[2] + ix0, 4);
+                } else
+                    for (ky = 0; ky < g->kh; ky++)
+                        if (rows[ky]) memcpy(d + 3 * ky, rows[ky] + ix0, 4);
+                        else memset(d + 3 * ky, z, 3);
+            }
+            for (ox = 0; ox < g->ow; ox++) { /* the edges, byte by byte */
+                unsigned char *d = d0 + (size_t)ox * lda;
+                int ix0 = ox * g->sw - g->pl;
+                if (ox >= lo && ox < hi) continue;
+                for (ky = 0; ky < g->kh; ky++)
+                    for (kx = 0; kx < 3; kx++) {
+                        int ix = ix0 + kx;
+                        d[3 * ky + kx] = rows[ky] && ix >= 0 && ix < g->w ? rows[ky][ix] : (unsigned char)z;
+                    }
+            }
+        }
+        return;
+    }
     for (oy = 0; oy < g->oh; oy++)
         for (ox = 0; ox < g->ow; ox++) {
             unsigned char *d = col + ((size_t)oy * g->ow + ox) * lda;
@@ -10905,8 +10988,7 @@ static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, 
                     memset(d, z, run);
                 } else if (inside) { /* kw adjacent pixels in NHWC: one run of bytes */
                     const unsigned char *sp = row + (size_t)ix0 * C;
-                    if (run == 3) d[0] = sp[0], d[1] = sp[1], d[2] = sp[2]; /* 3x3 on one channel */
-                    else memcpy(d, sp, run);
+                    memcpy(d, sp, run);
                 } else {
                     for (kx = 0; kx < g->kw; kx++) {
                         int ix = ix0 + kx;
@@ -10918,50 +11000,45 @@ static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, 
         }
 }
 
-/* Samples [b0, b0 + nb) of x through every op: each sample has its own
- * place in every buffer, so ranges of samples run on separate threads */
-typedef struct nn__q8_job {
-    nn_model *m;
-    const float *x;
-} nn__q8_job;
-static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
-    const nn__q8_job *jb = (const nn__q8_job *)ctx;
-    nn_model *m = jb->m;
-    const float *x = jb->x;
+/* Ops [i0, i1) on samples l0 .. l0 + nb - 1 of the calling thread's range
+ * (global index g0 = its first sample + l0).  Sample l's activations are
+ * at l * actS in both buffers whatever the op, so samples can go through
+ * the ops one at a time or together, with the same bytes; col and acc are
+ * scratch for one op, from their start.  Returns the activation buffer the
+ * last op wrote, or -1 when a GEMM with a float output ended the forward. */
+static int nn__q8_ops(nn_model *m, int i0, int i1, size_t l0, size_t g0, size_t nb,
+                      unsigned char *const *act, unsigned char *col, int32_t *acc, int cur) {
     struct nn__q8 *q = m->q8;
     const nn__ktab *k = nn__k();
-    /* this thread's samples: from b0 * (a sample's most) in every buffer,
-     * packed at each op's own size inside (local index b - b0) */
-    unsigned char *act[2], *col = q->col + b0 * q->colS, *in, *outb;
-    int32_t *acc = q->acc + b0 * q->accS;
-    size_t j, b, S, b1 = b0 + nb;
-    float inv = 1.0f / q->s_x;
-    int i, cur = 0;
-    act[0] = q->act[0] + b0 * q->actS;
-    act[1] = q->act[1] + b0 * q->actS;
-    S = nn__q8_S(m->in_dim);
-    for (b = b0; b < b1; b++)
-        for (j = 0; j < m->in_dim; j++) act[0][(b - b0) * S + j] = nn__q8_quant1(x[b * m->in_dim + j], inv, q->z_x);
-    for (i = 0; i < q->nop; i++) {
+    unsigned char *in, *outb;
+    size_t j, b;
+    int i;
+    for (i = i0; i < i1; i++) {
         const nn__q8op *o = &q->op[i];
-        size_t Si = nn__q8_S(o->in_dim), So = nn__q8_S(o->out_dim);
-        in = act[cur];
-        outb = act[cur ^ 1];
+        size_t Si = q->actS, So = q->actS; /* a sample's stride */
+        in = act[cur] + l0 * Si;
+        outb = act[cur ^ 1] + l0 * So;
         switch (o->kind) {
         case NN__Q8_GEMM: {
             size_t rows = o->conv ? (size_t)o->g.oh * o->g.ow : o->in_dim / o->K, lda = 4 * nn__q8_k4(o->K), r;
             float *fy = m->L[o->last].y;
-            for (b = 0; b < nb; b++) {
-                unsigned char *A = col + b * rows * lda;
-                if (o->conv) nn__q8_im2col(&o->g, in + b * Si, o->z_in, A, lda);
-                else
-                    for (r = 0; r < rows; r++) memcpy(A + r * lda, in + b * Si + r * o->K, o->K);
+            const unsigned char *A = col;
+            size_t ldA = lda;
+            if (!o->conv && rows == 1) {
+                A = in, ldA = Si; /* one row a sample: read in place */
+            } else {
+                for (b = 0; b < nb; b++) {
+                    unsigned char *Ab = col + b * rows * lda;
+                    if (o->conv) nn__q8_im2col(&o->g, in + b * Si, o->z_in, Ab, lda);
+                    else
+                        for (r = 0; r < rows; r++) memcpy(Ab + r * lda, in + b * Si + r * o->K, o->K);
+                }
             }
-            nn__q8_gemm(k, nb * rows, o->N, o->K, col, lda, o->wp, acc, o->N);
+            nn__q8_gemm(k, nb * rows, o->N, o->K, A, ldA, o->wp, acc, o->N);
             if (o->float_out) {
                 for (r = 0; r < nb * rows; r++) {
                     const int32_t *a = acc + r * o->N;
-                    float *y = fy + (b0 + r / rows) * o->out_dim + (r % rows) * o->N;
+                    float *y = fy + (g0 + r / rows) * o->out_dim + (r % rows) * o->N;
                     for (j = 0; j < o->N; j++) y[j] = o->fscale[j] * (float)(a[j] + o->bias[j]);
                 }
             } else { /* a sample's rows follow one another in acc and in the output */
@@ -10969,16 +11046,12 @@ static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
                     int32_t *ab = acc + b * rows * o->N;
                     size_t orows = rows;
                     if (o->pool2) { /* in place: a window's first row is never before its output row */
-                        size_t PH = (size_t)o->g.oh / 2, PW = (size_t)o->g.ow / 2, OW = (size_t)o->g.ow, py, px, c2;
+                        size_t PH = (size_t)o->g.oh / 2, PW = (size_t)o->g.ow / 2, OW = (size_t)o->g.ow, py, px;
                         for (py = 0; py < PH; py++)
                             for (px = 0; px < PW; px++) {
-                                const int32_t *a0 = ab + ((2 * py) * OW + 2 * px) * o->N, *a1 = a0 + o->N,
-                                              *a2 = a0 + OW * o->N, *a3 = a2 + o->N;
-                                int32_t *d = ab + (py * PW + px) * o->N;
-                                for (c2 = 0; c2 < o->N; c2++) {
-                                    int32_t u = a0[c2] > a1[c2] ? a0[c2] : a1[c2], v = a2[c2] > a3[c2] ? a2[c2] : a3[c2];
-                                    d[c2] = u > v ? u : v;
-                                }
+                                const int32_t *a0 = ab + ((2 * py) * OW + 2 * px) * o->N;
+                                k->q8max4i(o->N, a0, a0 + o->N, a0 + OW * o->N, a0 + (OW + 1) * o->N,
+                                           ab + (py * PW + px) * o->N);
                             }
                         orows = PH * PW;
                     }
@@ -10991,8 +11064,8 @@ static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
                 if (L->act != NN_LINEAR) /* the scalar kernels: the same bits everywhere */
                     nn__act_forward_with(&nn__tab_scalar, L->act, L->slope,
                                          nb * o->out_dim / nn__channels(L->out), nn__channels(L->out),
-                                         m->L[o->last].y + b0 * o->out_dim);
-                return;
+                                         m->L[o->last].y + g0 * o->out_dim);
+                return -1;
             }
             break;
         }
@@ -11082,10 +11155,42 @@ static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
         }
         cur ^= 1;
     }
-    { /* the last op is not a GEMM: its bytes to float */
+    return cur;
+}
+/* Samples [b0, b0 + nb) of x (one thread's): the image ops image by image,
+ * while an image's buffers are in L1/L2 (the whole batch's int32 sums of
+ * the first conv were 2.8 MB), then the rest (dense: the GEMM wants rows)
+ * on all of them at once */
+typedef struct nn__q8_job {
+    nn_model *m;
+    const float *x;
+} nn__q8_job;
+static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
+    const nn__q8_job *jb = (const nn__q8_job *)ctx;
+    nn_model *m = jb->m;
+    const float *x = jb->x;
+    struct nn__q8 *q = m->q8;
+    unsigned char *act[2], *col = q->col + b0 * q->colS;
+    int32_t *acc = q->acc + b0 * q->accS;
+    size_t j, b, l0, S = q->actS, sub;
+    float inv = 1.0f / q->s_x;
+    int split = 0, cur = 0;
+    act[0] = q->act[0] + b0 * q->actS;
+    act[1] = q->act[1] + b0 * q->actS;
+    while (split < q->nop && q->op[split].in.ndim == 3) split++;
+    sub = split > 0 ? 1 : nb;
+    for (l0 = 0; l0 < nb; l0 += sub) {
+        size_t n = nb - l0 < sub ? nb - l0 : sub;
+        for (b = l0; b < l0 + n; b++)
+            for (j = 0; j < m->in_dim; j++)
+                act[0][b * S + j] = nn__q8_quant1(x[(b0 + b) * m->in_dim + j], inv, q->z_x);
+        cur = nn__q8_ops(m, 0, split, l0, b0 + l0, n, act, col, acc, 0);
+    }
+    if (cur >= 0) cur = nn__q8_ops(m, split, q->nop, 0, b0, nb, act, col, acc, cur);
+    if (cur >= 0) { /* the last op is not a GEMM: its bytes to float */
         const nn__q8op *o = &q->op[q->nop - 1];
         float *y = m->L[m->n - 1].y;
-        size_t So = nn__q8_S(o->out_dim);
+        size_t So = q->actS;
         for (b = 0; b < nb; b++)
             for (j = 0; j < o->out_dim; j++)
                 y[(b0 + b) * o->out_dim + j] = o->s_out * (float)((int)act[cur][b * So + j] - o->z_out);

@@ -541,6 +541,45 @@ static void tables_q8max4(void) {
     }
 }
 
+/* the same on int32 (the sums of a conv before its 2x2 max-pool): full range, ties, tails */
+static void tables_q8max4i(void) {
+    size_t si, n, i;
+    nn_rng r;
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        const nn__ktab *t = nn__table_for(tt_backends[si]);
+        long bad = 0, badref = 0;
+        if (!t) {
+            tt_skip("tables q8max4i[%s]: backend not available in this build / on this CPU",
+                    nn_backend_name(tt_backends[si]));
+            continue;
+        }
+        tt_ctx("tables[%s] q8max4i", nn_backend_name(tt_backends[si]));
+        nn_rng_seed(&r, 6);
+        for (n = 0; n <= 100; n += (n < 40 ? 1 : 13)) {
+            int32_t v[4][128], got[129], ref[128];
+            int k;
+            for (i = 0; i < n; i++)
+                for (k = 0; k < 4; k++) {
+                    uint32_t u = nn_rng_u32(&r);
+                    /* small values tie often; the rest span all of int32 */
+                    v[k][i] = (u & 3) == 0 ? (int32_t)(u >> 30) - 2 : (int32_t)(u ^ 0x80000000u) ;
+                }
+            got[n] = 0x5A5A;
+            t->q8max4i(n, v[0], v[1], v[2], v[3], got);
+            nn__s_q8max4i(n, v[0], v[1], v[2], v[3], ref);
+            for (i = 0; i < n; i++) {
+                int32_t e = v[0][i];
+                for (k = 1; k < 4; k++) e = v[k][i] > e ? v[k][i] : e;
+                bad += got[i] != ref[i];
+                badref += ref[i] != e;
+            }
+            bad += got[n] != 0x5A5A;
+        }
+        TT_CHECK(bad == 0 && badref == 0, "%ld values differ from the scalar twin (or written past n), %ld scalar from max",
+                 bad, badref);
+    }
+}
+
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
@@ -553,6 +592,7 @@ static void test_tables(void) {
     tables_q8();
     tables_q8req();
     tables_q8max4();
+    tables_q8max4i();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */
