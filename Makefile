@@ -131,8 +131,11 @@ endif
 # on its own best kernel) and build/fashion_{mlp,cnn}, each pinned to core 0 under /usr/bin/time -v,
 # and prints the markdown table (also build/compare.md).  THREADS=N (default 1; 0 = every core): both
 # on N threads (torch.set_num_threads(N), OPENBLAS_NUM_THREADS=1; the examples' --threads N), on cores 0..N-1.
+# INT8=1 (default; 0 = off): both sides also quantize the trained model to int8 (PyTorch's onednn
+# post-training static quantization, nn.h's nn_quantize) and a second table compares the two (issue 12).
 EPOCHS ?= 1
 THREADS ?= 1
+INT8 ?= 1
 
 .PHONY: data compare ab
 
@@ -140,7 +143,7 @@ data:
 	bash scripts/get_data.sh
 
 compare: data examples
-	EPOCHS=$(EPOCHS) THREADS=$(THREADS) bash bench/compare.sh
+	EPOCHS=$(EPOCHS) THREADS=$(THREADS) INT8=$(INT8) bash bench/compare.sh
 
 # ---- A/B against an earlier revision: `make ab [AB_BASE=rev] [AB_PAIRS=n]` ----
 # bench/ab.sh: the same weights bit for bit (scalar and best backend), then CNN epoch, MLP epoch and
