@@ -137,13 +137,19 @@ EPOCHS ?= 1
 THREADS ?= 1
 INT8 ?= 1
 
-.PHONY: data compare ab
+.PHONY: data compare tfjs-compare ab
 
 data:
 	bash scripts/get_data.sh
 
 compare: data examples
 	EPOCHS=$(EPOCHS) THREADS=$(THREADS) INT8=$(INT8) bash bench/compare.sh
+
+# nn.h built with emcc (SIMD128 and scalar) and natively against TensorFlow.js 4.22 in node (issue 13):
+# bench/tfjs_compare.sh npm-installs tfjs into build/tfjs once (the npm registry), needs emscripten.
+# Outside CI and `make test`.
+tfjs-compare: data
+	bash bench/tfjs_compare.sh
 
 # ---- A/B against an earlier revision: `make ab [AB_BASE=rev] [AB_PAIRS=n]` ----
 # bench/ab.sh: the same weights bit for bit (scalar and best backend), then CNN epoch, MLP epoch and
