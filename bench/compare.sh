@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # nn.h vs PyTorch on Fashion-MNIST, the same number of threads each (one by default).
-# `make compare [EPOCHS=N] [THREADS=T]` runs this after `make data` and `make examples`.  For each
+# `make compare [EPOCHS=N] [THREADS=T] [INT8=0|1]` runs this after `make data` and `make examples`.  For each
 # model (mlp, cnn) it runs, on the first T cores of this process's affinity (CPUS; core 0 for T=1):
 #   PyTorch: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 taskset -c CPUS \
 #              /usr/bin/python3 bench/torch_reference.py --model M --epochs N --data DIR --threads T [--int8]
