@@ -131,16 +131,25 @@ endif
 # on its own best kernel) and build/fashion_{mlp,cnn}, each pinned to core 0 under /usr/bin/time -v,
 # and prints the markdown table (also build/compare.md).  THREADS=N (default 1; 0 = every core): both
 # on N threads (torch.set_num_threads(N), OPENBLAS_NUM_THREADS=1; the examples' --threads N), on cores 0..N-1.
+# INT8=1 (default; 0 = off): both sides also quantize the trained model to int8 (PyTorch's onednn
+# post-training static quantization, nn.h's nn_quantize) and a second table compares the two (issue 12).
 EPOCHS ?= 1
 THREADS ?= 1
+INT8 ?= 1
 
-.PHONY: data compare ab
+.PHONY: data compare tfjs-compare ab
 
 data:
 	bash scripts/get_data.sh
 
 compare: data examples
-	EPOCHS=$(EPOCHS) THREADS=$(THREADS) bash bench/compare.sh
+	EPOCHS=$(EPOCHS) THREADS=$(THREADS) INT8=$(INT8) bash bench/compare.sh
+
+# nn.h built with emcc (SIMD128 and scalar) and natively against TensorFlow.js 4.22 in node (issue 13):
+# bench/tfjs_compare.sh npm-installs tfjs into build/tfjs once (the npm registry), needs emscripten.
+# Outside CI and `make test`.
+tfjs-compare: data
+	bash bench/tfjs_compare.sh
 
 # ---- A/B against an earlier revision: `make ab [AB_BASE=rev] [AB_PAIRS=n]` ----
 # bench/ab.sh: the same weights bit for bit (scalar and best backend), then CNN epoch, MLP epoch and

@@ -45,6 +45,17 @@ Layout: NCHW by default (as REFERENCE.md measured); --channels-last runs the CNN
 channels_last format, NHWC in memory like nn.h, which is PyTorch's faster CPU path (on the Zen 5
 here about 25% less training time and half the inference time); the line then ends with
 memory_format=channels_last.
+
+--int8 (mlp, cnn) adds PyTorch's post-training static quantization of the trained model, eager mode,
+as issue 12 compares it with nn.h's nn_quantize: torch.backends.quantized.engine = 'onednn' (the
+first of onednn, fbgemm, x86, qnnpack in torch.backends.quantized.supported_engines; the line says
+which ran), a copy of the model with QuantStub/DeQuantStub and module ReLUs, conv+ReLU and
+linear+ReLU fused (fuse_modules), get_default_qconfig(engine), prepare, calibration on the first 1000
+training images (unshuffled, batch 32: the images nn.h's examples calibrate with), convert.  The line
+gains int8_acc= (test set), int8_infer_s= (the 10k test images at batch 32, timed as infer_s: one
+warm-up batch, then every batch), b1_ms= and int8_b1_ms= (ms per image predicting the first 1000
+test images one at a time after one warm-up image, float and int8: the keys of build/fashion_cnn
+--int8) and int8_engine=.
 """
 import argparse
 import copy
@@ -201,6 +212,94 @@ def sgemm_gflops(n=1024, reps=10):
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t0)
     return 2.0 * n ** 3 / best / 1e9
+
+
+# ---- --int8: post-training static quantization (eager mode) -----------------------------------
+
+INT8_CALIB = 1000  # calibration images: as examples/common/args.h ex_int8 (nn_quantize)
+INT8_ENGINES = ("onednn", "fbgemm", "x86", "qnnpack")  # preference order
+
+
+class QuantCNN(nn.Module):
+    """The trained CNN rebuilt from modules (eager-mode quantization fuses and swaps modules, not
+    F.relu calls), between a QuantStub and a DeQuantStub; the layers are copies of the trained ones."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.conv1, self.relu1, self.pool1 = copy.deepcopy(m.conv1), nn.ReLU(), nn.MaxPool2d(2)
+        self.conv2, self.relu2, self.pool2 = copy.deepcopy(m.conv2), nn.ReLU(), nn.MaxPool2d(2)
+        self.fc1, self.relu3 = copy.deepcopy(m.fc1), nn.ReLU()
+        self.fc2 = copy.deepcopy(m.fc2)
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    fuse = [["conv1", "relu1"], ["conv2", "relu2"], ["fc1", "relu3"]]
+
+    def forward(self, x):
+        x = self.quant(x)
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = self.relu3(self.fc1(x))
+        return self.dequant(self.fc2(x))
+
+
+class QuantMLP(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.fc1, self.relu1 = copy.deepcopy(m.fc1), nn.ReLU()
+        self.fc2, self.relu2 = copy.deepcopy(m.fc2), nn.ReLU()
+        self.fc3 = copy.deepcopy(m.fc3)
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    fuse = [["fc1", "relu1"], ["fc2", "relu2"]]
+
+    def forward(self, x):
+        x = self.quant(x.reshape(x.shape[0], 784))
+        x = self.relu1(self.fc1(x))
+        x = self.relu2(self.fc2(x))
+        return self.dequant(self.fc3(x))
+
+
+def quantize_int8(model, model_name, xcalib, batch, channels_last):
+    """(int8 model, engine): post-training static quantization of a copy of the trained model."""
+    supported = torch.backends.quantized.supported_engines
+    engine = next((e for e in INT8_ENGINES if e in supported), None)
+    if engine is None:
+        sys.exit(f"--int8: no quantized engine among {supported}")
+    if engine != "onednn":
+        log(f"warning: int8: onednn is not among {supported}; using {engine}")
+    torch.backends.quantized.engine = engine
+    qm = {"cnn": QuantCNN, "mlp": QuantMLP}[model_name](model)
+    qm.eval()
+    torch.ao.quantization.fuse_modules(qm, qm.fuse, inplace=True)
+    qm.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+    torch.ao.quantization.prepare(qm, inplace=True)
+    with torch.no_grad():
+        for i in range(0, xcalib.shape[0], batch):
+            qm(xcalib[i:i + batch])
+    torch.ao.quantization.convert(qm, inplace=True)
+    if channels_last:
+        qm = qm.to(memory_format=torch.channels_last)
+    return qm, engine
+
+
+def time_batches(model, batches):
+    """Seconds to run every batch through model (eval, no_grad) after one warm-up batch."""
+    model.eval()
+    with torch.no_grad():
+        model(batches[0])
+        t0 = time.perf_counter()
+        for xb in batches:
+            model(xb)
+        return time.perf_counter() - t0
+
+
+def batch1_ms(model, x, n=1000):
+    """ms per image predicting the first n images of x one at a time (after one warm-up image)."""
+    images = [x[i:i + 1] for i in range(min(n, x.shape[0]))]
+    return 1e3 * time_batches(model, images) / len(images)
 
 
 # ---- main ------------------------------------------------------------------------------------
@@ -375,6 +474,9 @@ def main():
     ap.add_argument("--channels-last", action="store_true",
                     help="CNN: model and inputs in torch.channels_last (NHWC in memory, as nn.h); "
                          "PyTorch's faster CPU path, opt-in.  Default: NCHW as in REFERENCE.md")
+    ap.add_argument("--int8", action="store_true",
+                    help="mlp, cnn: also post-training static int8 quantization (onednn engine): int8_acc, "
+                         "int8_infer_s, b1_ms, int8_b1_ms")
     ap.add_argument("--text", default=None, help="lstm: text file (default: /usr/share/common-licenses/*)")
     ap.add_argument("--steps", type=int, default=2000, help="lstm: training steps")
     ap.add_argument("--hidden", type=int, default=128, help="lstm: hidden units")
@@ -382,6 +484,8 @@ def main():
     args = ap.parse_args()
     if args.threads < 1:
         ap.error("--threads must be >= 1")
+    if args.int8 and args.model not in ("mlp", "cnn"):
+        ap.error("--int8 is for --model mlp and cnn")
     if args.lr is None and args.model != "lstm":
         args.lr = 1e-3
 
@@ -475,20 +579,32 @@ def main():
     test_acc = evaluate(model, xte, yte, 1000)
 
     # Inference timing: 10k test images at batch 32, after one warm-up batch.
-    model.eval()
     test_batches = [xte[i:i + 32] for i in range(0, xte.shape[0], 32)]
-    with torch.no_grad():
-        model(test_batches[0])
-        t0 = time.perf_counter()
-        for xb in test_batches:
-            model(xb)
-        infer_s = time.perf_counter() - t0
+    infer_s = time_batches(model, test_batches)
     log(f"test accuracy {test_acc:.4f}; inference {xte.shape[0]} images at batch 32: {infer_s:.3f} s")
+
+    int8_line = ""
+    if args.int8:
+        b1 = batch1_ms(model, xte)
+        # xtr is still in file order (each epoch shuffles a copy): the first 1000 as nn.h calibrates.
+        ncal = min(INT8_CALIB, xtr.shape[0])
+        c0 = time.perf_counter()
+        qmodel, engine = quantize_int8(model, args.model, xtr[:ncal], args.batch, channels_last)
+        quant_s = time.perf_counter() - c0
+        q_acc = evaluate(qmodel, xte, yte, 1000)
+        q_infer_s = time_batches(qmodel, test_batches)
+        q_b1 = batch1_ms(qmodel, xte)
+        log(f"int8 ({engine} engine, {ncal} calibration images, quantized in {quant_s:.2f} s): test accuracy "
+            f"{q_acc:.4f} (float {test_acc:.4f}); {xte.shape[0]} images at batch 32: {q_infer_s:.3f} s "
+            f"(float {infer_s:.3f} s, ratio {q_infer_s / infer_s:.2f}); one at a time {q_b1:.4f} ms "
+            f"(float {b1:.4f} ms, ratio {q_b1 / b1:.2f})")
+        int8_line = (f" int8_acc={q_acc:.4f} int8_infer_s={q_infer_s:.3f} b1_ms={b1:.4f} "
+                     f"int8_b1_ms={q_b1:.4f} int8_engine={engine}")
 
     print(f"RESULT test_acc={test_acc:.4f} train_s={train_s:.3f} epochs={args.epochs} "
           f"infer_s={infer_s:.3f} s_per_epoch={train_s / args.epochs:.3f} framework=torch "
           f"threads={args.threads} model={args.model}"
-          + (" memory_format=channels_last" if channels_last else ""), flush=True)
+          + (" memory_format=channels_last" if channels_last else "") + int8_line, flush=True)
 
 
 if __name__ == "__main__":
