@@ -3710,7 +3710,10 @@ static inline void nn__neon_q8st(int32_t *c, int32x4_t x0, int32x4_t x1, int32x4
     const int8x16_t b0 = vld1q_s8(Bp + (g)*128), b1 = vld1q_s8(Bp + (g)*128 + 16),             \
                     b2 = vld1q_s8(Bp + (g)*128 + 32), b3 = vld1q_s8(Bp + (g)*128 + 48);
 #if defined(NN__HAVE_SDOT)
-/* acc (4 columns) += the dot products of b's columns with x's lane l */
+/* acc (4 columns) += the dot products of b's columns with x's lane l.  The
+ * "memory" clobber keeps each group's B loads between the sdots: without
+ * it gcc 12 hoisted the 16 loads of four groups above them and spilled
+ * registers to the stack every iteration. */
 #define NN__SDOT(acc, b, x, l) __asm__("sdot %0.4s, %1.16b, %2.4b[" #l "]" : "+w"(acc) : "w"(b), "w"(x) : "memory")
 #define NN__Q8DR(x, c0, c1, c2, c3, l)                                                            \
     NN__SDOT(c0, b0, x, l);                                                                        \
