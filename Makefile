@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: amdahl test-win32 test-valgrind all test test-asan test-asan-clang test-tsan test-arm bench bench-build demo examples clean
+.PHONY: amdahl test-win32 test-valgrind all test test-asan test-asan-clang test-tsan test-arm test-arm-clang bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -47,12 +47,26 @@ $(BUILD)/run_tests_tsan: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h |
 test-tsan: $(BUILD)/run_tests_tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(BUILD)/run_tests_tsan
 
-# NEON for real: cross-compiled, run under qemu with small sizes (NN_TEST_SMALL).
+# NEON for real: cross-compiled, run under qemu with small sizes (NN_TEST_SMALL),
+# twice: on qemu's default CPU (max: it has the dot product, so the int8 GEMM
+# runs sdot) and on a Cortex-A57 (ARMv8.0, no dot product: the widening int8
+# kernel).  Never time anything under qemu.
 $(BUILD)/run_tests_arm: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
 	$(ARM_CC) -O2 $(WARN) -Werror -DNN_TEST_SMALL -I. -o $@ $(TEST_SRC) -lm
 
 test-arm: $(BUILD)/run_tests_arm
 	NN_THREADS=2 $(QEMU) -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm
+	NN_THREADS=2 $(QEMU) -cpu cortex-a57 -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm
+
+# The kernel tables and int8 groups built by clang (its target attribute for
+# the dot product is not gcc's), on both CPUs.
+$(BUILD)/run_tests_arm_clang: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
+	clang --target=aarch64-linux-gnu -O2 $(WARN) -Werror -DNN_TEST_SMALL -I. -o $@ $(TEST_SRC) -lm
+
+test-arm-clang: $(BUILD)/run_tests_arm_clang
+	for cpu in max cortex-a57; do for g in tables int8; do \
+		NN_THREADS=2 $(QEMU) -cpu $$cpu -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm_clang --only $$g || exit 1; \
+	done; done
 
 # Examples: each also builds alone with the one cc command at its top.
 EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels $(BUILD)/autoencoder $(BUILD)/char_rnn $(BUILD)/timeseries $(BUILD)/tabular

@@ -39,8 +39,9 @@
  *   - write-once facts, filled by the first caller while others wait: the
  *     text of nn_cpu_description, the cache sizes and core count, and the
  *     SGEMM block sizes derived from them (one per backend); and whether
- *     the CPU has AVX512_VNNI (the int8 GEMM asks CPUID once: any caller
- *     computes the same value, stored with a relaxed atomic).
+ *     the CPU has AVX512_VNNI, or on aarch64 the dot product (the int8
+ *     GEMM asks CPUID or getauxval once: any caller computes the same
+ *     value, stored with a relaxed atomic).
  *
  * VALIDATION POLICY
  *   Functions returning nn_status validate their arguments (null pointers,
@@ -776,6 +777,27 @@ NNDEF double nn_time_seconds(void);
 #if defined(__aarch64__)
 #define NN__HAVE_NEON 1
 #include <arm_neon.h>
+/* The dot product (sdot, optional from ARMv8.2) for the int8 GEMM: always
+ * there when the compiler targets it (__ARM_FEATURE_DOTPROD: Apple M1 and
+ * -march=...+dotprod builds); otherwise compiled with a target attribute
+ * (gcc needs the whole "arch=armv8.2-a+dotprod": arm_neon.h's own functions
+ * carry it and "+dotprod" alone fails to inline them; clang 14 takes
+ * "dotprod") and used when Linux reports it (getauxval, HWCAP_ASIMDDP).
+ * Other systems without the compile-time feature: the widening kernel. */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define NN__HAVE_SDOT 1
+#define NN__SDOT_ATTR
+#elif (defined(__clang__) && __clang_major__ >= 8) || (!defined(__clang__) && __GNUC__ >= 8)
+#define NN__HAVE_SDOT 1
+#if defined(__clang__)
+#define NN__SDOT_ATTR __attribute__((target("dotprod")))
+#else
+#define NN__SDOT_ATTR __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
+#endif
+#if defined(__linux__)
+#include <sys/auxv.h> /* getauxval */
+#endif
 #endif
 #endif
 
@@ -939,7 +961,7 @@ NN__API double nn_time_seconds(void) {
 }
 
 /* ---- CPU features ---- */
-enum { NN__CPU_AVX2 = 1, NN__CPU_AVX512 = 2, NN__CPU_NEON = 4, NN__CPU_VNNI = 8 };
+enum { NN__CPU_AVX2 = 1, NN__CPU_AVX512 = 2, NN__CPU_NEON = 4, NN__CPU_VNNI = 8, NN__CPU_SDOT = 16 };
 
 #if NN__HAVE_X86
 /* xgetbv through inline asm: the _xgetbv intrinsic needs target("xsave")
@@ -971,6 +993,11 @@ static unsigned nn__cpu_features(void) {
     if ((f & NN__CPU_AVX512) && (b & (1u << 30)) && (c & (1u << 11))) f |= NN__CPU_VNNI;
 #elif NN__HAVE_NEON
     f |= NN__CPU_NEON; /* baseline on aarch64 */
+#if defined(__ARM_FEATURE_DOTPROD)
+    f |= NN__CPU_SDOT;
+#elif defined(__linux__) && defined(NN__HAVE_SDOT)
+    if (getauxval(AT_HWCAP) & (1ul << 20)) f |= NN__CPU_SDOT; /* HWCAP_ASIMDDP */
+#endif
 #endif
     return f;
 }
@@ -1129,7 +1156,8 @@ static void nn__cpu_describe(char *buf, size_t bufsz) {
                  (f & NN__CPU_AVX2) ? " avx2" : "", (f & NN__CPU_AVX512) ? " avx512f" : "");
     }
 #else
-    snprintf(buf, bufsz, "%s%s", (f & NN__CPU_NEON) ? "aarch64 neon" : "generic cpu", "");
+    snprintf(buf, bufsz, "%s%s", (f & NN__CPU_NEON) ? "aarch64 neon" : "generic cpu",
+             (f & NN__CPU_SDOT) ? " dotprod" : "");
 #endif
     {
         nn__caches c = nn__cache_sizes();
@@ -3665,6 +3693,264 @@ __attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
 }
 #endif
 
+#if NN__HAVE_NEON
+/* int8 GEMM on NEON (section 4.9).  sdot and vmull_s8 multiply s8 by s8
+ * (u8 x s8, usdot, is ARMv8.6's i8mm): A's bytes go in as a - 128 (the top
+ * bit flipped) and every column starts at 128 x its sum of B, so the int32
+ * result is sum (a - 128) b + 128 sum b = sum a b, the scalar twin's sum
+ * exactly (int32 adds wrap, which no order of them can change, and the
+ * final sum is below 2^31 in size by NN__Q8_MAXK).  Two kernels:
+ *   sdot      (dot product: Cortex-A55, A76 and later, Apple M1) four
+ *             s8 x s8 products into each int32 lane; 4 rows x 16 columns
+ *             a step (16 accumulators), A by lane: one 16-byte load holds
+ *             four groups of K of a row.  By inline asm, which gcc and
+ *             clang 14 both take under their target attribute (clang 14's
+ *             arm_neon.h offers vdotq only with the feature at compile time)
+ *   widening  (Cortex-A53, A57, A72: Raspberry Pi 3 and 4) vmull_s8 makes
+ *             eight s16 products, |p| <= 128 x 128 = 2^14, and vpadalq_s16
+ *             adds each pair into an int32 lane at once.  Two products
+ *             summed in int16 (vmlal_s8) would overflow: (-128)(-128) x 2
+ *             = 2^15; a pair added into int32 cannot.  2 rows x 16 columns
+ *             (16 accumulators, two columns each: lanes k0+k1, k2+k3).
+ * The column sums (vpaddlq_s8 then vpadalq_s16, plain NEON) cost one pass
+ * over 16 columns of the panel per call, beside rows passes for the
+ * products. */
+static void nn__neon_q8colsum(size_t k4, const signed char *Bp, int32_t *cs) {
+    int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t k;
+    for (k = 0; k < k4; k++, Bp += 128) {
+        s0 = vpadalq_s16(s0, vpaddlq_s8(vld1q_s8(Bp)));
+        s1 = vpadalq_s16(s1, vpaddlq_s8(vld1q_s8(Bp + 16)));
+        s2 = vpadalq_s16(s2, vpaddlq_s8(vld1q_s8(Bp + 32)));
+        s3 = vpadalq_s16(s3, vpaddlq_s8(vld1q_s8(Bp + 48)));
+    }
+    vst1q_s32(cs, vshlq_n_s32(s0, 7));
+    vst1q_s32(cs + 4, vshlq_n_s32(s1, 7));
+    vst1q_s32(cs + 8, vshlq_n_s32(s2, 7));
+    vst1q_s32(cs + 12, vshlq_n_s32(s3, 7));
+}
+/* a group of 4 bytes of A as a - 128, in every 32-bit lane */
+static inline int8x16_t nn__neon_q8a4(const unsigned char *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return vreinterpretq_s8_u8(veorq_u8(vreinterpretq_u8_s32(vdupq_n_s32(v)), vdupq_n_u8(0x80)));
+}
+static inline void nn__neon_q8st(int32_t *c, int32x4_t x0, int32x4_t x1, int32x4_t x2, int32x4_t x3,
+                                 size_t nc) {
+    int32_t t[16];
+    int32_t *d = nc == 16 ? c : t; /* a ragged edge: through a tile */
+    vst1q_s32(d, x0);
+    vst1q_s32(d + 4, x1);
+    vst1q_s32(d + 8, x2);
+    vst1q_s32(d + 12, x3);
+    if (d == t) memcpy(c, t, nc * sizeof(int32_t));
+}
+/* B's group g at the 16 columns Bp points to: four registers */
+#define NN__Q8B(g)                                                                                 \
+    const int8x16_t b0 = vld1q_s8(Bp + (g)*128), b1 = vld1q_s8(Bp + (g)*128 + 16),             \
+                    b2 = vld1q_s8(Bp + (g)*128 + 32), b3 = vld1q_s8(Bp + (g)*128 + 48);
+#if defined(NN__HAVE_SDOT)
+/* acc (4 columns) += the dot products of b's columns with x's lane l.  The
+ * "memory" clobber keeps each group's B loads between the sdots: without
+ * it gcc 12 hoisted the 16 loads of four groups above them and spilled
+ * registers to the stack every iteration. */
+#define NN__SDOT(acc, b, x, l) __asm__("sdot %0.4s, %1.16b, %2.4b[" #l "]" : "+w"(acc) : "w"(b), "w"(x) : "memory")
+#define NN__Q8DR(x, c0, c1, c2, c3, l)                                                            \
+    NN__SDOT(c0, b0, x, l);                                                                        \
+    NN__SDOT(c1, b1, x, l);                                                                        \
+    NN__SDOT(c2, b2, x, l);                                                                        \
+    NN__SDOT(c3, b3, x, l);
+#define NN__Q8D4(g, l)                                                                             \
+    {                                                                                              \
+        NN__Q8B(g)                                                                                 \
+        NN__Q8DR(x0, c00, c01, c02, c03, l) NN__Q8DR(x1, c10, c11, c12, c13, l)                   \
+        NN__Q8DR(x2, c20, c21, c22, c23, l) NN__Q8DR(x3, c30, c31, c32, c33, l)                   \
+    }
+#define NN__Q8D1(g, l)                                                                             \
+    {                                                                                              \
+        NN__Q8B(g)                                                                                 \
+        NN__Q8DR(x0, c00, c01, c02, c03, l)                                                        \
+    }
+#define NN__Q8X(p) vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p), f)) /* 4 groups, a - 128 */
+/* 4 rows x 16 columns, each column starting at cs (its 128 x sum of B) */
+NN__SDOT_ATTR static void nn__neon_q8dot4(size_t k4, const unsigned char *A, size_t lda,
+                                          const signed char *Bp, const int32_t *cs, int32_t *C,
+                                          size_t ldc, size_t nc) {
+    const uint8x16_t f = vdupq_n_u8(0x80);
+    const unsigned char *a0 = A, *a1 = A + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+    int32x4_t c00 = vld1q_s32(cs), c01 = vld1q_s32(cs + 4), c02 = vld1q_s32(cs + 8),
+              c03 = vld1q_s32(cs + 12);
+    int32x4_t c10 = c00, c11 = c01, c12 = c02, c13 = c03, c20 = c00, c21 = c01, c22 = c02,
+              c23 = c03, c30 = c00, c31 = c01, c32 = c02, c33 = c03;
+    size_t k = 0;
+    for (; k + 4 <= k4; k += 4) {
+        const int8x16_t x0 = NN__Q8X(a0 + 4 * k), x1 = NN__Q8X(a1 + 4 * k), x2 = NN__Q8X(a2 + 4 * k),
+                        x3 = NN__Q8X(a3 + 4 * k);
+        NN__Q8D4(k, 0) NN__Q8D4(k + 1, 1) NN__Q8D4(k + 2, 2) NN__Q8D4(k + 3, 3)
+    }
+    for (; k < k4; k++) { /* K's last groups, one at a time (A may end there) */
+        const int8x16_t x0 = nn__neon_q8a4(a0 + 4 * k), x1 = nn__neon_q8a4(a1 + 4 * k),
+                        x2 = nn__neon_q8a4(a2 + 4 * k), x3 = nn__neon_q8a4(a3 + 4 * k);
+        NN__Q8D4(k, 0)
+    }
+    nn__neon_q8st(C, c00, c01, c02, c03, nc);
+    nn__neon_q8st(C + ldc, c10, c11, c12, c13, nc);
+    nn__neon_q8st(C + 2 * ldc, c20, c21, c22, c23, nc);
+    nn__neon_q8st(C + 3 * ldc, c30, c31, c32, c33, nc);
+}
+NN__SDOT_ATTR static void nn__neon_q8dot1(size_t k4, const unsigned char *A, const signed char *Bp,
+                                          const int32_t *cs, int32_t *C, size_t nc) {
+    const uint8x16_t f = vdupq_n_u8(0x80);
+    int32x4_t c00 = vld1q_s32(cs), c01 = vld1q_s32(cs + 4), c02 = vld1q_s32(cs + 8),
+              c03 = vld1q_s32(cs + 12);
+    size_t k = 0;
+    for (; k + 4 <= k4; k += 4) {
+        const int8x16_t x0 = NN__Q8X(A + 4 * k);
+        NN__Q8D1(k, 0) NN__Q8D1(k + 1, 1) NN__Q8D1(k + 2, 2) NN__Q8D1(k + 3, 3)
+    }
+    for (; k < k4; k++) {
+        const int8x16_t x0 = nn__neon_q8a4(A + 4 * k);
+        NN__Q8D1(k, 0)
+    }
+    nn__neon_q8st(C, c00, c01, c02, c03, nc);
+}
+#undef NN__SDOT
+#undef NN__Q8DR
+#undef NN__Q8D4
+#undef NN__Q8D1
+#undef NN__Q8X
+#endif /* NN__HAVE_SDOT */
+/* the widening kernel: x holds a row's group in every lane; c0..c7 its 16
+ * columns, two to an accumulator */
+#define NN__Q8W(x, c0, c1, c2, c3, c4, c5, c6, c7)                                                \
+    c0 = vpadalq_s16(c0, vmull_s8(vget_low_s8(b0), vget_low_s8(x)));                              \
+    c1 = vpadalq_s16(c1, vmull_high_s8(b0, x));                                                    \
+    c2 = vpadalq_s16(c2, vmull_s8(vget_low_s8(b1), vget_low_s8(x)));                              \
+    c3 = vpadalq_s16(c3, vmull_high_s8(b1, x));                                                    \
+    c4 = vpadalq_s16(c4, vmull_s8(vget_low_s8(b2), vget_low_s8(x)));                              \
+    c5 = vpadalq_s16(c5, vmull_high_s8(b2, x));                                                    \
+    c6 = vpadalq_s16(c6, vmull_s8(vget_low_s8(b3), vget_low_s8(x)));                              \
+    c7 = vpadalq_s16(c7, vmull_high_s8(b3, x));
+/* columns 4i..4i+3 from their pair sums, plus cs */
+#define NN__Q8WS(cp, ce, co, i) vaddq_s32(vpaddq_s32(ce, co), vld1q_s32((cp) + 4 * (i)))
+static void nn__neon_q8wide2(size_t k4, const unsigned char *A, size_t lda, const signed char *Bp,
+                             const int32_t *cs, int32_t *C, size_t ldc, size_t nc) {
+    const unsigned char *a1 = A + lda;
+    int32x4_t c0 = vdupq_n_s32(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    int32x4_t d0 = c0, d1 = c0, d2 = c0, d3 = c0, d4 = c0, d5 = c0, d6 = c0, d7 = c0;
+    size_t k;
+    for (k = 0; k < k4; k++) {
+        const int8x16_t x = nn__neon_q8a4(A + 4 * k), y = nn__neon_q8a4(a1 + 4 * k);
+        NN__Q8B(k)
+        NN__Q8W(x, c0, c1, c2, c3, c4, c5, c6, c7)
+        NN__Q8W(y, d0, d1, d2, d3, d4, d5, d6, d7)
+    }
+    nn__neon_q8st(C, NN__Q8WS(cs, c0, c1, 0), NN__Q8WS(cs, c2, c3, 1), NN__Q8WS(cs, c4, c5, 2),
+                  NN__Q8WS(cs, c6, c7, 3), nc);
+    nn__neon_q8st(C + ldc, NN__Q8WS(cs, d0, d1, 0), NN__Q8WS(cs, d2, d3, 1), NN__Q8WS(cs, d4, d5, 2),
+                  NN__Q8WS(cs, d6, d7, 3), nc);
+}
+static void nn__neon_q8wide1(size_t k4, const unsigned char *A, const signed char *Bp,
+                             const int32_t *cs, int32_t *C, size_t nc) {
+    int32x4_t c0 = vdupq_n_s32(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    size_t k;
+    for (k = 0; k < k4; k++) {
+        const int8x16_t x = nn__neon_q8a4(A + 4 * k);
+        NN__Q8B(k)
+        NN__Q8W(x, c0, c1, c2, c3, c4, c5, c6, c7)
+    }
+    nn__neon_q8st(C, NN__Q8WS(cs, c0, c1, 0), NN__Q8WS(cs, c2, c3, 1), NN__Q8WS(cs, c4, c5, 2),
+                  NN__Q8WS(cs, c6, c7, 3), nc);
+}
+#undef NN__Q8W
+#undef NN__Q8WS
+#undef NN__Q8B
+/* one panel by either kernel, 16 columns at a time (sdot != 0: the CPU
+ * has the dot product) */
+static void nn__neon_q8rows_by(int sdot, size_t rows, size_t k4, const unsigned char *A,
+                               size_t lda, const signed char *Bp, int32_t *C, size_t ldc,
+                               size_t ncols) {
+    int32_t cs[16];
+    size_t h, r;
+    for (h = 0; h < ncols; h += 16) {
+        const signed char *bh = Bp + h * 4;
+        size_t nc = ncols - h < 16 ? ncols - h : 16;
+        nn__neon_q8colsum(k4, bh, cs);
+        r = 0;
+#if defined(NN__HAVE_SDOT)
+        if (sdot) {
+            for (; r + 4 <= rows; r += 4)
+                nn__neon_q8dot4(k4, A + r * lda, lda, bh, cs, C + r * ldc + h, ldc, nc);
+            for (; r < rows; r++) nn__neon_q8dot1(k4, A + r * lda, bh, cs, C + r * ldc + h, nc);
+        }
+#else
+        (void)sdot;
+#endif
+        for (; r + 2 <= rows; r += 2)
+            nn__neon_q8wide2(k4, A + r * lda, lda, bh, cs, C + r * ldc + h, ldc, nc);
+        if (r < rows) nn__neon_q8wide1(k4, A + r * lda, bh, cs, C + r * ldc + h, nc);
+    }
+}
+/* whether the dot product kernel runs: a write-once fact (as VNNI's) */
+static int nn__neon_sdot(void) {
+    static int sdot = -1;
+    int v = __atomic_load_n(&sdot, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = (nn__cpu_features() & NN__CPU_SDOT) != 0;
+        __atomic_store_n(&sdot, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+static void nn__neon_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda,
+                            const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+    nn__neon_q8rows_by(nn__neon_sdot(), rows, k4, A, lda, Bp, C, ldc, ncols);
+}
+/* the widening kernel whatever the CPU (the tests put it in a table) */
+NN__UNUSED static void nn__neon_q8rows_wide(size_t rows, size_t k4, const unsigned char *A,
+                                            size_t lda, const signed char *Bp, int32_t *C,
+                                            size_t ldc, size_t ncols) {
+    nn__neon_q8rows_by(0, rows, k4, A, lda, Bp, C, ldc, ncols);
+}
+/* requantization, 4 lanes: the 64-bit products (vmull_s32) and srshl by
+ * -shift, which adds 2^(shift-1) and shifts as one step computed wider
+ * than 64 bits: floor((x mul + 2^(s-1)) / 2^s), the scalar twin's.
+ * vqrdmulh + a rounding shift (gemmlowp) would round twice, at 2^31 and
+ * at the shift, and differ from it (2.5 -> 3 -> 1.5 -> 2, not 1.25 -> 1). */
+static inline int32x4_t nn__neon_rq4(const int32_t *acc, const int32_t *bias, const int32_t *mul,
+                                     const int32_t *shift) {
+    int32x4_t x = vaddq_s32(vld1q_s32(acc), vld1q_s32(bias)), m = vld1q_s32(mul),
+              s = vnegq_s32(vld1q_s32(shift));
+    int64x2_t lo = vrshlq_s64(vmull_s32(vget_low_s32(x), vget_low_s32(m)), vmovl_s32(vget_low_s32(s)));
+    int64x2_t hi = vrshlq_s64(vmull_high_s32(x, m), vmovl_high_s32(s));
+    return vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi));
+}
+static void nn__neon_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
+                           const int32_t *mul, const int32_t *shift, int zero, int lo,
+                           unsigned char *out) {
+    const int32x4_t z = vdupq_n_s32(zero), vlo = vdupq_n_s32(lo), vhi = vdupq_n_s32(255);
+    size_t r, j;
+    for (r = 0; r < rows; r++, acc += n, out += n) {
+        for (j = 0; j + 8 <= n; j += 8) {
+            int32x4_t v0 = nn__neon_rq4(acc + j, bias + j, mul + j, shift + j),
+                      v1 = nn__neon_rq4(acc + j + 4, bias + j + 4, mul + j + 4, shift + j + 4);
+            v0 = vminq_s32(vmaxq_s32(vqaddq_s32(v0, z), vlo), vhi);
+            v1 = vminq_s32(vmaxq_s32(vqaddq_s32(v1, z), vlo), vhi);
+            vst1_u8(out + j, vmovn_u16(vcombine_u16(vmovn_u32(vreinterpretq_u32_s32(v0)),
+                                                    vmovn_u32(vreinterpretq_u32_s32(v1)))));
+        }
+        if (j < n) nn__s_q8req(1, n - j, acc + j, bias + j, mul + j, shift + j, zero, lo, out + j);
+    }
+}
+static void nn__neon_q8max4(size_t n, const unsigned char *a, const unsigned char *b,
+                            const unsigned char *c, const unsigned char *d, unsigned char *out) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        vst1q_u8(out + i, vmaxq_u8(vmaxq_u8(vld1q_u8(a + i), vld1q_u8(b + i)),
+                                   vmaxq_u8(vld1q_u8(c + i), vld1q_u8(d + i))));
+    if (i < n) nn__s_q8max4(n - i, a + i, b + i, c + i, d + i, out + i);
+}
+#endif /* NN__HAVE_NEON */
+
 /* Slots a backend fills with another backend's kernel (the tables are
  * filled by name, nn__<backend>_<slot>; scalar softmax is defined below,
  * once its table exists). */
@@ -3674,9 +3960,6 @@ __attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
 #define nn__avx512_q8max4i nn__avx2_q8max4i
 #define nn__neon_tr8 nn__s_tr8
 #define nn__neon_trs nn__s_trs
-#define nn__neon_q8rows nn__s_q8rows /* sdot / widening NEON kernels: issue 12, to come */
-#define nn__neon_q8req nn__s_q8req
-#define nn__neon_q8max4 nn__s_q8max4
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
  * streams from L2; NC bounds the packed B panel (L2/L3).  The values here

@@ -166,7 +166,12 @@ static void q8_models(void) {
         TT_CHECK(maxdiff <= 0.08 * (scale > 1.0 ? scale : 1.0), "int8 differs from fp32 by %g (scale %g)", maxdiff,
                  scale);
         if (kind != 2) TT_CHECK(agree >= N * 9 / 10, "only %ld of %d classes agree with fp32", agree, N);
-        /* the same bits on every backend; nothing allocated at the same batch */
+        /* the same bits on every backend; nothing allocated at the same batch.
+         * NEON's int8 GEMM is sdot or the widening kernel, by the CPU (make
+         * test-arm runs both): say which */
+        if (kind == 0 && nn_backend_available(NN_BACKEND_NEON))
+            tt_info("int8 models on neon: the %s int8 GEMM kernel",
+                    strstr(nn_cpu_description(), " dotprod") ? "sdot (dot product)" : "widening (no dot product)");
         tt_set_backend(NN_BACKEND_SCALAR);
         TT_EQ_INT(nn_predict(q, x, N, ref), NN_OK);
         for (b = 1; b < TT_NBACKENDS; b++) {

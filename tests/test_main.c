@@ -407,63 +407,87 @@ static void tables_trs(void) {
 
 /* int8 GEMM (section 4.9): every table's q8rows equals the scalar twin
  * exactly, and both equal a direct int64 sum, on ragged rows, columns and
- * K (the packing's zero padding), a wide lda, and the extremes 255 x -128
- * over the largest K (no saturation, no overflow) */
-static void tables_q8(void) {
+ * K (the packing's zero padding), a wide lda, bytes at the extremes (A 0
+ * or 255, B -128 or 127: NEON's s8 x s8 products (a - 128) b reach
+ * (-128)(-128) = 2^14) and 255 x -128 over the largest K (no saturation,
+ * no overflow).  On NEON the widening kernel is also checked on its own,
+ * whatever the CPU runs (make test-arm runs a CPU with and one without the
+ * dot product). */
+static void q8_gemm_check(const nn__ktab *t, const char *name) {
     static const size_t Ms[] = {1, 2, 3, 4, 5, 11, 12, 13, 25, 100}, Ns[] = {1, 5, 16, 17, 31, 32, 33, 70},
                         Ks[] = {1, 3, 4, 9, 29, 288};
-    size_t si, mi, ni, ki, i, j, k;
+    size_t mi, ni, ki, i, j, k;
+    long bad = 0, badref = 0, cases = 0;
     nn_rng r;
+    tt_ctx("tables[%s] int8 GEMM against the scalar twin and an int64 sum", name);
+    for (mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
+        for (ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+            for (ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+                size_t M = Ms[mi], N = Ns[ni], K = Ks[ki], lda = 4 * nn__q8_k4(K) + (mi % 2) * 8;
+                int ext = (mi + ni + ki) % 3 == 0; /* bytes at the extremes only */
+                unsigned char *A = (unsigned char *)malloc(M * lda);
+                signed char *B = (signed char *)malloc(K * N), *Bp = (signed char *)malloc(nn__q8_pack_bytes(K, N));
+                int32_t *C = (int32_t *)malloc(M * N * 4), *R = (int32_t *)malloc(M * N * 4);
+                nn_rng_seed(&r, 40 + 1000 * mi + 10 * ni + ki);
+                for (i = 0; i < M * lda; i++)
+                    A[i] = (unsigned char)(ext ? 255 * nn_rng_below(&r, 2) : nn_rng_below(&r, 256));
+                for (i = 0; i < K * N; i++)
+                    B[i] = (signed char)(ext ? (nn_rng_below(&r, 4) ? -128 : 127) : (int)nn_rng_below(&r, 256) - 128);
+                nn__q8_pack(K, N, B, N, Bp);
+                for (i = 0; i < M * N; i++) C[i] = R[i] = 0x7eadbeef;
+                nn__q8_gemm(t, M, N, K, A, lda, Bp, C, N);
+                nn__q8_gemm(&nn__tab_scalar, M, N, K, A, lda, Bp, R, N);
+                for (i = 0; i < M; i++)
+                    for (j = 0; j < N; j++) {
+                        long long s = 0;
+                        for (k = 0; k < K; k++) s += (long long)A[i * lda + k] * B[k * N + j];
+                        bad += C[i * N + j] != R[i * N + j];
+                        badref += (long long)R[i * N + j] != s;
+                    }
+                cases++;
+                free(A), free(B), free(Bp), free(C), free(R);
+            }
+    TT_CHECK(bad == 0 && badref == 0, "%ld elements differ from the scalar twin, %ld scalar from int64 (%ld cases)",
+             bad, badref, cases);
+    { /* the extremes over the largest K: 255 x -128 and 255 x 127, then 0 x -128 and 0 x 127 */
+        size_t M = 13, N = 33, K = NN__Q8_MAXK, lda = K;
+        unsigned char *A = (unsigned char *)malloc(M * lda);
+        signed char *B = (signed char *)malloc(K * N), *Bp = (signed char *)malloc(nn__q8_pack_bytes(K, N));
+        int32_t *C = (int32_t *)malloc(M * N * 4);
+        memset(A, 255, M * lda);
+        for (k = 0; k < K; k++)
+            for (j = 0; j < N; j++) B[k * N + j] = (signed char)(j % 2 ? 127 : -128);
+        nn__q8_pack(K, N, B, N, Bp);
+        nn__q8_gemm(t, M, N, K, A, lda, Bp, C, N);
+        TT_CHECK(C[0] == -255L * 128 * (long)K && C[1] == 255L * 127 * (long)K && C[M * N - 1] == -255L * 128 * (long)K,
+                 "extremes: %ld %ld (K = %lu)", (long)C[0], (long)C[1], (unsigned long)K);
+        memset(A, 0, M * lda);
+        nn__q8_gemm(t, M, N, K, A, lda, Bp, C, N);
+        for (i = 0, bad = 0; i < M * N; i++) bad += C[i] != 0;
+        TT_CHECK(bad == 0, "extremes: %ld of A = 0's sums are not 0 (K = %lu)", bad, (unsigned long)K);
+        free(A), free(B), free(Bp), free(C);
+    }
+}
+static void tables_q8(void) {
+    size_t si;
     for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
         nn_backend bk = tt_backends[si];
         const nn__ktab *t = nn__table_for(bk);
-        long bad = 0, badref = 0, cases = 0;
         if (!t) {
             tt_skip("tables q8[%s]: backend not available in this build / on this CPU", nn_backend_name(bk));
             continue;
         }
-        tt_ctx("tables[%s] int8 GEMM against the scalar twin and an int64 sum", nn_backend_name(bk));
-        for (mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
-            for (ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
-                for (ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
-                    size_t M = Ms[mi], N = Ns[ni], K = Ks[ki], lda = 4 * nn__q8_k4(K) + (mi % 2) * 8;
-                    unsigned char *A = (unsigned char *)malloc(M * lda);
-                    signed char *B = (signed char *)malloc(K * N), *Bp = (signed char *)malloc(nn__q8_pack_bytes(K, N));
-                    int32_t *C = (int32_t *)malloc(M * N * 4), *R = (int32_t *)malloc(M * N * 4);
-                    nn_rng_seed(&r, 40 + 1000 * mi + 10 * ni + ki);
-                    for (i = 0; i < M * lda; i++) A[i] = (unsigned char)nn_rng_below(&r, 256);
-                    for (i = 0; i < K * N; i++) B[i] = (signed char)((int)nn_rng_below(&r, 256) - 128);
-                    nn__q8_pack(K, N, B, N, Bp);
-                    for (i = 0; i < M * N; i++) C[i] = R[i] = 0x7eadbeef;
-                    nn__q8_gemm(t, M, N, K, A, lda, Bp, C, N);
-                    nn__q8_gemm(&nn__tab_scalar, M, N, K, A, lda, Bp, R, N);
-                    for (i = 0; i < M; i++)
-                        for (j = 0; j < N; j++) {
-                            long long s = 0;
-                            for (k = 0; k < K; k++) s += (long long)A[i * lda + k] * B[k * N + j];
-                            bad += C[i * N + j] != R[i * N + j];
-                            badref += (long long)R[i * N + j] != s;
-                        }
-                    cases++;
-                    free(A), free(B), free(Bp), free(C), free(R);
-                }
-        TT_CHECK(bad == 0 && badref == 0, "%ld elements differ from the scalar twin, %ld scalar from int64 (%ld cases)",
-                 bad, badref, cases);
-        { /* the extremes over the largest K: 255 x -128 and 255 x 127 */
-            size_t M = 13, N = 33, K = NN__Q8_MAXK, lda = K;
-            unsigned char *A = (unsigned char *)malloc(M * lda);
-            signed char *B = (signed char *)malloc(K * N), *Bp = (signed char *)malloc(nn__q8_pack_bytes(K, N));
-            int32_t *C = (int32_t *)malloc(M * N * 4);
-            memset(A, 255, M * lda);
-            for (k = 0; k < K; k++)
-                for (j = 0; j < N; j++) B[k * N + j] = (signed char)(j % 2 ? 127 : -128);
-            nn__q8_pack(K, N, B, N, Bp);
-            nn__q8_gemm(t, M, N, K, A, lda, Bp, C, N);
-            TT_CHECK(C[0] == -255L * 128 * (long)K && C[1] == 255L * 127 * (long)K && C[M * N - 1] == -255L * 128 * (long)K,
-                     "extremes: %ld %ld (K = %lu)", (long)C[0], (long)C[1], (unsigned long)K);
-            free(A), free(B), free(Bp), free(C);
-        }
+        q8_gemm_check(t, nn_backend_name(bk));
     }
+#if NN__HAVE_NEON
+    {
+        nn__ktab w = nn__tab_neon;
+        tt_info("int8 GEMM on NEON: the %s kernel (and the widening one on its own)",
+                nn__neon_sdot() ? "sdot (dot product)" : "widening (no dot product)");
+        w.q8rows = nn__neon_q8rows_wide;
+        q8_gemm_check(&w, "neon widening");
+    }
+#endif
 }
 
 /* int8 requantization: every table equals the scalar twin exactly, and
