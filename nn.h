@@ -3464,6 +3464,22 @@ static void nn__neon_u8f(size_t n, const unsigned char *x, float scale, float *y
     }
     for (; i < n; i++) y[i] = scale * (float)x[i];
 }
+/* 8x8 transpose as four 4x4 ones (vtrn + halves): packing W^T for a dense
+ * layer's forward, and A for conv1's dW (the scalar one was a gather) */
+static void nn__neon_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
+    int bi, bj;
+    for (bi = 0; bi < 8; bi += 4)
+        for (bj = 0; bj < 8; bj += 4) {
+            const float *s0 = src + (size_t)bi * lds + bj;
+            float32x4x2_t t01 = vtrnq_f32(vld1q_f32(s0), vld1q_f32(s0 + lds)),
+                          t23 = vtrnq_f32(vld1q_f32(s0 + 2 * lds), vld1q_f32(s0 + 3 * lds));
+            float *d0 = dst + (size_t)bj * ldd + bi;
+            vst1q_f32(d0, vcombine_f32(vget_low_f32(t01.val[0]), vget_low_f32(t23.val[0])));
+            vst1q_f32(d0 + ldd, vcombine_f32(vget_low_f32(t01.val[1]), vget_low_f32(t23.val[1])));
+            vst1q_f32(d0 + 2 * ldd, vcombine_f32(vget_high_f32(t01.val[0]), vget_high_f32(t23.val[0])));
+            vst1q_f32(d0 + 3 * ldd, vcombine_f32(vget_high_f32(t01.val[1]), vget_high_f32(t23.val[1])));
+        }
+}
 static void nn__neon_q8max4i(size_t n, const int32_t *a, const int32_t *b, const int32_t *c,
                              const int32_t *d, int32_t *out) {
     size_t i = 0;
@@ -3958,7 +3974,6 @@ static void nn__neon_q8max4(size_t n, const unsigned char *a, const unsigned cha
 #define nn__avx512_trs nn__avx2_trs
 #define nn__avx512_q8max4 nn__avx2_q8max4
 #define nn__avx512_q8max4i nn__avx2_q8max4i
-#define nn__neon_tr8 nn__s_tr8
 #define nn__neon_trs nn__s_trs
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A

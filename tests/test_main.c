@@ -396,6 +396,13 @@ static void tables_trs(void) {
                 nn__s_trs(x, lds, ref + off, ldd, rows, cols);
                 t->trs(x, lds, got + off, ldd, rows, cols);
                 TT_SAME_ARR("trs == scalar", got, ref, nd);
+                { /* and the table's 8x8 one (packing op(B) = B^T), block by block */
+                    size_t a, b;
+                    for (i = 0; i < nd; i++) got[i] = -5.0f;
+                    for (a = 0; a < cols; a += 8)
+                        for (b = 0; b < rows; b += 8) t->tr8(x + b * lds + a, lds, got + off + a * ldd + b, ldd);
+                    TT_SAME_ARR("tr8 == scalar", got, ref, nd);
+                }
                 if (off) TT_CHECK((uintptr_t)(got + off) % 32 == 0, "the aligned case is not aligned");
                 TT_GUARDS_OK(got);
                 tt_xfree(x);
