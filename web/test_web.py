@@ -10,6 +10,7 @@ Debian's chromium through chromedriver (python3-selenium):
   3. index.html                          training starts, pauses and resumes; drawing with the mouse and
                                          with touch gives guesses (bars summing to 100%) that change as
                                          one draws, and a saliency map; a test picture is guessed
+     the MLP can replace the CNN
   4. the autoencoder trains, a point of the code plane decodes to a picture
   5. the benchmark (?quick=1) fills its table with both builds and their ratios
   6. no errors in the browser's console
@@ -27,6 +28,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 WEB = sys.argv[1] if len(sys.argv) > 1 else "web/build"
 OUT = sys.argv[2] if len(sys.argv) > 2 else "build"
@@ -209,6 +211,12 @@ def interactive(d, base):
     time.sleep(0.3)
     check("a test picture is loaded and guessed", abs(sum(bars(d)) - 100) < 1.0 and
           "labelled" in d.find_element(By.ID, "predict-time").text, d.find_element(By.ID, "predict-time").text)
+    # the MLP instead of the CNN: training restarts with it, its weights reach the page, it guesses
+    Select(d.find_element(By.ID, "model-kind")).select_by_value("mlp")
+    check("switching to the MLP retrains and guesses with it",
+          bool(wait(d, "page.clfKind === 'mlp' && train.kind === 'mlp' && train.hist.length > 2", 60)) and
+          abs(sum(bars(d)) - 100) < 1.0, "%d chart points" % d.execute_script("return train.hist.length"))
+    Select(d.find_element(By.ID, "model-kind")).select_by_value("cnn")
     # the autoencoder
     d.find_element(By.ID, "ae-toggle").click()
     check("the autoencoder trains and its codes reach the page", bool(wait(d, "ae.codes !== null && ae.steps > 200", 180)),
