@@ -5,9 +5,9 @@
  *   cc -O2 -I. -o build/st_load bench/st_load.c -lm
  *   build/st_load [DIR [reps]]      (files written into DIR, default build)
  * Two models of 25.2 M F32 parameters (100.7 MB): dense 1024 -> 4096 ->
- * 4096 -> 1024, whose weights are PyTorch's (out, in), transposed into
- * nn.h's (in, out) on the way in; and an embedding table, whose layout is
- * nn.h's, read straight into the model.  Also nn_load (which builds and
+ * 4096 -> 1024, whose weights are PyTorch's (out, in), nn.h's order since
+ * 0.4.0 (0.3.0 transposed them on the way in: 3.2x cat); and an embedding
+ * table.  Both are read straight into the model.  Also nn_load (which builds and
  * compiles the model first) and nn_save_safetensors. */
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -101,8 +101,8 @@ int main(int argc, char **argv) {
     printf("cpu: %s; threads %d\n", nn_cpu_description(), nn_get_threads());
     printf("| 100.7 MB file | read() as cat (median of %d) | nn_load_safetensors | ratio | nn_load (best of 3) | "
            "nn_save_safetensors |\n|---|---|---|---|---|---|\n", reps);
-    one("MLP 1024-4096-4096-1024 (every weight transposed)", d, p1, reps);
-    one("embedding 25000 x 1007 (nn.h's order: read in place)", e, p2, reps);
+    one("MLP 1024-4096-4096-1024 (dense (out, in): read in place)", d, p1, reps);
+    one("embedding 25000 x 1007 (read in place)", e, p2, reps);
     nn_model_free(d);
     nn_model_free(e);
     return 0;
