@@ -8799,6 +8799,13 @@ static nn_status nn__read_file(const char *path, size_t limit, unsigned char **o
         fclose(f);
         return NN_ERR_FORMAT;
     }
+    /* A directory opens and seeks on Linux, with whatever size its file
+     * system reports (ext4 tells a 32-bit process 2^31 - 1, which then
+     * failed as "out of memory"): read a byte before allocating. */
+    if (sz > 0 && (getc(f) == EOF || fseek(f, 0, SEEK_SET) != 0)) {
+        fclose(f);
+        return NN_ERR_IO;
+    }
     buf = (unsigned char *)NN_MALLOC((size_t)sz + 1);
     if (!buf) {
         fclose(f);
