@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: test-i386 amdahl test-win32 test-valgrind all test test-asan test-asan-clang test-tsan test-arm test-arm-clang bench bench-build demo examples clean
+.PHONY: test-i386 test-wasm bench-wasm amdahl test-win32 test-valgrind all test test-asan test-asan-clang test-tsan test-arm test-arm-clang bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -80,6 +80,30 @@ $(BUILD)/run_tests_i386: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h |
 
 test-i386: $(BUILD)/run_tests_i386
 	$(BUILD)/run_tests_i386
+
+# WebAssembly under node (Debian: emscripten, nodejs): the suite built with
+# emcc twice, with SIMD128 (the wasm backend, compared with scalar as every
+# SIMD backend is) and without (scalar only).  emcc 3.1.6 under node 20
+# needs NODE_PATH for its acorn; -sWASM_ASYNC_COMPILATION=0 avoids its
+# loader's fetch of a file path; tests/wasm_pre.js hands the environment
+# (NN_BACKEND, NN_THREADS) to getenv.  No -pthread: the pool runs on the
+# calling thread and the tests that start threads skip.
+EMCC       ?= emcc
+NODE       ?= node
+EMCC_FLAGS  = -O2 $(WARN) -Werror -I. -sALLOW_MEMORY_GROWTH=1 -sNODERAWFS=1 -sEXIT_RUNTIME=1 \
+	-sWASM_ASYNC_COMPILATION=0 --pre-js tests/wasm_pre.js
+$(BUILD)/run_tests_wasm.js: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h tests/wasm_pre.js nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -msimd128 $(EMCC_FLAGS) -o $@ $(TEST_SRC)
+$(BUILD)/run_tests_wasm_scalar.js: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h tests/wasm_pre.js nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) $(EMCC_FLAGS) -o $@ $(TEST_SRC)
+
+test-wasm: $(BUILD)/run_tests_wasm.js $(BUILD)/run_tests_wasm_scalar.js
+	@echo "---- wasm, SIMD128 build (backends scalar and wasm)"
+	$(NODE) $(BUILD)/run_tests_wasm.js
+	NN_BACKEND=scalar $(NODE) $(BUILD)/run_tests_wasm.js --expect-backend scalar
+	NN_BACKEND=wasm $(NODE) $(BUILD)/run_tests_wasm.js --expect-backend wasm
+	@echo "---- wasm, scalar build (no -msimd128)"
+	$(NODE) $(BUILD)/run_tests_wasm_scalar.js
 
 # Examples: each also builds alone with the one cc command at its top.
 EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels $(BUILD)/autoencoder $(BUILD)/char_rnn $(BUILD)/timeseries $(BUILD)/tabular
