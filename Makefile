@@ -105,6 +105,18 @@ test-wasm: $(BUILD)/run_tests_wasm.js $(BUILD)/run_tests_wasm_scalar.js
 	@echo "---- wasm, scalar build (no -msimd128)"
 	$(NODE) $(BUILD)/run_tests_wasm_scalar.js
 
+# SIMD128 against scalar in node (bench/wasm_bench.c, two emcc builds): SGEMM
+# 256 and 512, the seed CNN's training step and predict at batch 32; prints
+# the markdown table (build/bench_wasm.md).
+BENCH_EMCC = -O2 $(WARN) -Werror -sALLOW_MEMORY_GROWTH=1 -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sWASM_ASYNC_COMPILATION=0
+$(BUILD)/wasm_bench_simd.js: bench/wasm_bench.c nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -msimd128 $(BENCH_EMCC) -o $@ bench/wasm_bench.c
+$(BUILD)/wasm_bench_scalar.js: bench/wasm_bench.c nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) $(BENCH_EMCC) -o $@ bench/wasm_bench.c
+
+bench-wasm: $(BUILD)/wasm_bench_simd.js $(BUILD)/wasm_bench_scalar.js
+	NODE=$(NODE) OUT=$(BUILD)/bench_wasm.md sh bench/wasm_bench.sh $^
+
 # Examples: each also builds alone with the one cc command at its top.
 EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels $(BUILD)/autoencoder $(BUILD)/char_rnn $(BUILD)/timeseries $(BUILD)/tabular
 $(BUILD)/%: examples/%.c examples/common/*.h nn.h | $(BUILD)
