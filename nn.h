@@ -7892,15 +7892,21 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
     for (i = 0; i < m->n; i++) {
+        /* checked before adding: with a 32-bit size_t, five layers of 9e8
+         * weights wrapped to a small count and initialisation overran it */
+        const size_t lim = ((size_t)-1 - 64) / sizeof(float) / 4, /* + gradients, 2 states */
+            w = (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+        if (w > lim - np || m->L[i].nbuf > lim - nb)
+            return nn__fail(m, NN_ERR_SHAPE,
+                            "more than %lu parameters or statistics up to layer %d: too many for "
+                            "memory",
+                            (unsigned long)lim, i);
         m->L[i].woff = np;
         m->L[i].boff = np + m->L[i].nw;
-        np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+        np += w;
         m->L[i].bufoff = nb;
         nb += m->L[i].nbuf;
     }
-    if (np > ((size_t)-1 - 64) / sizeof(float) / 4 || nb > ((size_t)-1 - 64) / sizeof(float) / 4)
-        return nn__fail(m, NN_ERR_SHAPE, "%lu parameters and %lu statistics: too many for memory",
-                        (unsigned long)np, (unsigned long)nb);
     m->nparams = np;
     m->nbufs = nb;
     /* the gradients and the optimizer state come with the first use that
@@ -7975,12 +7981,35 @@ static nn_status nn__plan_workers(nn_model *m, size_t ws, int must) {
     m->ws_bytes = ws;
     return NN_OK;
 }
+/* Whether the arena for batch B can be counted in a size_t: a bound in
+ * double (exact below 2^53), B times the floats of one sample.  With a
+ * 32-bit size_t (i386, wasm32) B times a layer's size wrapped, and a small
+ * arena was overrun.  Every plan rule is at most linear in B (tiles of at
+ * most B images' rows, scratch(B) <= B scratch(1)). */
+static int nn__plan_fits(const nn_model *m, int B) {
+    double per = (double)m->in_dim + 2.0 * (double)m->L[m->n - 1].out_dim + 48.0, maxdim = m->in_dim;
+    int i;
+    for (i = 0; i < m->n; i++) {
+        const nn__layer *L = &m->L[i];
+        nn__lplan one;
+        size_t ws1 = 0;
+        memset(&one, 0, sizeof one);
+        if (L->k->plan) L->k->plan(m, L, 1, &one, &ws1);
+        per += (double)L->out_dim + (double)one.scratch + 32.0;
+        if ((double)L->out_dim > maxdim) maxdim = (double)L->out_dim;
+    }
+    per += 2.0 * maxdim + 32.0;
+    return (double)B * per * sizeof(float) + 64.0 < (double)(size_t)-1;
+}
 static nn_status nn__plan(nn_model *m, int B) {
     size_t total = 0, maxdim = m->in_dim, ws = 0, out = m->L[m->n - 1].out_dim;
     int i;
     float *a;
     nn_status s;
     if (B <= m->arena_batch) return nn__plan_workers(m, m->ws_bytes, 0);
+    if (!nn__plan_fits(m, B))
+        return nn__fail(m, NN_ERR_NO_MEMORY,
+                        "the activations for batch %d do not fit in the address space", B);
     total = nn__r16((size_t)B * m->in_dim) + 2 * nn__r16((size_t)B * out); /* xin, ybuf, prob */
     for (i = 0; i < m->n; i++) {
         nn__layer *L = &m->L[i];
