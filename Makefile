@@ -104,6 +104,13 @@ test-wasm: $(BUILD)/run_tests_wasm.js $(BUILD)/run_tests_wasm_scalar.js
 	NN_BACKEND=wasm $(NODE) $(BUILD)/run_tests_wasm.js --expect-backend wasm
 	@echo "---- wasm, scalar build (no -msimd128)"
 	$(NODE) $(BUILD)/run_tests_wasm_scalar.js
+	@echo "---- wasm, the header as C++ and with NN_STATIC (-msimd128, -Werror)"
+	printf '#define NN_IMPLEMENTATION\n#include "nn.h"\nint main(void){return nn_get_backend() != NN_BACKEND_WASM;}\n' \
+		> $(BUILD)/wasm_main.c
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -x c++ -O2 -msimd128 -Wall -Wextra -Werror -I. \
+		-sWASM_ASYNC_COMPILATION=0 -o $(BUILD)/wasm_cpp.js $(BUILD)/wasm_main.c && $(NODE) $(BUILD)/wasm_cpp.js
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -O2 -msimd128 $(WARN) -Werror -DNN_STATIC -I. \
+		-sWASM_ASYNC_COMPILATION=0 -o $(BUILD)/wasm_static.js $(BUILD)/wasm_main.c && $(NODE) $(BUILD)/wasm_static.js
 
 # SIMD128 against scalar in node (bench/wasm_bench.c, two emcc builds): SGEMM
 # 256 and 512, the seed CNN's training step and predict at batch 32; prints
