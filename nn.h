@@ -14,6 +14,9 @@
  *   inference use every core (see nn_set_threads; NN_THREADS=1 for one);
  *   POSIX threads are in libc on glibc >= 2.34, musl and macOS; an older
  *   glibc needs -pthread.
+ *   WebAssembly: emcc -O2 -msimd128 prog.c builds the SIMD128 backend
+ *   (without -msimd128: scalar only); without -pthread everything runs on
+ *   the calling thread.
  *
  * CONFIGURATION (define before including the implementation)
  *   NN_STATIC          all functions static (private copy per translation unit)
