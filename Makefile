@@ -282,12 +282,11 @@ test-valgrind: $(BUILD)/run_tests_vg examples
 # runs in a Web Worker.  The data (train.bin, test.bin: raw uint8 pixels and
 # labels) come from `make data` through web/make_data.py.  Open the page with
 #   make web && python3 -m http.server -d web/build
-# emcc under node 20 needs NODE_PATH=/usr/share/nodejs (TRAPS.md).  -Wno-error=unused-function:
-# main's nn.h leaves nn__cache_put unused in a wasm build (fixed on the wasm branch; drop it then).
+# emcc under node 20 needs NODE_PATH=/usr/share/nodejs (TRAPS.md).
 EMCC       ?= emcc
 WEB        = web/build
 WEB_STATIC = $(addprefix $(WEB)/,index.html style.css main.js worker.js)
-WEB_EMFLAGS = -O3 -std=c99 -Wall -Wextra -pedantic -Werror -Wno-error=unused-function -DNN_NO_THREADS \
+WEB_EMFLAGS = -O3 -std=c99 -Wall -Wextra -pedantic -Werror -DNN_NO_THREADS \
 	-sMODULARIZE=1 -sEXPORT_NAME=NNModule -sALLOW_MEMORY_GROWTH=1 -sENVIRONMENT=web,worker,node \
 	-sEXPORTED_FUNCTIONS=_malloc,_free -sEXPORTED_RUNTIME_METHODS=UTF8ToString
 
