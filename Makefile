@@ -7,7 +7,7 @@ BUILD    = build
 ARM_CC  ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64
 
-.PHONY: amdahl test-win32 test-valgrind all test test-asan test-asan-clang test-tsan test-arm test-arm-clang bench bench-build demo examples clean
+.PHONY: test-i386 test-wasm bench-wasm amdahl test-win32 test-valgrind all test test-asan test-asan-clang test-tsan test-arm test-arm-clang bench bench-build demo examples clean
 
 all: $(BUILD)/run_tests examples
 
@@ -67,6 +67,62 @@ test-arm-clang: $(BUILD)/run_tests_arm_clang
 	for cpu in max cortex-a57; do for g in tables int8; do \
 		NN_THREADS=2 $(QEMU) -cpu $$cpu -L /usr/aarch64-linux-gnu $(BUILD)/run_tests_arm_clang --only $$g || exit 1; \
 	done; done
+
+# 32-bit x86 (Debian: gcc-multilib): size_t and long are 32 bits.  The suite
+# runs with SSE2 arithmetic (-msse2 -mfpmath=sse, as on every x86 CPU since
+# 2003): the default i386 code uses x87, whose excess precision
+# (FLT_EVAL_METHOD 2) keeps the scalar twins' intermediates in 80 bits, so
+# the SIMD-against-scalar checks that require identical bits cannot hold.
+# The plain -m32 (x87) build is checked to compile with -Werror.
+$(BUILD)/run_tests_i386: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h nn.h | $(BUILD)
+	$(CC) -m32 -O2 $(WARN) -Werror -I. -o $(BUILD)/run_tests_i386_x87 $(TEST_SRC) -lm
+	$(CC) -m32 -msse2 -mfpmath=sse -O2 $(WARN) -Werror -I. -o $@ $(TEST_SRC) -lm
+
+test-i386: $(BUILD)/run_tests_i386
+	$(BUILD)/run_tests_i386
+
+# WebAssembly under node (Debian: emscripten, nodejs): the suite built with
+# emcc twice, with SIMD128 (the wasm backend, compared with scalar as every
+# SIMD backend is) and without (scalar only).  emcc 3.1.6 under node 20
+# needs NODE_PATH for its acorn; -sWASM_ASYNC_COMPILATION=0 avoids its
+# loader's fetch of a file path; tests/wasm_pre.js hands the environment
+# (NN_BACKEND, NN_THREADS) to getenv.  No -pthread: the pool runs on the
+# calling thread and the tests that start threads skip.
+EMCC       ?= emcc
+NODE       ?= node
+EMCC_FLAGS  = -O2 $(WARN) -Werror -I. -sALLOW_MEMORY_GROWTH=1 -sNODERAWFS=1 -sEXIT_RUNTIME=1 \
+	-sWASM_ASYNC_COMPILATION=0 --pre-js tests/wasm_pre.js
+$(BUILD)/run_tests_wasm.js: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h tests/wasm_pre.js nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -msimd128 $(EMCC_FLAGS) -o $@ $(TEST_SRC)
+$(BUILD)/run_tests_wasm_scalar.js: $(TEST_SRC) tests/tt.h tests/fixtures/portable.h tests/wasm_pre.js nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) $(EMCC_FLAGS) -o $@ $(TEST_SRC)
+
+test-wasm: $(BUILD)/run_tests_wasm.js $(BUILD)/run_tests_wasm_scalar.js
+	@echo "---- wasm, SIMD128 build (backends scalar and wasm)"
+	$(NODE) $(BUILD)/run_tests_wasm.js
+	NN_BACKEND=scalar $(NODE) $(BUILD)/run_tests_wasm.js --expect-backend scalar
+	NN_BACKEND=wasm $(NODE) $(BUILD)/run_tests_wasm.js --expect-backend wasm
+	@echo "---- wasm, scalar build (no -msimd128)"
+	$(NODE) $(BUILD)/run_tests_wasm_scalar.js
+	@echo "---- wasm, the header as C++ and with NN_STATIC (-msimd128, -Werror)"
+	printf '#define NN_IMPLEMENTATION\n#include "nn.h"\nint main(void){return nn_get_backend() != NN_BACKEND_WASM;}\n' \
+		> $(BUILD)/wasm_main.c
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -x c++ -O2 -msimd128 -Wall -Wextra -Werror -I. \
+		-sWASM_ASYNC_COMPILATION=0 -o $(BUILD)/wasm_cpp.js $(BUILD)/wasm_main.c && $(NODE) $(BUILD)/wasm_cpp.js
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -O2 -msimd128 $(WARN) -Werror -DNN_STATIC -I. \
+		-sWASM_ASYNC_COMPILATION=0 -o $(BUILD)/wasm_static.js $(BUILD)/wasm_main.c && $(NODE) $(BUILD)/wasm_static.js
+
+# SIMD128 against scalar in node (bench/wasm_bench.c, two emcc builds): SGEMM
+# 256 and 512, the seed CNN's training step and predict at batch 32; prints
+# the markdown table (build/bench_wasm.md).
+BENCH_EMCC = -O2 $(WARN) -Werror -sALLOW_MEMORY_GROWTH=1 -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sWASM_ASYNC_COMPILATION=0
+$(BUILD)/wasm_bench_simd.js: bench/wasm_bench.c nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) -msimd128 $(BENCH_EMCC) -o $@ bench/wasm_bench.c
+$(BUILD)/wasm_bench_scalar.js: bench/wasm_bench.c nn.h | $(BUILD)
+	NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC) $(BENCH_EMCC) -o $@ bench/wasm_bench.c
+
+bench-wasm: $(BUILD)/wasm_bench_simd.js $(BUILD)/wasm_bench_scalar.js
+	NODE=$(NODE) OUT=$(BUILD)/bench_wasm.md sh bench/wasm_bench.sh $^
 
 # Examples: each also builds alone with the one cc command at its top.
 EXAMPLES = $(BUILD)/xor $(BUILD)/fashion_mlp $(BUILD)/fashion_cnn $(BUILD)/kernels $(BUILD)/autoencoder $(BUILD)/char_rnn $(BUILD)/timeseries $(BUILD)/tabular
@@ -226,12 +282,11 @@ test-valgrind: $(BUILD)/run_tests_vg examples
 # runs in a Web Worker.  The data (train.bin, test.bin: raw uint8 pixels and
 # labels) come from `make data` through web/make_data.py.  Open the page with
 #   make web && python3 -m http.server -d web/build
-# emcc under node 20 needs NODE_PATH=/usr/share/nodejs (TRAPS.md).  -Wno-error=unused-function:
-# main's nn.h leaves nn__cache_put unused in a wasm build (fixed on the wasm branch; drop it then).
+# emcc under node 20 needs NODE_PATH=/usr/share/nodejs (TRAPS.md).
 EMCC       ?= emcc
 WEB        = web/build
 WEB_STATIC = $(addprefix $(WEB)/,index.html style.css main.js worker.js)
-WEB_EMFLAGS = -O3 -std=c99 -Wall -Wextra -pedantic -Werror -Wno-error=unused-function -DNN_NO_THREADS \
+WEB_EMFLAGS = -O3 -std=c99 -Wall -Wextra -pedantic -Werror -DNN_NO_THREADS \
 	-sMODULARIZE=1 -sEXPORT_NAME=NNModule -sALLOW_MEMORY_GROWTH=1 -sENVIRONMENT=web,worker,node \
 	-sEXPORTED_FUNCTIONS=_malloc,_free -sEXPORTED_RUNTIME_METHODS=UTF8ToString
 

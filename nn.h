@@ -14,6 +14,9 @@
  *   inference use every core (see nn_set_threads; NN_THREADS=1 for one);
  *   POSIX threads are in libc on glibc >= 2.34, musl and macOS; an older
  *   glibc needs -pthread.
+ *   WebAssembly: emcc -O2 -msimd128 prog.c builds the SIMD128 backend
+ *   (without -msimd128: scalar only); without -pthread everything runs on
+ *   the calling thread.
  *
  * CONFIGURATION (define before including the implementation)
  *   NN_STATIC          all functions static (private copy per translation unit)
@@ -57,7 +60,8 @@
  *   4. Kernels (the only intrinsics), the list of a table's slots (NN__KSLOTS)
  *      4.1 scalar backend (the reference)
  *      4.2 SIMD kernels written once against a small vocabulary
- *      4.3 AVX2+FMA, 4.4 AVX-512, 4.5 NEON vocabularies and micro-kernels
+ *      4.3 AVX2+FMA, 4.4 AVX-512, 4.5 NEON, 4.5b WebAssembly SIMD128
+ *          vocabularies and micro-kernels
  *      4.6 backend tables (NN_BACKEND_LIST) and dispatch
  *      4.7 SGEMM driver (packing, blocking)
  *      4.8 im2col / col2im
@@ -136,8 +140,10 @@ NNDEF const char *nn_strerror(nn_status s);
  *   scalar  always present, the reference
  *   avx2    AVX2 + FMA
  *   avx512  AVX-512F (Zen 4/5, Skylake-X ...)
- *   neon    aarch64 Advanced SIMD */
-#define NN_BACKEND_LIST(X) X(SCALAR, scalar) X(AVX2, avx2) X(AVX512, avx512) X(NEON, neon)
+ *   neon    aarch64 Advanced SIMD
+ *   wasm    WebAssembly SIMD128 (built with -msimd128) */
+#define NN_BACKEND_LIST(X)                                                                         \
+    X(SCALAR, scalar) X(AVX2, avx2) X(AVX512, avx512) X(NEON, neon) X(WASM, wasm)
 #define NN__BACKEND_ENUM(id, name) NN_BACKEND_##id,
 typedef enum nn_backend {
     NN_BACKEND_AUTO = 0,
@@ -145,7 +151,7 @@ typedef enum nn_backend {
 } nn_backend;
 
 /* Select the kernels.  AUTO honours the NN_BACKEND environment variable
- * (scalar|avx2|avx512|neon|auto) when set, else picks the best the CPU and
+ * (scalar|avx2|avx512|neon|wasm|auto) when set, else picks the best the CPU and
  * OS support.  Returns NN_ERR_UNSUPPORTED (and changes nothing) when the
  * build or the CPU lacks the backend, NN_ERR_INVALID_ARGUMENT for an
  * unknown value. */
@@ -799,6 +805,10 @@ NNDEF double nn_time_seconds(void);
 #include <sys/auxv.h> /* getauxval */
 #endif
 #endif
+#if defined(__wasm_simd128__) /* clang -msimd128 (emcc): available iff compiled in */
+#define NN__HAVE_WASM 1
+#include <wasm_simd128.h>
+#endif
 #endif
 
 #if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
@@ -1010,7 +1020,8 @@ static unsigned nn__cpu_features(void) {
 typedef struct nn__caches {
     size_t l1d, l2, l3;
 } nn__caches;
-static void nn__cache_put(nn__caches *c, unsigned level, size_t bytes) {
+/* unused where neither CPUID nor sysfs can be asked (wasm, macOS) */
+NN__UNUSED static void nn__cache_put(nn__caches *c, unsigned level, size_t bytes) {
     if (!bytes) return;
     if (level == 1) c->l1d = bytes;
     else if (level == 2) c->l2 = bytes;
@@ -2208,6 +2219,8 @@ static void nn__s_ukr(const nn__uk *u) {
  *                     (others read as 0, never touched in memory)
  *   NN__SET1, NN__ADD, NN__SUB, NN__MUL, NN__DIV, NN__SQRT
  *   NN__FMA(a,b,c)    a*b + c;  NN__FNMA(a,b,c)  c - a*b
+ *   NN__FMAF(a,b,c)   a*b + c rounded once, as the scalar twins' fmaf
+ *                     (NN__FMA where that is fused)
  *   NN__MAX(a,b), NN__MIN(a,b)  x86 semantics: b when either is NaN
  *   NN__SEL_GT(a,b,x,y)  a > b ? x : y lane-wise (false for NaN)
  *   NN__SEL_EQ(a,b,x,y)  a == b ? x : y
@@ -2251,8 +2264,8 @@ static void nn__s_ukr(const nn__uk *u) {
  * degree 6) on [-7.9988, 7.9988]; beyond that tanh rounds to +-1 within
  * 2.3e-7.  |x| < 4e-4 returns x (tanh x = x within float rounding there).
  * Against double-precision tanh (tests/test_activations.c): absolute error
- * <= 3e-7 everywhere, relative error <= 4e-7 for |x| >= 1e-3 (measured max:
- * 2.5e-7 and 2.8e-7).  Sigmoid, 1/(1 + e^-x) from this exp with an IEEE
+ * <= 3e-7 everywhere (4e-7 on wasm, without FMA: measured 3.7e-7), relative
+ * error <= 4e-7 for |x| >= 1e-3 (measured max: 2.5e-7 and 2.8e-7).  Sigmoid, 1/(1 + e^-x) from this exp with an IEEE
  * division: <= 5e-7 relative and absolute (measured 1.9e-7, 8.9e-8). */
 #define NN__DEF_VTANH(pfx)                                                                         \
     NN__ATTR static inline NN__VF nn__##pfx##_vtanh(NN__VF x0) {                                   \
@@ -2324,9 +2337,9 @@ static void nn__s_ukr(const nn__uk *u) {
                                                 NN__VF m4, NN__VF m5, NN__VF *o, size_t os) {      \
         NN__VF s = NN__ADD(m1, m2), p = NN__ADD(m3, m4), q = NN__SET1(0.25f),                      \
                s6 = NN__SET1(1.0f / 6.0f);                                                         \
-        o[0] = NN__FMA(NN__SUB(NN__MUL(q, p), s), s6, NN__MUL(q, m0));                             \
+        o[0] = NN__FMAF(NN__SUB(NN__MUL(q, p), s), s6, NN__MUL(q, m0));                            \
         o[os] = NN__MUL(NN__ADD(NN__SUB(m2, m1), NN__MUL(NN__SET1(0.5f), NN__SUB(m3, m4))), s6);   \
-        o[2 * os] = NN__FMA(NN__SUB(p, s), s6, m5);                                                \
+        o[2 * os] = NN__FMAF(NN__SUB(p, s), s6, m5);                                               \
     }                                                                                              \
     NN__ATTR static inline void nn__##pfx##_wg_out1(NN__VF y, const float *bias, int relu,         \
                                                     float *p, size_t o, size_t t) {                \
@@ -2859,6 +2872,7 @@ static void nn__s_ukr(const nn__uk *u) {
 #define NN__SQRT _mm256_sqrt_ps
 #define NN__FMA _mm256_fmadd_ps
 #define NN__FNMA _mm256_fnmadd_ps
+#define NN__FMAF NN__FMA
 #define NN__MAX _mm256_max_ps
 #define NN__MIN _mm256_min_ps
 #define NN__SEL_GT(a, b, x, y) _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ))
@@ -3194,6 +3208,7 @@ NN__ATTR static void nn__avx2_ukr(const nn__uk *u) {
 #undef NN__SQRT
 #undef NN__FMA
 #undef NN__FNMA
+#undef NN__FMAF
 #undef NN__MAX
 #undef NN__MIN
 #undef NN__SEL_GT
@@ -3228,6 +3243,7 @@ NN__ATTR static void nn__avx2_ukr(const nn__uk *u) {
 #define NN__SQRT _mm512_sqrt_ps
 #define NN__FMA _mm512_fmadd_ps
 #define NN__FNMA _mm512_fnmadd_ps
+#define NN__FMAF NN__FMA
 #define NN__MAX _mm512_max_ps
 #define NN__MIN _mm512_min_ps
 #define NN__SEL_GT(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), y, x)
@@ -3390,6 +3406,7 @@ NN__ATTR static void nn__avx512_ukr(const nn__uk *u) {
 #undef NN__SQRT
 #undef NN__FMA
 #undef NN__FNMA
+#undef NN__FMAF
 #undef NN__MAX
 #undef NN__MIN
 #undef NN__SEL_GT
@@ -3424,6 +3441,7 @@ NN__ATTR static void nn__avx512_ukr(const nn__uk *u) {
 #define NN__SQRT vsqrtq_f32
 #define NN__FMA(a, b, c) vfmaq_f32(c, a, b)
 #define NN__FNMA(a, b, c) vfmsq_f32(c, a, b)
+#define NN__FMAF NN__FMA
 /* x86 semantics (second operand when either is NaN) so that every backend
  * propagates NaN the same way */
 #define NN__MAX(a, b) vbslq_f32(vcgtq_f32(a, b), a, b)
@@ -3557,6 +3575,191 @@ static void nn__neon_ukr(const nn__uk *u) {
 #undef NN__N_ROW
 #endif /* NN__HAVE_NEON */
 
+#if NN__HAVE_WASM
+/* ---- 4.5b WebAssembly SIMD128 (clang -msimd128, emcc) ---------------------
+ * Four lanes as NEON.  The engine (V8, SpiderMonkey) maps each v128 op to
+ * one or two SSE/AVX or NEON instructions.  SIMD128 has no fused
+ * multiply-add (relaxed SIMD's is unusable with clang 14: TRAPS), so FMA is
+ * a multiply and an add, rounded twice: results differ from the FMA
+ * backends within the tolerances the tests already allow for gcc's and
+ * clang's different contraction.  The int8 slots (section 4.9) use the
+ * scalar kernels, which are exact. */
+#define NN__ATTR
+#define NN__W 4
+#define NN__VF v128_t
+#define NN__VI v128_t
+#define NN__LD(p) wasm_v128_load(p)
+#define NN__ST(p, v) wasm_v128_store(p, v)
+#define NN__LDN(p, n) nn__wasm_ldn(p, n)
+#define NN__STN(p, v, n) nn__wasm_stn(p, v, n)
+#define NN__SET1(x) wasm_f32x4_splat(x)
+#define NN__ADD wasm_f32x4_add
+#define NN__SUB wasm_f32x4_sub
+#define NN__MUL wasm_f32x4_mul
+#define NN__DIV wasm_f32x4_div
+#define NN__SQRT wasm_f32x4_sqrt
+#define NN__FMA(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
+#define NN__FNMA(a, b, c) wasm_f32x4_sub(c, wasm_f32x4_mul(a, b))
+/* fmaf lane by lane (libm: exact): the Winograd weight-gradient output
+ * must equal its scalar twin's fmaf, and runs once per layer and step */
+#define NN__FMAF nn__wasm_fmaf
+/* x86 semantics (b when either is NaN): pmax(b, a) is b < a ? a : b, one
+ * instruction (f32x4.max would return NaN from either side) */
+#define NN__MAX(a, b) wasm_f32x4_pmax(b, a)
+#define NN__MIN(a, b) wasm_f32x4_pmin(b, a)
+#define NN__SEL_GT(a, b, x, y) wasm_v128_bitselect(x, y, wasm_f32x4_gt(a, b))
+#define NN__SEL_EQ(a, b, x, y) wasm_v128_bitselect(x, y, wasm_f32x4_eq(a, b))
+#define NN__HSUM nn__wasm_hsum
+#define NN__HMAX nn__wasm_hmax
+/* round to nearest even, then an exact conversion (no overflow: the
+ * callers clamp first) */
+#define NN__RNDI(v) wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v))
+#define NN__I2F wasm_f32x4_convert_i32x4
+#define NN__ISHL23(v) wasm_i32x4_shl(v, 23)
+#define NN__IADD wasm_i32x4_add
+#define NN__ISUB wasm_i32x4_sub
+#define NN__ISRA1(v) wasm_i32x4_shr(v, 1)
+#define NN__ISET1 wasm_i32x4_splat
+#define NN__I2BITS(v) (v) /* one v128_t type for floats and ints */
+static inline v128_t nn__wasm_ldn(const float *p, size_t n) {
+    float t[4] = {0, 0, 0, 0};
+    memcpy(t, p, n * sizeof(float));
+    return wasm_v128_load(t);
+}
+static inline void nn__wasm_stn(float *p, v128_t v, size_t n) {
+    float t[4];
+    wasm_v128_store(t, v);
+    memcpy(p, t, n * sizeof(float));
+}
+static inline v128_t nn__wasm_fmaf(v128_t a, v128_t b, v128_t c) {
+    float x[4], y[4], z[4];
+    int i;
+    wasm_v128_store(x, a);
+    wasm_v128_store(y, b);
+    wasm_v128_store(z, c);
+    for (i = 0; i < 4; i++) x[i] = fmaf(x[i], y[i], z[i]);
+    return wasm_v128_load(x);
+}
+static inline v128_t nn__wasm_iota(void) { return wasm_f32x4_make(0.0f, 1.0f, 2.0f, 3.0f); }
+static inline float nn__wasm_hsum(v128_t v) {
+    v = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+    v = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
+    return wasm_f32x4_extract_lane(v, 0);
+}
+static inline float nn__wasm_hmax(v128_t v) {
+    v = NN__MAX(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+    v = NN__MAX(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
+    return wasm_f32x4_extract_lane(v, 0);
+}
+NN__SIMD_KERNELS(wasm)
+static void nn__wasm_u8f(size_t n, const unsigned char *x, float scale, float *y) {
+    size_t i = 0;
+    v128_t vs = wasm_f32x4_splat(scale);
+    for (; i + 8 <= n; i += 8) {
+        v128_t h = wasm_u16x8_load8x8(x + i);
+        wasm_v128_store(y + i, wasm_f32x4_mul(vs, wasm_f32x4_convert_u32x4(wasm_u32x4_extend_low_u16x8(h))));
+        wasm_v128_store(y + i + 4,
+                        wasm_f32x4_mul(vs, wasm_f32x4_convert_u32x4(wasm_u32x4_extend_high_u16x8(h))));
+    }
+    for (; i < n; i++) y[i] = scale * (float)x[i];
+}
+/* 8x8 transpose as four 4x4 blocks of two shuffle stages each (packing
+ * op(B) = B^T): 32 shuffles instead of 64 scalar gathers */
+static inline void nn__wasm_tr4(const float *s, size_t lds, float *d, size_t ldd) {
+    v128_t r0 = wasm_v128_load(s), r1 = wasm_v128_load(s + lds), r2 = wasm_v128_load(s + 2 * lds),
+           r3 = wasm_v128_load(s + 3 * lds);
+    v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+    v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+    wasm_v128_store(d, wasm_i64x2_shuffle(t0, t2, 0, 2));
+    wasm_v128_store(d + ldd, wasm_i64x2_shuffle(t0, t2, 1, 3));
+    wasm_v128_store(d + 2 * ldd, wasm_i64x2_shuffle(t1, t3, 0, 2));
+    wasm_v128_store(d + 3 * ldd, wasm_i64x2_shuffle(t1, t3, 1, 3));
+}
+static void nn__wasm_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
+    nn__wasm_tr4(src, lds, dst, ldd);
+    nn__wasm_tr4(src + 4, lds, dst + 4 * ldd, ldd);
+    nn__wasm_tr4(src + 4 * lds, lds, dst + 4, ldd);
+    nn__wasm_tr4(src + 4 * lds + 4, lds, dst + 4 * ldd + 4, ldd);
+}
+/* no streaming stores in SIMD128: the block loop of the scalar twin */
+static void nn__wasm_trs(const float *src, size_t lds, float *dst, size_t ldd, size_t rows,
+                         size_t cols) {
+    size_t a, r;
+    for (a = 0; a < cols; a += 8)
+        for (r = 0; r < rows; r += 8) nn__wasm_tr8(src + r * lds + a, lds, dst + a * ldd + r, ldd);
+}
+
+/* NN__WA_MR x 8 micro-kernel: two accumulators a row, B as two vectors, A
+ * one splat load a row (v128.load32_splat reads packed and in-place A
+ * alike).  Without FMA each product needs a temporary: 5 rows are 10
+ * accumulators + 2 B + 1 A + 1 product of V8's 15 allocatable xmm.
+ * Measured in node 20 (Zen 5, busy machine): 5x8 about 1.2x 4x8; 6x8
+ * spills and runs at a third of 5x8. */
+#define NN__WA_MR 5
+#define NN__WA_ROW(i, c0, c1)                                                                      \
+    do {                                                                                           \
+        v128_t a_ = wasm_v128_load32_splat(pa + (i) * rs);                                          \
+        c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(a_, b0));                                           \
+        c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(a_, b1));                                           \
+    } while (0)
+/* store one row of the tile: c = alpha*acc + beta*c, first nr columns */
+static inline void nn__wasm_store_row(float *c, v128_t c0, v128_t c1, const nn__uk *u) {
+    v128_t z = wasm_f32x4_splat(0.0f);
+    float t[8];
+    int j;
+    if (u->alpha != 1.0f) {
+        v128_t va = wasm_f32x4_splat(u->alpha);
+        c0 = wasm_f32x4_mul(va, c0);
+        c1 = wasm_f32x4_mul(va, c1);
+    }
+    if (u->nr == 8) {
+        if (u->beta != 0.0f) {
+            v128_t vb = wasm_f32x4_splat(u->beta);
+            c0 = NN__FMA(vb, wasm_v128_load(c), c0);
+            c1 = NN__FMA(vb, wasm_v128_load(c + 4), c1);
+        }
+        if (u->relu) {
+            c0 = NN__MAX(z, c0);
+            c1 = NN__MAX(z, c1);
+        }
+        wasm_v128_store(c, c0);
+        wasm_v128_store(c + 4, c1);
+        return;
+    }
+    wasm_v128_store(t, c0);
+    wasm_v128_store(t + 4, c1);
+    if (u->beta != 0.0f)
+        for (j = 0; j < u->nr; j++) t[j] += u->beta * c[j];
+    if (u->relu) /* max(0, x) as NN__MAX: NaN and -0 kept */
+        for (j = 0; j < u->nr; j++) t[j] = 0.0f > t[j] ? 0.0f : t[j];
+    for (j = 0; j < u->nr; j++) c[j] = t[j];
+}
+static void nn__wasm_ukr(const nn__uk *u) {
+    v128_t z = wasm_f32x4_splat(0.0f);
+    v128_t c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z;
+    size_t p, rs = u->rsa, csa = u->csa, ldc = u->ldc;
+    const float *pa = u->a, *pb = u->b;
+    float *c = u->c;
+    int mr = u->mr;
+    for (p = 0; p < u->kc; p++) {
+        v128_t b0 = wasm_v128_load(pb), b1 = wasm_v128_load(pb + 4);
+        NN__WA_ROW(0, c00, c01);
+        NN__WA_ROW(1, c10, c11);
+        NN__WA_ROW(2, c20, c21);
+        NN__WA_ROW(3, c30, c31);
+        NN__WA_ROW(4, c40, c41);
+        pa += csa;
+        pb += 8;
+    }
+    if (mr > 0) nn__wasm_store_row(c, c00, c01, u);
+    if (mr > 1) nn__wasm_store_row(c + ldc, c10, c11, u);
+    if (mr > 2) nn__wasm_store_row(c + 2 * ldc, c20, c21, u);
+    if (mr > 3) nn__wasm_store_row(c + 3 * ldc, c30, c31, u);
+    if (mr > 4) nn__wasm_store_row(c + 4 * ldc, c40, c41, u);
+}
+#undef NN__WA_ROW
+#endif /* NN__HAVE_WASM */
+
 /* ---- 4.6 backend tables and dispatch ------------------------------------
  * Every backend is a line of NN_BACKEND_LIST (section 2): it makes the
  * enum value and the name, and here the table lookup (NN__TAB_<ID>), the
@@ -3564,7 +3767,7 @@ static void nn__neon_ukr(const nn__uk *u) {
  * nn_sgemm_ws_size's maximum over the backends built in; the tests loop
  * over the same list.
  *
- * Adding a backend (e.g. WASM for SIMD128):
+ * Adding a backend (as WASM was, for SIMD128):
  *   1. a line at the end of NN_BACKEND_LIST (values are stable);
  *   2. its vocabulary (NN__W, NN__VF, NN__LD, ... as in 4.3-4.5) under the
  *      #if that detects the compiler's target, then NN__SIMD_KERNELS(name)
@@ -3975,6 +4178,12 @@ static void nn__neon_q8max4(size_t n, const unsigned char *a, const unsigned cha
 #define nn__avx512_q8max4 nn__avx2_q8max4
 #define nn__avx512_q8max4i nn__avx2_q8max4i
 #define nn__neon_trs nn__s_trs
+/* wasm: the int8 GEMM rows, requantization and max-pools in scalar C
+ * (exact, as every backend; i32x4.dot_i16x8_s kernels: to come) */
+#define nn__wasm_q8rows nn__s_q8rows
+#define nn__wasm_q8req nn__s_q8req
+#define nn__wasm_q8max4 nn__s_q8max4
+#define nn__wasm_q8max4i nn__s_q8max4i
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
  * streams from L2; NC bounds the packed B panel (L2/L3).  The values here
@@ -4008,6 +4217,13 @@ static const nn__ktab nn__tab_neon = {
 #else
 #define NN__TAB_NEON NULL
 #endif
+#if NN__HAVE_WASM
+static const nn__ktab nn__tab_wasm = {
+    NN_BACKEND_WASM, NN__KSLOTS(NN__KSLOT_INIT, nn__wasm) NN__WA_MR, 8, 125, 256, 2048};
+#define NN__TAB_WASM (&nn__tab_wasm)
+#else
+#define NN__TAB_WASM NULL
+#endif
 #define NN__TAB_SCALAR (&nn__tab_scalar)
 /* what each backend needs of the CPU (nn__cpu_features bits; NEON is
  * baseline on aarch64) */
@@ -4015,6 +4231,7 @@ static const nn__ktab nn__tab_neon = {
 #define NN__NEEDS_AVX2 ((unsigned)NN__CPU_AVX2)
 #define NN__NEEDS_AVX512 ((unsigned)NN__CPU_AVX512)
 #define NN__NEEDS_NEON 0u
+#define NN__NEEDS_WASM 0u /* available iff compiled in */
 
 /* THE documented global: the current kernel table (NULL until first use,
  * then set by nn_set_backend or the first kernel call, which runs AUTO).
@@ -7706,15 +7923,21 @@ NN__API nn_status nn_compile(nn_model *m, nn_optimizer opt, nn_loss loss) {
     /* each layer's weights then bias, adjacent (one optimizer call per
      * layer), padded to 16 floats so every weight block is 64-byte aligned */
     for (i = 0; i < m->n; i++) {
+        /* checked before adding: with a 32-bit size_t, five layers of 9e8
+         * weights wrapped to a small count and initialisation overran it */
+        const size_t lim = ((size_t)-1 - 64) / sizeof(float) / 4, /* + gradients, 2 states */
+            w = (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+        if (w > lim - np || m->L[i].nbuf > lim - nb)
+            return nn__fail(m, NN_ERR_SHAPE,
+                            "more than %lu parameters or statistics up to layer %d: too many for "
+                            "memory",
+                            (unsigned long)lim, i);
         m->L[i].woff = np;
         m->L[i].boff = np + m->L[i].nw;
-        np += (m->L[i].nw + m->L[i].nb + 15) & ~(size_t)15;
+        np += w;
         m->L[i].bufoff = nb;
         nb += m->L[i].nbuf;
     }
-    if (np > ((size_t)-1 - 64) / sizeof(float) / 4 || nb > ((size_t)-1 - 64) / sizeof(float) / 4)
-        return nn__fail(m, NN_ERR_SHAPE, "%lu parameters and %lu statistics: too many for memory",
-                        (unsigned long)np, (unsigned long)nb);
     m->nparams = np;
     m->nbufs = nb;
     /* the gradients and the optimizer state come with the first use that
@@ -7789,12 +8012,35 @@ static nn_status nn__plan_workers(nn_model *m, size_t ws, int must) {
     m->ws_bytes = ws;
     return NN_OK;
 }
+/* Whether the arena for batch B can be counted in a size_t: a bound in
+ * double (exact below 2^53), B times the floats of one sample.  With a
+ * 32-bit size_t (i386, wasm32) B times a layer's size wrapped, and a small
+ * arena was overrun.  Every plan rule is at most linear in B (tiles of at
+ * most B images' rows, scratch(B) <= B scratch(1)). */
+static int nn__plan_fits(const nn_model *m, int B) {
+    double per = (double)m->in_dim + 2.0 * (double)m->L[m->n - 1].out_dim + 48.0, maxdim = m->in_dim;
+    int i;
+    for (i = 0; i < m->n; i++) {
+        const nn__layer *L = &m->L[i];
+        nn__lplan one;
+        size_t ws1 = 0;
+        memset(&one, 0, sizeof one);
+        if (L->k->plan) L->k->plan(m, L, 1, &one, &ws1);
+        per += (double)L->out_dim + (double)one.scratch + 32.0;
+        if ((double)L->out_dim > maxdim) maxdim = (double)L->out_dim;
+    }
+    per += 2.0 * maxdim + 32.0;
+    return (double)B * per * sizeof(float) + 64.0 < (double)(size_t)-1;
+}
 static nn_status nn__plan(nn_model *m, int B) {
     size_t total = 0, maxdim = m->in_dim, ws = 0, out = m->L[m->n - 1].out_dim;
     int i;
     float *a;
     nn_status s;
     if (B <= m->arena_batch) return nn__plan_workers(m, m->ws_bytes, 0);
+    if (!nn__plan_fits(m, B))
+        return nn__fail(m, NN_ERR_NO_MEMORY,
+                        "the activations for batch %d do not fit in the address space", B);
     total = nn__r16((size_t)B * m->in_dim) + 2 * nn__r16((size_t)B * out); /* xin, ybuf, prob */
     for (i = 0; i < m->n; i++) {
         nn__layer *L = &m->L[i];
@@ -8826,6 +9072,13 @@ static nn_status nn__read_file(const char *path, size_t limit, unsigned char **o
     if ((unsigned long)sz > (unsigned long)limit) {
         fclose(f);
         return NN_ERR_FORMAT;
+    }
+    /* A directory opens and seeks on Linux, with whatever size its file
+     * system reports (ext4 tells a 32-bit process 2^31 - 1, which then
+     * failed as "out of memory"): read a byte before allocating. */
+    if (sz > 0 && (getc(f) == EOF || fseek(f, 0, SEEK_SET) != 0)) {
+        fclose(f);
+        return NN_ERR_IO;
     }
     buf = (unsigned char *)NN_MALLOC((size_t)sz + 1);
     if (!buf) {

@@ -41,7 +41,8 @@ int main(void) {
     if (!nn_strerror(NN_ERR_SHAPE)) return 1;
 #ifdef EXPECT_SCALAR
     if (nn_get_backend() != NN_BACKEND_SCALAR || nn_backend_available(NN_BACKEND_AVX2) ||
-        nn_backend_available(NN_BACKEND_AVX512) || nn_backend_available(NN_BACKEND_NEON))
+        nn_backend_available(NN_BACKEND_AVX512) || nn_backend_available(NN_BACKEND_NEON) ||
+        nn_backend_available(NN_BACKEND_WASM))
         return 1;
 #endif
     return 0;

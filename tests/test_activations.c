@@ -4,7 +4,8 @@
  * Bounds checked are the ones stated in nn.h section 4.2:
  *   exp:  relative <= 3e-7 on [-87.3, 88.7]; absolute <= 1e-44 below -87.3;
  *         +inf from the first float whose e^x rounds to inf; 0 below -104
- *   tanh: absolute <= 3e-7 everywhere; relative <= 4e-7 for |x| >= 1e-3
+ *   tanh: absolute <= 3e-7 everywhere (4e-7 on wasm, which has no FMA);
+ *         relative <= 4e-7 for |x| >= 1e-3
  * nn.h states no bound for sigmoid; the test uses the one that follows
  * from exp's: relative and absolute <= 5e-7 on [-20, 20] (3e-7 from exp
  * plus three float roundings).  The measured maxima are printed as info
@@ -26,6 +27,7 @@
 #define EXP_REL 3e-7
 #define EXP_ABS_LOW 1e-44
 #define TANH_ABS 3e-7
+#define TANH_ABS_NOFMA 4e-7 /* wasm: mul + add, rounded twice */
 #define TANH_REL 4e-7
 #define SIG_REL 5e-7
 #define SIG_ABS 5e-7
@@ -138,7 +140,7 @@ static void accuracy(nn_backend b) {
     /* ---- tanh ---- */
     tt_ctx("activations[%s] tanh", bn);
     e = sweep(nn_vtanh, tanh, -20.0, 20.0, GRID, INFINITY);
-    check_abs("tanh on [-20, 20]", e, TANH_ABS);
+    check_abs("tanh on [-20, 20]", e, nn_get_backend() == NN_BACKEND_WASM ? TANH_ABS_NOFMA : TANH_ABS);
     /* relative error for |x| >= 1e-3, both signs, plus a fine grid near 1e-3 */
     e2 = sweep(nn_vtanh, tanh, 1e-3, 20.0, GRID / 2, 0.0);
     e3 = sweep(nn_vtanh, tanh, -20.0, -1e-3, GRID / 2, 0.0);

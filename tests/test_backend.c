@@ -63,6 +63,13 @@ static void test_switching(void) {
 #if defined(__x86_64__) || defined(__i386__)
     TT_CHECK(!nn_backend_available(NN_BACKEND_NEON), "NEON available on x86?");
 #endif
+#if !defined(__wasm__)
+    TT_CHECK(!nn_backend_available(NN_BACKEND_WASM), "wasm SIMD128 available outside WebAssembly?");
+#elif defined(__wasm_simd128__) && !defined(NN_NO_SIMD)
+    TT_CHECK(nn_backend_available(NN_BACKEND_WASM), "wasm SIMD128 compiled in (-msimd128) but not available");
+#else
+    TT_CHECK(!nn_backend_available(NN_BACKEND_WASM), "wasm SIMD128 available in a build without -msimd128");
+#endif
 #if defined(__aarch64__)
     TT_CHECK(nn_backend_available(NN_BACKEND_NEON), "NEON is baseline on aarch64");
     TT_CHECK(!nn_backend_available(NN_BACKEND_AVX2) && !nn_backend_available(NN_BACKEND_AVX512),

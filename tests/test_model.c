@@ -8,6 +8,8 @@
 #include "nn.h"
 #include "tt.h"
 
+extern size_t tt_alloc_cap; /* tests/test_main.c */
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1052,6 +1054,41 @@ void test_train(void) {
  * refused with NN_ERR_SHAPE at the builder (an LSTM of 2^31 units on 92680
  * features had nw + nb wrap to 166832 floats and nn_compile's init wrote
  * 1.8e19 of them); 'same' geometry near INT_MAX computes without overflow. */
+/* Sizes that pass 2^32 bytes in total though every layer is legal: with a
+ * 32-bit size_t (make test-i386, make test-wasm) they wrapped to small
+ * blocks that were overrun; now an error everywhere (allocations over 1 GiB
+ * refused here, so that 64-bit machines answer as quickly). */
+static void past_32_bits(void) {
+    nn_model *m;
+    nn_status st;
+    int i, n = 1 << 20;
+    float *x = (float *)calloc((size_t)n, sizeof(float)), loss = 0.0f;
+    tt_ctx("errors: sizes past 32 bits");
+    if (!TT_CHECK(x != NULL, "calloc")) return;
+    tt_alloc_cap = (size_t)1 << 30;
+    /* five dense layers of 9e8 weights: 4.5e9 parameters */
+    m = nn_model_new(nn_shape1(30000));
+    for (i = 0; i < 5; i++) nn_dense(m, 30000, NN_RELU);
+    st = nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+    TT_CHECK(st == NN_ERR_SHAPE || st == NN_ERR_NO_MEMORY, "5 x dense 30000 on 30000: %s (%s)", nn_strerror(st),
+             nn_model_error(m));
+    nn_model_free(m);
+    /* batch 2^20 of 4096 activations: a 16 GiB arena (2^32 floats) */
+    m = nn_model_new(nn_shape1(1));
+    nn_dense(m, 4096, NN_RELU);
+    nn_dense(m, 1, NN_LINEAR);
+    st = nn_compile(m, nn_sgd(0.1f), NN_LOSS_MSE);
+    TT_EQ_INT(st, NN_OK);
+    if (st == NN_OK) {
+        st = nn_train_on_batch(m, x, x, n, &loss, NULL);
+        TT_CHECK(st == NN_ERR_NO_MEMORY, "batch 2^20 x 4096: %s (%s)", nn_strerror(st), nn_model_error(m));
+        /* predict goes in chunks: it works */
+        TT_EQ_INT(nn_predict(m, x, 1000, x + 1000), NN_OK);
+    }
+    nn_model_free(m);
+    tt_alloc_cap = 0;
+    free(x);
+}
 static void huge_layers(void) {
     static const struct {
         const char *what;
@@ -1103,6 +1140,7 @@ static void build_errors(void) {
     nn_model *m;
     nn_status st;
     huge_layers();
+    past_32_bits();
     tt_ctx("errors: model building");
     /* dense after conv without flatten */
     m = nn_model_new(nn_shape3(6, 6, 1));

@@ -230,11 +230,14 @@ void test_parallel(void) {
 #define PT_NO_FORK 1
 #endif
 #endif
+#if defined(TT_NO_USER_THREADS) /* no fork() in wasm */
+#define PT_NO_FORK 1
+#endif
 #if defined(NN_TEST_SMALL) /* qemu-user (make test-arm) aborts in the child of a threaded fork */
 #define PT_NO_FORK 1
 #endif
 #if defined(PT_NO_FORK) || defined(__SANITIZE_THREAD__)
-    tt_skip("parallel: fork() test (not under TSan or qemu-user)");
+    tt_skip("parallel: fork() test (not under TSan, qemu-user or wasm)");
 #else
     {
         /* fork() after the pool started: the child's pool is its own */

@@ -97,6 +97,10 @@ void test_threads(void) {
     pthread_t th[NJ];
     int i, made[NJ];
     tt_ctx("threads: separate models from %d threads at once", NJ);
+#ifdef TT_NO_USER_THREADS
+    tt_skip("threads: separate models from user threads (no threads in this build)");
+    return;
+#endif
     for (i = 0; i < NJ; i++) { /* two CNNs, two LSTMs, a GRU; 5 threads on however many cores */
         memset(&alone[i], 0, sizeof alone[i]);
         alone[i].kind = i % 3;

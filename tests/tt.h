@@ -40,6 +40,13 @@
 
 #define TT_GUARD 64 /* floats on each side of a guarded buffer (> 1 zmm) */
 
+/* Emscripten without -pthread links pthread_create to a stub that always
+ * fails, and has no fork(): the tests that start threads of their own skip
+ * there (nn.h's pool then runs everything on the calling thread). */
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define TT_NO_USER_THREADS 1
+#endif
+
 extern long tt_passed, tt_failed, tt_skipped;
 
 void tt_ctx(const char *fmt, ...) TT_PRINTF(1, 2);
