@@ -8214,8 +8214,8 @@ NN__API nn_status nn_backward(nn_model *m, const float *y, float *loss, float *a
 }
 static nn_status nn__backward(nn_model *m, const float *y, float *loss, float *accuracy,
                               int fused_step) {
-    double L;
-    long ok;
+    double L = 0.0; /* set by nn__loss_eval; the initialisers quiet gcc -O3 */
+    long ok = 0;
     nn_status s;
     int B;
     if (!m || !y)
@@ -8513,8 +8513,8 @@ NN__API nn_status nn_evaluate(nn_model *m, const nn_dataset *ds, int batch, floa
     if ((s = nn__plan(m, batch)) != NN_OK) return s;
     for (start = 0; start < ds->n; start += ds->n - start < batch ? ds->n - start : batch) {
         int B = ds->n - start < batch ? ds->n - start : batch;
-        double L;
-        long ok;
+        double L = 0.0;
+        long ok = 0;
         nn__gather(m, ds, NULL, start, B);
         if ((s = nn__forward_checked(m, m->xin, B, 0)) != NN_OK) return s;
         if ((s = nn__loss_eval(m, m->L[m->n - 1].y, m->ybuf, B, NULL, &L, &ok)) != NN_OK) return s;

@@ -89,11 +89,13 @@ build_check() {
 
 for cc in gcc clang; do
     if ! have $cc; then
-        skip "$cc: not found (4 checks)"
-        S=$((S + 3))
+        skip "$cc: not found (5 checks)"
+        S=$((S + 4))
         continue
     fi
     build_check "$cc $WARN" $cc -O2 $WARN -I"$ROOT" "$TMP/main.c" -lm
+    # -O3 inlines more and warns where -O2 did not (maybe-uninitialized)
+    build_check "$cc -O3 $WARN" $cc -O3 $WARN -I"$ROOT" "$TMP/main.c" -lm
     build_check "$cc $WARN -DNN_NO_SIMD" $cc -O2 $WARN -DNN_NO_SIMD -DEXPECT_SCALAR -I"$ROOT" "$TMP/main.c" -lm
     build_check "$cc $WARN -DNN_STATIC (nothing used)" $cc -O2 $WARN -I"$ROOT" "$TMP/static.c" -lm
     build_check "$cc $WARN two translation units" $cc -O2 $WARN -I"$ROOT" "$TMP/tu1.c" "$TMP/tu2.c" -lm
