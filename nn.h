@@ -5122,15 +5122,15 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
 }
 
 /* ---- 4.9 int8 GEMM ---------------------------------------------------------
- * The integer core of int8 inference (issue 12; the quantized model that
- * uses it is to come): C (int32) = A (u8 activations) . B (s8 weights),
+ * The integer core of int8 inference (section 9): C (int32) = A (u8
+ * activations) . B (s8 weights),
  * exact on every backend, so every backend gives the same bits.  B is
  * packed once into panels of 32 columns, K in groups of 4 bytes (the
  * order vpdpbusd and sdot consume): panel p, group g, column c, byte j at
  * ((p * k4 + g) * 32 + c) * 4 + j, zero past K and N.  A is read in place:
  * rows of lda >= 4 * k4 bytes (what lies past K is multiplied by zeros).
- * (NN__UNUSED until the quantized model calls them: the tests and the
- * benchmarks do.) */
+ * (NN__UNUSED: an NN_STATIC program that never quantizes leaves them
+ * unused.) */
 #define NN__Q8_MAXK 65536 /* 65536 x 255 x 128 < 2^31: the int32 sums cannot overflow */
 static size_t nn__q8_k4(size_t K) { return (K + 3) / 4; }
 static size_t nn__q8_pack_bytes(size_t K, size_t N) {
