@@ -5693,7 +5693,7 @@ static void nn__dense_fwd(nn_model *m, nn__layer *L, const float *x, int B, int 
     int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in), U = L->dense.units;
     (void)training;
     if (L->scratch && nn__dense_wxt(R, U, in)) {
-        /* fewer rows than units (a batch through a wide layer, one sample):
+        /* no more rows than units (a batch through a wide layer):
          * W read in place as A and x^T packed cost less than packing W^T;
          * the U x R result is transposed into y, and the bias added, as the
          * tile epilogue would */
@@ -5757,10 +5757,16 @@ static void nn__dense_init(const nn__layer *L, float *w, float *buf, nn_rng *rng
 }
 static void nn__dense_plan(const nn_model *m, const nn__layer *L, int B, nn__lplan *lp,
                            size_t *ws) {
-    int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in);
+    int in = (int)nn__channels(L->in), R = B * (int)(L->in_dim / (size_t)in), bk;
+    size_t r = (size_t)(R < L->dense.units ? R : L->dense.units), nr = (size_t)1 << 20;
     (void)m;
-    /* y^T for nn__dense_wxt: any R up to the planned one may take it */
-    lp->scratch = (size_t)(R < L->dense.units ? R : L->dense.units) * (size_t)L->dense.units;
+    /* y^T for nn__dense_wxt, which takes R >= the backend's NR and R <= U:
+     * none when min(R, U) is below every compiled backend's NR */
+    for (bk = (int)NN_BACKEND_AUTO + 1; bk < (int)NN_BACKEND_COUNT; bk++) {
+        const nn__ktab *t = nn__table_built((nn_backend)bk);
+        if (t && (size_t)t->NR < nr) nr = (size_t)t->NR;
+    }
+    lp->scratch = r >= nr ? r * (size_t)L->dense.units : 0;
     nn__ws_need(ws, L->dense.units, R, in);
     nn__ws_need(ws, R, L->dense.units, in);
     nn__ws_need(ws, L->dense.units, in, R);

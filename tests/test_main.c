@@ -597,7 +597,7 @@ static void tables_q8max4i(void) {
                 for (k = 0; k < 4; k++) {
                     uint32_t u = nn_rng_u32(&r);
                     /* small values tie often; the rest span all of int32 */
-                    v[k][i] = (u & 3) == 0 ? (int32_t)(u >> 30) - 2 : (int32_t)(u ^ 0x80000000u) ;
+                    v[k][i] = (u & 3) == 0 ? (int32_t)(u >> 30) - 2 : (int32_t)((int64_t)u - 2147483648LL);
                 }
             got[n] = 0x5A5A;
             t->q8max4i(n, v[0], v[1], v[2], v[3], got);
@@ -615,6 +615,50 @@ static void tables_q8max4i(void) {
     }
 }
 
+/* int8 im2col (section 9): every row's first K bytes are the window's
+ * pixels, the zero point where the window leaves the image; the one-channel
+ * 3-wide fast path (4-byte moves, stride and padding of any kind) and the
+ * general path alike */
+static void tables_q8im2col(void) {
+    static const int pads[4] = {0, 1, NN_PADDING(1), NN_PADDING(2)};
+    int h, w, kh, c, st, pi, bad = 0, cases = 0;
+    nn_rng r;
+    nn_rng_seed(&r, 8);
+    tt_ctx("tables q8 im2col");
+    for (c = 1; c <= 2; c++)
+        for (kh = 1; kh <= 7; kh++)
+            for (h = 3; h <= 11; h += 2)
+                for (w = 3; w <= 12; w += 3)
+                    for (st = 1; st <= 3; st++)
+                        for (pi = 0; pi < 4; pi++) {
+                            nn_conv_geom g;
+                            unsigned char x[12 * 12 * 2], *col;
+                            size_t K, lda, i;
+                            int oy, ox, ky, kx, ch;
+                            if (nn_conv_geom_init(&g, 1, h, w, c, kh, 3, st, pads[pi]) != NN_OK || g.oh < 1 || g.ow < 1)
+                                continue;
+                            K = (size_t)kh * 3 * (size_t)c;
+                            lda = 4 * nn__q8_k4(K);
+                            col = (unsigned char *)malloc((size_t)g.oh * g.ow * lda + 64);
+                            if (!col) continue;
+                            for (i = 0; i < (size_t)h * w * c; i++) x[i] = (unsigned char)nn_rng_below(&r, 256);
+                            nn__q8_im2col(&g, x, 77, col, lda);
+                            cases++;
+                            for (oy = 0; oy < g.oh; oy++)
+                                for (ox = 0; ox < g.ow; ox++)
+                                    for (ky = 0; ky < kh; ky++)
+                                        for (kx = 0; kx < 3; kx++)
+                                            for (ch = 0; ch < c; ch++) {
+                                                int iy = oy * g.sh - g.pt + ky, ix = ox * g.sw - g.pl + kx;
+                                                unsigned char e = iy < 0 || iy >= h || ix < 0 || ix >= w
+                                                                      ? 77 : x[(iy * w + ix) * c + ch];
+                                                bad += col[((size_t)oy * g.ow + ox) * lda + ((size_t)ky * 3 + kx) * c + ch] != e;
+                                            }
+                            free(col);
+                        }
+    TT_CHECK(cases > 500 && bad == 0, "%d bytes wrong in %d geometries", bad, cases);
+}
+
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
@@ -628,6 +672,7 @@ static void test_tables(void) {
     tables_q8req();
     tables_q8max4();
     tables_q8max4i();
+    tables_q8im2col();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */

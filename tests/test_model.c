@@ -709,6 +709,53 @@ static void fit_options(void) {
 }
 
 /* predict / evaluate do not depend on how samples are batched */
+/* A dense layer computes y = x W^T (rows, ragged ones too) or, for at least
+ * a micro-kernel's width of rows and no more than its units, y^T = W x^T
+ * transposed back: the same sums in the same order when K fits one slice,
+ * so a prediction is the same bits at batch 1 and in a batch of 40 (and a
+ * sequence's steps alike) */
+static void dense_orientations(void) {
+    enum { N = 40, IN = 50, T = 3, F = 20 };
+    static float x[N * IN], o1[N * 70], o2[N * 70], xs[N * T * F], s1[N * T * 45], s2[N * T * 45];
+    nn_model *m, *q;
+    nn_rng r;
+    int i;
+    tt_ctx("train[%s] dense: batch 1 == batch 40, bit for bit", nn_backend_name(nn_get_backend()));
+    nn_rng_seed(&r, 17);
+    tt_fill_uniform(&r, x, N * IN, -1, 1);
+    tt_fill_uniform(&r, xs, N * T * F, -1, 1);
+    m = nn_model_new(nn_shape1(IN));
+    nn_dense(m, 70, NN_RELU);    /* 40 rows, 70 units: W x^T on AVX-512 / AVX2 / NEON / wasm */
+    nn_dense(m, 37, NN_TANH);    /* ragged units */
+    nn_use_bias(m, 0);
+    nn_dense(m, 3, NN_SOFTMAX);  /* fewer units than rows: x W^T */
+    q = nn_model_new(nn_shape2(T, F));
+    nn_dense(q, 45, NN_SIGMOID); /* a sequence: 120 rows, 45 units */
+    if (nn_compile(m, nn_sgd(0.1f), NN_LOSS_SPARSE_CATEGORICAL_CE) != NN_OK ||
+        nn_compile(q, nn_sgd(0.1f), NN_LOSS_MSE) != NN_OK) {
+        TT_CHECK(0, "setup: %s / %s", nn_model_error(m), nn_model_error(q));
+        nn_model_free(m);
+        nn_model_free(q);
+        return;
+    }
+    { /* a training step at the batch sizes plans the arenas for them (a model
+       * predicts in chunks of the batch it was planned for) */
+        float ym[N], ys[13 * T * 45];
+        for (i = 0; i < N; i++) ym[i] = (float)(i % 3);
+        for (i = 0; i < 13 * T * 45; i++) ys[i] = 0.5f;
+        TT_CHECK(nn_train_on_batch(m, x, ym, N, NULL, NULL) == NN_OK &&
+                     nn_train_on_batch(q, xs, ys, 13, NULL, NULL) == NN_OK,
+                 "train: %s %s", nn_model_error(m), nn_model_error(q));
+    }
+    TT_CHECK(nn_predict(m, x, N, o1) == NN_OK && nn_predict(q, xs, 13, s1) == NN_OK, "predict in a batch");
+    for (i = 0; i < N; i++) TT_CHECK(nn_predict(m, x + i * IN, 1, o2 + i * 3) == NN_OK, "predict 1");
+    for (i = 0; i < 13; i++) TT_CHECK(nn_predict(q, xs + i * T * F, 1, s2 + i * T * 45) == NN_OK, "predict 1");
+    TT_SAME_ARR("dense: 40 samples at once == one at a time", o2, o1, N * 3);
+    TT_SAME_ARR("dense on a sequence: 13 samples at once == one at a time", s2, s1, 13 * T * 45);
+    nn_model_free(m);
+    nn_model_free(q);
+}
+
 static void batch_independence(void) {
     enum { N = 37 };
     float x[N * 36], y[N], o1[N * 3], o2[N * 3], l1 = NAN, l2 = NAN, a1 = NAN, a2 = NAN;
@@ -1036,6 +1083,7 @@ void test_train(void) {
         }
         tt_set_backend(bk[bi]);
         xor_learns();
+        dense_orientations();
         batch_independence();
         normalization_adapt();
         normalization_adapt_u8();
