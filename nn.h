@@ -1659,6 +1659,8 @@ typedef struct nn__uk {
     /* the same on int32 (a 2x2 max-pool of a conv's sums, before requantization) */           \
     X(P, q8max4i, void, (size_t, const int32_t *, const int32_t *, const int32_t *,             \
                          const int32_t *, int32_t *))                                           \
+    /* floats to u8: out = clamp(floor(x * inv + z + 0.5)), see nn__s_q8quant */                \
+    X(P, q8quant, void, (size_t, const float *, float, int, unsigned char *))                    \
     /* int8 requantization of rows x n: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
     X(P, q8req, void, (size_t, size_t, const int32_t *, const int32_t *, const int32_t *,         \
                        const int32_t *, int, int, unsigned char *))                               \
@@ -2023,6 +2025,20 @@ static void nn__s_q8max4i(size_t n, const int32_t *a, const int32_t *b, const in
     for (i = 0; i < n; i++) {
         int32_t u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
         out[i] = u > v ? u : v;
+    }
+}
+/* The one float step of int8 inference (its input): t = x * inv rounded,
+ * then + (z + 0.5) rounded, clamped to [0, 255] (NaN to 0), truncated (a
+ * floor, t >= 0).  The product goes through double, where it is exact, and
+ * back to float: the float product's rounding, and no compiler can fuse it
+ * with the add into an FMA (one rounding instead of two), so every backend
+ * and every build gives the same bytes. */
+static void nn__s_q8quant(size_t n, const float *x, float inv, int z, unsigned char *out) {
+    const float c = (float)z + 0.5f;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float t = (float)((double)x[i] * (double)inv) + c;
+        out[i] = (unsigned char)(int)(t >= 0.0f ? (t <= 255.0f ? t : 255.0f) : 0.0f);
     }
 }
 static int64_t nn__asr64(int64_t x, int s) { /* floor(x / 2^s), free of C's implementation-defined >> */
@@ -3101,6 +3117,25 @@ NN__ATTR static void nn__avx2_q8max4i(size_t n, const int32_t *a, const int32_t 
     }
     if (i < n) nn__s_q8max4i(n - i, a + i, b + i, c + i, d + i, out + i);
 }
+/* nn__s_q8quant, 8 lanes: the product in double (cvtps_pd, exact) and back */
+NN__ATTR static void nn__avx2_q8quant(size_t n, const float *x, float inv, int z, unsigned char *out) {
+    const __m256d vi = _mm256_set1_pd((double)inv);
+    const __m256 c = _mm256_set1_ps((float)z + 0.5f), lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(255.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), t;
+        __m128 p0 = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vi));
+        __m128 p1 = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vi));
+        __m256i q;
+        __m128i w;
+        t = _mm256_add_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(p0), p1, 1), c);
+        t = _mm256_min_ps(_mm256_max_ps(t, lo), hi); /* max(NaN, 0) is 0, as the scalar twin */
+        q = _mm256_cvttps_epi32(t);
+        w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        _mm_storel_epi64((__m128i *)(void *)(out + i), _mm_packus_epi16(w, w));
+    }
+    if (i < n) nn__s_q8quant(n - i, x + i, inv, z, out + i);
+}
 /* requantization, 8 lanes: 64-bit products of even and odd lanes
  * (vpmuldq), the rounding constant and the shift per lane; AVX2 has no
  * 64-bit arithmetic right shift, so floor(x / 2^s) = ~(~x >> s) for x < 0 */
@@ -4177,13 +4212,17 @@ static void nn__neon_q8max4(size_t n, const unsigned char *a, const unsigned cha
 #define nn__avx512_trs nn__avx2_trs
 #define nn__avx512_q8max4 nn__avx2_q8max4
 #define nn__avx512_q8max4i nn__avx2_q8max4i
+#define nn__avx512_q8quant nn__avx2_q8quant
 #define nn__neon_trs nn__s_trs
-/* wasm: the int8 GEMM rows, requantization and max-pools in scalar C
- * (exact, as every backend; i32x4.dot_i16x8_s kernels: to come) */
+#define nn__neon_q8quant nn__s_q8quant /* the input's quantization: scalar (a vcvt path: to come) */
+/* wasm: the int8 GEMM rows, requantization, max-pools and the input's
+ * quantization in scalar C (exact, as every backend; i32x4.dot_i16x8_s
+ * kernels: to come) */
 #define nn__wasm_q8rows nn__s_q8rows
 #define nn__wasm_q8req nn__s_q8req
 #define nn__wasm_q8max4 nn__s_q8max4
 #define nn__wasm_q8max4i nn__s_q8max4i
+#define nn__wasm_q8quant nn__s_q8quant
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
  * streams from L2; NC bounds the packed B panel (L2/L3).  The values here
@@ -10973,10 +11012,9 @@ static void nn__q8_range(float mn, float mx, float *s, int *z) {
 /* x as u8 with scale s, zero z: round half up, clamped (the one float step,
  * the same C on every backend) */
 static unsigned char nn__q8_quant1(float x, float inv_s, int z) {
-    /* clamped first, so the truncation is a floor (no libm call: floorf
-     * is one without SSE4.1) */
-    float v = x * inv_s + ((float)z + 0.5f);
-    return (unsigned char)(int)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+    unsigned char q;
+    nn__s_q8quant(1, &x, inv_s, z, &q);
+    return q;
 }
 /* a real multiplier m in (0, 1) as mul * 2^-shift, mul in [2^30, 2^31),
  * shift in [31, 62] (q8req's contract); tiny ones end at shift 62 */
@@ -11767,8 +11805,7 @@ static void nn__q8_samples(void *ctx, size_t b0, size_t nb) {
     for (l0 = 0; l0 < nb; l0 += sub) {
         size_t n = nb - l0 < sub ? nb - l0 : sub;
         for (b = l0; b < l0 + n; b++)
-            for (j = 0; j < m->in_dim; j++)
-                act[0][b * S + j] = nn__q8_quant1(x[(b0 + b) * m->in_dim + j], inv, q->z_x);
+            nn__k()->q8quant(m->in_dim, x + (b0 + b) * m->in_dim, inv, q->z_x, act[0] + b * S);
         cur = nn__q8_ops(m, 0, split, l0, b0 + l0, n, act, col, acc, 0);
     }
     if (cur >= 0) cur = nn__q8_ops(m, split, q->nop, 0, b0, nb, act, col, acc, cur);

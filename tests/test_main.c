@@ -659,6 +659,59 @@ static void tables_q8im2col(void) {
     TT_CHECK(cases > 500 && bad == 0, "%d bytes wrong in %d geometries", bad, cases);
 }
 
+/* the input's quantization (int8): every table equals the scalar twin byte
+ * for byte and the twin equals the definition (float product, float add,
+ * clamp, NaN to 0), on random values, the rounding edges k - 0.5 and
+ * specials, every length to 40 and tails */
+static void tables_q8quant(void) {
+    static const float invs[3] = {255.0f, 1.0f / 0.0173f, 3.7e-3f};
+    static const int zs[3] = {0, 117, 255};
+    size_t si, n, i;
+    nn_rng r;
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        const nn__ktab *t = nn__table_for(tt_backends[si]);
+        long bad = 0, badref = 0;
+        int v;
+        if (!t) {
+            tt_skip("tables q8quant[%s]: backend not available in this build / on this CPU",
+                    nn_backend_name(tt_backends[si]));
+            continue;
+        }
+        tt_ctx("tables[%s] q8quant", nn_backend_name(tt_backends[si]));
+        nn_rng_seed(&r, 9);
+        for (v = 0; v < 3; v++)
+            for (n = 0; n <= 67; n += (n < 40 ? 1 : 9)) {
+                float x[80];
+                unsigned char got[81], ref[80];
+                for (i = 0; i < n; i++) {
+                    uint32_t k = nn_rng_below(&r, 8);
+                    if (k == 0) /* on a rounding edge: (q - z - 0.5) / inv */
+                        x[i] = ((float)nn_rng_below(&r, 300) - 20.0f - (float)zs[v] - 0.5f) / invs[v];
+                    else if (k == 1) {
+                        static const float sp[6] = {0.0f, -0.0f, 1e30f, -1e30f, 1e-40f, -3.0f};
+                        x[i] = sp[nn_rng_below(&r, 6)];
+                    } else if (k == 2)
+                        x[i] = (i & 1) ? NAN : (i & 2 ? INFINITY : -INFINITY);
+                    else
+                        x[i] = (2.0f * nn_rng_uniform(&r) - 0.5f) * 300.0f / invs[v];
+                }
+                got[n] = 0x5A;
+                t->q8quant(n, x, invs[v], zs[v], got);
+                nn__s_q8quant(n, x, invs[v], zs[v], ref);
+                for (i = 0; i < n; i++) {
+                    volatile float p = x[i] * invs[v]; /* rounded: no fused multiply-add */
+                    float tt = p + ((float)zs[v] + 0.5f);
+                    int e = tt >= 0.0f ? (tt <= 255.0f ? (int)tt : 255) : 0;
+                    bad += got[i] != ref[i];
+                    badref += ref[i] != (unsigned char)e;
+                }
+                bad += got[n] != 0x5A;
+            }
+        TT_CHECK(bad == 0 && badref == 0, "%ld bytes differ from the scalar twin (or written past n), %ld scalar from the definition",
+                 bad, badref);
+    }
+}
+
 static void test_tables(void) {
     tables_first_call();
     tables_caches();
@@ -673,6 +726,7 @@ static void test_tables(void) {
     tables_q8max4();
     tables_q8max4i();
     tables_q8im2col();
+    tables_q8quant();
 }
 
 /* AUTO's choice: the last available backend of NN_BACKEND_LIST */
