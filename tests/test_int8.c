@@ -16,16 +16,6 @@ void test_int8(void);
 
 extern long tt_alloc_calls;
 
-static uint32_t q8_crc(const unsigned char *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xFFFFFFFFu;
-}
 /* every byte of an int8 model file changed in turn, the CRC repaired:
  * refused or loaded, and a loaded one predicts; never a crash (ASan) */
 static void q8_damaged(const char *path, const float *x, int in) {
@@ -48,7 +38,7 @@ static void q8_damaged(const char *path, const float *x, int in) {
         int k;
         memcpy(c, b, n);
         c[i] ^= (unsigned char)(0x5A + i);
-        crc = q8_crc(c, n - 4);
+        crc = tt_crc32(c, n - 4);
         for (k = 0; k < 4; k++) c[n - 4 + (size_t)k] = (unsigned char)(crc >> (8 * k));
         tt_write_bytes(p2, c, n);
         if (nn_load(&m, p2) == NN_OK) {

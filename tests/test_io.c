@@ -77,8 +77,9 @@ unsigned char *tt_read_bytes(const char *path, size_t *n) {
     return p;
 }
 
-/* zlib's CRC-32 (reflected 0xEDB88320), computed independently of nn.h */
-static uint32_t crc32_ref(const unsigned char *p, size_t n) {
+/* zlib's CRC-32 (reflected 0xEDB88320), computed independently of nn.h
+ * (tt.h: the other tests that repair a file's CRC use it too) */
+uint32_t tt_crc32(const unsigned char *p, size_t n) {
     static uint32_t tab[256];
     static int init;
     uint32_t c = 0xFFFFFFFFu;
@@ -109,7 +110,7 @@ static void put64(unsigned char *p, uint64_t v) {
     put32(p, (uint32_t)v);
     put32(p + 4, (uint32_t)(v >> 32));
 }
-static void fix_crc(unsigned char *p, size_t n) { put32(p + n - 4, crc32_ref(p, n - 4)); }
+static void fix_crc(unsigned char *p, size_t n) { put32(p + n - 4, tt_crc32(p, n - 4)); }
 #define TAG(a, b, c, d) ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
 /* offset of the payload of section `tag` (header: u32 tag, u32 0, u64 len), or 0 */
 static size_t section(const unsigned char *p, size_t n, uint32_t tag, uint64_t *len) {
@@ -476,7 +477,7 @@ static void damaged_files(void) {
         return;
     }
     TT_CHECK(memcmp(good, "NNH\x1a", 4) == 0, "magic");
-    TT_CHECK(get32(good + n - 4) == crc32_ref(good, n - 4), "the file ends with zlib's CRC-32, little-endian");
+    TT_CHECK(get32(good + n - 4) == tt_crc32(good, n - 4), "the file ends with zlib's CRC-32, little-endian");
     st = load_bytes(bad, good, n, &l);
     TT_CHECK(st == NN_OK, "the intact file loads: %s", nn_strerror(st));
     nn_model_free(l);

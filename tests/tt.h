@@ -31,6 +31,7 @@
 #define TT_H_INCLUDED
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define TT_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -73,6 +74,7 @@ int tt_is_nan(float x); /* bit test: immune to -ffast-math */
 const char *tt_tmp_name(const char *name, char *buf, size_t len);
 int tt_write_bytes(const char *path, const void *p, size_t n);
 unsigned char *tt_read_bytes(const char *path, size_t *n);
+uint32_t tt_crc32(const unsigned char *p, size_t n); /* zlib's CRC-32, independent of nn.h */
 
 #define TT_CHECK(cond, ...) tt_check_((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
 #define TT_CLOSE(a, b, rtol) tt_close_((double)(a), (double)(b), (double)(rtol), #a, #b, __FILE__, __LINE__)
