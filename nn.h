@@ -1650,15 +1650,16 @@ typedef struct nn__uk {
      * not to be read soon: streaming stores where dst allows (safetensors) */                    \
     X(P, trs, void, (const float *, size_t, float *, size_t, size_t, size_t))                    \
     /* int8 GEMM rows: C (rows x ncols <= 32, int32) = A (u8) . one packed     \
-     * panel of B (s8), exact (section 4.9) */                                                   \
-    X(P, q8rows, void, (size_t, size_t, const unsigned char *, size_t, const signed char *,      \
-                        int32_t *, size_t, size_t))                                               \
+     * panel of B (s8), exact; A's rows by stride or table, K in segments    \
+     * (section 4.9) */                                                                            \
+    X(P, q8rows, void, (size_t, size_t, const unsigned char *, size_t, const uint32_t *, size_t,  \
+                        size_t, const signed char *, int32_t *, size_t, size_t))                  \
     /* out[i] = max of a, b, c, d at i, bytes (int8 2x2 max-pool) */                          \
     X(P, q8max4, void, (size_t, const unsigned char *, const unsigned char *,                    \
                         const unsigned char *, const unsigned char *, unsigned char *))          \
-    /* the same on int32 (a 2x2 max-pool of a conv's sums, before requantization) */           \
-    X(P, q8max4i, void, (size_t, const int32_t *, const int32_t *, const int32_t *,             \
-                         const int32_t *, int32_t *))                                           \
+    /* q8req of the max of four adjacent rows (a conv's sums: its 2x2 max-pool) */             \
+    X(P, q8req4, void, (size_t, size_t, const int32_t *, const int32_t *, const int32_t *,        \
+                        const int32_t *, int, int, unsigned char *))                              \
     /* floats to u8: out = clamp(floor(x * inv + z + 0.5)), see nn__s_q8quant */                \
     X(P, q8quant, void, (size_t, const float *, float, int, unsigned char *))                    \
     /* int8 requantization of rows x n: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
@@ -1991,18 +1992,49 @@ static void nn__s_trs(const float *src, size_t lds, float *dst, size_t ldd, size
 }
 /* int8 GEMM, one panel (section 4.9): C[r][c] = sum over k < 4*k4 of
  * A[r][k] (u8) * B[k][c] (s8), B packed as [k4][32 columns][4] bytes;
- * int32, exact while 4*k4 * 255 * 128 < 2^31 (nn__q8_gemm's K limit) */
-static void nn__s_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda,
-                         const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+ * int32, exact while 4*k4 * 255 * 128 < 2^31 (nn__q8_gemm's K limit).
+ * A's row r starts at A + ro[r], or A + r*lda where ro is NULL, and holds
+ * its K in segments of sg groups of 4 bytes, ss bytes apart: group k at
+ * (k / sg)*ss + 4*(k % sg) from the row's start (sg >= k4: one run).  The
+ * table and the segments let a conv read its input in place (section 9):
+ * a row is an output pixel's window, a segment a kernel row. */
+#define NN__Q8ROWP(A, lda, ro, r) ((A) + ((ro) ? (size_t)(ro)[r] : (r) * (lda)))
+static void nn__s_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda, const uint32_t *ro,
+                         size_t sg, size_t ss, const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     size_t r, c, k, j;
     for (r = 0; r < rows; r++)
         for (c = 0; c < ncols; c++) {
             int32_t acc = 0;
-            for (k = 0; k < k4; k++)
-                for (j = 0; j < 4; j++)
-                    acc += (int32_t)A[r * lda + 4 * k + j] * (int32_t)Bp[(k * 32 + c) * 4 + j];
+            for (k = 0; k < k4; k++) {
+                const unsigned char *a = NN__Q8ROWP(A, lda, ro, r) + (k / sg) * ss + 4 * (k % sg);
+                for (j = 0; j < 4; j++) acc += (int32_t)a[j] * (int32_t)Bp[(k * 32 + c) * 4 + j];
+            }
             C[r * ldc + c] = acc;
         }
+}
+/* segmented rows gathered into runs for a kernel that reads a row's
+ * groups as one run (NEON loads four at once), a few rows at a time:
+ * 4*k4 <= 4096 (section 9 segments only small K) */
+typedef void (*nn__q8run_fn)(size_t, size_t, const unsigned char *, size_t, const signed char *,
+                             int32_t *, size_t, size_t);
+NN__UNUSED static void nn__q8_gathered(nn__q8run_fn kern, size_t rows, size_t k4, const unsigned char *A,
+                                       size_t lda, const uint32_t *ro, size_t sg, size_t ss,
+                                       const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+    unsigned char buf[4096];
+    size_t per, r, i, k, n;
+    if (sg >= k4 && !ro) {
+        kern(rows, k4, A, lda, Bp, C, ldc, ncols);
+        return;
+    }
+    NN_ASSERT(4 * k4 <= sizeof buf);
+    per = sizeof buf / (4 * k4);
+    for (r = 0; r < rows; r += n) {
+        n = rows - r < per ? rows - r : per;
+        for (i = 0; i < n; i++)
+            for (k = 0; k < k4; k++)
+                memcpy(buf + (i * k4 + k) * 4, NN__Q8ROWP(A, lda, ro, r + i) + (k / sg) * ss + 4 * (k % sg), 4);
+        kern(n, k4, buf, 4 * k4, Bp, C + r * ldc, ldc, ncols);
+    }
 }
 /* int8 requantization, exact integer arithmetic (no float): for each j,
  *   v = floor(((acc[j] + bias[j]) * mul[j] + 2^(shift[j]-1)) / 2^shift[j])
@@ -2016,14 +2048,6 @@ static void nn__s_q8max4(size_t n, const unsigned char *a, const unsigned char *
     size_t i;
     for (i = 0; i < n; i++) {
         unsigned char u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
-        out[i] = u > v ? u : v;
-    }
-}
-static void nn__s_q8max4i(size_t n, const int32_t *a, const int32_t *b, const int32_t *c,
-                          const int32_t *d, int32_t *out) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        int32_t u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
         out[i] = u > v ? u : v;
     }
 }
@@ -2044,16 +2068,32 @@ static void nn__s_q8quant(size_t n, const float *x, float inv, int z, unsigned c
 static int64_t nn__asr64(int64_t x, int s) { /* floor(x / 2^s), free of C's implementation-defined >> */
     return x >= 0 ? x >> s : -(((-x) - 1) >> s) - 1;
 }
+/* one row of n: the max of g rows ld apart (g = 1 or 4), requantized */
+static void nn__s_q8rq1(size_t n, const int32_t *acc, size_t g, size_t ld, const int32_t *bias,
+                        const int32_t *mul, const int32_t *shift, int zero, int lo, unsigned char *out) {
+    size_t j, i;
+    for (j = 0; j < n; j++) {
+        int64_t x = acc[j], v;
+        for (i = 1; i < g; i++) x = acc[i * ld + j] > x ? acc[i * ld + j] : x;
+        x += bias[j];
+        v = nn__asr64(x * mul[j] + ((int64_t)1 << (shift[j] - 1)), shift[j]) + zero;
+        out[j] = (unsigned char)(v < lo ? lo : v > 255 ? 255 : v);
+    }
+}
 static void nn__s_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
                         const int32_t *mul, const int32_t *shift, int zero, int lo,
                         unsigned char *out) {
-    size_t r, j;
-    for (r = 0; r < rows; r++, acc += n, out += n)
-        for (j = 0; j < n; j++) {
-            int64_t x = (int64_t)acc[j] + bias[j];
-            int64_t v = nn__asr64(x * mul[j] + ((int64_t)1 << (shift[j] - 1)), shift[j]) + zero;
-            out[j] = (unsigned char)(v < lo ? lo : v > 255 ? 255 : v);
-        }
+    size_t r;
+    for (r = 0; r < rows; r++) nn__s_q8rq1(n, acc + r * n, 1, n, bias, mul, shift, zero, lo, out + r * n);
+}
+/* out row r = q8req of the max of acc rows 4r .. 4r + 3 (the 2x2 max-pool
+ * of a conv's int32 sums, which commutes with the monotone requantization:
+ * four times fewer values to requantize) */
+static void nn__s_q8req4(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
+                         const int32_t *mul, const int32_t *shift, int zero, int lo,
+                         unsigned char *out) {
+    size_t r;
+    for (r = 0; r < rows; r++) nn__s_q8rq1(n, acc + 4 * r * n, 4, n, bias, mul, shift, zero, lo, out + r * n);
 }
 
 /* Winograd F(4x4,3x3) (Lavin & Gray 2015), points 0, 1, -1, 2, -2, inf:
@@ -3049,27 +3089,29 @@ NN__ATTR static inline __m256i nn__avx2_q8sum(__m256i lo, __m256i hi) { /* 8 col
     return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), 0xD8);
 }
 NN__ATTR static void nn__avx2_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda,
-                                     const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
-    size_t r, h, k;
+                                     const uint32_t *ro, size_t sg, size_t ss, const signed char *Bp,
+                                     int32_t *C, size_t ldc, size_t ncols) {
+    size_t r, h, k, so, j;
     int32_t tile[2][16];
     for (h = 0; h < 32 && h < ncols; h += 16)
         for (r = 0; r < rows; r += 2) {
-            const unsigned char *a0 = A + r * lda, *a1 = r + 1 < rows ? a0 + lda : a0;
+            const unsigned char *a0 = NN__Q8ROWP(A, lda, ro, r), *a1 = r + 1 < rows ? NN__Q8ROWP(A, lda, ro, r + 1) : a0;
             __m256i x0 = _mm256_setzero_si256(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0,
                     y2 = x0, y3 = x0;
             int full = r + 1 < rows && h + 16 <= ncols;
-            for (k = 0; k < k4; k++) {
+            for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
+            for (j = 0; j < sg && k < k4; j++, k++) {
                 const signed char *bp = Bp + (k * 32 + h) * 4;
                 __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)bp));
                 __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp + 16)));
                 __m256i b2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp + 32)));
                 __m256i b3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp + 48)));
-                __m256i a = nn__avx2_q8a(a0 + 4 * k);
+                __m256i a = nn__avx2_q8a(a0 + so + 4 * j);
                 x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(a, b0));
                 x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(a, b1));
                 x2 = _mm256_add_epi32(x2, _mm256_madd_epi16(a, b2));
                 x3 = _mm256_add_epi32(x3, _mm256_madd_epi16(a, b3));
-                a = nn__avx2_q8a(a1 + 4 * k);
+                a = nn__avx2_q8a(a1 + so + 4 * j);
                 y0 = _mm256_add_epi32(y0, _mm256_madd_epi16(a, b0));
                 y1 = _mm256_add_epi32(y1, _mm256_madd_epi16(a, b1));
                 y2 = _mm256_add_epi32(y2, _mm256_madd_epi16(a, b2));
@@ -3105,18 +3147,6 @@ NN__ATTR static void nn__avx2_q8max4(size_t n, const unsigned char *a, const uns
     }
     if (i < n) nn__s_q8max4(n - i, a + i, b + i, c + i, d + i, out + i);
 }
-NN__ATTR static void nn__avx2_q8max4i(size_t n, const int32_t *a, const int32_t *b, const int32_t *c,
-                                      const int32_t *d, int32_t *out) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i u = _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(a + i)),
-                                     _mm256_loadu_si256((const __m256i *)(const void *)(b + i)));
-        __m256i v = _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(c + i)),
-                                     _mm256_loadu_si256((const __m256i *)(const void *)(d + i)));
-        _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_max_epi32(u, v));
-    }
-    if (i < n) nn__s_q8max4i(n - i, a + i, b + i, c + i, d + i, out + i);
-}
 /* nn__s_q8quant, 8 lanes: the product in double (cvtps_pd, exact) and back */
 NN__ATTR static void nn__avx2_q8quant(size_t n, const float *x, float inv, int z, unsigned char *out) {
     const __m256d vi = _mm256_set1_pd((double)inv);
@@ -3146,15 +3176,19 @@ NN__ATTR static inline __m256i nn__avx2_rq64(__m256i p, __m256i s) {
     sg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
     return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sg), s), sg);
 }
-NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, const int32_t *bias,
+#define NN__LD8(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, size_t g, const int32_t *bias,
                                      const int32_t *mul, const int32_t *shift, int zero, int lo,
                                      unsigned char *out) {
     size_t j = 0;
     const __m256i z = _mm256_set1_epi32(zero), vlo = _mm256_set1_epi32(lo),
                   vhi = _mm256_set1_epi32(255), lo32 = _mm256_set1_epi64x(0xFFFFFFFF);
     for (; j + 8 <= n; j += 8) {
-        __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + j)),
-                                     _mm256_loadu_si256((const __m256i *)(const void *)(bias + j)));
+        __m256i x = NN__LD8(acc + j);
+        if (g == 4) /* the max of four rows n apart (q8req4) */
+            x = _mm256_max_epi32(_mm256_max_epi32(x, NN__LD8(acc + n + j)),
+                                 _mm256_max_epi32(NN__LD8(acc + 2 * n + j), NN__LD8(acc + 3 * n + j)));
+        x = _mm256_add_epi32(x, NN__LD8(bias + j));
         __m256i m = _mm256_loadu_si256((const __m256i *)(const void *)(mul + j));
         __m256i sh = _mm256_loadu_si256((const __m256i *)(const void *)(shift + j));
         __m256i ev = nn__avx2_rq64(_mm256_mul_epi32(x, m), _mm256_and_si256(sh, lo32));
@@ -3166,13 +3200,20 @@ NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, const int32_t
         w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
         _mm_storel_epi64((__m128i *)(void *)(out + j), _mm_packus_epi16(w, w));
     }
-    if (j < n) nn__s_q8req(1, n - j, acc + j, bias + j, mul + j, shift + j, zero, lo, out + j);
+    if (j < n) nn__s_q8rq1(n - j, acc + j, g, n, bias + j, mul + j, shift + j, zero, lo, out + j);
 }
+#undef NN__LD8
 NN__ATTR static void nn__avx2_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
                                     const int32_t *mul, const int32_t *shift, int zero, int lo,
                                     unsigned char *out) {
     size_t r;
-    for (r = 0; r < rows; r++) nn__avx2_q8req1(n, acc + r * n, bias, mul, shift, zero, lo, out + r * n);
+    for (r = 0; r < rows; r++) nn__avx2_q8req1(n, acc + r * n, 1, bias, mul, shift, zero, lo, out + r * n);
+}
+NN__ATTR static void nn__avx2_q8req4(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
+                                     const int32_t *mul, const int32_t *shift, int zero, int lo,
+                                     unsigned char *out) {
+    size_t r;
+    for (r = 0; r < rows; r++) nn__avx2_q8req1(n, acc + 4 * r * n, 4, bias, mul, shift, zero, lo, out + r * n);
 }
 /* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
 NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
@@ -3544,6 +3585,23 @@ static void nn__neon_q8max4i(size_t n, const int32_t *a, const int32_t *b, const
         out[i] = u > v ? u : v;
     }
 }
+/* q8req4 as the max of four rows into a buffer, 64 columns at a time,
+ * then q8req (section 4.5's requantization) */
+static void nn__neon_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
+                           const int32_t *mul, const int32_t *shift, int zero, int lo,
+                           unsigned char *out);
+static void nn__neon_q8req4(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
+                            const int32_t *mul, const int32_t *shift, int zero, int lo,
+                            unsigned char *out) {
+    int32_t t[64];
+    size_t r, j, nc;
+    for (r = 0; r < rows; r++, acc += 4 * n, out += n)
+        for (j = 0; j < n; j += nc) {
+            nc = n - j < 64 ? n - j : 64;
+            nn__neon_q8max4i(nc, acc + j, acc + n + j, acc + 2 * n + j, acc + 3 * n + j, t);
+            nn__neon_q8req(1, nc, t, bias + j, mul + j, shift + j, zero, lo, out + j);
+        }
+}
 
 /* 8x12 micro-kernel: 24 q-register accumulators, A by lane (vfmaq_laneq). */
 #define NN__N_ROW(a, l, c0, c1, c2)                                                                \
@@ -3832,7 +3890,7 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
     {                                                                                              \
         int32_t v_;                                                                                \
         __m512i a_;                                                                                \
-        memcpy(&v_, ap + (i) * lda, 4);                                                            \
+        memcpy(&v_, p[i] + o, 4);                                                                  \
         a_ = _mm512_set1_epi32(v_);                                                                \
         NN__DPBUSD(x0, a_, b0);                                                                    \
         NN__DPBUSD(x1, a_, b1);                                                                    \
@@ -3848,18 +3906,19 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
         _mm512_storeu_si512((void *)(t_ + 16), x1);                                                \
         for (j_ = 0; j_ < ncols; j_++) C[(i) * ldc + j_] = t_[j_];                                 \
     }
-NN__Q8ATTR static void nn__vnni_q8x12(size_t k4, const unsigned char *A, size_t lda,
+NN__Q8ATTR static void nn__vnni_q8x12(size_t k4, const unsigned char *const *p, size_t sg, size_t ss,
                                       const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
             c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
             c70 = c00, c71 = c00, c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00,
             cb0 = c00, cb1 = c00;
-    size_t k;
+    size_t k, so, j;
     int full = ncols == 32;
-    for (k = 0; k < k4; k++) {
+    for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
+    for (j = 0; j < sg && k < k4; j++, k++) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(Bp + k * 128)),
                       b1 = _mm512_loadu_si512((const void *)(Bp + k * 128 + 64));
-        const unsigned char *ap = A + 4 * k;
+        const size_t o = so + 4 * j;
         NN__Q8ROW(0, c00, c01) NN__Q8ROW(1, c10, c11) NN__Q8ROW(2, c20, c21)
         NN__Q8ROW(3, c30, c31) NN__Q8ROW(4, c40, c41) NN__Q8ROW(5, c50, c51)
         NN__Q8ROW(6, c60, c61) NN__Q8ROW(7, c70, c71) NN__Q8ROW(8, c80, c81)
@@ -3869,30 +3928,32 @@ NN__Q8ATTR static void nn__vnni_q8x12(size_t k4, const unsigned char *A, size_t 
     NN__Q8ST(4, c40, c41) NN__Q8ST(5, c50, c51) NN__Q8ST(6, c60, c61) NN__Q8ST(7, c70, c71)
     NN__Q8ST(8, c80, c81) NN__Q8ST(9, c90, c91) NN__Q8ST(10, ca0, ca1) NN__Q8ST(11, cb0, cb1)
 }
-NN__Q8ATTR static void nn__vnni_q8x4(size_t k4, const unsigned char *A, size_t lda,
+NN__Q8ATTR static void nn__vnni_q8x4(size_t k4, const unsigned char *const *p, size_t sg, size_t ss,
                                      const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
             c30 = c00, c31 = c00;
-    size_t k;
+    size_t k, so, j;
     int full = ncols == 32;
-    for (k = 0; k < k4; k++) {
+    for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
+    for (j = 0; j < sg && k < k4; j++, k++) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(Bp + k * 128)),
                       b1 = _mm512_loadu_si512((const void *)(Bp + k * 128 + 64));
-        const unsigned char *ap = A + 4 * k;
+        const size_t o = so + 4 * j;
         NN__Q8ROW(0, c00, c01) NN__Q8ROW(1, c10, c11) NN__Q8ROW(2, c20, c21)
         NN__Q8ROW(3, c30, c31)
     }
     NN__Q8ST(0, c00, c01) NN__Q8ST(1, c10, c11) NN__Q8ST(2, c20, c21) NN__Q8ST(3, c30, c31)
 }
-NN__Q8ATTR static void nn__vnni_q8x1(size_t k4, const unsigned char *A, size_t lda,
+NN__Q8ATTR static void nn__vnni_q8x1(size_t k4, const unsigned char *const *p, size_t sg, size_t ss,
                                      const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     __m512i c00 = _mm512_setzero_si512(), c01 = c00;
-    size_t k;
+    size_t k, so, j;
     int full = ncols == 32;
-    for (k = 0; k < k4; k++) {
+    for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
+    for (j = 0; j < sg && k < k4; j++, k++) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(Bp + k * 128)),
                       b1 = _mm512_loadu_si512((const void *)(Bp + k * 128 + 64));
-        const unsigned char *ap = A + 4 * k;
+        const size_t o = so + 4 * j;
         NN__Q8ROW(0, c00, c01)
     }
     NN__Q8ST(0, c00, c01)
@@ -3903,7 +3964,10 @@ NN__Q8ATTR static void nn__vnni_q8x1(size_t k4, const unsigned char *A, size_t l
 /* the AVX-512 table's int8 rows: VNNI when the CPU has it (every AVX-512
  * CPU since Ice Lake, Zen 4 and 5), else AVX2's exact kernel */
 static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda,
-                              const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+                              const uint32_t *ro, size_t sg, size_t ss, const signed char *Bp, int32_t *C,
+                              size_t ldc, size_t ncols) {
+    const unsigned char *p[12];
+    size_t i;
     static int vnni = -1; /* a write-once fact (CPUID traps to the hypervisor in a VM: ask once) */
     int v = __atomic_load_n(&vnni, __ATOMIC_RELAXED);
     size_t r = 0;
@@ -3912,38 +3976,66 @@ static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, si
         __atomic_store_n(&vnni, v, __ATOMIC_RELAXED);
     }
     if (!v) {
-        nn__avx2_q8rows(rows, k4, A, lda, Bp, C, ldc, ncols);
+        nn__avx2_q8rows(rows, k4, A, lda, ro, sg, ss, Bp, C, ldc, ncols);
         return;
     }
-    for (; r + 12 <= rows; r += 12) nn__vnni_q8x12(k4, A + r * lda, lda, Bp, C + r * ldc, ldc, ncols);
-    for (; r + 4 <= rows; r += 4) nn__vnni_q8x4(k4, A + r * lda, lda, Bp, C + r * ldc, ldc, ncols);
-    for (; r < rows; r++) nn__vnni_q8x1(k4, A + r * lda, lda, Bp, C + r * ldc, ldc, ncols);
+    for (; r + 12 <= rows; r += 12) {
+        for (i = 0; i < 12; i++) p[i] = NN__Q8ROWP(A, lda, ro, r + i);
+        nn__vnni_q8x12(k4, p, sg, ss, Bp, C + r * ldc, ldc, ncols);
+    }
+    for (; r + 4 <= rows; r += 4) {
+        for (i = 0; i < 4; i++) p[i] = NN__Q8ROWP(A, lda, ro, r + i);
+        nn__vnni_q8x4(k4, p, sg, ss, Bp, C + r * ldc, ldc, ncols);
+    }
+    for (; r < rows; r++) {
+        p[0] = NN__Q8ROWP(A, lda, ro, r);
+        nn__vnni_q8x1(k4, p, sg, ss, Bp, C + r * ldc, ldc, ncols);
+    }
 }
 #undef NN__Q8ATTR
-/* requantization, 16 lanes (AVX-512F has the 64-bit arithmetic shift) */
-__attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
-    size_t rows, size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
+/* requantization, 16 lanes (AVX-512F has the 64-bit arithmetic shift):
+ * 16 columns at a time, their bias, multipliers, shifts and rounding terms
+ * loaded once for all the rows; g = 4: each row the max of four (q8req4) */
+__attribute__((target("avx512f,avx2,fma"))) static inline void nn__avx512_rq(
+    size_t rows, size_t n, const int32_t *acc, size_t g, const int32_t *bias, const int32_t *mul,
     const int32_t *shift, int zero, int lo, unsigned char *out) {
     size_t j, r;
     const __m512i z = _mm512_set1_epi32(zero), vlo = _mm512_set1_epi32(lo),
                   vhi = _mm512_set1_epi32(255), one = _mm512_set1_epi64(1),
                   lo32 = _mm512_set1_epi64(0xFFFFFFFF);
-    for (r = 0; r < rows; r++, acc += n, out += n)
     for (j = 0; j < n; j += 16) {
         const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
-        __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + j),
-                                     _mm512_maskz_loadu_epi32(k, bias + j));
-        __m512i m = _mm512_maskz_loadu_epi32(k, mul + j);
-        __m512i sh = _mm512_mask_loadu_epi32(_mm512_set1_epi32(31), k, shift + j);
-        __m512i se = _mm512_and_si512(sh, lo32), so = _mm512_srli_epi64(sh, 32);
-        __m512i ev = _mm512_mul_epi32(x, m),
-                od = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), v;
-        ev = _mm512_srav_epi64(_mm512_add_epi64(ev, _mm512_sllv_epi64(one, _mm512_sub_epi64(se, one))), se);
-        od = _mm512_srav_epi64(_mm512_add_epi64(od, _mm512_sllv_epi64(one, _mm512_sub_epi64(so, one))), so);
-        v = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, _mm512_slli_epi64(od, 32));
-        v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, z), vlo), vhi);
-        _mm512_mask_cvtepi32_storeu_epi8(out + j, k, v);
+        const __m512i bi = _mm512_maskz_loadu_epi32(k, bias + j), m = _mm512_maskz_loadu_epi32(k, mul + j),
+                      mo = _mm512_srli_epi64(m, 32),
+                      sh = _mm512_mask_loadu_epi32(_mm512_set1_epi32(31), k, shift + j),
+                      se = _mm512_and_si512(sh, lo32), so = _mm512_srli_epi64(sh, 32),
+                      re = _mm512_sllv_epi64(one, _mm512_sub_epi64(se, one)),
+                      ro = _mm512_sllv_epi64(one, _mm512_sub_epi64(so, one));
+        const int32_t *a = acc + j;
+        for (r = 0; r < rows; r++, a += g * n) {
+            __m512i x = _mm512_maskz_loadu_epi32(k, a), ev, od, v;
+            if (g == 4)
+                x = _mm512_max_epi32(_mm512_max_epi32(x, _mm512_maskz_loadu_epi32(k, a + n)),
+                                     _mm512_max_epi32(_mm512_maskz_loadu_epi32(k, a + 2 * n),
+                                                      _mm512_maskz_loadu_epi32(k, a + 3 * n)));
+            x = _mm512_add_epi32(x, bi);
+            ev = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), re), se);
+            od = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), mo), ro), so);
+            v = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, _mm512_slli_epi64(od, 32));
+            v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, z), vlo), vhi);
+            _mm512_mask_cvtepi32_storeu_epi8(out + r * n + j, k, v);
+        }
     }
+}
+__attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
+    size_t rows, size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
+    const int32_t *shift, int zero, int lo, unsigned char *out) {
+    nn__avx512_rq(rows, n, acc, 1, bias, mul, shift, zero, lo, out);
+}
+__attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req4(
+    size_t rows, size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
+    const int32_t *shift, int zero, int lo, unsigned char *out) {
+    nn__avx512_rq(rows, n, acc, 4, bias, mul, shift, zero, lo, out);
 }
 #endif
 
@@ -4155,15 +4247,23 @@ static int nn__neon_sdot(void) {
     }
     return v;
 }
-static void nn__neon_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda,
-                            const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+static void nn__neon_q8run(size_t rows, size_t k4, const unsigned char *A, size_t lda,
+                           const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     nn__neon_q8rows_by(nn__neon_sdot(), rows, k4, A, lda, Bp, C, ldc, ncols);
 }
+static void nn__neon_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda, const uint32_t *ro,
+                            size_t sg, size_t ss, const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+    nn__q8_gathered(nn__neon_q8run, rows, k4, A, lda, ro, sg, ss, Bp, C, ldc, ncols);
+}
 /* the widening kernel whatever the CPU (the tests put it in a table) */
-NN__UNUSED static void nn__neon_q8rows_wide(size_t rows, size_t k4, const unsigned char *A,
-                                            size_t lda, const signed char *Bp, int32_t *C,
-                                            size_t ldc, size_t ncols) {
+static void nn__neon_q8run_wide(size_t rows, size_t k4, const unsigned char *A, size_t lda,
+                                const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     nn__neon_q8rows_by(0, rows, k4, A, lda, Bp, C, ldc, ncols);
+}
+NN__UNUSED static void nn__neon_q8rows_wide(size_t rows, size_t k4, const unsigned char *A,
+                                            size_t lda, const uint32_t *ro, size_t sg, size_t ss,
+                                            const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+    nn__q8_gathered(nn__neon_q8run_wide, rows, k4, A, lda, ro, sg, ss, Bp, C, ldc, ncols);
 }
 /* requantization, 4 lanes: the 64-bit products (vmull_s32) and srshl by
  * -shift, which adds 2^(shift-1) and shifts as one step computed wider
@@ -4211,7 +4311,6 @@ static void nn__neon_q8max4(size_t n, const unsigned char *a, const unsigned cha
 #define nn__avx512_tr8 nn__avx2_tr8
 #define nn__avx512_trs nn__avx2_trs
 #define nn__avx512_q8max4 nn__avx2_q8max4
-#define nn__avx512_q8max4i nn__avx2_q8max4i
 #define nn__avx512_q8quant nn__avx2_q8quant
 #define nn__neon_trs nn__s_trs
 #define nn__neon_q8quant nn__s_q8quant /* the input's quantization: scalar (a vcvt path: to come) */
@@ -4221,7 +4320,7 @@ static void nn__neon_q8max4(size_t n, const unsigned char *a, const unsigned cha
 #define nn__wasm_q8rows nn__s_q8rows
 #define nn__wasm_q8req nn__s_q8req
 #define nn__wasm_q8max4 nn__s_q8max4
-#define nn__wasm_q8max4i nn__s_q8max4i
+#define nn__wasm_q8req4 nn__s_q8req4
 #define nn__wasm_q8quant nn__s_q8quant
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
@@ -5172,31 +5271,53 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
  * unused.) */
 #define NN__Q8_MAXK 65536 /* 65536 x 255 x 128 < 2^31: the int32 sums cannot overflow */
 static size_t nn__q8_k4(size_t K) { return (K + 3) / 4; }
-static size_t nn__q8_pack_bytes(size_t K, size_t N) {
-    return (N + 31) / 32 * 32 * nn__q8_k4(K) * 4;
+/* K's groups of 4 when K comes in segments of seg bytes (0: one run), each
+ * segment padded to whole groups: a conv's kw x C bytes per kernel row,
+ * read in place from its input (section 9) */
+static size_t nn__q8_k4s(size_t K, size_t seg) {
+    return seg && seg < K ? K / seg * ((seg + 3) / 4) : nn__q8_k4(K);
 }
-/* B (K x N s8, row-major, ldb) into out (nn__q8_pack_bytes) */
+static size_t nn__q8_pack_bytes_s(size_t K, size_t seg, size_t N) {
+    return (N + 31) / 32 * 32 * nn__q8_k4s(K, seg) * 4;
+}
+NN__UNUSED static size_t nn__q8_pack_bytes(size_t K, size_t N) { return nn__q8_pack_bytes_s(K, 0, N); }
+/* B (K x N s8, row-major, ldb) into out (nn__q8_pack_bytes_s), K's row k
+ * at k's place in the segmented order; the padding zero */
+NN__UNUSED static void nn__q8_pack_s(size_t K, size_t seg, size_t N, const signed char *B, size_t ldb,
+                                     signed char *out) {
+    size_t k4 = nn__q8_k4s(K, seg), k, n, kk;
+    memset(out, 0, nn__q8_pack_bytes_s(K, seg, N));
+    for (k = 0; k < K; k++) {
+        kk = seg && seg < K ? k / seg * 4 * ((seg + 3) / 4) + k % seg : k;
+        for (n = 0; n < N; n++) out[((n / 32 * k4 + kk / 4) * 32 + n % 32) * 4 + kk % 4] = B[k * ldb + n];
+    }
+}
 NN__UNUSED static void nn__q8_pack(size_t K, size_t N, const signed char *B, size_t ldb,
                                    signed char *out) {
-    size_t k4 = nn__q8_k4(K), k, n;
-    memset(out, 0, nn__q8_pack_bytes(K, N));
-    for (k = 0; k < K; k++)
-        for (n = 0; n < N; n++)
-            out[((n / 32 * k4 + k / 4) * 32 + n % 32) * 4 + k % 4] = B[k * ldb + n];
+    nn__q8_pack_s(K, 0, N, B, ldb, out);
 }
-/* C (M x N, ldc) = A (M x K) . B (packed), K <= NN__Q8_MAXK; rows in
+/* C (M x N, ldc) = A (M rows of k4 groups, by stride or table, in
+ * segments: nn__s_q8rows) . B (packed), 4*k4 <= NN__Q8_MAXK; rows in
  * blocks of 96 so that a block of A stays in cache across the panels */
-NN__UNUSED static void nn__q8_gemm(const nn__ktab *t, size_t M, size_t N, size_t K,
-                                   const unsigned char *A, size_t lda, const signed char *Bp,
-                                   int32_t *C, size_t ldc) {
-    size_t k4 = nn__q8_k4(K), m0, p;
-    NN_ASSERT(K <= NN__Q8_MAXK && lda >= 4 * k4);
+NN__UNUSED static void nn__q8_gemm_s(const nn__ktab *t, size_t M, size_t N, size_t k4,
+                                     const unsigned char *A, size_t lda, const uint32_t *ro, size_t sg,
+                                     size_t ss, const signed char *Bp, int32_t *C, size_t ldc) {
+    size_t m0, p;
+    NN_ASSERT(4 * k4 <= NN__Q8_MAXK && sg >= 1);
     for (m0 = 0; m0 < M; m0 += 96) {
         size_t mr = M - m0 < 96 ? M - m0 : 96;
         for (p = 0; p * 32 < N; p++)
-            t->q8rows(mr, k4, A + m0 * lda, lda, Bp + p * k4 * 128, C + m0 * ldc + p * 32, ldc,
+            t->q8rows(mr, k4, ro ? A : A + m0 * lda, lda, ro ? ro + m0 : NULL, sg, ss, Bp + p * k4 * 128,
+                      C + m0 * ldc + p * 32, ldc,
                       N - p * 32 < 32 ? N - p * 32 : 32);
     }
+}
+/* C (M x N, ldc) = A (M x K, rows of lda >= K rounded up to 4) . B (packed) */
+NN__UNUSED static void nn__q8_gemm(const nn__ktab *t, size_t M, size_t N, size_t K,
+                                   const unsigned char *A, size_t lda, const signed char *Bp,
+                                   int32_t *C, size_t ldc) {
+    NN_ASSERT(K <= NN__Q8_MAXK && lda >= 4 * nn__q8_k4(K));
+    nn__q8_gemm_s(t, M, N, nn__q8_k4(K), A, lda, NULL, nn__q8_k4(K), 0, Bp, C, ldc);
 }
 
 /* ========================================================================= */
@@ -10957,6 +11078,8 @@ typedef struct nn__q8op {
     int pool2;              /* a 2x2 max-pool of the int32 sums before the requantization */
     nn_conv_geom g;         /* one sample (conv) */
     size_t K, N;
+    size_t seg, k4;         /* conv read in place: K in segments of seg bytes (nn__q8_inplace), else 0; K's groups of 4 */
+    uint32_t *ro;           /* conv read in place: each row's window, from the image's start */
     signed char *w, *wp;    /* K x N weights, and packed (section 4.9) */
     int32_t *bias, *mul, *shift; /* per column: bias - z_in * column sum; requantization */
     float *fscale;          /* float_out: y = fscale[n] * (acc + bias[n]) */
@@ -10991,6 +11114,7 @@ static void nn__q8_free(struct nn__q8 *q) {
         NN_FREE(o->shift);
         NN_FREE(o->fscale);
         NN_FREE(o->lut);
+        NN_FREE(o->ro);
     }
     NN_FREE(q->op);
     nn_aligned_free(q->act[0]);
@@ -11166,6 +11290,70 @@ static double nn__q8_lut_f(const nn_model *c, const nn__layer *L, size_t ch, dou
     }
 }
 
+/* Whether a conv op reads its input in place, without im2col rows: a
+ * row of A is then an output pixel's window, found through a table of
+ * offsets (o->ro), and its K comes in kh segments of kw x C bytes (a
+ * kernel row: adjacent pixels in NHWC), one input row apart, each padded
+ * to whole groups of 4 (the bytes read past a segment, at most 3 past the
+ * image, meet zero weights).  For a conv with no padding ('valid'), every
+ * window inside the image, any stride: im2col rows cost about as much as
+ * the products for a narrow K (the Fashion CNN's first conv, Zen 5: 3.7
+ * against 3.6 thousand cycles an image) and a third of them for a wide
+ * one (its second).  A padded conv builds rows (its windows leave the
+ * image); so does a conv whose K (4 x k4) is over 4096 bytes, where NEON's
+ * gathering (nn__q8_gathered) would not fit its buffer.  Returns the
+ * segment's bytes, or 0. */
+static size_t nn__q8_inplace(const nn__q8op *o) {
+    const nn_conv_geom *g = &o->g;
+    size_t seg = (size_t)g->kw * (size_t)g->c;
+    if (!o->conv || g->pt || g->pl || (g->oh - 1) * g->sh + g->kh > g->h ||
+        (g->ow - 1) * g->sw + g->kw > g->w || (size_t)g->kh * ((seg + 3) / 4) > 1024 ||
+        (size_t)g->h * (size_t)g->w * (size_t)g->c > 0x7FFFFFFFu)
+        return 0;
+    return seg;
+}
+/* the rows of an op's A, and of its int32 sums, per sample: with a 2x2
+ * max-pool after a conv, only the pixels the pool reads, window by window,
+ * four rows each ((2py, 2px), (2py, 2px + 1), (2py + 1, 2px), (2py + 1,
+ * 2px + 1)), so that the pool takes four adjacent rows and an odd last
+ * row or column is never computed (the Fashion CNN's second conv: 100
+ * rows, not 121) */
+static size_t nn__q8_rows(const nn__q8op *o) {
+    if (!o->conv) return o->in_dim / o->K;
+    if (o->pool2) return 4 * (size_t)(o->g.oh / 2) * (size_t)(o->g.ow / 2);
+    return (size_t)o->g.oh * (size_t)o->g.ow;
+}
+/* output pixel of row r (nn__q8_rows' order) */
+static void nn__q8_pixel(const nn__q8op *o, size_t r, int *oy, int *ox) {
+    if (o->pool2) {
+        size_t w = r / 4, PW = (size_t)o->g.ow / 2;
+        *oy = 2 * (int)(w / PW) + (int)(r >> 1 & 1), *ox = 2 * (int)(w % PW) + (int)(r & 1);
+    } else {
+        *oy = (int)(r / (size_t)o->g.ow), *ox = (int)(r % (size_t)o->g.ow);
+    }
+}
+/* the packed weights of a GEMM op, in the order its rows give K, and
+ * the rows' table of a conv read in place */
+static int nn__q8_packw(nn__q8op *o) {
+    size_t r, rows;
+    int oy, ox;
+    o->seg = nn__q8_inplace(o);
+    o->k4 = nn__q8_k4s(o->K, o->seg);
+    o->wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes_s(o->K, o->seg, o->N));
+    if (!o->wp) return 0;
+    nn__q8_pack_s(o->K, o->seg, o->N, o->w, o->N, o->wp);
+    if (!o->seg) return 1;
+    rows = nn__q8_rows(o);
+    o->ro = (uint32_t *)NN_MALLOC(rows * sizeof(uint32_t));
+    if (!o->ro) return 0;
+    for (r = 0; r < rows; r++) {
+        nn__q8_pixel(o, r, &oy, &ox);
+        o->ro[r] = (uint32_t)(((size_t)oy * (size_t)o->g.sh * (size_t)o->g.w + (size_t)ox * (size_t)o->g.sw) *
+                              (size_t)o->g.c);
+    }
+    return 1;
+}
+
 /* weights and requantization of a GEMM op (batch norm folded) */
 static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
     const nn__layer *L = &c->L[o->first], *bn = o->last > o->first && c->L[o->first + 1].k == &nn__row_bn
@@ -11184,7 +11372,6 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
                         o->first, (unsigned long)K, NN__Q8_MAXK / 4);
     o->K = K, o->N = N;
     o->w = (signed char *)NN_MALLOC(K * N);
-    o->wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes(K, N));
     o->bias = (int32_t *)NN_MALLOC(N * sizeof(int32_t));
     o->mul = (int32_t *)NN_MALLOC(N * sizeof(int32_t));
     o->shift = (int32_t *)NN_MALLOC(N * sizeof(int32_t));
@@ -11192,7 +11379,7 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
     sw = (double *)NN_MALLOC(N * sizeof(double));
     bf = (double *)NN_MALLOC(N * sizeof(double));
     wf = (double *)NN_MALLOC(N * sizeof(double)); /* the batch norm factor per column */
-    if (!o->w || !o->wp || !o->bias || !o->mul || !o->shift || !o->fscale || !sw || !bf || !wf) {
+    if (!o->w || !o->bias || !o->mul || !o->shift || !o->fscale || !sw || !bf || !wf) {
         NN_FREE(sw), NN_FREE(bf), NN_FREE(wf);
         return nn__fail(c, NN_ERR_NO_MEMORY, "nn_quantize: out of memory");
     }
@@ -11235,8 +11422,8 @@ static nn_status nn__q8_gemm_op(nn_model *c, nn__q8op *o) {
         o->fscale[n] = (float)sacc;
         nn__q8_mult(o->float_out ? 0.5 : sacc / o->s_out, &o->mul[n], &o->shift[n]);
     }
-    nn__q8_pack(K, N, o->w, N, o->wp);
     NN_FREE(sw), NN_FREE(bf), NN_FREE(wf);
+    if (!nn__q8_packw(o)) return nn__fail(c, NN_ERR_NO_MEMORY, "nn_quantize: out of memory");
     return NN_OK;
 }
 
@@ -11321,12 +11508,11 @@ static int nn__q8_get(nn__rbuf *r, nn_model *m, int *oom) {
                 return 0;
             o->K = (size_t)K, o->N = (size_t)N;
             o->w = (signed char *)NN_MALLOC(o->K * o->N);
-            o->wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes(o->K, o->N));
             o->bias = (int32_t *)NN_MALLOC(o->N * sizeof(int32_t));
             o->mul = (int32_t *)NN_MALLOC(o->N * sizeof(int32_t));
             o->shift = (int32_t *)NN_MALLOC(o->N * sizeof(int32_t));
             o->fscale = (float *)NN_MALLOC(o->N * sizeof(float));
-            if (!o->w || !o->wp || !o->bias || !o->mul || !o->shift || !o->fscale) return *oom = 1, 0;
+            if (!o->w || !o->bias || !o->mul || !o->shift || !o->fscale) return *oom = 1, 0;
             memcpy(o->w, r->p + r->pos, o->K * o->N);
             r->pos += o->K * o->N;
             for (j = 0; j < o->N; j++) {
@@ -11340,10 +11526,10 @@ static int nn__q8_get(nn__rbuf *r, nn_model *m, int *oom) {
             }
             for (j = 0; j < o->K * o->N; j++)
                 if (o->w[j] < -127) return 0;
-            nn__q8_pack(o->K, o->N, o->w, o->N, o->wp);
             if (o->conv && nn_conv_geom_init(&o->g, 1, F->in.d[0], F->in.d[1], F->in.d[2], F->conv.kh,
                                              F->conv.kw, F->conv.stride, F->conv.same) != NN_OK)
                 return 0;
+            if (!nn__q8_packw(o)) return *oom = 1, 0;
         } else if (o->kind == NN__Q8_LUT) {
             uint64_t C = nn__get_u64(r);
             uint64_t want = La->k == &nn__row_bn || La->k == &nn__row_norm ? nn__channels(La->out) : 1;
@@ -11522,13 +11708,14 @@ static nn_status nn__q8_buffers(nn_model *m, int B) {
     if (B <= q->batch) return NN_OK;
     for (i = 0; i < q->nop; i++) {
         const nn__q8op *o = &q->op[i];
-        size_t rows = o->conv ? (size_t)o->g.oh * o->g.ow : o->in_dim / nn__channels(o->in);
         if (nn__q8_S(o->out_dim) > act) act = nn__q8_S(o->out_dim);
         if (o->kind == NN__Q8_GEMM) {
-            if (rows * 4 * nn__q8_k4(o->K) > col) col = rows * 4 * nn__q8_k4(o->K);
+            size_t rows = nn__q8_rows(o);
+            if (!o->seg && rows * 4 * o->k4 > col) col = rows * 4 * o->k4;
             if (rows * o->N > acc) acc = rows * o->N;
         }
     }
+    act += 16; /* slack: im2col's moves and a conv read in place read up to 15 bytes past a sample */
     nn_aligned_free(q->act[0]);
     nn_aligned_free(q->act[1]);
     nn_aligned_free(q->col);
@@ -11550,79 +11737,82 @@ static nn_status nn__q8_buffers(nn_model *m, int B) {
     return NN_OK;
 }
 
-/* im2col of one u8 image into rows of lda bytes, the padding at z */
-static void nn__q8_im2col(const nn_conv_geom *g, const unsigned char *x, int z, unsigned char *col,
-                          size_t lda) {
-    int oy, ox, ky, kx, C = g->c;
-    size_t run = (size_t)g->kw * (size_t)C;
-    if (C == 1 && g->kw == 3 && g->kh <= 8 && (size_t)g->kh * 3 + 1 <= lda) {
-        /* a 3-wide kernel on one channel (the first conv of an image
-         * model): each tap one 4-byte move, its 4th byte landing on the
-         * next tap or the row's padding (zero weights), for the pixels
-         * whose 4 bytes are inside their row ([lo, hi)); the rows of an
-         * output row found once */
-        const unsigned char *rows[8];
-        int lo = (g->pl + g->sw - 1) / g->sw, hi = g->w - 4 + g->pl < 0 ? 0 : (g->w - 4 + g->pl) / g->sw + 1;
-        if (hi > g->ow) hi = g->ow;
-        if (lo > hi) lo = hi;
-        for (oy = 0; oy < g->oh; oy++) {
-            unsigned char *d0 = col + (size_t)oy * g->ow * lda;
-            int all = g->kh == 3;
-            for (ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->sh - g->pt + ky;
-                rows[ky] = iy < 0 || iy >= g->h ? NULL : x + (size_t)iy * g->w;
-                all &= rows[ky] != NULL;
-            }
-            for (ox = lo; ox < hi; ox++) {
-                unsigned char *d = d0 + (size_t)ox * lda;
-                int ix0 = ox * g->sw - g->pl;
-                if (all) { /* three rows inside: no tests */
-                    memcpy(d, rows[0] + ix0, 4);
-                    memcpy(d + 3, rows[1] + ix0, 4);
-                    memcpy(d + 6, rows[2] + ix0, 4);
-                } else
-                    for (ky = 0; ky < g->kh; ky++)
-                        if (rows[ky]) memcpy(d + 3 * ky, rows[ky] + ix0, 4);
-                        else memset(d + 3 * ky, z, 3);
-            }
-            for (ox = 0; ox < g->ow; ox++) { /* the edges, byte by byte */
-                unsigned char *d = d0 + (size_t)ox * lda;
-                int ix0 = ox * g->sw - g->pl;
-                if (ox >= lo && ox < hi) continue;
-                for (ky = 0; ky < g->kh; ky++)
-                    for (kx = 0; kx < 3; kx++) {
-                        int ix = ix0 + kx;
-                        d[3 * ky + kx] = rows[ky] && ix >= 0 && ix < g->w ? rows[ky][ix] : (unsigned char)z;
-                    }
-            }
-        }
-        return;
+/* n bytes from s to d in whole moves of 4, 8 or 16 (inlined: a memcpy
+ * call of a variable size cost more than the copy): up to 15 bytes past
+ * s + n are read (a sample's activations have 16 bytes of slack, see
+ * nn__q8_buffers) and, where room <= n rounded up, the tail is copied
+ * exactly so that nothing is written at or past d + room */
+static inline void nn__q8_copy(unsigned char *d, const unsigned char *s, size_t n, size_t room) {
+    size_t i;
+    if (n <= 4 && room >= 4) memcpy(d, s, 4);
+    else if (n <= 8 && room >= 8) memcpy(d, s, 8);
+    else {
+        for (i = 0; i + 32 <= n; i += 32) memcpy(d + i, s + i, 32);
+        for (; i + 16 <= n || (i < n && i + 16 <= room); i += 16) memcpy(d + i, s + i, 16);
+        if (i < n) memcpy(d + i, s + i, n - i);
     }
-    for (oy = 0; oy < g->oh; oy++)
-        for (ox = 0; ox < g->ow; ox++) {
-            unsigned char *d = col + ((size_t)oy * g->ow + ox) * lda;
-            int ix0 = ox * g->sw - g->pl, inside = ix0 >= 0 && ix0 + g->kw <= g->w;
-            for (ky = 0; ky < g->kh; ky++, d += run) {
-                int iy = oy * g->sh - g->pt + ky;
-                /* the row's pointer only for rows inside the image (a negative
-                 * offset is undefined even unused: clang's UBSan) */
-                const unsigned char *row = iy < 0 || iy >= g->h ? NULL : x + (size_t)iy * g->w * C;
-                if (!row) {
-                    memset(d, z, run);
-                } else if (inside) { /* kw adjacent pixels in NHWC: one run of bytes */
-                    const unsigned char *sp = row + (size_t)ix0 * C;
-                    memcpy(d, sp, run);
-                } else {
-                    for (kx = 0; kx < g->kw; kx++) {
-                        int ix = ix0 + kx;
-                        if (ix < 0 || ix >= g->w) memset(d + kx * C, z, (size_t)C);
-                        else memcpy(d + kx * C, row + (size_t)ix * C, (size_t)C);
-                    }
-                }
+}
+/* One im2col row of a u8 image: output pixel (oy, ox)'s window, kernel
+ * row after kernel row (kw x C bytes each), the padding at z; room: the
+ * bytes the row may take (its lda) */
+static void nn__q8_col_row(const nn_conv_geom *g, const unsigned char *x, int z, int oy, int ox,
+                           unsigned char *d, size_t room) {
+    int ky, kx, C = g->c;
+    size_t run = (size_t)g->kw * (size_t)C;
+    int ix0 = ox * g->sw - g->pl, inside = ix0 >= 0 && ix0 + g->kw <= g->w;
+    for (ky = 0; ky < g->kh; ky++, d += run, room -= run) {
+        int iy = oy * g->sh - g->pt + ky;
+        if (iy < 0 || iy >= g->h) {
+            memset(d, z, run);
+        } else if (inside) { /* kw adjacent pixels in NHWC: one run of bytes */
+            nn__q8_copy(d, x + ((size_t)iy * g->w + (size_t)ix0) * C, run, room);
+        } else {
+            /* the row's pointer only for rows inside the image (a negative
+             * offset is undefined even unused: clang's UBSan) */
+            const unsigned char *row = x + (size_t)iy * g->w * C;
+            for (kx = 0; kx < g->kw; kx++) {
+                int ix = ix0 + kx;
+                if (ix < 0 || ix >= g->w) memset(d + kx * C, z, (size_t)C);
+                else memcpy(d + kx * C, row + (size_t)ix * C, (size_t)C);
             }
         }
+    }
 }
-
+/* im2col rows [r0, r1) (nn__q8_rows' order) of one u8 image into rows of
+ * lda bytes from col, the padding at z */
+static void nn__q8_im2col(const nn__q8op *o, const unsigned char *x, unsigned char *col, size_t lda,
+                          size_t r0, size_t r1) {
+    size_t r;
+    int oy, ox;
+    for (r = r0; r < r1; r++, col += lda) {
+        nn__q8_pixel(o, r, &oy, &ox);
+        nn__q8_col_row(&o->g, x, o->z_in, oy, ox, col, lda);
+    }
+}
+/* A conv op (not the last) on one image, in chunks of rows whose int32
+ * sums (and im2col rows) stay in L1: the products, then the 2x2 pool and
+ * the requantization of the chunk */
+static void nn__q8_conv(const nn__ktab *k, const nn__q8op *o, const unsigned char *x, unsigned char *col,
+                        int32_t *acc, unsigned char *out) {
+    size_t N = o->N, rows = nn__q8_rows(o), lda = 4 * o->k4, r0, nr;
+    size_t step = 24576 / ((o->seg ? 0 : lda) + 4 * N) / 12 * 12; /* a multiple of 4 (pool) and 12 (VNNI's rows) */
+    int lo = o->relu ? o->z_out : 0;
+    if (step < 12) step = 12;
+    for (r0 = 0; r0 < rows; r0 += nr) {
+        nr = rows - r0 < step ? rows - r0 : step;
+        if (o->seg) { /* in place (nn__q8_inplace) */
+            nn__q8_gemm_s(k, nr, N, o->k4, x, 0, o->ro + r0, (o->seg + 3) / 4, (size_t)o->g.w * (size_t)o->g.c,
+                          o->wp, acc, N);
+        } else {
+            nn__q8_im2col(o, x, col, lda, r0, r0 + nr);
+            nn__q8_gemm_s(k, nr, N, o->k4, col, lda, NULL, o->k4, 0, o->wp, acc, N);
+        }
+        if (o->pool2) /* each window's four rows, pooled and requantized */
+            k->q8req4(nr / 4, N, acc, o->bias, o->mul, o->shift, o->z_out, lo, out + r0 / 4 * N);
+        else
+            k->q8req(nr, N, acc, o->bias, o->mul, o->shift, o->z_out, lo, out + r0 * N);
+    }
+}
 /* Ops [i0, i1) on samples l0 .. l0 + nb - 1 of the calling thread's range
  * (global index g0 = its first sample + l0).  Sample l's activations are
  * at l * actS in both buffers whatever the op, so samples can go through
@@ -11643,44 +11833,42 @@ static int nn__q8_ops(nn_model *m, int i0, int i1, size_t l0, size_t g0, size_t 
         outb = act[cur ^ 1] + l0 * So;
         switch (o->kind) {
         case NN__Q8_GEMM: {
-            size_t rows = o->conv ? (size_t)o->g.oh * o->g.ow : o->in_dim / o->K, lda = 4 * nn__q8_k4(o->K), r;
+            size_t rows = nn__q8_rows(o), lda = 4 * o->k4, r;
             float *fy = m->L[o->last].y;
             const unsigned char *A = col;
             size_t ldA = lda;
-            if (!o->conv && rows == 1) {
+            if (o->conv && !o->float_out) {
+                for (b = 0; b < nb; b++) nn__q8_conv(k, o, in + b * Si, col, acc, outb + b * So);
+                break;
+            }
+            if (o->seg) {
+                /* a conv read in place, the last op: below */
+            } else if (!o->conv && rows == 1) {
                 A = in, ldA = Si; /* one row a sample: read in place */
             } else {
                 for (b = 0; b < nb; b++) {
                     unsigned char *Ab = col + b * rows * lda;
-                    if (o->conv) nn__q8_im2col(&o->g, in + b * Si, o->z_in, Ab, lda);
+                    if (o->conv) nn__q8_im2col(o, in + b * Si, Ab, lda, 0, rows);
                     else
                         for (r = 0; r < rows; r++) memcpy(Ab + r * lda, in + b * Si + r * o->K, o->K);
                 }
             }
-            nn__q8_gemm(k, nb * rows, o->N, o->K, A, ldA, o->wp, acc, o->N);
+            if (o->seg) /* a conv read in place, the last op */
+                for (b = 0; b < nb; b++)
+                    nn__q8_gemm_s(k, rows, o->N, o->k4, in + b * Si, 0, o->ro, (o->seg + 3) / 4,
+                                  (size_t)o->g.w * (size_t)o->g.c, o->wp, acc + b * rows * o->N, o->N);
+            else
+                nn__q8_gemm_s(k, nb * rows, o->N, o->k4, A, ldA, NULL, o->k4, 0, o->wp, acc, o->N);
             if (o->float_out) {
                 for (r = 0; r < nb * rows; r++) {
                     const int32_t *a = acc + r * o->N;
                     float *y = fy + (g0 + r / rows) * o->out_dim + (r % rows) * o->N;
                     for (j = 0; j < o->N; j++) y[j] = o->fscale[j] * (float)(a[j] + o->bias[j]);
                 }
-            } else { /* a sample's rows follow one another in acc and in the output */
-                for (b = 0; b < nb; b++) {
-                    int32_t *ab = acc + b * rows * o->N;
-                    size_t orows = rows;
-                    if (o->pool2) { /* in place: a window's first row is never before its output row */
-                        size_t PH = (size_t)o->g.oh / 2, PW = (size_t)o->g.ow / 2, OW = (size_t)o->g.ow, py, px;
-                        for (py = 0; py < PH; py++)
-                            for (px = 0; px < PW; px++) {
-                                const int32_t *a0 = ab + ((2 * py) * OW + 2 * px) * o->N;
-                                k->q8max4i(o->N, a0, a0 + o->N, a0 + OW * o->N, a0 + (OW + 1) * o->N,
-                                           ab + (py * PW + px) * o->N);
-                            }
-                        orows = PH * PW;
-                    }
-                    k->q8req(orows, o->N, ab, o->bias, o->mul, o->shift, o->z_out, o->relu ? o->z_out : 0,
-                             outb + b * So);
-                }
+            } else { /* a dense op: a sample's rows follow one another in acc and in the output */
+                for (b = 0; b < nb; b++)
+                    k->q8req(rows, o->N, acc + b * rows * o->N, o->bias, o->mul, o->shift, o->z_out,
+                             o->relu ? o->z_out : 0, outb + b * So);
             }
             if (o->float_out) {
                 const nn__layer *L = &m->L[o->last];

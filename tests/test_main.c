@@ -642,7 +642,7 @@ static void tables_q8im2col(void) {
                             col = (unsigned char *)malloc((size_t)g.oh * g.ow * lda + 64);
                             if (!col) continue;
                             for (i = 0; i < (size_t)h * w * c; i++) x[i] = (unsigned char)nn_rng_below(&r, 256);
-                            nn__q8_im2col(&g, x, 77, col, lda);
+                            nn__q8_im2col(&g, x, 77, col, lda, 0, 0, (size_t)g.oh * g.ow);
                             cases++;
                             for (oy = 0; oy < g.oh; oy++)
                                 for (ox = 0; ox < g.ow; ox++)
