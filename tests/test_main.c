@@ -576,63 +576,244 @@ static void tables_q8max4(void) {
     }
 }
 
-/* the same on int32 (the sums of a conv before its 2x2 max-pool): full range, ties, tails */
-static void tables_q8max4i(void) {
-    size_t si, n, i;
+/* q8req4, the 2x2 max-pool of a conv's int32 sums and their
+ * requantization in one: every table equals the scalar twin, and the twin
+ * the max of the four rows put through q8req (full int32 range for the
+ * max with ties, sums that stay in range after the bias) */
+static void tables_q8req4(void) {
+    size_t si, n, i, rows;
     nn_rng r;
     for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
         const nn__ktab *t = nn__table_for(tt_backends[si]);
         long bad = 0, badref = 0;
         if (!t) {
-            tt_skip("tables q8max4i[%s]: backend not available in this build / on this CPU",
+            tt_skip("tables q8req4[%s]: backend not available in this build / on this CPU",
                     nn_backend_name(tt_backends[si]));
             continue;
         }
-        tt_ctx("tables[%s] q8max4i", nn_backend_name(tt_backends[si]));
+        tt_ctx("tables[%s] q8req4", nn_backend_name(tt_backends[si]));
         nn_rng_seed(&r, 6);
-        for (n = 0; n <= 100; n += (n < 40 ? 1 : 13)) {
-            int32_t v[4][128], got[129], ref[128];
-            int k;
-            for (i = 0; i < n; i++)
-                for (k = 0; k < 4; k++) {
-                    uint32_t u = nn_rng_u32(&r);
-                    /* small values tie often; the rest span all of int32 */
-                    v[k][i] = (u & 3) == 0 ? (int32_t)(u >> 30) - 2 : (int32_t)((int64_t)u - 2147483648LL);
+        for (n = 1; n <= 100; n += (n < 40 ? 1 : 13))
+            for (rows = 1; rows <= 3; rows++) {
+                int32_t v[3 * 4 * 100], bias[100], mul[100], sh[100], mx[100];
+                unsigned char got[3 * 100 + 16], ref[3 * 100], e;
+                int zero = (int)nn_rng_below(&r, 256), lo = n % 2 ? zero : 0;
+                for (i = 0; i < n; i++) {
+                    bias[i] = (int32_t)nn_rng_u32(&r) >> (3 + nn_rng_below(&r, 20));
+                    mul[i] = (int32_t)((1u << 30) + nn_rng_below(&r, 1u << 30));
+                    sh[i] = 31 + (int32_t)nn_rng_below(&r, n < 10 ? 8 : 32);
                 }
-            got[n] = 0x5A5A;
-            t->q8max4i(n, v[0], v[1], v[2], v[3], got);
-            nn__s_q8max4i(n, v[0], v[1], v[2], v[3], ref);
-            for (i = 0; i < n; i++) {
-                int32_t e = v[0][i];
-                for (k = 1; k < 4; k++) e = v[k][i] > e ? v[k][i] : e;
-                bad += got[i] != ref[i];
-                badref += ref[i] != e;
+                for (i = 0; i < rows * 4 * n; i++) {
+                    uint32_t u = nn_rng_u32(&r);
+                    /* small values tie often; the rest over most of int32 (|acc + bias| < 2^31) */
+                    v[i] = (u & 3) == 0 ? (int32_t)(u >> 30) - 2 : (int32_t)u >> 2;
+                }
+                memset(got, 0xAB, sizeof got);
+                t->q8req4(rows, n, v, bias, mul, sh, zero, lo, got);
+                nn__s_q8req4(rows, n, v, bias, mul, sh, zero, lo, ref);
+                for (i = 0; i < rows * n; i++) bad += got[i] != ref[i];
+                bad += got[rows * n] != 0xAB; /* nothing written past the last row */
+                for (i = 0; i < rows * n; i++) {
+                    const int32_t *w = v + (i / n) * 4 * n + i % n;
+                    int32_t m = w[0];
+                    size_t k;
+                    for (k = 1; k < 4; k++) m = w[k * n] > m ? w[k * n] : m;
+                    mx[i % n] = m;
+                    if (i % n == n - 1) {
+                        size_t c;
+                        for (c = 0; c < n; c++) {
+                            nn__s_q8req(1, 1, mx + c, bias + c, mul + c, sh + c, zero, lo, &e);
+                            badref += ref[i - (n - 1) + c] != e;
+                        }
+                    }
+                }
             }
-            bad += got[n] != 0x5A5A;
-        }
-        TT_CHECK(bad == 0 && badref == 0, "%ld values differ from the scalar twin (or written past n), %ld scalar from max",
+        TT_CHECK(bad == 0 && badref == 0, "%ld bytes differ from the scalar twin (or written past), %ld twin from max + q8req",
                  bad, badref);
     }
 }
 
+/* int8 GEMM rows through a table of row offsets with K in segments (a
+ * conv reading its input in place, section 9): every table equals the
+ * scalar twin and a direct sum over the bytes the definition names,
+ * segments of 1 to 9 groups, 1 to 5 of them, rows anywhere */
+static void tables_q8rows_seg(void) {
+    size_t si;
+    nn_rng r;
+    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+        const nn__ktab *t = nn__table_for(tt_backends[si]);
+        long bad = 0, badref = 0, cases = 0;
+        size_t sg, ns, M, ncols;
+        if (!t) {
+            tt_skip("tables q8rows segments[%s]: backend not available in this build / on this CPU",
+                    nn_backend_name(tt_backends[si]));
+            continue;
+        }
+        tt_ctx("tables[%s] q8rows by a row table, K in segments", nn_backend_name(tt_backends[si]));
+        nn_rng_seed(&r, 9);
+        for (sg = 1; sg <= 9; sg += 2)
+            for (ns = 1; ns <= 5; ns += 2)
+                for (M = 1; M <= 29; M += 7)
+                    for (ncols = 5; ncols <= 32; ncols += 27) {
+                        size_t k4 = sg * ns, ss = 4 * sg + nn_rng_below(&r, 40), span = (ns - 1) * ss + 4 * sg, i, c, k;
+                        size_t nbytes = 3000 + span;
+                        unsigned char *A = (unsigned char *)malloc(nbytes);
+                        signed char *Bp = (signed char *)malloc(k4 * 128);
+                        int32_t C[29 * 32], R[29 * 32];
+                        uint32_t ro[29];
+                        for (i = 0; i < nbytes; i++) A[i] = (unsigned char)nn_rng_below(&r, 256);
+                        for (i = 0; i < k4 * 128; i++) Bp[i] = (signed char)((int)nn_rng_below(&r, 256) - 128);
+                        for (i = 0; i < M; i++) ro[i] = (uint32_t)nn_rng_below(&r, 3000);
+                        t->q8rows(M, k4, A, 0, ro, sg, ss, Bp, C, 32, ncols);
+                        nn__s_q8rows(M, k4, A, 0, ro, sg, ss, Bp, R, 32, ncols);
+                        for (i = 0; i < M; i++)
+                            for (c = 0; c < ncols; c++) {
+                                long long e = 0;
+                                for (k = 0; k < 4 * k4; k++)
+                                    e += (long long)A[ro[i] + (k / 4 / sg) * ss + (k / 4 % sg) * 4 + k % 4] *
+                                         Bp[((k / 4) * 32 + c) * 4 + k % 4];
+                                bad += C[i * 32 + c] != R[i * 32 + c];
+                                badref += R[i * 32 + c] != e;
+                            }
+                        cases++;
+                        free(A), free(Bp);
+                    }
+        TT_CHECK(bad == 0 && badref == 0 && cases > 100, "%ld sums differ from the scalar twin, %ld twin from the definition (%ld cases)",
+                 bad, badref, cases);
+    }
+}
+
+/* A conv op of an int8 model (section 9) against a direct computation:
+ * windows of the image (the zero point outside it), products with the
+ * K x N weights, the 2x2 max-pool where there is one, q8req; over
+ * strides, kernel sizes, channels, 'valid' (read in place), 'same' and
+ * explicit padding (im2col rows), with and without the pool, on every
+ * table.  Where a conv can be read in place it is also run with im2col
+ * rows, which must give the same bytes. */
+static void tables_q8conv(void) {
+    static const int pads[3] = {0, 1, NN_PADDING(1)}, chans[4] = {1, 3, 8, 32};
+    int h, kh, kw, ci, st, pi, pool, bad = 0, badref = 0, cases = 0, inplace = 0;
+    size_t si;
+    nn_rng r;
+    nn_rng_seed(&r, 10);
+    tt_ctx("tables q8 conv ops against a direct computation");
+    for (h = 4; h <= 13; h += 3)
+        for (kh = 1; kh <= 3; kh++)
+            for (kw = 1; kw <= 3; kw += 2)
+                for (ci = 0; ci < 4; ci++)
+                    for (st = 1; st <= 2; st++)
+                        for (pi = 0; pi < 3; pi++)
+                            for (pool = 0; pool <= 1; pool++) {
+                                nn__q8op o;
+                                int w = h + 1, C = chans[ci], oy, ox, ky, kx, c, pass;
+                                size_t N = (size_t)(1 + (h * 7 + kh + ci) % 40), K, rows, n, j, outn;
+                                unsigned char *x, *col, *out, *ref;
+                                int32_t *acc, *tmp;
+                                memset(&o, 0, sizeof o);
+                                if (nn_conv_geom_init(&o.g, 1, h, w, C, kh, kw, st, pads[pi]) != NN_OK || o.g.oh < 2 ||
+                                    o.g.ow < 2)
+                                    continue;
+                                o.conv = 1, o.pool2 = pool, o.relu = (h + kh) % 2;
+                                o.z_in = (int)nn_rng_below(&r, 256), o.z_out = (int)nn_rng_below(&r, 256);
+                                o.K = K = (size_t)kh * kw * C, o.N = N;
+                                o.w = (signed char *)malloc(K * N);
+                                o.bias = (int32_t *)malloc(N * 4), o.mul = (int32_t *)malloc(N * 4),
+                                o.shift = (int32_t *)malloc(N * 4);
+                                for (j = 0; j < K * N; j++) o.w[j] = (signed char)((int)nn_rng_below(&r, 255) - 127);
+                                for (n = 0; n < N; n++) {
+                                    o.bias[n] = (int32_t)nn_rng_below(&r, 20001) - 10000;
+                                    o.mul[n] = (int32_t)((1u << 30) + nn_rng_below(&r, 1u << 30));
+                                    o.shift[n] = 38 + (int32_t)nn_rng_below(&r, 8);
+                                }
+                                x = (unsigned char *)malloc((size_t)h * w * C + 16);
+                                for (j = 0; j < (size_t)h * w * C + 16; j++) x[j] = (unsigned char)nn_rng_below(&r, 256);
+                                rows = nn__q8_rows(&o);
+                                outn = (pool ? rows / 4 : rows) * N;
+                                col = (unsigned char *)malloc(rows * (4 * nn__q8_k4(K) + 16) + 64);
+                                acc = (int32_t *)malloc(rows * N * 4 + 64);
+                                tmp = (int32_t *)malloc((size_t)o.g.oh * o.g.ow * N * 4);
+                                out = (unsigned char *)malloc(outn + 1);
+                                ref = (unsigned char *)malloc(outn);
+                                /* the direct computation */
+                                for (oy = 0; oy < o.g.oh; oy++)
+                                    for (ox = 0; ox < o.g.ow; ox++)
+                                        for (n = 0; n < N; n++) {
+                                            int32_t s = 0;
+                                            for (ky = 0; ky < kh; ky++)
+                                                for (kx = 0; kx < kw; kx++)
+                                                    for (c = 0; c < C; c++) {
+                                                        int iy = oy * st - o.g.pt + ky, ix = ox * st - o.g.pl + kx;
+                                                        int v = iy < 0 || iy >= h || ix < 0 || ix >= w ? o.z_in : x[(iy * w + ix) * C + c];
+                                                        s += v * o.w[((size_t)(ky * kw + kx) * C + c) * N + n];
+                                                    }
+                                            tmp[((size_t)oy * o.g.ow + ox) * N + n] = s;
+                                        }
+                                for (j = 0; j < outn; j++) {
+                                    size_t p = j / N;
+                                    int32_t v;
+                                    n = j % N;
+                                    if (pool) {
+                                        size_t PW = (size_t)o.g.ow / 2, py = p / PW, px = p % PW, a = (2 * py * o.g.ow + 2 * px) * N + n;
+                                        v = tmp[a];
+                                        v = tmp[a + N] > v ? tmp[a + N] : v;
+                                        v = tmp[a + o.g.ow * N] > v ? tmp[a + o.g.ow * N] : v;
+                                        v = tmp[a + (o.g.ow + 1) * N] > v ? tmp[a + (o.g.ow + 1) * N] : v;
+                                    } else {
+                                        v = tmp[p * N + n];
+                                    }
+                                    nn__s_q8req(1, 1, &v, o.bias + n, o.mul + n, o.shift + n, o.z_out, o.relu ? o.z_out : 0,
+                                                ref + j);
+                                }
+                                for (pass = 0; pass < 2; pass++) {
+                                    TT_CHECK(nn__q8_packw(&o), "packw");
+                                    if (pass == 1) { /* the same op through im2col rows */
+                                        if (!o.seg) break;
+                                        nn_aligned_free(o.wp), NN_FREE(o.ro), o.ro = NULL;
+                                        o.seg = 0, o.k4 = nn__q8_k4(K);
+                                        o.wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes(K, N));
+                                        nn__q8_pack(K, N, o.w, N, o.wp);
+                                    }
+                                    inplace += pass == 0 && o.seg;
+                                    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
+                                        const nn__ktab *t = nn__table_for(tt_backends[si]);
+                                        if (!t) continue;
+                                        out[outn] = 0xAB;
+                                        nn__q8_conv(t, &o, x, col, acc, out);
+                                        for (j = 0; j < outn; j++) {
+                                            bad += out[j] != ref[j];
+                                            badref += si == 0 && out[j] != ref[j];
+                                        }
+                                        bad += out[outn] != 0xAB;
+                                    }
+                                    nn_aligned_free(o.wp), NN_FREE(o.ro);
+                                    o.wp = NULL, o.ro = NULL;
+                                }
+                                cases++;
+                                free(o.w), free(o.bias), free(o.mul), free(o.shift);
+                                free(x), free(col), free(acc), free(tmp), free(out), free(ref);
+                            }
+    TT_CHECK(bad == 0 && cases > 200 && inplace > 50, "%d bytes differ (%d on scalar) in %d conv ops (%d read in place)",
+             bad, badref, cases, inplace);
+}
+
 /* int8 im2col (section 9): every row's first K bytes are the window's
- * pixels, the zero point where the window leaves the image; the one-channel
- * 3-wide fast path (4-byte moves, stride and padding of any kind) and the
- * general path alike */
+ * pixels, the zero point where the window leaves the image (its moves of
+ * 4, 8 and 16 bytes: stride and padding of any kind, one to five channels) */
 static void tables_q8im2col(void) {
     static const int pads[4] = {0, 1, NN_PADDING(1), NN_PADDING(2)};
     int h, w, kh, c, st, pi, bad = 0, cases = 0;
     nn_rng r;
     nn_rng_seed(&r, 8);
     tt_ctx("tables q8 im2col");
-    for (c = 1; c <= 2; c++)
+    for (c = 1; c <= 5; c += 1 + (c == 2))
         for (kh = 1; kh <= 7; kh++)
             for (h = 3; h <= 11; h += 2)
                 for (w = 3; w <= 12; w += 3)
                     for (st = 1; st <= 3; st++)
                         for (pi = 0; pi < 4; pi++) {
                             nn_conv_geom g;
-                            unsigned char x[12 * 12 * 2], *col;
+                            nn__q8op o;
+                            unsigned char x[12 * 12 * 5 + 16], *col; /* moves read up to 15 bytes past the image */
                             size_t K, lda, i;
                             int oy, ox, ky, kx, ch;
                             if (nn_conv_geom_init(&g, 1, h, w, c, kh, 3, st, pads[pi]) != NN_OK || g.oh < 1 || g.ow < 1)
@@ -642,7 +823,9 @@ static void tables_q8im2col(void) {
                             col = (unsigned char *)malloc((size_t)g.oh * g.ow * lda + 64);
                             if (!col) continue;
                             for (i = 0; i < (size_t)h * w * c; i++) x[i] = (unsigned char)nn_rng_below(&r, 256);
-                            nn__q8_im2col(&g, x, 77, col, lda, 0, 0, (size_t)g.oh * g.ow);
+                            memset(&o, 0, sizeof o);
+                            o.conv = 1, o.g = g, o.z_in = 77;
+                            nn__q8_im2col(&o, x, col, lda, 0, (size_t)g.oh * g.ow);
                             cases++;
                             for (oy = 0; oy < g.oh; oy++)
                                 for (ox = 0; ox < g.ow; ox++)
@@ -724,7 +907,9 @@ static void test_tables(void) {
     tables_q8();
     tables_q8req();
     tables_q8max4();
-    tables_q8max4i();
+    tables_q8req4();
+    tables_q8rows_seg();
+    tables_q8conv();
     tables_q8im2col();
     tables_q8quant();
 }
