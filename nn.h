@@ -3980,7 +3980,10 @@ static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, si
         return;
     }
     for (; r + 12 <= rows; r += 12) {
-        for (i = 0; i < 12; i++) p[i] = NN__Q8ROWP(A, lda, ro, r + i);
+        if (ro)
+            for (i = 0; i < 12; i++) p[i] = A + ro[r + i];
+        else
+            for (i = 0; i < 12; i++) p[i] = A + (r + i) * lda;
         nn__vnni_q8x12(k4, p, sg, ss, Bp, C + r * ldc, ldc, ncols);
     }
     for (; r + 4 <= rows; r += 4) {
