@@ -11050,19 +11050,27 @@ NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
  *   weights      s8 per output channel, symmetric (|q| <= 127), batch
  *                norm folded in first
  *   products     u8 x s8 -> int32 (section 4.9), exact; the input's zero
- *                point and the bias go into one int32 per column
+ *                point and the bias go into one int32 per column.  A
+ *                conv without padding reads its input in place (rows by
+ *                a table of window offsets, K in kernel-row segments: no
+ *                im2col, nn__q8_inplace); a padded one builds im2col
+ *                rows.  Image by image, in chunks that stay in L1
  *   outputs      requantized by q8req (integer multiplier and shift, no
  *                float), ReLU fused as the clamp at z; the last GEMM's
  *                output is dequantized to float and the head (softmax,
  *                sigmoid) and the loss run in float as in the fp32 model
- *   pooling      max on u8 directly (monotone); average and global
- *                average as rounded integer means; upsampling copies
+ *   pooling      a conv's 2x2 max-pool on its int32 sums, in the same
+ *                pass as the requantization (q8req4: monotone, so the
+ *                same as pooling bytes), its rows window by window so
+ *                that an odd last row or column is never computed; other
+ *                max-pools on u8 directly; average and global average as
+ *                rounded integer means; upsampling copies
  *   elementwise  any other activation (tanh, sigmoid, leaky ReLU, a
  *                batch norm or normalization left alone) is a table of
  *                256 bytes per channel, computed once at quantization
  * Integer arithmetic is exact, so every backend gives the same bits. */
 enum {
-    NN__Q8_GEMM = 1, /* dense, or conv by im2col */
+    NN__Q8_GEMM = 1, /* dense, or conv (in place or by im2col) */
     NN__Q8_MAXPOOL,
     NN__Q8_AVGPOOL,
     NN__Q8_GAP,
