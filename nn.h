@@ -1599,6 +1599,22 @@ typedef struct nn__uk {
     int relu; /* ReLU on the stored values (the last K slice of a product without bias) */
 } nn__uk;
 
+/* An int8 GEMM's A (section 4.9).  Row r starts at p + ro[r], or at p +
+ * r*lda where ro is NULL, and holds its K in segments of sg groups of 4
+ * bytes, ss bytes apart: group k at (k / sg)*ss + 4*(k % sg) from the
+ * row's start (sg >= k4: one run).  The table and the segments let a conv
+ * read its input in place (section 9): a row is an output pixel's window,
+ * a segment one kernel row.  pool: the rows come in fours (a 2x2 max-pool
+ * window's pixels) and C's row i is the max of the products' rows 4i to
+ * 4i + 3. */
+typedef struct nn__q8a {
+    const unsigned char *p;
+    size_t lda;
+    const uint32_t *ro;
+    size_t sg, ss;
+    int pool;
+} nn__q8a;
+
 /* One table of function pointers per backend.  Everything above this
  * section calls kernels only through nn__k (the current table).  The slots
  * are one list, X(P, slot, return type, argument types): it declares the
@@ -1650,16 +1666,12 @@ typedef struct nn__uk {
      * not to be read soon: streaming stores where dst allows (safetensors) */                    \
     X(P, trs, void, (const float *, size_t, float *, size_t, size_t, size_t))                    \
     /* int8 GEMM rows: C (rows x ncols <= 32, int32) = A (u8) . one packed     \
-     * panel of B (s8), exact; A's rows by stride or table, K in segments    \
-     * (section 4.9) */                                                                            \
-    X(P, q8rows, void, (size_t, size_t, const unsigned char *, size_t, const uint32_t *, size_t,  \
-                        size_t, const signed char *, int32_t *, size_t, size_t))                  \
+     * panel of B (s8), exact, A as nn__q8a describes it (section 4.9) */   \
+    X(P, q8rows, void, (size_t, size_t, const struct nn__q8a *, const signed char *, int32_t *,   \
+                        size_t, size_t))                                                          \
     /* out[i] = max of a, b, c, d at i, bytes (int8 2x2 max-pool) */                          \
     X(P, q8max4, void, (size_t, const unsigned char *, const unsigned char *,                    \
                         const unsigned char *, const unsigned char *, unsigned char *))          \
-    /* q8req of the max of four adjacent rows (a conv's sums: its 2x2 max-pool) */             \
-    X(P, q8req4, void, (size_t, size_t, const int32_t *, const int32_t *, const int32_t *,        \
-                        const int32_t *, int, int, unsigned char *))                              \
     /* floats to u8: out = clamp(floor(x * inv + z + 0.5)), see nn__s_q8quant */                \
     X(P, q8quant, void, (size_t, const float *, float, int, unsigned char *))                    \
     /* int8 requantization of rows x n: out = clamp(zero + rq(acc + bias, mul, shift), lo, 255) */ \
@@ -1991,49 +2003,72 @@ static void nn__s_trs(const float *src, size_t lds, float *dst, size_t ldd, size
         for (r = 0; r < rows; r += 8) nn__s_tr8(src + r * lds + a, lds, dst + a * ldd + r, ldd);
 }
 /* int8 GEMM, one panel (section 4.9): C[r][c] = sum over k < 4*k4 of
- * A[r][k] (u8) * B[k][c] (s8), B packed as [k4][32 columns][4] bytes;
- * int32, exact while 4*k4 * 255 * 128 < 2^31 (nn__q8_gemm's K limit).
- * A's row r starts at A + ro[r], or A + r*lda where ro is NULL, and holds
- * its K in segments of sg groups of 4 bytes, ss bytes apart: group k at
- * (k / sg)*ss + 4*(k % sg) from the row's start (sg >= k4: one run).  The
- * table and the segments let a conv read its input in place (section 9):
- * a row is an output pixel's window, a segment a kernel row. */
-#define NN__Q8ROWP(A, lda, ro, r) ((A) + ((ro) ? (size_t)(ro)[r] : (r) * (lda)))
-static void nn__s_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda, const uint32_t *ro,
-                         size_t sg, size_t ss, const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
-    size_t r, c, k, j;
-    for (r = 0; r < rows; r++)
+ * A[r][k] (u8) * B[k][c] (s8), B packed as [k4][32 columns][4] bytes, A
+ * as nn__q8a describes it (with pool, rows a multiple of 4 and C's row
+ * r/4 the max of four); int32, exact while 4*k4 * 255 * 128 < 2^31
+ * (nn__q8_gemm's K limit) */
+static const unsigned char *nn__q8row(const nn__q8a *a, size_t r) {
+    return a->p + (a->ro ? (size_t)a->ro[r] : r * a->lda);
+}
+static void nn__s_q8rows(size_t rows, size_t k4, const nn__q8a *a, const signed char *Bp, int32_t *C,
+                         size_t ldc, size_t ncols) {
+    size_t g = a->pool ? 4 : 1, r, i, c, k, j;
+    for (r = 0; r < rows; r += g)
         for (c = 0; c < ncols; c++) {
-            int32_t acc = 0;
-            for (k = 0; k < k4; k++) {
-                const unsigned char *a = NN__Q8ROWP(A, lda, ro, r) + (k / sg) * ss + 4 * (k % sg);
-                for (j = 0; j < 4; j++) acc += (int32_t)a[j] * (int32_t)Bp[(k * 32 + c) * 4 + j];
+            int32_t m = 0;
+            for (i = 0; i < g; i++) {
+                int32_t acc = 0;
+                for (k = 0; k < k4; k++) {
+                    const unsigned char *x = nn__q8row(a, r + i) + (k / a->sg) * a->ss + 4 * (k % a->sg);
+                    for (j = 0; j < 4; j++) acc += (int32_t)x[j] * (int32_t)Bp[(k * 32 + c) * 4 + j];
+                }
+                m = i == 0 || acc > m ? acc : m;
             }
-            C[r * ldc + c] = acc;
+            C[r / g * ldc + c] = m;
         }
 }
-/* segmented rows gathered into runs for a kernel that reads a row's
- * groups as one run (NEON loads four at once), a few rows at a time:
- * 4*k4 <= 4096 (section 9 segments only small K) */
+/* A kernel that takes plain rows (one run of 4*k4 bytes each, lda apart,
+ * no pool: AVX2's, NEON's) under the whole nn__q8a: rows by a table or
+ * in segments gathered into runs, and the pool's max taken after, 16
+ * rows at a time (4*k4 <= 4096 where rows are gathered: section 9 reads
+ * in place only such K) */
 typedef void (*nn__q8run_fn)(size_t, size_t, const unsigned char *, size_t, const signed char *,
                              int32_t *, size_t, size_t);
-NN__UNUSED static void nn__q8_gathered(nn__q8run_fn kern, size_t rows, size_t k4, const unsigned char *A,
-                                       size_t lda, const uint32_t *ro, size_t sg, size_t ss,
-                                       const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
-    unsigned char buf[4096];
-    size_t per, r, i, k, n;
-    if (sg >= k4 && !ro) {
-        kern(rows, k4, A, lda, Bp, C, ldc, ncols);
+NN__UNUSED static void nn__q8_via(nn__q8run_fn kern, size_t rows, size_t k4, const nn__q8a *a,
+                                  const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+    unsigned char buf[16384];
+    int32_t t[16 * 32];
+    int gather = a->ro || a->sg < k4;
+    size_t per = 16, r, i, k, c, n;
+    if (!gather && !a->pool) {
+        kern(rows, k4, a->p, a->lda, Bp, C, ldc, ncols);
         return;
     }
-    NN_ASSERT(4 * k4 <= sizeof buf);
-    per = sizeof buf / (4 * k4);
+    if (gather) {
+        NN_ASSERT(16 * k4 <= sizeof buf);
+        if (per > sizeof buf / (4 * k4)) per = sizeof buf / (4 * k4) / 4 * 4;
+    }
     for (r = 0; r < rows; r += n) {
+        const unsigned char *A = a->p + r * a->lda;
+        size_t lda = a->lda;
         n = rows - r < per ? rows - r : per;
-        for (i = 0; i < n; i++)
-            for (k = 0; k < k4; k++)
-                memcpy(buf + (i * k4 + k) * 4, NN__Q8ROWP(A, lda, ro, r + i) + (k / sg) * ss + 4 * (k % sg), 4);
-        kern(n, k4, buf, 4 * k4, Bp, C + r * ldc, ldc, ncols);
+        if (gather) {
+            for (i = 0; i < n; i++)
+                for (k = 0; k < k4; k++)
+                    memcpy(buf + (i * k4 + k) * 4, nn__q8row(a, r + i) + (k / a->sg) * a->ss + 4 * (k % a->sg), 4);
+            A = buf, lda = 4 * k4;
+        }
+        if (!a->pool) {
+            kern(n, k4, A, lda, Bp, C + r * ldc, ldc, ncols);
+            continue;
+        }
+        kern(n, k4, A, lda, Bp, t, 32, ncols);
+        for (i = 0; i < n; i += 4)
+            for (c = 0; c < ncols; c++) {
+                int32_t m = t[i * 32 + c];
+                for (k = 1; k < 4; k++) m = t[(i + k) * 32 + c] > m ? t[(i + k) * 32 + c] : m;
+                C[(r + i) / 4 * ldc + c] = m;
+            }
     }
 }
 /* int8 requantization, exact integer arithmetic (no float): for each j,
@@ -2068,32 +2103,16 @@ static void nn__s_q8quant(size_t n, const float *x, float inv, int z, unsigned c
 static int64_t nn__asr64(int64_t x, int s) { /* floor(x / 2^s), free of C's implementation-defined >> */
     return x >= 0 ? x >> s : -(((-x) - 1) >> s) - 1;
 }
-/* one row of n: the max of g rows ld apart (g = 1 or 4), requantized */
-static void nn__s_q8rq1(size_t n, const int32_t *acc, size_t g, size_t ld, const int32_t *bias,
-                        const int32_t *mul, const int32_t *shift, int zero, int lo, unsigned char *out) {
-    size_t j, i;
-    for (j = 0; j < n; j++) {
-        int64_t x = acc[j], v;
-        for (i = 1; i < g; i++) x = acc[i * ld + j] > x ? acc[i * ld + j] : x;
-        x += bias[j];
-        v = nn__asr64(x * mul[j] + ((int64_t)1 << (shift[j] - 1)), shift[j]) + zero;
-        out[j] = (unsigned char)(v < lo ? lo : v > 255 ? 255 : v);
-    }
-}
 static void nn__s_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
                         const int32_t *mul, const int32_t *shift, int zero, int lo,
                         unsigned char *out) {
-    size_t r;
-    for (r = 0; r < rows; r++) nn__s_q8rq1(n, acc + r * n, 1, n, bias, mul, shift, zero, lo, out + r * n);
-}
-/* out row r = q8req of the max of acc rows 4r .. 4r + 3 (the 2x2 max-pool
- * of a conv's int32 sums, which commutes with the monotone requantization:
- * four times fewer values to requantize) */
-static void nn__s_q8req4(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
-                         const int32_t *mul, const int32_t *shift, int zero, int lo,
-                         unsigned char *out) {
-    size_t r;
-    for (r = 0; r < rows; r++) nn__s_q8rq1(n, acc + 4 * r * n, 4, n, bias, mul, shift, zero, lo, out + r * n);
+    size_t r, j;
+    for (r = 0; r < rows; r++, acc += n, out += n)
+        for (j = 0; j < n; j++) {
+            int64_t x = (int64_t)acc[j] + bias[j];
+            int64_t v = nn__asr64(x * mul[j] + ((int64_t)1 << (shift[j] - 1)), shift[j]) + zero;
+            out[j] = (unsigned char)(v < lo ? lo : v > 255 ? 255 : v);
+        }
 }
 
 /* Winograd F(4x4,3x3) (Lavin & Gray 2015), points 0, 1, -1, 2, -2, inf:
@@ -3088,30 +3107,28 @@ NN__ATTR static inline __m256i nn__avx2_q8a(const unsigned char *p) {
 NN__ATTR static inline __m256i nn__avx2_q8sum(__m256i lo, __m256i hi) { /* 8 columns in order */
     return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), 0xD8);
 }
-NN__ATTR static void nn__avx2_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda,
-                                     const uint32_t *ro, size_t sg, size_t ss, const signed char *Bp,
-                                     int32_t *C, size_t ldc, size_t ncols) {
-    size_t r, h, k, so, j;
+NN__ATTR static void nn__avx2_q8run(size_t rows, size_t k4, const unsigned char *A, size_t lda,
+                                    const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+    size_t r, h, k;
     int32_t tile[2][16];
     for (h = 0; h < 32 && h < ncols; h += 16)
         for (r = 0; r < rows; r += 2) {
-            const unsigned char *a0 = NN__Q8ROWP(A, lda, ro, r), *a1 = r + 1 < rows ? NN__Q8ROWP(A, lda, ro, r + 1) : a0;
+            const unsigned char *a0 = A + r * lda, *a1 = r + 1 < rows ? a0 + lda : a0;
             __m256i x0 = _mm256_setzero_si256(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0,
                     y2 = x0, y3 = x0;
             int full = r + 1 < rows && h + 16 <= ncols;
-            for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
-            for (j = 0; j < sg && k < k4; j++, k++) {
+            for (k = 0; k < k4; k++) {
                 const signed char *bp = Bp + (k * 32 + h) * 4;
                 __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)bp));
                 __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp + 16)));
                 __m256i b2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp + 32)));
                 __m256i b3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp + 48)));
-                __m256i a = nn__avx2_q8a(a0 + so + 4 * j);
+                __m256i a = nn__avx2_q8a(a0 + 4 * k);
                 x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(a, b0));
                 x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(a, b1));
                 x2 = _mm256_add_epi32(x2, _mm256_madd_epi16(a, b2));
                 x3 = _mm256_add_epi32(x3, _mm256_madd_epi16(a, b3));
-                a = nn__avx2_q8a(a1 + so + 4 * j);
+                a = nn__avx2_q8a(a1 + 4 * k);
                 y0 = _mm256_add_epi32(y0, _mm256_madd_epi16(a, b0));
                 y1 = _mm256_add_epi32(y1, _mm256_madd_epi16(a, b1));
                 y2 = _mm256_add_epi32(y2, _mm256_madd_epi16(a, b2));
@@ -3133,6 +3150,10 @@ NN__ATTR static void nn__avx2_q8rows(size_t rows, size_t k4, const unsigned char
                     for (j = 0; j < nc; j++) C[(r + i) * ldc + h + j] = tile[i][j];
             }
         }
+}
+static void nn__avx2_q8rows(size_t rows, size_t k4, const nn__q8a *a, const signed char *Bp, int32_t *C,
+                            size_t ldc, size_t ncols) {
+    nn__q8_via(nn__avx2_q8run, rows, k4, a, Bp, C, ldc, ncols);
 }
 NN__ATTR static void nn__avx2_q8max4(size_t n, const unsigned char *a, const unsigned char *b,
                                      const unsigned char *c, const unsigned char *d,
@@ -3177,18 +3198,14 @@ NN__ATTR static inline __m256i nn__avx2_rq64(__m256i p, __m256i s) {
     return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sg), s), sg);
 }
 #define NN__LD8(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, size_t g, const int32_t *bias,
+NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, const int32_t *bias,
                                      const int32_t *mul, const int32_t *shift, int zero, int lo,
                                      unsigned char *out) {
     size_t j = 0;
     const __m256i z = _mm256_set1_epi32(zero), vlo = _mm256_set1_epi32(lo),
                   vhi = _mm256_set1_epi32(255), lo32 = _mm256_set1_epi64x(0xFFFFFFFF);
     for (; j + 8 <= n; j += 8) {
-        __m256i x = NN__LD8(acc + j);
-        if (g == 4) /* the max of four rows n apart (q8req4) */
-            x = _mm256_max_epi32(_mm256_max_epi32(x, NN__LD8(acc + n + j)),
-                                 _mm256_max_epi32(NN__LD8(acc + 2 * n + j), NN__LD8(acc + 3 * n + j)));
-        x = _mm256_add_epi32(x, NN__LD8(bias + j));
+        __m256i x = _mm256_add_epi32(NN__LD8(acc + j), NN__LD8(bias + j));
         __m256i m = _mm256_loadu_si256((const __m256i *)(const void *)(mul + j));
         __m256i sh = _mm256_loadu_si256((const __m256i *)(const void *)(shift + j));
         __m256i ev = nn__avx2_rq64(_mm256_mul_epi32(x, m), _mm256_and_si256(sh, lo32));
@@ -3200,20 +3217,14 @@ NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, size_t g, con
         w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
         _mm_storel_epi64((__m128i *)(void *)(out + j), _mm_packus_epi16(w, w));
     }
-    if (j < n) nn__s_q8rq1(n - j, acc + j, g, n, bias + j, mul + j, shift + j, zero, lo, out + j);
+    if (j < n) nn__s_q8req(1, n - j, acc + j, bias + j, mul + j, shift + j, zero, lo, out + j);
 }
 #undef NN__LD8
 NN__ATTR static void nn__avx2_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
                                     const int32_t *mul, const int32_t *shift, int zero, int lo,
                                     unsigned char *out) {
     size_t r;
-    for (r = 0; r < rows; r++) nn__avx2_q8req1(n, acc + r * n, 1, bias, mul, shift, zero, lo, out + r * n);
-}
-NN__ATTR static void nn__avx2_q8req4(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
-                                     const int32_t *mul, const int32_t *shift, int zero, int lo,
-                                     unsigned char *out) {
-    size_t r;
-    for (r = 0; r < rows; r++) nn__avx2_q8req1(n, acc + 4 * r * n, 4, bias, mul, shift, zero, lo, out + r * n);
+    for (r = 0; r < rows; r++) nn__avx2_q8req1(n, acc + r * n, bias, mul, shift, zero, lo, out + r * n);
 }
 /* 4-row kernel for the rows left over by 6-row panels (batch 32 = 5 x 6 + 2) */
 NN__ATTR static void nn__avx2_ukr4(const nn__uk *u) {
@@ -3574,35 +3585,6 @@ static void nn__neon_tr8(const float *src, size_t lds, float *dst, size_t ldd) {
             vst1q_f32(d0 + 3 * ldd, vcombine_f32(vget_high_f32(t01.val[1]), vget_high_f32(t23.val[1])));
         }
 }
-static void nn__neon_q8max4i(size_t n, const int32_t *a, const int32_t *b, const int32_t *c,
-                             const int32_t *d, int32_t *out) {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        vst1q_s32(out + i, vmaxq_s32(vmaxq_s32(vld1q_s32(a + i), vld1q_s32(b + i)),
-                                     vmaxq_s32(vld1q_s32(c + i), vld1q_s32(d + i))));
-    for (; i < n; i++) {
-        int32_t u = a[i] > b[i] ? a[i] : b[i], v = c[i] > d[i] ? c[i] : d[i];
-        out[i] = u > v ? u : v;
-    }
-}
-/* q8req4 as the max of four rows into a buffer, 64 columns at a time,
- * then q8req (section 4.5's requantization) */
-static void nn__neon_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
-                           const int32_t *mul, const int32_t *shift, int zero, int lo,
-                           unsigned char *out);
-static void nn__neon_q8req4(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
-                            const int32_t *mul, const int32_t *shift, int zero, int lo,
-                            unsigned char *out) {
-    int32_t t[64];
-    size_t r, j, nc;
-    for (r = 0; r < rows; r++, acc += 4 * n, out += n)
-        for (j = 0; j < n; j += nc) {
-            nc = n - j < 64 ? n - j : 64;
-            nn__neon_q8max4i(nc, acc + j, acc + n + j, acc + 2 * n + j, acc + 3 * n + j, t);
-            nn__neon_q8req(1, nc, t, bias + j, mul + j, shift + j, zero, lo, out + j);
-        }
-}
-
 /* 8x12 micro-kernel: 24 q-register accumulators, A by lane (vfmaq_laneq). */
 #define NN__N_ROW(a, l, c0, c1, c2)                                                                \
     do {                                                                                           \
@@ -3906,8 +3888,13 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
         _mm512_storeu_si512((void *)(t_ + 16), x1);                                                \
         for (j_ = 0; j_ < ncols; j_++) C[(i) * ldc + j_] = t_[j_];                                 \
     }
+/* pool: row i of C gets the max of four rows' sums (nn__q8a) */
+#define NN__Q8STP(i, a0, a1, b0, b1, c0, c1, d0, d1)                                               \
+    NN__Q8ST(i, _mm512_max_epi32(_mm512_max_epi32(a0, b0), _mm512_max_epi32(c0, d0)),             \
+             _mm512_max_epi32(_mm512_max_epi32(a1, b1), _mm512_max_epi32(c1, d1)))
 NN__Q8ATTR static void nn__vnni_q8x12(size_t k4, const unsigned char *const *p, size_t sg, size_t ss,
-                                      const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
+                                      const signed char *Bp, int32_t *C, size_t ldc, size_t ncols,
+                                      int pool) {
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
             c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
             c70 = c00, c71 = c00, c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00,
@@ -3924,11 +3911,17 @@ NN__Q8ATTR static void nn__vnni_q8x12(size_t k4, const unsigned char *const *p, 
         NN__Q8ROW(6, c60, c61) NN__Q8ROW(7, c70, c71) NN__Q8ROW(8, c80, c81)
         NN__Q8ROW(9, c90, c91) NN__Q8ROW(10, ca0, ca1) NN__Q8ROW(11, cb0, cb1)
     }
+    if (pool) { /* three windows: 6 stores instead of 24 */
+        NN__Q8STP(0, c00, c01, c10, c11, c20, c21, c30, c31)
+        NN__Q8STP(1, c40, c41, c50, c51, c60, c61, c70, c71)
+        NN__Q8STP(2, c80, c81, c90, c91, ca0, ca1, cb0, cb1)
+        return;
+    }
     NN__Q8ST(0, c00, c01) NN__Q8ST(1, c10, c11) NN__Q8ST(2, c20, c21) NN__Q8ST(3, c30, c31)
     NN__Q8ST(4, c40, c41) NN__Q8ST(5, c50, c51) NN__Q8ST(6, c60, c61) NN__Q8ST(7, c70, c71)
     NN__Q8ST(8, c80, c81) NN__Q8ST(9, c90, c91) NN__Q8ST(10, ca0, ca1) NN__Q8ST(11, cb0, cb1)
 }
-NN__Q8ATTR static void nn__vnni_q8x4(size_t k4, const unsigned char *const *p, size_t sg, size_t ss,
+NN__Q8ATTR static void nn__vnni_q8x4(size_t k4, const unsigned char *const *p, size_t sg, size_t ss, int pool,
                                      const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
             c30 = c00, c31 = c00;
@@ -3941,6 +3934,10 @@ NN__Q8ATTR static void nn__vnni_q8x4(size_t k4, const unsigned char *const *p, s
         const size_t o = so + 4 * j;
         NN__Q8ROW(0, c00, c01) NN__Q8ROW(1, c10, c11) NN__Q8ROW(2, c20, c21)
         NN__Q8ROW(3, c30, c31)
+    }
+    if (pool) {
+        NN__Q8STP(0, c00, c01, c10, c11, c20, c21, c30, c31)
+        return;
     }
     NN__Q8ST(0, c00, c01) NN__Q8ST(1, c10, c11) NN__Q8ST(2, c20, c21) NN__Q8ST(3, c30, c31)
 }
@@ -3960,14 +3957,14 @@ NN__Q8ATTR static void nn__vnni_q8x1(size_t k4, const unsigned char *const *p, s
 }
 #undef NN__Q8ROW
 #undef NN__Q8ST
+#undef NN__Q8STP
 #undef NN__DPBUSD
 /* the AVX-512 table's int8 rows: VNNI when the CPU has it (every AVX-512
  * CPU since Ice Lake, Zen 4 and 5), else AVX2's exact kernel */
-static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda,
-                              const uint32_t *ro, size_t sg, size_t ss, const signed char *Bp, int32_t *C,
+static void nn__avx512_q8rows(size_t rows, size_t k4, const nn__q8a *a, const signed char *Bp, int32_t *C,
                               size_t ldc, size_t ncols) {
     const unsigned char *p[12];
-    size_t i;
+    size_t i, g = a->pool ? 4 : 1;
     static int vnni = -1; /* a write-once fact (CPUID traps to the hypervisor in a VM: ask once) */
     int v = __atomic_load_n(&vnni, __ATOMIC_RELAXED);
     size_t r = 0;
@@ -3976,31 +3973,31 @@ static void nn__avx512_q8rows(size_t rows, size_t k4, const unsigned char *A, si
         __atomic_store_n(&vnni, v, __ATOMIC_RELAXED);
     }
     if (!v) {
-        nn__avx2_q8rows(rows, k4, A, lda, ro, sg, ss, Bp, C, ldc, ncols);
+        nn__avx2_q8rows(rows, k4, a, Bp, C, ldc, ncols);
         return;
     }
     for (; r + 12 <= rows; r += 12) {
-        if (ro)
-            for (i = 0; i < 12; i++) p[i] = A + ro[r + i];
+        if (a->ro)
+            for (i = 0; i < 12; i++) p[i] = a->p + a->ro[r + i];
         else
-            for (i = 0; i < 12; i++) p[i] = A + (r + i) * lda;
-        nn__vnni_q8x12(k4, p, sg, ss, Bp, C + r * ldc, ldc, ncols);
+            for (i = 0; i < 12; i++) p[i] = a->p + (r + i) * a->lda;
+        nn__vnni_q8x12(k4, p, a->sg, a->ss, Bp, C + r / g * ldc, ldc, ncols, a->pool);
     }
     for (; r + 4 <= rows; r += 4) {
-        for (i = 0; i < 4; i++) p[i] = NN__Q8ROWP(A, lda, ro, r + i);
-        nn__vnni_q8x4(k4, p, sg, ss, Bp, C + r * ldc, ldc, ncols);
+        for (i = 0; i < 4; i++) p[i] = nn__q8row(a, r + i);
+        nn__vnni_q8x4(k4, p, a->sg, a->ss, a->pool, Bp, C + r / g * ldc, ldc, ncols);
     }
-    for (; r < rows; r++) {
-        p[0] = NN__Q8ROWP(A, lda, ro, r);
-        nn__vnni_q8x1(k4, p, sg, ss, Bp, C + r * ldc, ldc, ncols);
+    for (; r < rows; r++) { /* never with pool: its rows come in fours */
+        p[0] = nn__q8row(a, r);
+        nn__vnni_q8x1(k4, p, a->sg, a->ss, Bp, C + r * ldc, ldc, ncols);
     }
 }
 #undef NN__Q8ATTR
 /* requantization, 16 lanes (AVX-512F has the 64-bit arithmetic shift):
  * 16 columns at a time, their bias, multipliers, shifts and rounding terms
- * loaded once for all the rows; g = 4: each row the max of four (q8req4) */
-__attribute__((target("avx512f,avx2,fma"))) static inline void nn__avx512_rq(
-    size_t rows, size_t n, const int32_t *acc, size_t g, const int32_t *bias, const int32_t *mul,
+ * loaded once for all the rows */
+__attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
+    size_t rows, size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
     const int32_t *shift, int zero, int lo, unsigned char *out) {
     size_t j, r;
     const __m512i z = _mm512_set1_epi32(zero), vlo = _mm512_set1_epi32(lo),
@@ -4015,13 +4012,8 @@ __attribute__((target("avx512f,avx2,fma"))) static inline void nn__avx512_rq(
                       re = _mm512_sllv_epi64(one, _mm512_sub_epi64(se, one)),
                       ro = _mm512_sllv_epi64(one, _mm512_sub_epi64(so, one));
         const int32_t *a = acc + j;
-        for (r = 0; r < rows; r++, a += g * n) {
-            __m512i x = _mm512_maskz_loadu_epi32(k, a), ev, od, v;
-            if (g == 4)
-                x = _mm512_max_epi32(_mm512_max_epi32(x, _mm512_maskz_loadu_epi32(k, a + n)),
-                                     _mm512_max_epi32(_mm512_maskz_loadu_epi32(k, a + 2 * n),
-                                                      _mm512_maskz_loadu_epi32(k, a + 3 * n)));
-            x = _mm512_add_epi32(x, bi);
+        for (r = 0; r < rows; r++, a += n) {
+            __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, a), bi), ev, od, v;
             ev = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), re), se);
             od = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), mo), ro), so);
             v = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, _mm512_slli_epi64(od, 32));
@@ -4029,16 +4021,6 @@ __attribute__((target("avx512f,avx2,fma"))) static inline void nn__avx512_rq(
             _mm512_mask_cvtepi32_storeu_epi8(out + r * n + j, k, v);
         }
     }
-}
-__attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req(
-    size_t rows, size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
-    const int32_t *shift, int zero, int lo, unsigned char *out) {
-    nn__avx512_rq(rows, n, acc, 1, bias, mul, shift, zero, lo, out);
-}
-__attribute__((target("avx512f,avx2,fma"))) static void nn__avx512_q8req4(
-    size_t rows, size_t n, const int32_t *acc, const int32_t *bias, const int32_t *mul,
-    const int32_t *shift, int zero, int lo, unsigned char *out) {
-    nn__avx512_rq(rows, n, acc, 4, bias, mul, shift, zero, lo, out);
 }
 #endif
 
@@ -4254,19 +4236,18 @@ static void nn__neon_q8run(size_t rows, size_t k4, const unsigned char *A, size_
                            const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     nn__neon_q8rows_by(nn__neon_sdot(), rows, k4, A, lda, Bp, C, ldc, ncols);
 }
-static void nn__neon_q8rows(size_t rows, size_t k4, const unsigned char *A, size_t lda, const uint32_t *ro,
-                            size_t sg, size_t ss, const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
-    nn__q8_gathered(nn__neon_q8run, rows, k4, A, lda, ro, sg, ss, Bp, C, ldc, ncols);
+static void nn__neon_q8rows(size_t rows, size_t k4, const nn__q8a *a, const signed char *Bp, int32_t *C,
+                            size_t ldc, size_t ncols) {
+    nn__q8_via(nn__neon_q8run, rows, k4, a, Bp, C, ldc, ncols);
 }
 /* the widening kernel whatever the CPU (the tests put it in a table) */
 static void nn__neon_q8run_wide(size_t rows, size_t k4, const unsigned char *A, size_t lda,
                                 const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
     nn__neon_q8rows_by(0, rows, k4, A, lda, Bp, C, ldc, ncols);
 }
-NN__UNUSED static void nn__neon_q8rows_wide(size_t rows, size_t k4, const unsigned char *A,
-                                            size_t lda, const uint32_t *ro, size_t sg, size_t ss,
-                                            const signed char *Bp, int32_t *C, size_t ldc, size_t ncols) {
-    nn__q8_gathered(nn__neon_q8run_wide, rows, k4, A, lda, ro, sg, ss, Bp, C, ldc, ncols);
+NN__UNUSED static void nn__neon_q8rows_wide(size_t rows, size_t k4, const nn__q8a *a, const signed char *Bp,
+                                            int32_t *C, size_t ldc, size_t ncols) {
+    nn__q8_via(nn__neon_q8run_wide, rows, k4, a, Bp, C, ldc, ncols);
 }
 /* requantization, 4 lanes: the 64-bit products (vmull_s32) and srshl by
  * -shift, which adds 2^(shift-1) and shifts as one step computed wider
@@ -4323,7 +4304,6 @@ static void nn__neon_q8max4(size_t n, const unsigned char *a, const unsigned cha
 #define nn__wasm_q8rows nn__s_q8rows
 #define nn__wasm_q8req nn__s_q8req
 #define nn__wasm_q8max4 nn__s_q8max4
-#define nn__wasm_q8req4 nn__s_q8req4
 #define nn__wasm_q8quant nn__s_q8quant
 
 /* Block sizes: KC x NR of packed B stays in L1 while the MC x KC block of A
@@ -5299,28 +5279,30 @@ NN__UNUSED static void nn__q8_pack(size_t K, size_t N, const signed char *B, siz
                                    signed char *out) {
     nn__q8_pack_s(K, 0, N, B, ldb, out);
 }
-/* C (M x N, ldc) = A (M rows of k4 groups, by stride or table, in
- * segments: nn__s_q8rows) . B (packed), 4*k4 <= NN__Q8_MAXK; rows in
- * blocks of 96 so that a block of A stays in cache across the panels */
-NN__UNUSED static void nn__q8_gemm_s(const nn__ktab *t, size_t M, size_t N, size_t k4,
-                                     const unsigned char *A, size_t lda, const uint32_t *ro, size_t sg,
-                                     size_t ss, const signed char *Bp, int32_t *C, size_t ldc) {
-    size_t m0, p;
-    NN_ASSERT(4 * k4 <= NN__Q8_MAXK && sg >= 1);
+/* C (M x N, ldc; M / 4 rows with pool) = A (M rows of k4 groups as a
+ * describes them) . B (packed), 4*k4 <= NN__Q8_MAXK; rows in blocks of 96
+ * so that a block of A stays in cache across the panels */
+NN__UNUSED static void nn__q8_gemm_s(const nn__ktab *t, size_t M, size_t N, size_t k4, const nn__q8a *a,
+                                     const signed char *Bp, int32_t *C, size_t ldc) {
+    size_t m0, p, g = a->pool ? 4 : 1;
+    NN_ASSERT(4 * k4 <= NN__Q8_MAXK && a->sg >= 1 && M % g == 0);
     for (m0 = 0; m0 < M; m0 += 96) {
         size_t mr = M - m0 < 96 ? M - m0 : 96;
+        nn__q8a b = *a;
+        if (a->ro) b.ro = a->ro + m0;
+        else b.p = a->p + m0 * a->lda;
         for (p = 0; p * 32 < N; p++)
-            t->q8rows(mr, k4, ro ? A : A + m0 * lda, lda, ro ? ro + m0 : NULL, sg, ss, Bp + p * k4 * 128,
-                      C + m0 * ldc + p * 32, ldc,
-                      N - p * 32 < 32 ? N - p * 32 : 32);
+            t->q8rows(mr, k4, &b, Bp + p * k4 * 128, C + m0 / g * ldc + p * 32, ldc, N - p * 32 < 32 ? N - p * 32 : 32);
     }
 }
 /* C (M x N, ldc) = A (M x K, rows of lda >= K rounded up to 4) . B (packed) */
 NN__UNUSED static void nn__q8_gemm(const nn__ktab *t, size_t M, size_t N, size_t K,
                                    const unsigned char *A, size_t lda, const signed char *Bp,
                                    int32_t *C, size_t ldc) {
+    nn__q8a a;
+    a.p = A, a.lda = lda, a.ro = NULL, a.sg = nn__q8_k4(K), a.ss = 0, a.pool = 0;
     NN_ASSERT(K <= NN__Q8_MAXK && lda >= 4 * nn__q8_k4(K));
-    nn__q8_gemm_s(t, M, N, nn__q8_k4(K), A, lda, NULL, nn__q8_k4(K), 0, Bp, C, ldc);
+    nn__q8_gemm_s(t, M, N, nn__q8_k4(K), &a, Bp, C, ldc);
 }
 
 /* ========================================================================= */
@@ -11059,10 +11041,12 @@ NN__API nn_status nn_save_safetensors(const nn_model *m, const char *path) {
  *                float), ReLU fused as the clamp at z; the last GEMM's
  *                output is dequantized to float and the head (softmax,
  *                sigmoid) and the loss run in float as in the fp32 model
- *   pooling      a conv's 2x2 max-pool on its int32 sums, in the same
- *                pass as the requantization (q8req4: monotone, so the
- *                same as pooling bytes), its rows window by window so
- *                that an odd last row or column is never computed; other
+ *   pooling      a conv's 2x2 max-pool on its int32 sums, before the
+ *                requantization (monotone, so the same as pooling bytes,
+ *                on 4x fewer values), inside the GEMM (nn__q8a's pool:
+ *                VNNI keeps a window's four rows in registers), its rows
+ *                window by window so that an odd last row or column is
+ *                never computed; other
  *                max-pools on u8 directly; average and global average as
  *                rounded integer means; upsampling copies
  *   elementwise  any other activation (tanh, sigmoid, leaky ReLU, a
@@ -11312,7 +11296,7 @@ static double nn__q8_lut_f(const nn_model *c, const nn__layer *L, size_t ch, dou
  * against 3.6 thousand cycles an image) and a third of them for a wide
  * one (its second).  A padded conv builds rows (its windows leave the
  * image); so does a conv whose K (4 x k4) is over 4096 bytes, where NEON's
- * gathering (nn__q8_gathered) would not fit its buffer.  Returns the
+ * gathering (nn__q8_via) would not fit its buffer.  Returns the
  * segment's bytes, or 0. */
 static size_t nn__q8_inplace(const nn__q8op *o) {
     const nn_conv_geom *g = &o->g;
@@ -11800,28 +11784,33 @@ static void nn__q8_im2col(const nn__q8op *o, const unsigned char *x, unsigned ch
         nn__q8_col_row(&o->g, x, o->z_in, oy, ox, col, lda);
     }
 }
+/* A of a conv read in place (nn__q8_inplace) from image x, rows from r0 */
+static nn__q8a nn__q8_inplace_a(const nn__q8op *o, const unsigned char *x, size_t r0) {
+    nn__q8a a;
+    a.p = x, a.lda = 0, a.ro = o->ro + r0, a.sg = (o->seg + 3) / 4;
+    a.ss = (size_t)o->g.w * (size_t)o->g.c, a.pool = o->pool2;
+    return a;
+}
 /* A conv op (not the last) on one image, in chunks of rows whose int32
- * sums (and im2col rows) stay in L1: the products, then the 2x2 pool and
- * the requantization of the chunk */
+ * sums (and im2col rows) stay in L1: the products (2x2-pooled where a
+ * max-pool follows), then their requantization */
 static void nn__q8_conv(const nn__ktab *k, const nn__q8op *o, const unsigned char *x, unsigned char *col,
                         int32_t *acc, unsigned char *out) {
-    size_t N = o->N, rows = nn__q8_rows(o), lda = 4 * o->k4, r0, nr;
+    size_t N = o->N, rows = nn__q8_rows(o), lda = 4 * o->k4, r0, nr, g = o->pool2 ? 4 : 1;
     size_t step = 24576 / ((o->seg ? 0 : lda) + 4 * N) / 12 * 12; /* a multiple of 4 (pool) and 12 (VNNI's rows) */
     int lo = o->relu ? o->z_out : 0;
+    nn__q8a a;
     if (step < 12) step = 12;
     for (r0 = 0; r0 < rows; r0 += nr) {
         nr = rows - r0 < step ? rows - r0 : step;
-        if (o->seg) { /* in place (nn__q8_inplace) */
-            nn__q8_gemm_s(k, nr, N, o->k4, x, 0, o->ro + r0, (o->seg + 3) / 4, (size_t)o->g.w * (size_t)o->g.c,
-                          o->wp, acc, N);
+        if (o->seg) {
+            a = nn__q8_inplace_a(o, x, r0);
         } else {
             nn__q8_im2col(o, x, col, lda, r0, r0 + nr);
-            nn__q8_gemm_s(k, nr, N, o->k4, col, lda, NULL, o->k4, 0, o->wp, acc, N);
+            a.p = col, a.lda = lda, a.ro = NULL, a.sg = o->k4, a.ss = 0, a.pool = o->pool2;
         }
-        if (o->pool2) /* each window's four rows, pooled and requantized */
-            k->q8req4(nr / 4, N, acc, o->bias, o->mul, o->shift, o->z_out, lo, out + r0 / 4 * N);
-        else
-            k->q8req(nr, N, acc, o->bias, o->mul, o->shift, o->z_out, lo, out + r0 * N);
+        nn__q8_gemm_s(k, nr, N, o->k4, &a, o->wp, acc, N);
+        k->q8req(nr / g, N, acc, o->bias, o->mul, o->shift, o->z_out, lo, out + r0 / g * N);
     }
 }
 /* Ops [i0, i1) on samples l0 .. l0 + nb - 1 of the calling thread's range
@@ -11864,12 +11853,16 @@ static int nn__q8_ops(nn_model *m, int i0, int i1, size_t l0, size_t g0, size_t 
                         for (r = 0; r < rows; r++) memcpy(Ab + r * lda, in + b * Si + r * o->K, o->K);
                 }
             }
-            if (o->seg) /* a conv read in place, the last op */
-                for (b = 0; b < nb; b++)
-                    nn__q8_gemm_s(k, rows, o->N, o->k4, in + b * Si, 0, o->ro, (o->seg + 3) / 4,
-                                  (size_t)o->g.w * (size_t)o->g.c, o->wp, acc + b * rows * o->N, o->N);
-            else
-                nn__q8_gemm_s(k, nb * rows, o->N, o->k4, A, ldA, NULL, o->k4, 0, o->wp, acc, o->N);
+            if (o->seg) { /* a conv read in place, the last op (never pooled) */
+                for (b = 0; b < nb; b++) {
+                    nn__q8a a = nn__q8_inplace_a(o, in + b * Si, 0);
+                    nn__q8_gemm_s(k, rows, o->N, o->k4, &a, o->wp, acc + b * rows * o->N, o->N);
+                }
+            } else {
+                nn__q8a a;
+                a.p = A, a.lda = ldA, a.ro = NULL, a.sg = o->k4, a.ss = 0, a.pool = 0;
+                nn__q8_gemm_s(k, nb * rows, o->N, o->k4, &a, o->wp, acc, o->N);
+            }
             if (o->float_out) {
                 for (r = 0; r < nb * rows; r++) {
                     const int32_t *a = acc + r * o->N;

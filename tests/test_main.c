@@ -576,111 +576,77 @@ static void tables_q8max4(void) {
     }
 }
 
-/* q8req4, the 2x2 max-pool of a conv's int32 sums and their
- * requantization in one: every table equals the scalar twin, and the twin
- * the max of the four rows put through q8req (full int32 range for the
- * max with ties, sums that stay in range after the bias) */
-static void tables_q8req4(void) {
-    size_t si, n, i, rows;
+/* int8 GEMM rows as nn__q8a describes them (a conv reading its input in
+ * place, section 9): through a table of row offsets with K in segments,
+ * and with the 2x2 pool's max of four rows; every table equals the scalar
+ * twin and a direct sum over the bytes the definition names, segments of
+ * 1 to 9 groups, 1 to 5 of them, rows anywhere, ragged columns.  On NEON
+ * the widening kernel also on its own. */
+static void q8rows_seg_check(const nn__ktab *t, const char *name) {
+    size_t sg, ns, M, ncols;
+    int pool;
+    long bad = 0, badref = 0, cases = 0;
     nn_rng r;
-    for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
-        const nn__ktab *t = nn__table_for(tt_backends[si]);
-        long bad = 0, badref = 0;
-        if (!t) {
-            tt_skip("tables q8req4[%s]: backend not available in this build / on this CPU",
-                    nn_backend_name(tt_backends[si]));
-            continue;
-        }
-        tt_ctx("tables[%s] q8req4", nn_backend_name(tt_backends[si]));
-        nn_rng_seed(&r, 6);
-        for (n = 1; n <= 100; n += (n < 40 ? 1 : 13))
-            for (rows = 1; rows <= 3; rows++) {
-                int32_t v[3 * 4 * 100], bias[100], mul[100], sh[100], mx[100];
-                unsigned char got[3 * 100 + 16], ref[3 * 100], e;
-                int zero = (int)nn_rng_below(&r, 256), lo = n % 2 ? zero : 0;
-                for (i = 0; i < n; i++) {
-                    bias[i] = (int32_t)nn_rng_u32(&r) >> (3 + nn_rng_below(&r, 20));
-                    mul[i] = (int32_t)((1u << 30) + nn_rng_below(&r, 1u << 30));
-                    sh[i] = 31 + (int32_t)nn_rng_below(&r, n < 10 ? 8 : 32);
-                }
-                for (i = 0; i < rows * 4 * n; i++) {
-                    uint32_t u = nn_rng_u32(&r);
-                    /* small values tie often; the rest over most of int32 (|acc + bias| < 2^31) */
-                    v[i] = (u & 3) == 0 ? (int32_t)(u >> 30) - 2 : (int32_t)u >> 2;
-                }
-                memset(got, 0xAB, sizeof got);
-                t->q8req4(rows, n, v, bias, mul, sh, zero, lo, got);
-                nn__s_q8req4(rows, n, v, bias, mul, sh, zero, lo, ref);
-                for (i = 0; i < rows * n; i++) bad += got[i] != ref[i];
-                bad += got[rows * n] != 0xAB; /* nothing written past the last row */
-                for (i = 0; i < rows * n; i++) {
-                    const int32_t *w = v + (i / n) * 4 * n + i % n;
-                    int32_t m = w[0];
-                    size_t k;
-                    for (k = 1; k < 4; k++) m = w[k * n] > m ? w[k * n] : m;
-                    mx[i % n] = m;
-                    if (i % n == n - 1) {
-                        size_t c;
-                        for (c = 0; c < n; c++) {
-                            nn__s_q8req(1, 1, mx + c, bias + c, mul + c, sh + c, zero, lo, &e);
-                            badref += ref[i - (n - 1) + c] != e;
-                        }
+    tt_ctx("tables[%s] q8rows by a row table, K in segments, pooled", name);
+    nn_rng_seed(&r, 9);
+    for (pool = 0; pool <= 1; pool++)
+        for (sg = 1; sg <= 9; sg += 2)
+            for (ns = 1; ns <= 5; ns += 2)
+                for (M = 4; M <= 32; M += 4 + 3 * (1 - pool))
+                    for (ncols = 5; ncols <= 32; ncols += 27) {
+                        size_t k4 = sg * ns, ss = 4 * sg + nn_rng_below(&r, 40), span = (ns - 1) * ss + 4 * sg, i, c, k;
+                        size_t nbytes = 3000 + span, g = pool ? 4 : 1;
+                        unsigned char *A = (unsigned char *)malloc(nbytes);
+                        signed char *Bp = (signed char *)malloc(k4 * 128);
+                        int32_t C[32 * 32], R[32 * 32];
+                        uint32_t ro[32];
+                        nn__q8a a;
+                        for (i = 0; i < nbytes; i++) A[i] = (unsigned char)nn_rng_below(&r, 256);
+                        for (i = 0; i < k4 * 128; i++) Bp[i] = (signed char)((int)nn_rng_below(&r, 256) - 128);
+                        for (i = 0; i < M; i++) ro[i] = (uint32_t)nn_rng_below(&r, 3000);
+                        a.p = A, a.lda = 0, a.ro = ro, a.sg = sg, a.ss = ss, a.pool = pool;
+                        for (i = 0; i < 32 * 32; i++) C[i] = R[i] = 0x7eadbeef;
+                        t->q8rows(M, k4, &a, Bp, C, 32, ncols);
+                        nn__s_q8rows(M, k4, &a, Bp, R, 32, ncols);
+                        for (i = 0; i < M / g; i++)
+                            for (c = 0; c < ncols; c++) {
+                                long long e = 0, best = 0;
+                                size_t j;
+                                for (j = 0; j < g; j++) {
+                                    e = 0;
+                                    for (k = 0; k < 4 * k4; k++)
+                                        e += (long long)A[ro[i * g + j] + (k / 4 / sg) * ss + (k / 4 % sg) * 4 + k % 4] *
+                                             Bp[((k / 4) * 32 + c) * 4 + k % 4];
+                                    best = j == 0 || e > best ? e : best;
+                                }
+                                bad += C[i * 32 + c] != R[i * 32 + c];
+                                badref += R[i * 32 + c] != best;
+                            }
+                        for (i = M / g * 32; i < 32 * 32; i++) bad += C[i] != 0x7eadbeef; /* no row past M / g */
+                        cases++;
+                        free(A), free(Bp);
                     }
-                }
-            }
-        TT_CHECK(bad == 0 && badref == 0, "%ld bytes differ from the scalar twin (or written past), %ld twin from max + q8req",
-                 bad, badref);
-    }
+    TT_CHECK(bad == 0 && badref == 0 && cases > 200, "%ld sums differ from the scalar twin (or written past), %ld twin from the definition (%ld cases)",
+             bad, badref, cases);
 }
-
-/* int8 GEMM rows through a table of row offsets with K in segments (a
- * conv reading its input in place, section 9): every table equals the
- * scalar twin and a direct sum over the bytes the definition names,
- * segments of 1 to 9 groups, 1 to 5 of them, rows anywhere */
 static void tables_q8rows_seg(void) {
     size_t si;
-    nn_rng r;
     for (si = 0; si < (size_t)TT_NBACKENDS; si++) {
         const nn__ktab *t = nn__table_for(tt_backends[si]);
-        long bad = 0, badref = 0, cases = 0;
-        size_t sg, ns, M, ncols;
         if (!t) {
             tt_skip("tables q8rows segments[%s]: backend not available in this build / on this CPU",
                     nn_backend_name(tt_backends[si]));
             continue;
         }
-        tt_ctx("tables[%s] q8rows by a row table, K in segments", nn_backend_name(tt_backends[si]));
-        nn_rng_seed(&r, 9);
-        for (sg = 1; sg <= 9; sg += 2)
-            for (ns = 1; ns <= 5; ns += 2)
-                for (M = 1; M <= 29; M += 7)
-                    for (ncols = 5; ncols <= 32; ncols += 27) {
-                        size_t k4 = sg * ns, ss = 4 * sg + nn_rng_below(&r, 40), span = (ns - 1) * ss + 4 * sg, i, c, k;
-                        size_t nbytes = 3000 + span;
-                        unsigned char *A = (unsigned char *)malloc(nbytes);
-                        signed char *Bp = (signed char *)malloc(k4 * 128);
-                        int32_t C[29 * 32], R[29 * 32];
-                        uint32_t ro[29];
-                        for (i = 0; i < nbytes; i++) A[i] = (unsigned char)nn_rng_below(&r, 256);
-                        for (i = 0; i < k4 * 128; i++) Bp[i] = (signed char)((int)nn_rng_below(&r, 256) - 128);
-                        for (i = 0; i < M; i++) ro[i] = (uint32_t)nn_rng_below(&r, 3000);
-                        t->q8rows(M, k4, A, 0, ro, sg, ss, Bp, C, 32, ncols);
-                        nn__s_q8rows(M, k4, A, 0, ro, sg, ss, Bp, R, 32, ncols);
-                        for (i = 0; i < M; i++)
-                            for (c = 0; c < ncols; c++) {
-                                long long e = 0;
-                                for (k = 0; k < 4 * k4; k++)
-                                    e += (long long)A[ro[i] + (k / 4 / sg) * ss + (k / 4 % sg) * 4 + k % 4] *
-                                         Bp[((k / 4) * 32 + c) * 4 + k % 4];
-                                bad += C[i * 32 + c] != R[i * 32 + c];
-                                badref += R[i * 32 + c] != e;
-                            }
-                        cases++;
-                        free(A), free(Bp);
-                    }
-        TT_CHECK(bad == 0 && badref == 0 && cases > 100, "%ld sums differ from the scalar twin, %ld twin from the definition (%ld cases)",
-                 bad, badref, cases);
+        q8rows_seg_check(t, nn_backend_name(tt_backends[si]));
     }
+#if NN__HAVE_NEON
+    {
+        nn__ktab w = nn__tab_neon;
+        w.q8rows = nn__neon_q8rows_wide;
+        q8rows_seg_check(&w, "neon widening");
+    }
+#endif
 }
 
 /* A conv op of an int8 model (section 9) against a direct computation:
@@ -907,7 +873,6 @@ static void test_tables(void) {
     tables_q8();
     tables_q8req();
     tables_q8max4();
-    tables_q8req4();
     tables_q8rows_seg();
     tables_q8conv();
     tables_q8im2col();
