@@ -97,8 +97,8 @@
 
 #define NN_VERSION_MAJOR 0
 #define NN_VERSION_MINOR 4
-#define NN_VERSION_PATCH 0
-#define NN_VERSION "0.4.0"
+#define NN_VERSION_PATCH 1
+#define NN_VERSION "0.4.1"
 
 #ifndef NNDEF
 #ifdef NN_STATIC
@@ -3872,7 +3872,7 @@ static void nn__s_softmax_bwd(size_t rows, size_t cols, const float *y, const fl
     {                                                                                              \
         int32_t v_;                                                                                \
         __m512i a_;                                                                                \
-        memcpy(&v_, p[i] + o, 4);                                                                  \
+        memcpy(&v_, pv[i] + o, 4);                                                                 \
         a_ = _mm512_set1_epi32(v_);                                                                \
         NN__DPBUSD(x0, a_, b0);                                                                    \
         NN__DPBUSD(x1, a_, b1);                                                                    \
@@ -3901,6 +3901,7 @@ NN__Q8ATTR static void nn__vnni_q8x12(size_t k4, const unsigned char *const *p, 
             cb0 = c00, cb1 = c00;
     size_t k, so, j;
     int full = ncols == 32;
+    const unsigned char *const volatile *pv = p;
     for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
     for (j = 0; j < sg && k < k4; j++, k++) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(Bp + k * 128)),
@@ -3927,6 +3928,7 @@ NN__Q8ATTR static void nn__vnni_q8x4(size_t k4, const unsigned char *const *p, s
             c30 = c00, c31 = c00;
     size_t k, so, j;
     int full = ncols == 32;
+    const unsigned char *const volatile *pv = p;
     for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
     for (j = 0; j < sg && k < k4; j++, k++) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(Bp + k * 128)),
@@ -3946,6 +3948,7 @@ NN__Q8ATTR static void nn__vnni_q8x1(size_t k4, const unsigned char *const *p, s
     __m512i c00 = _mm512_setzero_si512(), c01 = c00;
     size_t k, so, j;
     int full = ncols == 32;
+    const unsigned char *const volatile *pv = p;
     for (k = 0, so = 0; k < k4; so += ss) /* segment by segment (nn__s_q8rows) */
     for (j = 0; j < sg && k < k4; j++, k++) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(Bp + k * 128)),
