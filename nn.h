@@ -4018,7 +4018,10 @@ static void nn__avx512_q8rows(size_t rows, size_t k4, const nn__q8a *a, const si
         return;
     }
     for (; r + 12 <= rows; r += 12) {
-        for (i = 0; i < 12; i++) p[i] = nn__q8row(a, r + i);
+        if (a->ro) /* the table's rows (a conv in place) */
+            for (i = 0; i < 12; i++) p[i] = a->p + a->ro[r + i];
+        else
+            for (i = 0; i < 12; i++) p[i] = a->p + (r + i) * a->lda;
         nn__vnni_q8t12(k4, p, a->sg, a->ss, Bp, C + r / g * ldc, ldc, ncols, a->pool);
     }
     for (; r + 4 <= rows; r += 4) {
