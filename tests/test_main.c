@@ -733,8 +733,9 @@ static void tables_q8conv(void) {
                                 for (pass = 0; pass < 2; pass++) {
                                     TT_CHECK(nn__q8_packw(&o), "packw");
                                     if (pass == 1) { /* the same op through im2col rows */
-                                        if (!o.seg) break;
-                                        nn_aligned_free(o.wp), NN_FREE(o.ro), o.ro = NULL;
+                                        int was = o.seg != 0;
+                                        nn_aligned_free(o.wp), NN_FREE(o.ro), o.ro = NULL, o.wp = NULL;
+                                        if (!was) break;
                                         o.seg = 0, o.k4 = nn__q8_k4(K);
                                         o.wp = (signed char *)nn_aligned_alloc(nn__q8_pack_bytes(K, N));
                                         nn__q8_pack(K, N, o.w, N, o.wp);
