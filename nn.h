@@ -2031,7 +2031,7 @@ static void nn__s_q8rows(size_t rows, size_t k4, const nn__q8a *a, const signed 
  * no pool: AVX2's, NEON's) under the whole nn__q8a: rows by a table or
  * in segments gathered into runs, and the pool's max taken after, 16
  * rows at a time (4*k4 <= 4096 where rows are gathered: section 9 reads
- * in place only such K) */
+ * in place only such K; a larger one goes to the scalar twin) */
 typedef void (*nn__q8run_fn)(size_t, size_t, const unsigned char *, size_t, const signed char *,
                              int32_t *, size_t, size_t);
 NN__UNUSED static void nn__q8_via(nn__q8run_fn kern, size_t rows, size_t k4, const nn__q8a *a,
@@ -2045,8 +2045,11 @@ NN__UNUSED static void nn__q8_via(nn__q8run_fn kern, size_t rows, size_t k4, con
         return;
     }
     if (gather) {
-        NN_ASSERT(16 * k4 <= sizeof buf);
         if (per > sizeof buf / (4 * k4)) per = sizeof buf / (4 * k4) / 4 * 4;
+        if (per == 0) { /* a K past section 9's limit for rows read in place: the twin, slowly */
+            nn__s_q8rows(rows, k4, a, Bp, C, ldc, ncols);
+            return;
+        }
     }
     for (r = 0; r < rows; r += n) {
         const unsigned char *A = a->p + r * a->lda;
