@@ -2012,16 +2012,17 @@ static const unsigned char *nn__q8row(const nn__q8a *a, size_t r) {
 }
 static void nn__s_q8rows(size_t rows, size_t k4, const nn__q8a *a, const signed char *Bp, int32_t *C,
                          size_t ldc, size_t ncols) {
-    size_t g = a->pool ? 4 : 1, r, i, c, k, j;
+    size_t g = a->pool ? 4 : 1, r, i, c, k, j, q, so;
     for (r = 0; r < rows; r += g)
         for (c = 0; c < ncols; c++) {
             int32_t m = 0;
             for (i = 0; i < g; i++) {
+                const unsigned char *row = nn__q8row(a, r + i);
                 int32_t acc = 0;
-                for (k = 0; k < k4; k++) {
-                    const unsigned char *x = nn__q8row(a, r + i) + (k / a->sg) * a->ss + 4 * (k % a->sg);
-                    for (j = 0; j < 4; j++) acc += (int32_t)x[j] * (int32_t)Bp[(k * 32 + c) * 4 + j];
-                }
+                for (k = 0, so = 0; k < k4; so += a->ss) /* segment by segment */
+                    for (q = 0; q < a->sg && k < k4; q++, k++)
+                        for (j = 0; j < 4; j++)
+                            acc += (int32_t)row[so + 4 * q + j] * (int32_t)Bp[(k * 32 + c) * 4 + j];
                 m = i == 0 || acc > m ? acc : m;
             }
             C[r / g * ldc + c] = m;
@@ -2039,7 +2040,7 @@ NN__UNUSED static void nn__q8_via(nn__q8run_fn kern, size_t rows, size_t k4, con
     unsigned char buf[16384];
     int32_t t[16 * 32];
     int gather = a->ro || a->sg < k4;
-    size_t per = 16, r, i, k, c, n;
+    size_t per = 16, r, i, k, c, n, so, run;
     if (!gather && !a->pool) {
         kern(rows, k4, a->p, a->lda, Bp, C, ldc, ncols);
         return;
@@ -2055,10 +2056,15 @@ NN__UNUSED static void nn__q8_via(nn__q8run_fn kern, size_t rows, size_t k4, con
         const unsigned char *A = a->p + r * a->lda;
         size_t lda = a->lda;
         n = rows - r < per ? rows - r : per;
-        if (gather) {
-            for (i = 0; i < n; i++)
-                for (k = 0; k < k4; k++)
-                    memcpy(buf + (i * k4 + k) * 4, nn__q8row(a, r + i) + (k / a->sg) * a->ss + 4 * (k % a->sg), 4);
+        if (gather) { /* a segment's groups are one run */
+            for (i = 0; i < n; i++) {
+                const unsigned char *row = nn__q8row(a, r + i);
+                for (k = 0, so = 0; k < k4; k += run, so += a->ss) {
+                    run = k4 - k < a->sg ? k4 - k : a->sg;
+                    if (run == 1) memcpy(buf + (i * k4 + k) * 4, row + so, 4); /* inlined: one channel */
+                    else memcpy(buf + (i * k4 + k) * 4, row + so, 4 * run);
+                }
+            }
             A = buf, lda = 4 * k4;
         }
         if (!a->pool) {
@@ -2066,12 +2072,14 @@ NN__UNUSED static void nn__q8_via(nn__q8run_fn kern, size_t rows, size_t k4, con
             continue;
         }
         kern(n, k4, A, lda, Bp, t, 32, ncols);
-        for (i = 0; i < n; i += 4)
+        for (i = 0; i < n; i += 4) { /* the max of each four rows */
+            const int32_t *t0 = t + i * 32, *t1 = t0 + 32, *t2 = t1 + 32, *t3 = t2 + 32;
+            int32_t *d = C + (r + i) / 4 * ldc;
             for (c = 0; c < ncols; c++) {
-                int32_t m = t[i * 32 + c];
-                for (k = 1; k < 4; k++) m = t[(i + k) * 32 + c] > m ? t[(i + k) * 32 + c] : m;
-                C[(r + i) / 4 * ldc + c] = m;
+                int32_t u = t0[c] > t1[c] ? t0[c] : t1[c], v = t2[c] > t3[c] ? t2[c] : t3[c];
+                d[c] = u > v ? u : v;
             }
+        }
     }
 }
 /* int8 requantization, exact integer arithmetic (no float): for each j,
