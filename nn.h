@@ -3208,7 +3208,6 @@ NN__ATTR static inline __m256i nn__avx2_rq64(__m256i p, __m256i s) {
     sg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
     return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sg), s), sg);
 }
-#define NN__LD8(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, const int32_t *bias,
                                      const int32_t *mul, const int32_t *shift, int zero, int lo,
                                      unsigned char *out) {
@@ -3216,7 +3215,8 @@ NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, const int32_t
     const __m256i z = _mm256_set1_epi32(zero), vlo = _mm256_set1_epi32(lo),
                   vhi = _mm256_set1_epi32(255), lo32 = _mm256_set1_epi64x(0xFFFFFFFF);
     for (; j + 8 <= n; j += 8) {
-        __m256i x = _mm256_add_epi32(NN__LD8(acc + j), NN__LD8(bias + j));
+        __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + j)),
+                                     _mm256_loadu_si256((const __m256i *)(const void *)(bias + j)));
         __m256i m = _mm256_loadu_si256((const __m256i *)(const void *)(mul + j));
         __m256i sh = _mm256_loadu_si256((const __m256i *)(const void *)(shift + j));
         __m256i ev = nn__avx2_rq64(_mm256_mul_epi32(x, m), _mm256_and_si256(sh, lo32));
@@ -3230,7 +3230,6 @@ NN__ATTR static void nn__avx2_q8req1(size_t n, const int32_t *acc, const int32_t
     }
     if (j < n) nn__s_q8req(1, n - j, acc + j, bias + j, mul + j, shift + j, zero, lo, out + j);
 }
-#undef NN__LD8
 NN__ATTR static void nn__avx2_q8req(size_t rows, size_t n, const int32_t *acc, const int32_t *bias,
                                     const int32_t *mul, const int32_t *shift, int zero, int lo,
                                     unsigned char *out) {
@@ -5300,8 +5299,9 @@ NN__API void nn_col2im(const nn_conv_geom *g, size_t row0, size_t rows, const fl
  * exact on every backend, so every backend gives the same bits.  B is
  * packed once into panels of 32 columns, K in groups of 4 bytes (the
  * order vpdpbusd and sdot consume): panel p, group g, column c, byte j at
- * ((p * k4 + g) * 32 + c) * 4 + j, zero past K and N.  A is read in place:
- * rows of lda >= 4 * k4 bytes (what lies past K is multiplied by zeros).
+ * ((p * k4 + g) * 32 + c) * 4 + j, zero past K and N.  A is read in place,
+ * as nn__q8a describes it: rows by stride or by a table, K in one run or
+ * in segments (what lies past K is multiplied by zeros).
  * (NN__UNUSED: an NN_STATIC program that never quantizes leaves them
  * unused.) */
 #define NN__Q8_MAXK 65536 /* 65536 x 255 x 128 < 2^31: the int32 sums cannot overflow */
@@ -11347,8 +11347,8 @@ static double nn__q8_lut_f(const nn_model *c, const nn__layer *L, size_t ch, dou
  * the products for a narrow K (the Fashion CNN's first conv, Zen 5: 3.7
  * against 3.6 thousand cycles an image) and a third of them for a wide
  * one (its second).  A padded conv builds rows (its windows leave the
- * image); so does a conv whose K (4 x k4) is over 4096 bytes, where NEON's
- * gathering (nn__q8_via) would not fit its buffer.  Returns the
+ * image); so does a conv whose K (4 x k4) is over 4096 bytes, where the
+ * gathering of AVX2 and NEON (nn__q8_via) would not fit its buffer.  Returns the
  * segment's bytes, or 0. */
 static size_t nn__q8_inplace(const nn__q8op *o) {
     const nn_conv_geom *g = &o->g;
